@@ -1,0 +1,7 @@
+"""``python -m gradsync`` is the ``gradsync`` command."""
+
+import sys
+
+from gradsync.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,179 @@
+"""The hardware vocabulary: devices, fabrics, nodes and clusters as frozen dataclasses.
+
+Every quantity is an SI float with its unit in the name. Constructing a spec validates it and
+raises :class:`~hwmodels.errors.SpecError` naming the field; it never reads or writes files
+(loading lives in :mod:`hwmodels.cluster`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import networkx as nx
+
+from hwmodels.errors import SpecError
+
+DEVICE_KINDS = ("gpu", "cpu")
+FABRIC_KINDS = ("infiniband", "ethernet", "none")
+TRANSPORTS = ("device", "host")
+#: Link classes a fitted cluster may override (see :class:`AlphaBeta`).
+LINK_CLASSES = ("intra", "inter", "host")
+
+
+def require_positive(field_name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Raise SpecError unless ``value`` is a finite number > 0 (or >= 0)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise SpecError(field_name, value, "a non-negative number" if allow_zero
+                        else "a positive number")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One compute device (a GPU, or a whole CPU socket pair acting as one rank's device)."""
+
+    name: str
+    kind: str                    # "gpu" | "cpu"
+    peak_flops: float            # dense fp32 FLOP/s
+    mem_bandwidth_Bps: float     # device memory bandwidth
+    memory_bytes: float          # device memory capacity
+    efficiency: float = 0.5      # fraction of peak a training layer reaches (roofline factor)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEVICE_KINDS:
+            raise SpecError("device.kind", self.kind, f"one of {', '.join(DEVICE_KINDS)}")
+        for name in ("peak_flops", "mem_bandwidth_Bps", "memory_bytes"):
+            require_positive(f"device.{name}", getattr(self, name))
+        if not (isinstance(self.efficiency, (int, float)) and 0 < self.efficiency <= 1):
+            raise SpecError("device.efficiency", self.efficiency, "a fraction in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Fabric:
+    """The inter-node network: achieved bandwidth per NIC per direction and MPI latency."""
+
+    name: str
+    kind: str                    # "infiniband" | "ethernet" | "none" (single node)
+    bandwidth_Bps: float         # achieved, per NIC, per direction
+    latency_s: float             # small-message end-to-end latency
+    line_rate_Bps: float = 0.0   # nominal signalling rate, for reference
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FABRIC_KINDS:
+            raise SpecError("fabric.kind", self.kind, f"one of {', '.join(FABRIC_KINDS)}")
+        require_positive("fabric.bandwidth_Bps", self.bandwidth_Bps)
+        require_positive("fabric.latency_s", self.latency_s, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class AlphaBeta:
+    """Per-message latency (alpha), per-byte transfer time (beta) and per-byte reduce (gamma)."""
+
+    alpha_s: float
+    beta_s_per_B: float
+    gamma_s_per_B: float = 0.0
+
+    def __post_init__(self) -> None:
+        require_positive("alpha_s", self.alpha_s, allow_zero=True)
+        require_positive("beta_s_per_B", self.beta_s_per_B, allow_zero=True)
+        require_positive("gamma_s_per_B", self.gamma_s_per_B, allow_zero=True)
+
+
+@dataclass(frozen=True, eq=False)
+class NodeSpec:
+    """One node: its devices and the graph of links inside it.
+
+    ``graph`` is an undirected networkx graph. Devices are the integer nodes ``0..k-1`` (node
+    attribute ``kind="device"``); other nodes are named strings with ``kind`` one of
+    ``"switch"`` (PCIe switch), ``"cpu"`` (a socket and its memory), ``"nic"`` or ``"nvswitch"``.
+    Every edge has ``kind`` (``"nvlink"``, ``"pcie"``, ``"qpi"``, ``"nvswitch"``, ``"nic"``,
+    ``"shm"``), ``links`` (parallel physical links, >= 1), ``bandwidth_Bps`` (all of the edge's
+    links together, per direction) and ``latency_s``.
+    """
+
+    name: str
+    device: Device
+    devices_per_node: int
+    graph: nx.Graph
+    nics: tuple[str, ...] = ()
+    host_mem_bandwidth_Bps: float = 50e9
+    description: str = ""
+
+    @property
+    def device_ids(self) -> list[int]:
+        """The device nodes of the graph, 0..devices_per_node-1."""
+        return list(range(self.devices_per_node))
+
+
+@dataclass(frozen=True, eq=False)
+class Cluster:
+    """``nodes`` identical nodes on a fat tree of ``fabric``, plus the software costs.
+
+    ``collective_overhead_s`` is the software cost of launching one collective (what makes one
+    message per small layer slow); ``comm_interference`` is the fraction by which compute slows
+    while a collective is progressed on the same cores (CPU ranks; 0 on GPUs). ``fitted`` holds
+    calibrated :class:`AlphaBeta` per link class (``intra``, ``inter``, ``host``) that override
+    what the hardware figures imply; ``provenance`` says where a fitted file came from.
+    """
+
+    name: str
+    node: NodeSpec
+    nodes: int = 1
+    fabric: Fabric = Fabric("none", "none", 1e12, 0.0)
+    oversubscription: float = 1.0
+    max_nodes: int = 1024
+    collective_overhead_s: float = 5e-6
+    comm_interference: float = 0.0
+    transport: str = "device"
+    fitted: Mapping[str, AlphaBeta] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 1:
+            raise SpecError("nodes", self.nodes, "a whole number >= 1")
+        if self.nodes > self.max_nodes:
+            raise SpecError("nodes", self.nodes,
+                            f"at most {self.max_nodes} (the fabric's max_nodes for {self.name})")
+        if not (isinstance(self.oversubscription, (int, float)) and self.oversubscription >= 1):
+            raise SpecError("fabric.oversubscription", self.oversubscription, "a ratio >= 1")
+        require_positive("collective_overhead_s", self.collective_overhead_s, allow_zero=True)
+        require_positive("comm_interference", self.comm_interference, allow_zero=True)
+        if self.transport not in TRANSPORTS:
+            raise SpecError("transport", self.transport, f"one of {', '.join(TRANSPORTS)}")
+        for key in self.fitted:
+            if key not in LINK_CLASSES:
+                raise SpecError("fitted", key, f"link classes {', '.join(LINK_CLASSES)}")
+        object.__setattr__(self, "fitted", MappingProxyType(dict(self.fitted)))
+
+    @property
+    def devices_per_node(self) -> int:
+        return self.node.devices_per_node
+
+    @property
+    def device(self) -> Device:
+        return self.node.device
+
+    @property
+    def total_devices(self) -> int:
+        """Ranks in the cluster: one per device."""
+        return self.nodes * self.node.devices_per_node
+
+    def with_nodes(self, nodes: int) -> "Cluster":
+        """The same cluster at another node count (validated against ``max_nodes``)."""
+        return replace(self, nodes=nodes)
+
+    def with_fabric(self, fabric: Fabric) -> "Cluster":
+        """The same nodes on another inter-node fabric (fitted inter-node figures dropped)."""
+        fitted = {k: v for k, v in self.fitted.items() if k != "inter"}
+        return replace(self, fabric=fabric, fitted=fitted)
+
+    def with_transport(self, transport: str) -> "Cluster":
+        """The same cluster with device-direct or host-staged collectives."""
+        return replace(self, transport=transport)
