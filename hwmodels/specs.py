@@ -134,6 +134,9 @@ class Cluster:
     fitted: Mapping[str, AlphaBeta] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    #: Where each figure of a cluster file came from, keyed by field (``"collective_overhead"``,
+    #: ``"node.options.nvlink_bandwidth"``), so that a saved file keeps its sources.
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 1:
