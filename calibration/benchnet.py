@@ -1,0 +1,129 @@
+"""Launch the collective microbenchmarks under ``mpiexec`` and read their tables back.
+
+``run_bench_net`` is what ``gradsync bench-net`` calls: it builds the ``mpiexec`` command for
+:mod:`calibration.microbench`, runs it with a timeout and returns the tidy table. A bench
+directory holds ``bench.csv`` (``op, nranks, nbytes, repeat, seconds``) and ``run.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from hwmodels.errors import GradsyncError, SpecError
+from hwmodels.units import parse_bytes
+from simulator.runrecord import RUN_FILE, read_run_record
+
+TABLE_FILE = "bench.csv"
+TABLE_COLUMNS = ("op", "nranks", "nbytes", "repeat", "seconds")
+DEFAULT_SIZES = "4B..64MiB"
+
+
+class BenchError(GradsyncError):
+    """A microbenchmark could not run, or its table is missing or malformed."""
+
+
+def parse_sizes(text: str, factor: int = 2) -> list[int]:
+    """``"4B..64MiB"`` -> powers of ``factor`` from 4 B to 64 MiB; ``"1KiB,1MiB"`` -> a list.
+
+    Both ends of a range must be powers of two; every size is a whole number of float32s.
+    """
+    if ".." in text:
+        low_text, high_text = text.split("..", 1)
+        low = int(parse_bytes(low_text, "sizes"))
+        high = int(parse_bytes(high_text, "sizes"))
+        if low < 4 or high < low:
+            raise SpecError("sizes", text, "a range LOW..HIGH with 4 B <= LOW <= HIGH")
+        sizes, size = [], low
+        while size <= high:
+            sizes.append(size)
+            size *= factor
+        return sizes
+    sizes = [int(parse_bytes(part, "sizes")) for part in re.split(r"[,\s]+", text.strip()) if part]
+    if not sizes or any(s < 4 or s % 4 for s in sizes):
+        raise SpecError("sizes", text, "sizes of at least 4 B, multiples of 4 B")
+    return sorted(set(sizes))
+
+
+def find_mpiexec() -> str:
+    """mpiexec beside this interpreter (the pip ``mpich`` wheel puts it there), else on PATH."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if not found:
+        raise BenchError("no mpiexec found: install the executor extra (pip install -e "
+                         "'.[executor]') or put an MPI launcher on PATH")
+    return found
+
+
+def bench_command(nranks: int, out_dir: Path, sizes: list[int], repeats: int,
+                  ops: tuple[str, ...] | None = None) -> list[str]:
+    """The ``mpiexec ... python -m calibration.microbench`` command line."""
+    command = [find_mpiexec(), "-n", str(nranks), sys.executable, "-m", "calibration.microbench",
+               "--out", str(out_dir), "--sizes", ",".join(map(str, sizes)),
+               "--repeats", str(repeats)]
+    if ops:
+        command += ["--ops", ",".join(ops)]
+    return command
+
+
+def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
+                  repeats: int = 5, timeout_s: float = 300.0,
+                  ops: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Run the microbenchmarks on ``nranks`` local ranks; returns the table it wrote."""
+    if not isinstance(nranks, int) or nranks < 2:
+        raise SpecError("nranks", nranks, "a whole number >= 2 (collectives need two ranks)")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise SpecError("repeats", repeats, "a whole number >= 1")
+    out = Path(out_dir)
+    command = bench_command(nranks, out, parse_sizes(sizes), repeats, ops)
+    # One BLAS thread per rank: the compute kernel must measure core sharing, not threading.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
+                              env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"bench-net on {nranks} ranks took longer than {timeout_s:.0f} s "
+                         "(fewer sizes or repeats?)") from None
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise BenchError(f"bench-net on {nranks} ranks failed (exit {done.returncode}): "
+                         f"{tail[0]}")
+    return read_bench(out)
+
+
+def read_bench(bench_dir: str | Path) -> pd.DataFrame:
+    """The tidy table of one bench directory, checked for its columns."""
+    path = Path(bench_dir) / TABLE_FILE
+    if not path.exists():
+        raise BenchError(f"{bench_dir}: no {TABLE_FILE} here (run 'gradsync bench-net' first)")
+    table = pd.read_csv(path)
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise BenchError(f"{path}: missing columns {missing}; expected {list(TABLE_COLUMNS)}")
+    return table
+
+
+def is_bench_dir(path: str | Path) -> bool:
+    """True for a directory written by bench-net (its run.json says kind 'bench-net')."""
+    path = Path(path)
+    if not (path / RUN_FILE).exists():
+        return (path / TABLE_FILE).exists()
+    try:
+        return read_run_record(path).get("kind") == "bench-net"
+    except ValueError:
+        return False
+
+
+def bench_cores(bench_dir: str | Path) -> int | None:
+    """Cores of the machine the benchmark ran on, from its run.json."""
+    try:
+        return int(read_run_record(bench_dir)["specs"]["cores"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
