@@ -1,0 +1,85 @@
+"""Compute devices by name: GPUs and dual-socket CPU nodes, from ``data/devices.yaml``.
+
+>>> get_device("v100-sxm2").peak_flops
+15700000000000.0
+
+A cluster file names a device (``device: v100-sxm2``) or describes one inline, possibly on top
+of a known one (``device: {name: v100-sxm2, efficiency: 0.42}``); :func:`resolve_device` reads
+both forms and :func:`device_to_spec` writes the inline form back.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from hwmodels.errors import SpecError
+from hwmodels.specfile import (check_keys, figure, join, load_registry, quantity,
+                               resolve_named, sources, text)
+from hwmodels.specs import DEVICE_KINDS, Device
+from hwmodels.units import parse_bandwidth, parse_bytes, parse_flops
+
+DATA_FILE = Path(__file__).with_name("data") / "devices.yaml"
+FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency")
+
+
+def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | None) -> Device:
+    """A :class:`Device` from a file entry; figures missing from ``raw`` come from ``base``."""
+    required = () if base else FIGURES[:4]  # an override may change any figure, or none
+    check_keys(raw, field, required, tuple(k for k in FIGURES if k not in required) + ("source",))
+    kind = text(raw["kind"], join(field, "kind")) if "kind" in raw else base.kind
+    if kind not in DEVICE_KINDS:
+        raise SpecError(join(field, "kind"), kind, f"one of {', '.join(DEVICE_KINDS)}")
+
+    def get(key: str, parser: Any, default: float, at_most: float | None = None) -> float:
+        if key not in raw:
+            return default
+        return quantity(raw[key], join(field, key), parser, at_most=at_most)
+
+    return Device(
+        name=name, kind=kind,
+        peak_flops=get("peak_flops", parse_flops, base.peak_flops if base else 0.0),
+        mem_bandwidth_Bps=get("mem_bandwidth", parse_bandwidth,
+                              base.mem_bandwidth_Bps if base else 0.0),
+        memory_bytes=get("memory", parse_bytes, base.memory_bytes if base else 0.0),
+        efficiency=get("efficiency", _fraction, base.efficiency if base else 0.5, at_most=1.0),
+        source=sources(raw, base.source if base else "", FIGURES))
+
+
+def _fraction(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(field, value, "a fraction in (0, 1]")
+    return float(value)
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Mapping[str, Device]:
+    # Read once: the data file is part of the package and never changes while running.
+    return load_registry(DATA_FILE, build_device)
+
+
+def get_device(name: str) -> Device:
+    """The device called ``name``; an unknown name lists the valid ones."""
+    return resolve_device(name, "device")
+
+
+def list_devices() -> list[str]:
+    """Names of the built-in devices, in file order (GPUs first)."""
+    return list(_registry())
+
+
+def resolve_device(raw: Any, field: str = "device") -> Device:
+    """A device from a cluster file: a name, or a mapping with ``name`` and figures."""
+    return resolve_named(raw, field, _registry(), build_device)
+
+
+def device_to_spec(device: Device) -> Any:
+    """The file form of ``device``: its name if it is the built-in one, else every figure."""
+    if _registry().get(device.name) == device:
+        return device.name
+    return {"name": device.name, "kind": device.kind,
+            "peak_flops": figure(device.peak_flops, "FLOP/s"),
+            "mem_bandwidth": figure(device.mem_bandwidth_Bps, "B/s"),
+            "memory": figure(device.memory_bytes, "B"),
+            "efficiency": device.efficiency, "source": device.source}

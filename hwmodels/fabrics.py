@@ -1,0 +1,76 @@
+"""Inter-node fabrics by name: InfiniBand FDR..NDR and TCP over Ethernet, from ``data/fabrics.yaml``.
+
+>>> get_fabric("ib-edr").bandwidth_Bps
+12000000000.0
+
+A cluster file names a fabric (``fabric: ib-edr``), overrides figures of a known one
+(``fabric: {name: ib-edr, bandwidth: 11 GB/s}``) or describes a new one inline with ``kind``,
+``bandwidth`` and ``latency``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from hwmodels.errors import SpecError
+from hwmodels.specfile import (check_keys, figure, join, load_registry, quantity,
+                               resolve_named, sources, text)
+from hwmodels.specs import FABRIC_KINDS, Fabric
+from hwmodels.units import parse_bandwidth, parse_time
+
+DATA_FILE = Path(__file__).with_name("data") / "fabrics.yaml"
+FIGURES = ("kind", "bandwidth", "latency", "line_rate")
+
+
+def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | None) -> Fabric:
+    """A :class:`Fabric` from a file entry; figures missing from ``raw`` come from ``base``."""
+    required = () if base else FIGURES[:3]
+    check_keys(raw, field, required, tuple(k for k in FIGURES if k not in required) + ("source",))
+    kind = text(raw["kind"], join(field, "kind")) if "kind" in raw else base.kind
+    if kind not in FABRIC_KINDS:
+        raise SpecError(join(field, "kind"), kind, f"one of {', '.join(FABRIC_KINDS)}")
+    bandwidth = (quantity(raw["bandwidth"], join(field, "bandwidth"), parse_bandwidth)
+                 if "bandwidth" in raw else base.bandwidth_Bps)
+    latency = (quantity(raw["latency"], join(field, "latency"), parse_time, allow_zero=True)
+               if "latency" in raw else base.latency_s)
+    line_rate = (quantity(raw["line_rate"], join(field, "line_rate"), parse_bandwidth)
+                 if "line_rate" in raw else (base.line_rate_Bps if base else 0.0))
+    return Fabric(name=name, kind=kind, bandwidth_Bps=bandwidth, latency_s=latency,
+                  line_rate_Bps=line_rate, source=sources(raw, base.source if base else "",
+                                                          FIGURES))
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Mapping[str, Fabric]:
+    # Read once: the data file is part of the package and never changes while running.
+    return load_registry(DATA_FILE, build_fabric)
+
+
+def get_fabric(name: str) -> Fabric:
+    """The fabric called ``name``; an unknown name lists the valid ones."""
+    return resolve_fabric(name, "fabric")
+
+
+def list_fabrics() -> list[str]:
+    """Names of the built-in fabrics, InfiniBand first, slowest first."""
+    return list(_registry())
+
+
+def resolve_fabric(raw: Any, field: str = "fabric") -> Fabric:
+    """A fabric from a cluster file: a name, or a mapping with ``name`` and figures."""
+    return resolve_named(raw, field, _registry(), build_fabric)
+
+
+def fabric_to_spec(fabric: Fabric) -> Any:
+    """The file form of ``fabric``: its name if it is the built-in one, else every figure."""
+    if _registry().get(fabric.name) == fabric:
+        return fabric.name
+    spec: dict[str, Any] = {"name": fabric.name, "kind": fabric.kind,
+                            "bandwidth": figure(fabric.bandwidth_Bps, "B/s"),
+                            "latency": figure(fabric.latency_s, "s")}
+    if fabric.line_rate_Bps:
+        spec["line_rate"] = figure(fabric.line_rate_Bps, "B/s")
+    spec["source"] = fabric.source
+    return spec

@@ -1,0 +1,193 @@
+"""Reading hardware spec files: YAML whose figures carry units and sources.
+
+A figure in a file is either a bare value (``25 GB/s``, ``0.5``) or a mapping
+``{value: 25 GB/s, source: "NVIDIA DGX-1 white paper"}``. These helpers unwrap figures, parse
+them with :mod:`hwmodels.units`, and turn every problem into a :class:`SpecError` that names the
+field (``node.options.nvlink_bandwidth``), the value and what was expected. They are shared by
+the device, fabric and cluster loaders, which add the file name to the error.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from hwmodels.errors import SpecError, UnknownNameError
+
+Parser = Callable[[object, str], float]
+#: ``build(name, figures, field, base)`` makes a spec from a file entry; ``base`` is the
+#: registry entry the figures override, or None.
+Builder = Callable[[str, Mapping[str, Any], str, Any], Any]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys: PyYAML would silently keep the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise SpecError(str(key), key, f"each key once in a mapping (repeated on line {line})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse ``path``; a missing file or bad YAML is a SpecError naming the file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError("path", str(path), "an existing YAML file") from None
+    except OSError as exc:
+        raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError("yaml", exc.problem or str(exc),
+                        f"valid YAML syntax{where}", str(path)) from None
+    except yaml.YAMLError as exc:
+        raise SpecError("yaml", str(exc), "valid YAML syntax", str(path)) from None
+    except SpecError as exc:  # a duplicate key
+        raise exc.with_source(str(path)) from None
+
+
+def unwrap(raw: Any) -> tuple[Any, str]:
+    """``{value: v, source: s}`` -> ``(v, s)``; a bare value -> ``(value, "")``."""
+    if isinstance(raw, Mapping) and "value" in raw and set(raw) <= {"value", "source"}:
+        return raw["value"], str(raw.get("source") or "")
+    return raw, ""
+
+
+def require_mapping(raw: Any, field: str) -> Mapping[str, Any]:
+    """``raw`` itself, if it is a mapping with string keys."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(field or "file", raw, "a mapping of keys to values")
+    return raw
+
+
+def check_keys(raw: Mapping[str, Any], prefix: str, required: Iterable[str],
+               optional: Iterable[str]) -> None:
+    """Reject a missing required key, or an unknown key (a typo) with the closest valid one."""
+    required, optional = tuple(required), tuple(optional)
+    valid = required + optional
+    for key in raw:
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise SpecError(join(prefix, str(key)), raw[key],
+                            f"one of the keys {', '.join(valid)}{hint}")
+    for key in required:
+        if key not in raw:
+            raise SpecError(join(prefix, key), None, f"a value: {key!r} is required")
+
+
+def join(prefix: str, key: str) -> str:
+    """Dotted field name: ``join("node", "device") == "node.device"``."""
+    return f"{prefix}.{key}" if prefix else key
+
+
+def quantity(raw: Any, field: str, parser: Parser, *, allow_zero: bool = False,
+             at_most: float | None = None) -> float:
+    """Parse a figure with ``parser`` and require it to be positive (or >= 0)."""
+    value, _ = unwrap(raw)
+    parsed = parser(value, field)
+    if parsed < 0 or (parsed == 0 and not allow_zero) or parsed != parsed:
+        raise SpecError(field, value, "a non-negative quantity" if allow_zero
+                        else "a positive quantity")
+    if at_most is not None and parsed > at_most:
+        raise SpecError(field, value, f"at most {at_most:g}")
+    return parsed
+
+
+def number(value: object, field: str) -> float:
+    """A plain number (a parser for dimensionless figures such as ratios)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(field, value, "a number")
+    return float(value)
+
+
+def whole(raw: Any, field: str, minimum: int = 1) -> int:
+    """A whole number >= ``minimum`` (``4``; not ``4.5``, ``"four"`` or ``True``)."""
+    value, _ = unwrap(raw)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpecError(field, value, f"a whole number >= {minimum}")
+    return value
+
+
+def text(raw: Any, field: str) -> str:
+    """A non-empty string."""
+    value, _ = unwrap(raw)
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(field, value, "a non-empty string")
+    return value
+
+
+_PREFIXES = {"B/s": (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)),
+             "B": (("T", 1e12), ("G", 1e9), ("M", 1e6), ("Gi", 2.0**30), ("Mi", 2.0**20)),
+             "FLOP/s": (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)),
+             "s": (("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9))}
+
+
+def figure(value: float, unit: str, source: str = "") -> Any:
+    """How a saved file writes an SI figure: readable, exact, with its source if it has one.
+
+    ``figure(25e9, "B/s") == "25 GB/s"``. A prefix is used only if parsing the string back gives
+    the very same float; otherwise the plain SI number is written.
+    """
+    exact = [f"{value / scale:.15g} {prefix}{unit}" for prefix, scale in _PREFIXES.get(unit, ())
+             if abs(value) >= scale and float(f"{value / scale:.15g}") * scale == value]
+    written: Any = min(exact, key=len) if exact else float(value)
+    return {"value": written, "source": source} if source else written
+
+
+def load_registry(path: Path, build: Builder) -> Mapping[str, Any]:
+    """Read a data file of named entries (``name: {figures}``) into a read-only registry."""
+    data = require_mapping(read_yaml(path), "")
+    entries: dict[str, Any] = {}
+    for name, raw in data.items():
+        try:
+            entries[str(name)] = build(str(name), require_mapping(raw, str(name)), str(name), None)
+        except SpecError as exc:
+            raise exc.with_source(str(path)) from None
+    return MappingProxyType(entries)
+
+
+def resolve_named(raw: Any, field: str, registry: Mapping[str, Any], build: Builder) -> Any:
+    """A registry entry named by ``raw``, or one described inline in a file.
+
+    ``raw`` is a name (``"ib-edr"``), or a mapping with ``name`` plus figures. When the name is
+    in the registry the figures override its entry (``{name: ib-edr, bandwidth: 11 GB/s}``);
+    otherwise the mapping must give every figure itself.
+    """
+    raw, _ = unwrap(raw)
+    if isinstance(raw, str):
+        if raw not in registry:
+            raise UnknownNameError(field, raw, list(registry))
+        return registry[raw]
+    mapping = require_mapping(raw, field)
+    name = text(mapping.get("name"), join(field, "name"))
+    rest = {k: v for k, v in mapping.items() if k != "name"}
+    base = registry.get(name)
+    if base is None and not set(rest) - {"source"}:
+        raise UnknownNameError(join(field, "name"), name, list(registry))
+    return build(name, rest, field, base)
+
+
+def sources(raw: Mapping[str, Any], base_source: str, names: Iterable[str]) -> str:
+    """One source string: the entry's own ``source`` and each figure's, labelled."""
+    parts = [str(raw.get("source") or base_source)]
+    parts += [f"{name}: {src}" for name in names if name in raw for src in [unwrap(raw[name])[1]]
+              if src]
+    return "; ".join(p for p in parts if p)
