@@ -1,0 +1,202 @@
+"""Rings embedded in a node's link graph, and their effective bandwidth, as NCCL builds them.
+
+Convention (per direction, in bytes/s): a *ring* is directional: each device sends to the
+next one. The effective ring bandwidth ``B`` is what enters the ring allreduce's beta term,
+``beta = 1 / B``: the sum over rings of each ring's bottleneck share. A ring's share on a
+directed edge is the edge's bandwidth (all its parallel links, one direction) divided by the
+number of rings crossing it in that direction; its bottleneck share is the smallest along it.
+
+*Direct rings* (NVLink meshes): Hamiltonian cycles over device-to-device edges. An edge with
+``links = m`` carries at most ``m`` cycles, and each undirected cycle is run in both
+directions (links are full duplex), so it counts as two rings. The DGX-1 P100 cube-mesh holds
+2 edge-disjoint cycles -> 4 rings x 20 GB/s = 80 GB/s; the DGX-1 V100 mesh (6 links per GPU)
+holds 3 -> 6 rings x 25 GB/s = 150 GB/s, the per-GPU NVLink bandwidth NCCL approaches.
+
+*Routed rings* (PCIe trees, NVSwitch), used only when the devices admit no direct cycle: one
+device order, run in both directions, each hop routed along the shortest paths through
+non-device nodes (split evenly over equal-cost paths, like ECMP); all rings go at the same
+rate, limited by the most loaded directed edge. On a tree this reaches the cut bound (the
+narrowest edge, e.g. a PCIe uplink or QPI); on an NVSwitch, the per-GPU bandwidth.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Hashable, Sequence
+
+import networkx as nx
+
+from hwmodels.errors import SpecError
+
+Edge = tuple[Hashable, Hashable]
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One directional ring: ``order[i]`` sends to ``order[i+1]`` (and the last to the first)."""
+
+    order: tuple[int, ...]
+    bandwidth_Bps: float     # this ring's bottleneck share, per direction
+    latency_s: float         # the slowest hop's latency (summed along its path)
+    routed: bool             # True when hops go through switches rather than direct links
+
+
+def ring_bandwidth(graph: nx.Graph, devices: Sequence[int]) -> float:
+    """Effective ring bandwidth (bytes/s) of the best set of rings over ``devices``.
+
+    One device needs no ring: ``inf``.
+    """
+    devices = list(devices)
+    if len(devices) <= 1:
+        return float("inf")
+    return sum(ring.bandwidth_Bps for ring in find_rings(graph, devices))
+
+
+def find_rings(graph: nx.Graph, devices: Sequence[int]) -> list[Ring]:
+    """The rings that :func:`ring_bandwidth` sums (empty for fewer than two devices)."""
+    devices = list(devices)
+    _check(graph, devices)
+    if len(devices) <= 1:
+        return []
+    if len(devices) == 2 and graph.has_edge(*devices):
+        a, b = devices
+        data = graph.edges[a, b]
+        return [Ring((a, b), float(data["bandwidth_Bps"]), _latency(graph, a, b), False)]
+    cycles = _hamiltonian_cycles(graph, devices) if len(devices) > 2 else []
+    if cycles:
+        return _direct_rings(graph, cycles)
+    return _routed_rings(graph, devices)
+
+
+def _check(graph: nx.Graph, devices: list[int]) -> None:
+    missing = [d for d in devices if d not in graph]
+    if missing:
+        raise SpecError("devices", missing, "device nodes of the graph")
+    if len(devices) > 1 and not all(nx.has_path(graph, devices[0], d) for d in devices[1:]):
+        raise SpecError("graph", sorted(map(str, graph.nodes)), "a graph connecting all devices")
+    for u, v, data in graph.edges(data=True):
+        if not data.get("bandwidth_Bps", 0) > 0:
+            raise SpecError(f"graph.edge[{u}-{v}].bandwidth_Bps", data.get("bandwidth_Bps"),
+                            "a positive bandwidth")
+
+
+def _latency(graph: nx.Graph, u: Hashable, v: Hashable) -> float:
+    return float(graph.edges[u, v].get("latency_s", 0.0))
+
+
+def _key(u: Hashable, v: Hashable) -> Edge:
+    """An undirected edge's key, independent of direction."""
+    return (u, v) if str(u) <= str(v) else (v, u)
+
+
+# ---- direct rings ------------------------------------------------------------------------
+
+def _hamiltonian_cycles(graph: nx.Graph, devices: list[int]) -> list[tuple[int, ...]]:
+    """Every Hamiltonian cycle over direct device-device edges, each once (not reversed)."""
+    members = set(devices)
+    adjacent = {d: sorted(n for n in graph[d] if n in members) for d in devices}
+    start, found = devices[0], []
+
+    def extend(path: list[int], seen: set[int]) -> None:
+        if len(path) == len(devices):
+            if start in adjacent[path[-1]] and path[1] < path[-1]:
+                found.append(tuple(path))
+            return
+        for nxt in adjacent[path[-1]]:
+            if nxt not in seen:
+                seen.add(nxt)
+                path.append(nxt)
+                extend(path, seen)
+                path.pop()
+                seen.discard(nxt)
+
+    extend([start], {start})
+    return found
+
+
+def _direct_rings(graph: nx.Graph, cycles: list[tuple[int, ...]]) -> list[Ring]:
+    """The multiset of cycles (each edge used by at most ``links`` of them) with most bandwidth."""
+    edges = [[_key(u, v) for u, v in pairwise((*c, c[0]))] for c in cycles]
+    capacity = {_key(u, v): int(d.get("links", 1)) for u, v, d in graph.edges(data=True)}
+    bandwidth = {_key(u, v): float(d["bandwidth_Bps"]) for u, v, d in graph.edges(data=True)}
+    best: tuple[float, tuple[int, ...]] = (0.0, ())
+    used: Counter[Edge] = Counter()
+    chosen: list[int] = []
+
+    def visit(first: int) -> None:
+        nonlocal best
+        total = _cycle_set_bandwidth(chosen, edges, used, bandwidth)
+        if total > best[0] * (1 + 1e-12):
+            best = (total, tuple(chosen))
+        for i in range(first, len(cycles)):
+            if all(used[e] < capacity[e] for e in edges[i]):
+                used.update(edges[i])
+                chosen.append(i)
+                visit(i)
+                chosen.pop()
+                used.subtract(edges[i])
+
+    visit(0)
+    counts = Counter(e for i in best[1] for e in edges[i])
+    rings = []
+    for i in best[1]:
+        share = min(bandwidth[e] / counts[e] for e in edges[i])
+        latency = max(_latency(graph, *e) for e in edges[i])
+        forward = cycles[i]
+        backward = (forward[0], *reversed(forward[1:]))
+        rings += [Ring(forward, share, latency, False), Ring(backward, share, latency, False)]
+    return rings
+
+
+def _cycle_set_bandwidth(chosen: list[int], edges: list[list[Edge]], used: Counter[Edge],
+                         bandwidth: dict[Edge, float]) -> float:
+    """Twice (both directions) the sum of each chosen cycle's bottleneck share."""
+    return 2 * sum(min(bandwidth[e] / used[e] for e in edges[i]) for i in chosen)
+
+
+# ---- routed rings ------------------------------------------------------------------------
+
+def _routed_rings(graph: nx.Graph, devices: list[int]) -> list[Ring]:
+    """The better of two device orders (graph DFS order, numeric order), in both directions."""
+    member = set(devices)
+    dfs = [n for n in nx.dfs_preorder_nodes(graph, devices[0], sort_neighbors=sorted_neighbors)
+           if n in member]
+    best: list[Ring] = []
+    for order in (tuple(dfs), tuple(sorted(devices))):
+        rings = _route_both_ways(graph, order, member)
+        if sum(r.bandwidth_Bps for r in rings) > sum(r.bandwidth_Bps for r in best):
+            best = rings
+    return best
+
+
+def sorted_neighbors(nodes):  # type: ignore[no-untyped-def]
+    """Neighbour order for the DFS: devices first, then by name, so results are deterministic."""
+    return sorted(nodes, key=lambda n: (not isinstance(n, int), str(n)))
+
+
+def _route_both_ways(graph: nx.Graph, order: tuple[int, ...], devices: set[int]) -> list[Ring]:
+    """Load of ``order`` run forwards and backwards, each hop split over its shortest paths."""
+    load: Counter[Edge] = Counter()
+    latency = 0.0
+    backward = (order[0], *reversed(order[1:]))
+    for ring in (order, backward):
+        for src, dst in pairwise((*ring, ring[0])):
+            paths = _routes(graph, src, dst, devices)
+            for path in paths:
+                for u, v in pairwise(path):
+                    load[(u, v)] += 1 / len(paths)
+            latency = max(latency, sum(_latency(graph, u, v) for u, v in pairwise(paths[0])))
+    rate = min(graph.edges[u, v]["bandwidth_Bps"] / n for (u, v), n in load.items())
+    return [Ring(order, rate, latency, True), Ring(backward, rate, latency, True)]
+
+
+def _routes(graph: nx.Graph, src: int, dst: int, devices: set[int]) -> list[list[Hashable]]:
+    """Shortest paths from ``src`` to ``dst`` that pass through no other device."""
+    allowed = graph.subgraph(n for n in graph if n not in devices or n in (src, dst))
+    try:
+        return sorted(nx.all_shortest_paths(allowed, src, dst), key=lambda p: list(map(str, p)))
+    except nx.NetworkXNoPath:
+        raise SpecError("graph", f"{src}->{dst}",
+                        "a path between devices through switches or direct links") from None
