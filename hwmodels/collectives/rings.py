@@ -13,7 +13,7 @@ directions (links are full duplex), so it counts as two rings. The DGX-1 P100 cu
 holds 3 -> 6 rings x 25 GB/s = 150 GB/s, the per-GPU NVLink bandwidth NCCL approaches.
 
 *Routed rings* (PCIe trees, NVSwitch), used only when the devices admit no direct cycle: one
-device order, run in both directions, each hop routed along the shortest paths through
+device order, run in both directions, each hop routed along the fastest paths through
 non-device nodes (split evenly over equal-cost paths, like ECMP); all rings go at the same
 rate, limited by the most loaded directed edge. On a tree this reaches the cut bound (the
 narrowest edge, e.g. a PCIe uplink or QPI); on an NVSwitch, the per-GPU bandwidth.
@@ -192,11 +192,20 @@ def _route_both_ways(graph: nx.Graph, order: tuple[int, ...], devices: set[int])
     return [Ring(order, rate, latency, True), Ring(backward, rate, latency, True)]
 
 
+def _seconds_per_byte(u: Hashable, v: Hashable, data: dict) -> float:
+    return 1.0 / data["bandwidth_Bps"]
+
+
 def _routes(graph: nx.Graph, src: int, dst: int, devices: set[int]) -> list[list[Hashable]]:
-    """Shortest paths from ``src`` to ``dst`` that pass through no other device."""
+    """Fastest paths (least seconds per byte) from ``src`` to ``dst`` through no other device.
+
+    Weighting by ``1 / bandwidth`` keeps a hop on the NVSwitch rather than the PCIe switch two
+    GPUs also share, as NCCL would; ties (identical parallel switches) all carry traffic.
+    """
     allowed = graph.subgraph(n for n in graph if n not in devices or n in (src, dst))
     try:
-        return sorted(nx.all_shortest_paths(allowed, src, dst), key=lambda p: list(map(str, p)))
+        paths = nx.all_shortest_paths(allowed, src, dst, weight=_seconds_per_byte)
+        return sorted(paths, key=lambda p: list(map(str, p)))
     except nx.NetworkXNoPath:
         raise SpecError("graph", f"{src}->{dst}",
                         "a path between devices through switches or direct links") from None
