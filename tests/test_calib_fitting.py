@@ -52,7 +52,7 @@ def test_with_one_rank_count_alpha_absorbs_the_overhead():
     # and the large-message bandwidth is still right.
     assert fit.ab.alpha_s > TRUE.alpha_s
     assert fit.ab.beta_s_per_B == pytest.approx(TRUE.beta_s_per_B, rel=0.02)
-    assert fit.max_rel < 0.3
+    assert fit.max_rel < 0.5
 
 
 def test_affine_fit_recovers_fixed_and_per_byte():
