@@ -7,9 +7,18 @@ files in ``simulator/workloads/``; users load their own files in the same format
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from hwmodels.errors import SpecError
+import yaml
+
+from hwmodels.errors import SpecError, UnknownNameError
+
+#: Zoo workload files, one per model: ``<name>.yaml``.
+WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
 
 
 @dataclass(frozen=True)
@@ -90,3 +99,189 @@ class Workload:
 
     def fwd_flops_per_sample(self) -> float:
         return sum(layer.fwd_flops for layer in self.layers)
+
+
+# ------------------------------------------------------------------------------- file format
+#
+# A workload file is YAML: top-level ``name`` and ``layers`` (required), ``description``,
+# ``source``, ``default_batch`` (optional), and the derived totals ``total_params`` and
+# ``param_tensors`` (optional; checked against the layers when present, so a hand edit that
+# breaks a total is caught). Each layer is a mapping with ``name`` and ``params`` (required),
+# ``param_tensors``, ``fwd_flops`` and ``bwd_flops`` (per sample), ``grad_bytes``,
+# ``activation_bytes`` (per sample) and ``dtype_bytes`` (optional; defaults as in Layer).
+
+TOP_KEYS = ("name", "description", "source", "default_batch", "total_params", "param_tensors",
+            "fwd_flops_per_sample", "layers")
+LAYER_KEYS = ("name", "params", "param_tensors", "fwd_flops", "bwd_flops", "grad_bytes",
+              "activation_bytes", "dtype_bytes")
+_WHOLE_KEYS = ("params", "param_tensors", "grad_bytes", "dtype_bytes", "default_batch",
+               "total_params")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def list_workloads() -> list[str]:
+    """Names of the zoo workloads shipped in ``simulator/workloads/``, sorted."""
+    return sorted(p.stem for p in WORKLOAD_DIR.glob("*.yaml"))
+
+
+def load_workload(name_or_path: str | Path) -> Workload:
+    """A zoo workload by name (``"alexnet"``) or a workload file by path.
+
+    Anything that looks like a path (a ``Path``, a ``.yaml``/``.yml`` suffix, a directory
+    separator, or an existing file) is read as a file; otherwise it is a zoo name, and an
+    unknown name raises :class:`UnknownNameError` listing the zoo.
+    """
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text \
+            or Path(text).is_file():
+        return _load_file(Path(text))
+    if not (WORKLOAD_DIR / f"{text}.yaml").is_file():
+        raise UnknownNameError("workload", text, list_workloads())
+    return _load_zoo(text)
+
+
+@lru_cache(maxsize=None)
+def _load_zoo(name: str) -> Workload:
+    # Workloads are immutable, so sharing one instance between callers is safe.
+    return _load_file(WORKLOAD_DIR / f"{name}.yaml")
+
+
+def _load_file(path: Path) -> Workload:
+    if not path.is_file():
+        raise SpecError("workload", str(path), "an existing workload file (or a zoo name: "
+                        + ", ".join(list_workloads()) + ")")
+    try:
+        data = yaml.load(path.read_text(), Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "the file"
+        raise SpecError("yaml", where, f"valid YAML ({getattr(exc, 'problem', exc)})",
+                        str(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError("yaml", "binary data", "a UTF-8 text file", str(path)) from None
+    try:
+        return workload_from_dict(data)
+    except SpecError as exc:
+        raise exc.with_source(str(path)) from None
+
+
+def workload_from_dict(data: Any) -> Workload:
+    """A :class:`Workload` from the parsed YAML form; errors name the field."""
+    if not isinstance(data, dict):
+        raise SpecError("workload", data, "a mapping with name and layers (the file is empty)"
+                        if data is None else "a mapping with name and layers")
+    _check_keys(data, TOP_KEYS, "workload key")
+    for key in ("name", "layers"):
+        if key not in data:
+            raise SpecError(key, None, "a value (required)")
+    if not isinstance(data["name"], str) or not data["name"].strip():
+        raise SpecError("name", data["name"], "a non-empty string")
+    layers = data["layers"]
+    if not isinstance(layers, list):
+        raise SpecError("layers", layers, "a list of layers")
+    fields = {k: data[k] for k in ("description", "source") if data.get(k) is not None}
+    for key, value in fields.items():
+        if not isinstance(value, str):
+            raise SpecError(key, value, "a string")
+    if "default_batch" in data:
+        fields["default_batch"] = _number(data["default_batch"], "default_batch")
+    workload = Workload(name=data["name"], layers=tuple(_layer(i, spec)
+                                                        for i, spec in enumerate(layers)),
+                        **fields)
+    _check_totals(workload, data)
+    return workload
+
+
+def _layer(index: int, spec: Any) -> Layer:
+    if not isinstance(spec, dict):
+        raise SpecError(f"layers[{index}]", spec, "a mapping with name and params")
+    _check_keys(spec, LAYER_KEYS, f"layers[{index}] key")
+    for key in ("name", "params"):
+        if key not in spec:
+            raise SpecError(f"layers[{index}].{key}", None, "a value (required)")
+    if not isinstance(spec["name"], str) or not spec["name"]:
+        raise SpecError(f"layers[{index}].name", spec["name"], "a non-empty string")
+    where = f"layers[{spec['name']}]"
+    values = {k: _number(v, f"{where}.{k}") for k, v in spec.items() if k != "name"}
+    if values["params"] == 0 and "param_tensors" not in values:
+        values["param_tensors"] = 0  # a compute-only layer owns no tensors
+    return Layer(name=spec["name"], **values)
+
+
+def _number(value: Any, field: str) -> int | float:
+    """A finite number >= 0 (whole where the field counts things)."""
+    whole = field.rsplit(".", 1)[-1] in _WHOLE_KEYS
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value >= 0
+    if ok and whole and isinstance(value, float):
+        ok = value.is_integer()
+        value = int(value)
+    if not ok:
+        raise SpecError(field, value, "a whole number >= 0" if whole else "a number >= 0")
+    return value
+
+
+def _check_keys(data: dict, valid: tuple[str, ...], field: str) -> None:
+    for key in data:
+        if key not in valid:
+            raise UnknownNameError(field, key, valid)
+
+
+def _check_totals(workload: Workload, data: dict) -> None:
+    for key, actual in (("total_params", workload.total_params),
+                        ("param_tensors", workload.param_tensors)):
+        if key in data and data[key] != actual:
+            raise SpecError(key, data[key], f"the sum over the layers, {actual}")
+    stated = data.get("fwd_flops_per_sample")
+    actual = workload.fwd_flops_per_sample()
+    if stated is not None and not (isinstance(stated, (int, float)) and
+                                   math.isclose(stated, actual, rel_tol=1e-9, abs_tol=1e-6)):
+        raise SpecError("fwd_flops_per_sample", stated, f"the sum over the layers, {actual:g}")
+
+
+def workload_to_dict(workload: Workload) -> dict[str, Any]:
+    """The file form of ``workload`` with its totals (what ``gradsync workload show --json``
+    prints); :func:`workload_from_dict` reads it back to an equal workload."""
+    return {
+        "name": workload.name,
+        "description": workload.description,
+        "source": workload.source,
+        "default_batch": workload.default_batch,
+        "total_params": workload.total_params,
+        "param_tensors": workload.param_tensors,
+        "fwd_flops_per_sample": _plain(workload.fwd_flops_per_sample()),
+        "layers": [{
+            "name": layer.name, "params": layer.params, "param_tensors": layer.param_tensors,
+            "fwd_flops": _plain(layer.fwd_flops), "bwd_flops": _plain(layer.bwd_flops),
+            "grad_bytes": layer.grad_bytes, "activation_bytes": _plain(layer.activation_bytes),
+            "dtype_bytes": layer.dtype_bytes,
+        } for layer in workload.layers],
+    }
+
+
+def workload_to_yaml(workload: Workload, comment: str = "") -> str:
+    """The YAML text of a workload file: one line per layer, ``comment`` as ``#`` lines on top."""
+    data = workload_to_dict(workload)
+    layers = data.pop("layers")
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines.append(yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True).rstrip())
+    lines.append("layers:")
+    for layer in layers:
+        flow = yaml.safe_dump(layer, default_flow_style=True, sort_keys=False, width=10**6)
+        lines.append(f"  - {flow.strip()}")
+    return "\n".join(lines) + "\n"
+
+
+def save_workload(workload: Workload, path: str | Path, overwrite: bool = False,
+                  comment: str = "") -> Path:
+    """Write ``workload`` as a YAML file; refuses to replace a file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise SpecError("path", str(path), "a file that does not exist yet (or overwrite=True)")
+    path.write_text(workload_to_yaml(workload, comment))
+    return path
+
+
+def _plain(value: float) -> int | float:
+    """Whole floats as ints, so files read ``fwd_flops: 210830400`` rather than ``2.1e8``."""
+    return int(value) if float(value).is_integer() else float(value)

@@ -1,0 +1,180 @@
+"""The torch model zoo: every model the executor trains, at full size and at a small ``-ci`` size.
+
+``build_model(name)`` returns a fresh ``nn.Module`` in training mode; ``example_batch(name,
+batch)`` synthetic ``(inputs, targets)`` of the right shapes; ``loss_function(name)`` the
+training loss ``loss(output, target) -> scalar``. Layer names (dotted ``named_modules`` names of
+the modules that own parameters, see :func:`parametric_layers`) and per-layer parameter counts
+equal those of the workload files in ``simulator/workloads/``, which
+``python -m executor.models.export_workloads`` generates from these definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from executor.models import transformer as tf
+from executor.models.alexnet import AlexNet, AlexNetConfig
+from executor.models.common import parametric_layers
+from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
+from executor.models.mlp import MLP
+from executor.models.resnet import resnet18, resnet50
+from executor.models.vgg import VGG16, VGGConfig
+from hwmodels.errors import SpecError, UnknownNameError
+
+__all__ = ["ModelInfo", "build_model", "list_models", "model_info", "example_batch",
+           "example_input", "loss_function", "parametric_layers"]
+
+Loss = Callable[[Any, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """How to build, feed and train one zoo model.
+
+    ``kind`` is ``"image"`` (inputs ``(batch, 3, size, size)``, integer class targets),
+    ``"vector"`` (``(batch, features)``), ``"bert"`` or ``"gpt"`` (token ids of ``seq_len``).
+    ``num_classes`` is ``None`` for language models (their output is the vocabulary).
+    """
+
+    name: str
+    build: Callable[[int | None], nn.Module]
+    kind: str
+    default_batch: int
+    input_size: int              # image side, feature count or sequence length
+    num_classes: int | None
+    loss: Loss
+    description: str
+    source: str
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def _register(info: ModelInfo) -> None:
+    if info.name in _REGISTRY:  # loud, never a silent overwrite
+        raise ValueError(f"model {info.name!r} registered twice")
+    _REGISTRY[info.name] = info
+
+
+def list_models() -> list[str]:
+    """Names of every zoo model, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; unknown names list the valid ones."""
+    if name not in _REGISTRY:
+        raise UnknownNameError("model", name, list_models())
+    return _REGISTRY[name]
+
+
+def build_model(name: str, num_classes: int | None = None) -> nn.Module:
+    """A freshly initialised zoo model (training mode) on the current default device.
+
+    ``num_classes`` overrides the image models' class count (default: 1000 at full size, 10 at
+    ``-ci`` size and for ``mlp-digits``); language models take none. Build inside
+    ``with torch.device("meta"):`` to get shapes without allocating memory.
+    """
+    info = model_info(name)
+    if num_classes is not None:
+        if info.num_classes is None:
+            raise SpecError("num_classes", num_classes, f"None for language model {name}")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise SpecError("num_classes", num_classes, "a whole number >= 1")
+    return info.build(num_classes if num_classes is not None else info.num_classes)
+
+
+def example_batch(name: str, batch: int, seed: int = 0,
+                  device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic ``(inputs, targets)`` for ``batch`` samples, deterministic given ``seed``."""
+    info = model_info(name)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise SpecError("batch", batch, "a whole number >= 1")
+    gen = torch.Generator().manual_seed(seed)
+    if info.kind == "bert":
+        inputs, targets = tf.bert_batch(_transformer_config(name), batch, gen)
+    elif info.kind == "gpt":
+        inputs, targets = tf.gpt2_batch(_transformer_config(name), batch, gen)
+    else:
+        shape = (3, info.input_size, info.input_size) if info.kind == "image" \
+            else (info.input_size,)
+        inputs = torch.randn(batch, *shape, generator=gen)
+        targets = torch.randint(0, info.num_classes or 1, (batch,), generator=gen)
+    return inputs.to(device), targets.to(device)
+
+
+def example_input(name: str, batch: int, seed: int = 0,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """Synthetic inputs only (see :func:`example_batch`)."""
+    return example_batch(name, batch, seed, device)[0]
+
+
+def loss_function(name: str) -> Loss:
+    """The training loss ``loss(output, target)`` of ``name``."""
+    return model_info(name).loss
+
+
+def _transformer_config(name: str) -> tf.TransformerConfig:
+    return {"bert-base": tf.BERT_BASE, "bert-ci": tf.BERT_CI,
+            "gpt2-small": tf.GPT2_SMALL, "gpt2-ci": tf.GPT2_CI}[name]
+
+
+def _image(name: str, build: Callable[[int], nn.Module], batch: int, size: int, classes: int,
+           loss: Loss, description: str, source: str) -> None:
+    _register(ModelInfo(name, build, "image", batch, size, classes, loss, description, source))
+
+
+def _register_zoo() -> None:
+    ce = F.cross_entropy
+    caffe = "BVLC Caffe model zoo, models/{}/train_val.prototxt"
+    tv = "torchvision.models.{} layout and names (He et al. 2016, v1.5 bottleneck)"
+    _image("alexnet", lambda n: AlexNet(AlexNetConfig(num_classes=n)), 256, 227, 1000, ce,
+           "AlexNet as trained in Caffe: grouped conv2/4/5, LRN, 227x227 crops",
+           caffe.format("bvlc_alexnet"))
+    _image("alexnet-ci", lambda n: AlexNet(AlexNetConfig.ci(n)), 32, 32, 10, ce,
+           "AlexNet's layers at small width for 32x32 images (CI)", "gradsync CI size")
+    _image("googlenet", lambda n: GoogLeNet(GoogLeNetConfig(num_classes=n)), 32, 224, 1000,
+           googlenet_loss, "GoogLeNet training net with both auxiliary heads (loss weight 0.3)",
+           caffe.format("bvlc_googlenet"))
+    _image("googlenet-ci", lambda n: GoogLeNet(GoogLeNetConfig.ci(n)), 16, 32, 10,
+           googlenet_loss, "GoogLeNet with both auxiliary heads, channels / 8, 32x32 images (CI)",
+           "gradsync CI size")
+    _image("resnet18", lambda n: resnet18(n), 32, 224, 1000, ce,
+           "ResNet-18 (basic blocks 2-2-2-2)", tv.format("resnet18"))
+    _image("resnet18-ci", lambda n: resnet18(n, width=16, image_size=32), 32, 32, 10, ce,
+           "ResNet-18 with width 16, 32x32 images (CI)", "gradsync CI size")
+    _image("resnet50", lambda n: resnet50(n), 32, 224, 1000, ce,
+           "ResNet-50 (bottleneck blocks 3-4-6-3)", tv.format("resnet50"))
+    _image("resnet50-ci", lambda n: resnet50(n, width=8, image_size=32), 16, 32, 10, ce,
+           "ResNet-50 with width 8, 32x32 images (CI)", "gradsync CI size")
+    _image("vgg16", lambda n: VGG16(VGGConfig(num_classes=n)), 32, 224, 1000, ce,
+           "VGG-16 (configuration D), Caffe layer names", "Simonyan and Zisserman 2015; "
+           "Caffe model zoo VGG_ILSVRC_16_layers")
+    _image("vgg16-ci", lambda n: VGG16(VGGConfig.ci(n)), 32, 32, 10, ce,
+           "VGG-16 with widths / 8, 32x32 images (CI)", "gradsync CI size")
+    _register(ModelInfo("mlp-digits", lambda n: MLP(64, (128, 64), n), "vector", 32, 64, 10, ce,
+                        "MLP 64-128-64-10 for scikit-learn's 8x8 digits",
+                        "gradsync; sklearn.datasets.load_digits"))
+    hf = "Hugging Face transformers {} ({}) module names and sizes"
+    for name, config, kind, batch, source in (
+            ("bert-base", tf.BERT_BASE, "bert", 32, hf.format("BertModel", "bert-base-uncased")),
+            ("bert-ci", tf.BERT_CI, "bert", 16, "gradsync CI size"),
+            ("gpt2-small", tf.GPT2_SMALL, "gpt", 8, hf.format("GPT2LMHeadModel", "gpt2")),
+            ("gpt2-ci", tf.GPT2_CI, "gpt", 16, "gradsync CI size")):
+        build = (lambda c: lambda n: tf.Bert(c))(config) if kind == "bert" \
+            else (lambda c: lambda n: tf.GPT2(c))(config)
+        loss = tf.bert_loss if kind == "bert" else tf.next_token_loss
+        what = "BERT encoder, masked-LM + sentence-pair heads tied to the embeddings" \
+            if kind == "bert" else "GPT-2 decoder, LM head tied to wte"
+        desc = (f"{what}; {config.layers} layers, hidden {config.hidden}, "
+                f"{config.heads} heads, vocab {config.vocab}; one sample = "
+                f"{config.seq_len} tokens")
+        _register(ModelInfo(name, build, kind, batch, config.seq_len, None, loss, desc, source))
+
+
+_register_zoo()
