@@ -8,6 +8,7 @@ from simulator.strategies.bucketed import plan_bucketed
 from simulator.strategies.crossiter import plan_crossiter
 from simulator.strategies.delayed import plan_delayed
 from simulator.strategies.layerwise import plan_layerwise
+from simulator.strategies.mgwfbp import mgwfbp_messages, plan_mgwfbp
 from simulator.strategies.plan import (MERGE_RULES, STRATEGIES, WAIT_POINTS, Message, Plan,
                                        StrategySpec)
 from simulator.strategies.sync import plan_sync
@@ -28,5 +29,5 @@ def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int]) -> Plan:
     return _PLANNERS[spec.name](spec, list(grad_bytes))
 
 
-__all__ = ["MERGE_RULES", "STRATEGIES", "WAIT_POINTS", "Message", "Plan", "StrategySpec",
+__all__ = ["MERGE_RULES", "mgwfbp_messages", "plan_mgwfbp", "STRATEGIES", "WAIT_POINTS", "Message", "Plan", "StrategySpec",
            "make_plan"]

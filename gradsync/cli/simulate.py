@@ -1,0 +1,98 @@
+"""``gradsync simulate``: predict iteration time, throughput and speedup per strategy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from hwmodels.errors import SpecError
+from simulator.api import compare
+from simulator.strategies.plan import MiB
+
+TABLE_COLUMNS = {"iteration_time_s": "iter time (ms)", "throughput_samples_s": "samples/s",
+                 "speedup_vs_sync": "vs sync", "speedup_vs_single": "vs 1 device",
+                 "exposed_comm_s": "exposed comm (ms)", "memory_bytes_per_rank": "mem/rank (GiB)"}
+JSON_KEYS = ("strategy", "iteration_time_s", "throughput_samples_s", "speedup_vs_sync",
+             "exposed_comm_s", "memory_bytes_per_rank")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` subcommand."""
+    p = subparsers.add_parser("simulate", help="simulate gradient strategies on a cluster",
+                              description=__doc__)
+    add_run_arguments(p)
+    p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
+                   help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
+                        "crossiter)")
+    p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(func=run)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by simulate and demo-like commands."""
+    p.add_argument("--cluster", default="dgx1-p100", help="cluster preset name or YAML file")
+    p.add_argument("--model", default="alexnet", help="zoo workload name or YAML file")
+    p.add_argument("--batch", type=int, help="samples per device (default: the model's)")
+    p.add_argument("--nodes", type=int, help="number of nodes (default: the preset's)")
+    p.add_argument("--iterations", type=int, default=5, help="measured iterations")
+    p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
+    p.add_argument("--transport", choices=("device", "host"),
+                   help="device-direct (NCCL-like) or host-staged MPI collectives")
+    p.add_argument("--bucket-mb", type=float, help="bucket size in MiB (bucketed, crossiter)")
+    p.add_argument("--merge", choices=("size", "mgwfbp"), help="bucketing rule")
+    p.add_argument("--staleness", type=int, help="delayed: update applies gradients d steps old")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise-cv", type=float, default=0.0, help="per-rank compute noise CV")
+
+
+def bucket_bytes(args: argparse.Namespace) -> int | None:
+    """``--bucket-mb`` in bytes, refusing sizes that round to nothing."""
+    if args.bucket_mb is None:
+        return None
+    if not args.bucket_mb > 0 or int(args.bucket_mb * MiB) < 1:
+        raise SpecError("--bucket-mb", args.bucket_mb, "a bucket size > 0 MiB")
+    return int(args.bucket_mb * MiB)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate, print a table or JSON, optionally save every run."""
+    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    comparison = compare(strategies, cluster=args.cluster, model=args.model, batch=args.batch,
+                         nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
+                         seed=args.seed, noise=args.noise_cv or None, transport=args.transport,
+                         bucket_bytes=bucket_bytes(args), staleness=args.staleness,
+                         merge=args.merge)
+    table = comparison.table()
+    if args.out:
+        comparison.save(args.out)
+    if args.json:
+        rows = table.reset_index().to_dict(orient="records")
+        print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows]},
+                         default=float))
+        return 0
+    first = next(iter(comparison))
+    print(f"{first.extra['model']} batch {first.batch}/device on {first.extra['cluster']} "
+          f"x {first.extra['nodes']} nodes ({first.ranks} ranks, {first.extra['transport']} "
+          f"transport, {args.fidelity})")
+    print(format_table(table))
+    if args.out:
+        print(f"runs written under {args.out}")
+    return 0
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The human table: milliseconds, GiB, speedups with two decimals."""
+    shown = table[list(TABLE_COLUMNS)].copy()
+    shown["iteration_time_s"] *= 1e3
+    shown["exposed_comm_s"] *= 1e3
+    shown["memory_bytes_per_rank"] /= 2**30
+    formats = {"iteration_time_s": "{:.2f}", "throughput_samples_s": "{:.0f}",
+               "speedup_vs_sync": "{:.2f}x", "speedup_vs_single": "{:.2f}x",
+               "exposed_comm_s": "{:.2f}", "memory_bytes_per_rank": "{:.2f}"}
+    for column, fmt in formats.items():
+        shown[column] = shown[column].map(fmt.format)
+    return shown.rename(columns=TABLE_COLUMNS).to_string()

@@ -1,0 +1,265 @@
+"""The simulator's Python API: :func:`simulate` one strategy, :func:`compare` several.
+
+Inputs may be names (presets, zoo models), file paths or objects. Everything shared by the
+strategies of one comparison (cluster, workload, profile, cost model) is resolved once, in a
+:class:`Context`; a strategy run then only plans, simulates and summarises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwmodels.cluster import load_cluster
+from hwmodels.commmodel import CommModel
+from hwmodels.errors import SpecError, UnknownNameError
+from hwmodels.specs import Cluster
+from simulator.detailed import DetailedNetwork
+from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
+from simulator.memory import memory_breakdown
+from simulator.noise import NoiseSpec, as_noise, rank_factors
+from simulator.profile import ComputeProfile, load_profile, roofline_profile
+from simulator.results import Comparison, SimResult
+from simulator.strategies import STRATEGIES, Plan, StrategySpec, make_plan, plan_mgwfbp
+from simulator.workload import Workload, load_workload
+
+FIDELITIES = ("analytic", "detailed")
+MAX_DETAILED_RANKS = 256   # every rank a process and every link transfer an event
+
+
+@dataclass
+class Context:
+    """Resolved inputs shared by every strategy of a comparison."""
+
+    cluster: Cluster
+    workload: Workload
+    batch: int
+    profile: Any                     # ComputeProfile (duck-typed: forward_s, backward_s, ...)
+    comm_model: Any                  # .allreduce(nbytes) -> Affine, .link_params(), .schedule()
+    _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+
+    def cost(self, nbytes: int) -> tuple[float, float]:
+        """(fixed_s, per_byte_s) of an allreduce of ``nbytes`` over all ranks (cached)."""
+        if nbytes not in self._costs:
+            affine = self.comm_model.allreduce(nbytes)
+            self._costs[nbytes] = (float(affine.fixed_s), float(affine.per_byte_s))
+        return self._costs[nbytes]
+
+
+def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
+            batch: int | None = None, nodes: int | None = None, transport: str | None = None,
+            profile: ComputeProfile | str | Path | None = None, comm_model: Any = None,
+            algorithm: str = "auto") -> Context:
+    """Resolve names and files into a :class:`Context` (validating every input)."""
+    cluster_obj = resolve_cluster(cluster, nodes)
+    if transport is not None:
+        cluster_obj = cluster_obj.with_transport(transport)
+    workload = model if isinstance(model, Workload) else load_workload(model)
+    if isinstance(profile, (str, Path)):
+        profile = load_profile(profile)
+    if batch is None:
+        batch = profile.batch if profile is not None else workload.default_batch
+    if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch <= 0:
+        raise SpecError("batch", batch, "a whole number of samples per device > 0")
+    batch = int(batch)
+    if profile is None:
+        profile = roofline_profile(workload, cluster_obj.device, batch)
+    check_profile(profile, workload, batch)
+    if comm_model is None:
+        comm_model = CommModel(cluster_obj, algorithm=algorithm)
+    return Context(cluster_obj, workload, batch, profile, comm_model)
+
+
+def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None) -> Cluster:
+    """A Cluster object from a preset name, a file, or an object (at ``nodes`` if given)."""
+    if isinstance(cluster, Cluster):
+        return cluster if nodes is None else cluster.with_nodes(nodes)
+    return load_cluster(cluster, nodes=nodes)
+
+
+def check_profile(profile: Any, workload: Workload, batch: int) -> None:
+    """The profile must time every layer of the workload, at the batch being simulated."""
+    layers = len(workload.layers)
+    if len(profile.forward_s) != layers or len(profile.backward_s) != layers:
+        raise SpecError("profile", f"{len(profile.forward_s)} layers",
+                        f"{layers} layers, one per layer of {workload.name}")
+    if getattr(profile, "batch", batch) != batch:
+        raise SpecError("batch", batch, f"the profile's batch {profile.batch} (profiles are "
+                        "per batch size; make one for this batch)")
+
+
+def strategy_spec(strategy: str | StrategySpec, bucket_bytes: int | None = None,
+                  first_bucket_bytes: int | None = None, merge: str | None = None,
+                  staleness: int | None = None) -> StrategySpec:
+    """A validated StrategySpec from a name (or a spec) and the knobs given."""
+    if isinstance(strategy, StrategySpec):
+        base = asdict(strategy)
+    elif isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            raise UnknownNameError("strategy", strategy, STRATEGIES)
+        base = {"name": strategy}
+    else:
+        raise SpecError("strategy", strategy, "a strategy name or a StrategySpec")
+    knobs = {"bucket_bytes": bucket_bytes, "first_bucket_bytes": first_bucket_bytes,
+             "merge": merge, "staleness": staleness}
+    if bucket_bytes is not None and first_bucket_bytes is None:
+        knobs["first_bucket_bytes"] = min(bucket_bytes, base.get("first_bucket_bytes", 1 << 20))
+    return StrategySpec(**{**base, **{k: v for k, v in knobs.items() if v is not None}})
+
+
+def make_strategy_plan(spec: StrategySpec, ctx: Context) -> Plan:
+    """The plan; MG-WFBP merging needs the backward times and the cost model."""
+    grad_bytes = ctx.workload.grad_bytes
+    if spec.merge == "mgwfbp" and spec.name in ("bucketed", "crossiter"):
+        return plan_mgwfbp(spec, grad_bytes, list(ctx.profile.backward_s), ctx.cost)
+    return make_plan(spec, grad_bytes)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to simulate: iterations, fidelity, seed, noise, collective ordering."""
+
+    iterations: int = 5
+    fidelity: str = "analytic"
+    seed: int = 0
+    noise: NoiseSpec = NoiseSpec()
+    ordering: str | None = None      # None: serial for device transport, concurrent for host
+    warmup: int | None = None        # None: 1, or the staleness for delayed
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.iterations, int) or self.iterations < 1:
+            raise SpecError("iterations", self.iterations, "a whole number >= 1")
+        if self.fidelity not in FIDELITIES:
+            raise UnknownNameError("fidelity", self.fidelity, FIDELITIES)
+        if self.ordering is not None and self.ordering not in ORDERINGS:
+            raise UnknownNameError("ordering", self.ordering, ORDERINGS)
+        if self.warmup is not None and (not isinstance(self.warmup, int) or self.warmup < 0):
+            raise SpecError("warmup", self.warmup, "a whole number >= 0")
+        if not isinstance(self.seed, (int, np.integer)):
+            raise SpecError("seed", self.seed, "an integer")
+
+
+def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> SimResult:
+    """Plan and simulate one strategy in a resolved context."""
+    started = time.perf_counter()
+    cluster, ranks = ctx.cluster, ctx.cluster.total_devices
+    plan = make_strategy_plan(spec, ctx)
+    warmup = settings.warmup if settings.warmup is not None else \
+        (spec.staleness if spec.name == "delayed" else 1)
+    ordering = settings.ordering or ("serial" if cluster.transport == "device" else "concurrent")
+    setup = EngineSetup(tuple(layer.name for layer in ctx.workload.layers),
+                        tuple(map(float, ctx.profile.forward_s)),
+                        tuple(map(float, ctx.profile.backward_s)),
+                        float(ctx.profile.update_s), plan, settings.iterations + warmup,
+                        warmup, float(cluster.comm_interference), ordering)
+    rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
+    factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
+    if settings.fidelity == "analytic":
+        # Symmetric ranks: the slowest rank per iteration paces every collective.
+        factors = factors.max(axis=1, keepdims=True)
+        output = run_engine(setup, lambda env, rows: AnalyticNetwork(env, ctx.cost, ordering,
+                                                                     rows), factors)
+    else:
+        if ranks > MAX_DETAILED_RANKS:
+            raise SpecError("fidelity", "detailed", f"analytic for more than "
+                            f"{MAX_DETAILED_RANKS} ranks (this cluster has {ranks})")
+        output = run_engine(setup, lambda env, rows: DetailedNetwork(
+            env, cluster, ctx.comm_model, ordering, rows), factors)
+    specs = resolved_specs(ctx, spec, settings, warmup, ordering)
+    return SimResult(spec.name, run_id_for(specs), setup, output, ranks, ctx.batch, specs,
+                     memory_breakdown(ctx.workload, plan, ctx.batch), int(settings.seed),
+                     wall_s=time.perf_counter() - started,
+                     extra={"cluster": cluster.name, "nodes": cluster.nodes,
+                            "model": ctx.workload.name, "fidelity": settings.fidelity,
+                            "transport": cluster.transport})
+
+
+def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warmup: int,
+                   ordering: str) -> dict[str, Any]:
+    """Every input of a run with its defaults made explicit (the run record's ``specs``)."""
+    cluster = ctx.cluster
+    return {
+        "cluster": {"name": cluster.name, "nodes": cluster.nodes,
+                    "devices_per_node": cluster.devices_per_node, "device": cluster.device.name,
+                    "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
+                    "transport": cluster.transport,
+                    "collective_overhead_s": cluster.collective_overhead_s,
+                    "comm_interference": cluster.comm_interference,
+                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()}},
+        "workload": {"name": ctx.workload.name, "layers": len(ctx.workload.layers),
+                     "total_grad_bytes": ctx.workload.total_grad_bytes},
+        "batch": ctx.batch,
+        "profile": {"source": getattr(ctx.profile, "source", ""),
+                    "forward_s": float(sum(ctx.profile.forward_s)),
+                    "backward_s": float(sum(ctx.profile.backward_s)),
+                    "update_s": float(ctx.profile.update_s)},
+        "comm": {"algorithm": getattr(ctx.comm_model, "algorithm", "custom")},
+        "strategy": asdict(spec),
+        "run": {**asdict(settings), "noise": asdict(settings.noise), "warmup": warmup,
+                "ordering": ordering},
+    }
+
+
+def run_id_for(specs: dict[str, Any]) -> str:
+    """A deterministic id: the same inputs give the same id (and the same trace)."""
+    digest = hashlib.sha1(json.dumps(specs, sort_keys=True, default=str).encode()).hexdigest()
+    return f"sim-{specs['workload']['name']}-{specs['strategy']['name']}-{digest[:10]}"
+
+
+def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
+             batch: int | None = None, strategy: str | StrategySpec = "sync",
+             nodes: int | None = None, iterations: int = 5, fidelity: str = "analytic",
+             seed: int = 0, noise: NoiseSpec | dict | float | None = None,
+             transport: str | None = None, profile: ComputeProfile | str | Path | None = None,
+             bucket_bytes: int | None = None, staleness: int | None = None,
+             merge: str | None = None, first_bucket_bytes: int | None = None,
+             ordering: str | None = None, warmup: int | None = None,
+             comm_model: Any = None, algorithm: str = "auto") -> SimResult:
+    """Simulate one strategy; see the module docstring and :class:`SimResult`."""
+    ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm)
+    spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness)
+    return run_strategy(ctx, spec, RunSettings(iterations, fidelity, seed, as_noise(noise),
+                                               ordering, warmup))
+
+
+def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bucketed",
+                                                          "delayed"),
+            cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
+            batch: int | None = None, nodes: int | None = None, iterations: int = 5,
+            fidelity: str = "analytic", seed: int = 0,
+            noise: NoiseSpec | dict | float | None = None, transport: str | None = None,
+            profile: ComputeProfile | str | Path | None = None, bucket_bytes: int | None = None,
+            staleness: int | None = None, merge: str | None = None,
+            ordering: str | None = None, comm_model: Any = None,
+            algorithm: str = "auto") -> Comparison:
+    """Simulate several strategies on the same inputs; sync is the baseline (run if absent)."""
+    if isinstance(strategies, str):
+        strategies = [s for s in strategies.split(",") if s]
+    specs = [strategy_spec(s, bucket_bytes, None, merge, staleness) for s in strategies]
+    if not specs:
+        raise SpecError("strategies", [], "at least one strategy")
+    ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm)
+    settings = RunSettings(iterations, fidelity, seed, as_noise(noise), ordering)
+    results = {label(s): run_strategy(ctx, s, settings) for s in specs}
+    baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
+    return Comparison(results, baseline)
+
+
+def label(spec: StrategySpec) -> str:
+    """A strategy's name in tables (``bucketed+mgwfbp`` for the merge rule)."""
+    return spec.name + ("+mgwfbp" if spec.merge == "mgwfbp" and
+                        spec.name in ("bucketed", "crossiter") else "")
+
+
+@lru_cache(maxsize=64)
+def cached_context(cluster: str, model: str, batch: int | None, nodes: int | None,
+                   transport: str | None, algorithm: str = "auto") -> Context:
+    """A Context for names (sweeps reuse it across strategies and bucket sizes)."""
+    return prepare(cluster, model, batch, nodes, transport, None, None, algorithm)

@@ -1,0 +1,224 @@
+"""The SimPy engine: ranks run forward, backward and update; a network runs the collectives.
+
+A :class:`Rank` is a process per data-parallel rank: forward per layer, backward per layer
+(posting each message of the strategy's :class:`~simulator.strategies.Plan` as soon as its last
+gradient is ready), then the strategy's wait and the optimizer update. The network is one of two
+fidelities with the same ``post(rank, message, iteration, priority) -> event`` interface:
+:class:`AnalyticNetwork` here (one event chain per collective, cost from the cost model) and
+:class:`simulator.detailed.DetailedNetwork` (every schedule step as link transfers).
+
+Ordering of collectives on one communicator (``ordering``):
+``"serial"``: one at a time in post order (NCCL runs collectives on one stream, in order; and
+``crossiter``'s priority to front layers applies when several wait). ``"concurrent"``: every
+posted collective progresses at once, sharing bandwidth (MPI progresses non-blocking ones
+concurrently). The engine appends plain tuples (trace schema v1 order, without run id and
+source); DataFrames are built once, by the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+import simpy
+
+from simulator.channel import Channel
+from simulator.strategies import Message, Plan
+
+ORDERINGS = ("serial", "concurrent")
+CostFn = Callable[[int], tuple[float, float]]   # nbytes -> (fixed_s, per_byte_s)
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    """Everything a rank needs: per-layer times, the plan, and the run's shape."""
+
+    layer_names: tuple[str, ...]
+    forward_s: tuple[float, ...]
+    backward_s: tuple[float, ...]
+    update_s: float
+    plan: Plan
+    iterations: int                  # simulated, warm-up included
+    warmup: int = 1
+    interference: float = 0.0        # compute slowdown while a collective is active
+    ordering: str = "serial"
+    triggers: dict[int, tuple[Message, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.ordering not in ORDERINGS:
+            raise ValueError(f"ordering: got {self.ordering!r}, expected one of {ORDERINGS}")
+        triggers: dict[int, list[Message]] = {}
+        for message in self.plan.messages:
+            triggers.setdefault(message.trigger_layer, []).append(message)
+        object.__setattr__(self, "triggers", {k: tuple(v) for k, v in triggers.items()})
+
+    @property
+    def compute_s(self) -> float:
+        """Nominal forward + backward time of one iteration."""
+        return float(sum(self.forward_s) + sum(self.backward_s))
+
+    def priority(self, message: Message, iteration: int) -> int:
+        """Lower runs first: earlier iterations first; crossiter then front layers first."""
+        key = message.trigger_layer if self.plan.wait_point == "next_forward" \
+            else message.index
+        return iteration * (len(self.layer_names) + len(self.plan.messages) + 1) + key
+
+
+class Network(Protocol):
+    """What a rank needs from a fidelity: post a collective, and whether one is active."""
+
+    active: int
+
+    def post(self, rank: int, message: Message, iteration: int, priority: int) -> simpy.Event:
+        ...
+
+
+class AnalyticNetwork:
+    """All ranks' collectives as one: fixed latency, then bandwidth work on a shared channel.
+
+    Ranks are symmetric, so one representative rank posts each collective (the slowest one,
+    whose compute factor is the max over ranks). The collective costs ``fixed_s`` (latency terms
+    and launch overhead) and then ``per_byte_s * nbytes`` of work served by a processor-sharing
+    channel, so collectives in flight at once share the bottleneck bandwidth.
+    """
+
+    def __init__(self, env: simpy.Environment, cost: CostFn, ordering: str, rows: list):
+        self.env = env
+        self.cost = cost
+        self.rows = rows
+        self.active = 0
+        self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
+        self.channel = Channel(env, "collective", 1.0)
+
+    def post(self, rank: int, message: Message, iteration: int, priority: int) -> simpy.Event:
+        """Start ``message``'s allreduce; the returned process ends when it completes."""
+        return self.env.process(self.allreduce(message, iteration, priority))
+
+    def allreduce(self, message: Message, iteration: int, priority: int):
+        """One collective: queue on the stream (serial), latency, then the bandwidth share."""
+        env = self.env
+        request = None
+        if self.stream is not None:
+            request = self.stream.request(priority=priority)
+            yield request
+        start = env.now
+        self.active += 1
+        fixed_s, per_byte_s = self.cost(message.nbytes)
+        if fixed_s > 0:
+            yield env.timeout(fixed_s)
+        yield self.channel.transfer(per_byte_s * message.nbytes)
+        self.active -= 1
+        if request is not None:
+            self.stream.release(request)
+        self.rows.append((iteration, 0, "comm", "allreduce", f"msg{message.index}",
+                          message.index, message.nbytes, start, env.now))
+
+
+class Rank:
+    """One data-parallel rank: its iteration loop and the strategy's waits and updates."""
+
+    def __init__(self, env: simpy.Environment, rank_id: int, setup: EngineSetup,
+                 network: Network, factors: Sequence[float], rows: list):
+        self.env = env
+        self.id = rank_id
+        self.setup = setup
+        self.network = network
+        self.factors = [float(f) for f in factors]
+        self.rows = rows
+        self.done: dict[tuple[int, int], simpy.Event] = {}
+        self.summary: list[tuple] = []   # (iteration, start, end, compute, update, wait)
+        self._acc = [0.0, 0.0, 0.0]      # compute, update, wait of the current iteration
+
+    def run(self):
+        """The rank's process: every iteration, start to update."""
+        for it in range(self.setup.iterations):
+            start = self.env.now
+            self._acc = [0.0, 0.0, 0.0]
+            yield from self.forward(it)
+            yield from self.backward(it)
+            yield from self.finish(it)
+            self.summary.append((it, start, self.env.now, *self._acc))
+
+    def forward(self, it: int):
+        """Forward pass; under crossiter each message's update gates its first layer."""
+        setup = self.setup
+        gated = setup.plan.wait_point == "next_forward" and it > 0
+        for layer, name in enumerate(setup.layer_names):
+            if gated and layer in setup.triggers:
+                for message in setup.triggers[layer]:
+                    yield from self.wait_for(it, [self.done[(it - 1, message.index)]])
+                    share = message.nbytes / max(setup.plan.total_bytes, 1)
+                    yield from self.compute(it, "update", f"msg{message.index}",
+                                            setup.update_s * share)
+            yield from self.compute(it, "forward", name, setup.forward_s[layer])
+
+    def backward(self, it: int):
+        """Backward pass in reverse layer order, posting each message when it is complete."""
+        setup = self.setup
+        for layer in range(len(setup.layer_names) - 1, -1, -1):
+            yield from self.compute(it, "backward", setup.layer_names[layer],
+                                    setup.backward_s[layer])
+            for message in setup.triggers.get(layer, ()):
+                self.done[(it, message.index)] = self.network.post(
+                    self.id, message, it, setup.priority(message, it))
+
+    def finish(self, it: int):
+        """The strategy's wait point, then the optimizer update."""
+        setup, plan = self.setup, self.setup.plan
+        if plan.wait_point == "next_forward":
+            return
+        waited = it if plan.wait_point == "update" else it - plan.staleness
+        if waited < 0:   # delayed warm-up: no averaged gradient to apply yet
+            return
+        yield from self.wait_for(it, [self.done[(waited, m.index)] for m in plan.messages])
+        yield from self.compute(it, "update", "sgd", setup.update_s)
+
+    def compute(self, it: int, op: str, name: str, nominal_s: float):
+        """A compute segment, scaled by this iteration's noise factor and by interference."""
+        scaled = nominal_s * self.factors[it]
+        duration = scaled
+        if self.setup.interference and self.network.active:
+            duration *= 1.0 + self.setup.interference
+        start = self.env.now
+        if duration > 0:
+            yield self.env.timeout(duration)
+        self._acc[1 if op == "update" else 0] += scaled
+        self.rows.append((it, self.id, "compute", op, name, -1, 0, start, self.env.now))
+
+    def wait_for(self, it: int, events: list[simpy.Event]):
+        """Block until ``events`` are done, recording the time as a ``wait`` interval."""
+        pending = [e for e in events if not e.processed]
+        if not pending:
+            return
+        start = self.env.now
+        yield simpy.AllOf(self.env, pending)
+        self._acc[2] += self.env.now - start
+        self.rows.append((it, self.id, "compute", "wait", "comm", -1, 0, start, self.env.now))
+
+
+@dataclass
+class EngineOutput:
+    """Plain records of one simulated run (tuples; DataFrames come later)."""
+
+    rows: list[tuple]
+    summary: list[tuple]      # rank 0's (iteration, start, end, compute, update, wait)
+
+
+NetworkFactory = Callable[[simpy.Environment, list], Network]
+
+
+def run_engine(setup: EngineSetup, make_network: NetworkFactory,
+               factors: np.ndarray) -> EngineOutput:
+    """Simulate ``factors.shape[1]`` ranks (factors: per iteration and rank) to completion."""
+    env = simpy.Environment()
+    rows: list[tuple] = []
+    network = make_network(env, rows)
+    ranks = [Rank(env, r, setup, network, factors[:, r], rows) for r in range(factors.shape[1])]
+    for rank in ranks:
+        env.process(rank.run())
+    env.run()
+    unfinished = [r.id for r in ranks if len(r.summary) != setup.iterations]
+    if unfinished:  # a collective never completed: a bug in a network, never a user error
+        raise RuntimeError(f"ranks {unfinished[:5]} did not finish; a collective never ended")
+    return EngineOutput(rows, ranks[0].summary)

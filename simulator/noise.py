@@ -1,0 +1,69 @@
+"""Per-rank compute noise and stragglers, drawn from the run's own seeded numpy Generator.
+
+A rank's compute in one iteration is its nominal time times a factor: lognormal with mean 1 and
+coefficient of variation ``cv``, times ``straggler_slowdown`` with probability
+``straggler_prob``. A synchronous collective starts when the slowest rank posts it, which is why
+the analytic fidelity needs only the maximum factor over ranks per iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from hwmodels.errors import SpecError
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Compute noise per rank and iteration; all zero means perfectly symmetric ranks."""
+
+    cv: float = 0.0
+    straggler_prob: float = 0.0
+    straggler_slowdown: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cv, (int, float)) or not 0 <= self.cv < 10:
+            raise SpecError("noise.cv", self.cv, "a coefficient of variation in [0, 10)")
+        if not isinstance(self.straggler_prob, (int, float)) or not 0 <= self.straggler_prob <= 1:
+            raise SpecError("noise.straggler_prob", self.straggler_prob, "a probability in [0, 1]")
+        if not isinstance(self.straggler_slowdown, (int, float)) or self.straggler_slowdown < 1:
+            raise SpecError("noise.straggler_slowdown", self.straggler_slowdown, "a factor >= 1")
+
+    @property
+    def is_zero(self) -> bool:
+        return self.cv == 0 and self.straggler_prob == 0
+
+
+def as_noise(noise: NoiseSpec | Mapping[str, Any] | float | None) -> NoiseSpec:
+    """Accept a NoiseSpec, a dict of its fields, a bare CV, or None (no noise)."""
+    if noise is None:
+        return NoiseSpec()
+    if isinstance(noise, NoiseSpec):
+        return noise
+    if isinstance(noise, Mapping):
+        unknown = set(noise) - {"cv", "straggler_prob", "straggler_slowdown"}
+        if unknown:
+            raise SpecError("noise", sorted(unknown)[0],
+                            "keys cv, straggler_prob, straggler_slowdown")
+        return NoiseSpec(**noise)
+    if isinstance(noise, (int, float)) and not isinstance(noise, bool):
+        return NoiseSpec(cv=float(noise))
+    raise SpecError("noise", noise, "a NoiseSpec, a dict of its fields or a CV number")
+
+
+def rank_factors(noise: NoiseSpec, rng: np.random.Generator, iterations: int,
+                 ranks: int) -> np.ndarray:
+    """Compute-time factors, shape ``(iterations, ranks)``; ones when there is no noise."""
+    if noise.is_zero:
+        return np.ones((iterations, ranks))
+    factors = np.ones((iterations, ranks))
+    if noise.cv > 0:
+        sigma2 = np.log1p(noise.cv ** 2)
+        factors = rng.lognormal(-sigma2 / 2, np.sqrt(sigma2), size=(iterations, ranks))
+    if noise.straggler_prob > 0:
+        slow = rng.random((iterations, ranks)) < noise.straggler_prob
+        factors = np.where(slow, factors * noise.straggler_slowdown, factors)
+    return factors

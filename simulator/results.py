@@ -1,0 +1,204 @@
+"""Results of simulated runs: one strategy (:class:`SimResult`) and several (:class:`Comparison`).
+
+Scalar metrics come straight from the engine's plain records (cheap, for sweeps); the trace and
+the per-iteration summary become DataFrames only when first asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwmodels.errors import GradsyncError
+from simulator.engine import EngineOutput, EngineSetup
+from simulator.runrecord import RUN_FILE, make_run_record, write_run_record
+from simulator.trace import TraceRecorder, write_chrome_trace, write_trace
+
+SUMMARY_FILE = "summary.csv"
+SUMMARY_COLUMNS = ["iteration", "start_s", "end_s", "iteration_time_s", "compute_s",
+                   "update_s", "wait_s", "exposed_comm_s", "warmup"]
+
+
+@dataclass
+class SimResult:
+    """One simulated run of one strategy; see the properties for the metrics."""
+
+    strategy: str
+    run_id: str
+    setup: EngineSetup
+    output: EngineOutput
+    ranks: int
+    batch: int
+    specs: dict[str, Any]            # every resolved input, for run.json
+    memory: dict[str, int]           # bytes per rank by component
+    seed: int
+    wall_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- metrics ------------------------------------------------------------------------------
+    @cached_property
+    def _measured(self) -> np.ndarray:
+        """Rows (iteration_time, compute, update, wait) of the iterations after warm-up."""
+        rows = [(end - start, c, u, w) for it, start, end, c, u, w in self.output.summary
+                if it >= self.setup.warmup] or \
+               [(end - start, c, u, w) for it, start, end, c, u, w in self.output.summary[-1:]]
+        return np.asarray(rows, dtype=float)
+
+    @property
+    def iteration_time_s(self) -> float:
+        """Median iteration time over the iterations after warm-up."""
+        return float(np.median(self._measured[:, 0]))
+
+    @property
+    def compute_s(self) -> float:
+        """Median forward + backward time (noise included, interference not)."""
+        return float(np.median(self._measured[:, 1]))
+
+    @property
+    def update_s(self) -> float:
+        return float(np.median(self._measured[:, 2]))
+
+    @property
+    def exposed_comm_s(self) -> float:
+        """Median of iteration time minus compute and update: communication not hidden."""
+        m = self._measured
+        return float(max(np.median(m[:, 0] - m[:, 1] - m[:, 2]), 0.0))
+
+    @property
+    def throughput_samples_s(self) -> float:
+        """Samples per second over all ranks."""
+        return self.ranks * self.batch / self.iteration_time_s
+
+    @property
+    def single_device_s(self) -> float:
+        """One device, same per-device batch, no communication and no noise."""
+        return self.setup.compute_s + self.setup.update_s
+
+    @property
+    def speedup_vs_single(self) -> float:
+        """Throughput over that of one device running the same per-device batch."""
+        return self.ranks * self.single_device_s / self.iteration_time_s
+
+    @property
+    def memory_bytes_per_rank(self) -> int:
+        return int(sum(self.memory.values()))
+
+    # -- tables ---------------------------------------------------------------------------------
+    @cached_property
+    def trace(self) -> pd.DataFrame:
+        """The trace, schema v1, ``source="sim"`` (analytic fidelity: rank 0 is the slowest)."""
+        recorder = TraceRecorder(self.run_id, "sim")
+        recorder.extend(sorted(self.output.rows, key=lambda r: (r[0], r[1], r[7], r[8])))
+        return recorder.to_frame()
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per iteration: times, compute, update, waits, exposed comm, warm-up flag."""
+        frame = pd.DataFrame.from_records(
+            self.output.summary,
+            columns=["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s"])
+        frame["iteration_time_s"] = frame["end_s"] - frame["start_s"]
+        frame["exposed_comm_s"] = (frame["iteration_time_s"] - frame["compute_s"]
+                                   - frame["update_s"]).clip(lower=0.0)
+        frame["warmup"] = frame["iteration"] < self.setup.warmup
+        return frame[SUMMARY_COLUMNS]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The headline numbers as plain JSON-able values."""
+        return {
+            "strategy": self.strategy, "run_id": self.run_id, "ranks": self.ranks,
+            "batch": self.batch, "iteration_time_s": self.iteration_time_s,
+            "throughput_samples_s": self.throughput_samples_s,
+            "speedup_vs_single": self.speedup_vs_single,
+            "exposed_comm_s": self.exposed_comm_s, "compute_s": self.compute_s,
+            "update_s": self.update_s, "memory_bytes_per_rank": self.memory_bytes_per_rank,
+            "messages": len(self.setup.plan.messages), **self.extra,
+        }
+
+    @cached_property
+    def run_record(self) -> dict[str, Any]:
+        """``run.json`` content: every resolved input, versions, seed, wall time, results."""
+        return make_run_record("simulate", self.run_id, self.specs, self.seed,
+                               wall_s=self.wall_s, results=self.to_dict())
+
+    # -- files and plots --------------------------------------------------------------------
+    def save(self, out_dir: str | Path) -> Path:
+        """Write trace.parquet, run.json and summary.csv; never over another run's files."""
+        out = Path(out_dir)
+        refuse_other_run(out, self.run_id)
+        write_trace(self.trace, out)
+        self.summary.to_csv(out / SUMMARY_FILE, index=False)
+        write_run_record(self.run_record, out)
+        return out
+
+    def to_chrome_trace(self, path: str | Path) -> Path:
+        """Write the trace as Chrome-trace JSON (open in ui.perfetto.dev)."""
+        return write_chrome_trace(self.trace, path)
+
+    def plot_timeline(self, **kwargs: Any):
+        """Timeline per rank and stream; see :func:`simulator.plots.plot_timeline`."""
+        from simulator.plots import plot_timeline  # matplotlib only when plotting
+        return plot_timeline(self.trace, title=f"{self.strategy} ({self.run_id})", **kwargs)
+
+
+def refuse_other_run(out: Path, run_id: str) -> None:
+    """Raise unless ``out`` is empty, absent, or holds the run ``run_id`` already."""
+    record = out / RUN_FILE
+    if record.exists():
+        try:
+            other = json.loads(record.read_text()).get("run_id")
+        except (OSError, ValueError):
+            other = "an unreadable run"
+        if other != run_id:
+            raise GradsyncError(f"{out} already holds run {other!r}; choose another --out "
+                                "directory (runs are never overwritten)")
+    elif out.exists() and any(out.iterdir()):
+        raise GradsyncError(f"{out} is not empty and holds no gradsync run; choose another "
+                            "output directory")
+
+
+class Comparison:
+    """Several strategies on the same cluster, model and batch."""
+
+    def __init__(self, results: dict[str, SimResult], baseline: SimResult | None = None):
+        if not results:
+            raise GradsyncError("a comparison needs at least one strategy")
+        self.results = dict(results)
+        self.baseline = baseline or self.results.get("sync")
+
+    def __getitem__(self, strategy: str) -> SimResult:
+        return self.results[strategy]
+
+    def __iter__(self):
+        return iter(self.results.values())
+
+    @property
+    def speedup_vs_sync(self) -> dict[str, float]:
+        """Iteration-time ratio sync / strategy (NaN without a sync baseline)."""
+        base = self.baseline.iteration_time_s if self.baseline else float("nan")
+        return {k: base / r.iteration_time_s for k, r in self.results.items()}
+
+    def table(self) -> pd.DataFrame:
+        """One row per strategy with the headline metrics."""
+        speedups = self.speedup_vs_sync
+        rows = [{**r.to_dict(), "speedup_vs_sync": speedups[k]} for k, r in self.results.items()]
+        return pd.DataFrame(rows).set_index("strategy")
+
+    def plot_breakdown(self, **kwargs: Any):
+        """Stacked bars of compute, update and exposed communication per strategy."""
+        from simulator.plots import plot_breakdown
+        return plot_breakdown(self.table(), **kwargs)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """One subdirectory per strategy plus ``comparison.csv``."""
+        out = Path(out_dir)
+        for name, result in self.results.items():
+            result.save(out / name)
+        self.table().to_csv(out / "comparison.csv")
+        return out
