@@ -1,0 +1,228 @@
+"""The communication model of a cluster: link parameters per class and collective costs.
+
+:class:`CommModel` turns a :class:`~hwmodels.specs.Cluster` into alpha-beta-gamma parameters
+for three link classes and into affine costs of collectives over all ``cluster.total_devices``
+ranks, numbered node-major (``rank = node * devices_per_node + local device``).
+
+Link classes (what :meth:`CommModel.link_params` derives; ``cluster.fitted`` wins):
+
+``intra``
+    ranks inside one node, device to device: alpha = the slowest hop latency of the node's
+    rings; beta = ``1 / ring_bandwidth`` of the node graph (:mod:`hwmodels.collectives.rings`);
+    gamma = ``3 / device memory bandwidth`` (a reduction reads two arrays and writes one).
+``inter``
+    a node's network port as a whole: alpha = fabric latency; beta = ``oversubscription /
+    (fabric bandwidth * NICs usable)``, with ``min(NICs, ranks per node)`` NICs usable (at
+    least one). Oversubscription always applies: the spec does not say how many nodes share
+    a leaf switch, so traffic is assumed to cross the oversubscribed uplinks.
+``host``
+    host staging, per rank: alpha and beta of one copy between a device and its socket over
+    PCIe (all devices of a node copying at once share the switches' uplinks); gamma =
+    ``3 * ranks per node / host memory bandwidth`` (every rank reduces in host memory at once).
+
+With ``transport == "host"`` an allreduce costs a device-to-host and a host-to-device copy of
+the whole buffer plus the collective among host buffers: inside a node through shared memory
+(beta = ``2 * ranks per node / host memory bandwidth``: a copy reads and writes, all ranks at
+once), across nodes over the fabric, reductions at host memory bandwidth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from itertools import pairwise
+from typing import Callable, Hashable
+
+import networkx as nx
+
+from hwmodels.collectives.affine import Affine, ZERO_COST, affine_hierarchical, affine_terms
+from hwmodels.collectives.cost import (
+    ALLREDUCE_ALGORITHMS, CostTerms, binomial_broadcast_terms, ring_allgather_terms,
+    ring_reduce_scatter_terms,
+)
+from hwmodels.collectives.rings import find_rings
+from hwmodels.collectives.schedules import Schedule, allreduce_schedule
+from hwmodels.collectives.tuner import choose_allreduce
+from hwmodels.errors import SpecError, UnknownNameError
+from hwmodels.specs import AlphaBeta, Cluster
+
+_CHOICE_CACHE_SIZE = 4096
+
+
+class CommModel:
+    """Costs of collectives over every device of ``cluster``.
+
+    ``algorithm`` is an allreduce name from ``ALLREDUCE_ALGORITHMS`` or ``"auto"``: the
+    choice of :func:`~hwmodels.collectives.tuner.choose_allreduce` in NCCL style on GPUs with
+    device transport, MPICH style otherwise (hierarchical when there are several nodes with
+    several devices each). Every cost includes ``cluster.collective_overhead_s``; with one
+    rank there is nothing to communicate and every cost is zero.
+    """
+
+    def __init__(self, cluster: Cluster, algorithm: str = "auto") -> None:
+        if algorithm != "auto" and algorithm not in ALLREDUCE_ALGORITHMS:
+            raise UnknownNameError("algorithm", algorithm, ["auto", *ALLREDUCE_ALGORITHMS])
+        self.cluster = cluster
+        self.algorithm = algorithm
+        self.p = cluster.total_devices
+        self.ranks_per_node = cluster.devices_per_node
+        self.nodes = cluster.nodes
+        host_staged = cluster.transport == "host"
+        self.library = "nccl" if cluster.device.kind == "gpu" and not host_staged else "mpich"
+        self._params = {**_derived_params(cluster), **cluster.fitted}
+        self._intra, self._inter = self._collective_links()
+        self._staging = (Affine(2 * self._params["host"].alpha_s,
+                                2 * self._params["host"].beta_s_per_B)
+                         if host_staged else ZERO_COST)
+        self._allreduce: dict[str, Affine] = {}
+        self._choice: dict[float, str] = {}
+
+    # ---- parameters ------------------------------------------------------------------------
+
+    def link_params(self) -> dict[str, AlphaBeta]:
+        """``{"intra", "inter", "host"}`` alpha-beta-gamma (fitted values override)."""
+        return dict(self._params)
+
+    def _collective_links(self) -> tuple[AlphaBeta, AlphaBeta]:
+        """(intra, inter) links the collectives run on: device links, or host buffers."""
+        intra, inter = self._params["intra"], self._params["inter"]
+        if self.cluster.transport != "host":
+            return intra, inter
+        host = self._params["host"]
+        shm_beta = 2 * self.ranks_per_node / self.cluster.node.host_mem_bandwidth_Bps
+        return (AlphaBeta(host.alpha_s, shm_beta, host.gamma_s_per_B),
+                AlphaBeta(inter.alpha_s, inter.beta_s_per_B, host.gamma_s_per_B))
+
+    def _flat_link(self, neighbour_only: bool) -> AlphaBeta:
+        """One AlphaBeta for an algorithm over all ranks: the bottleneck of the link classes.
+
+        A node-major ring has one flow per node boundary, so it sees the whole port
+        (``neighbour_only``); in the inter-node steps of the other algorithms every rank of a
+        node crosses the network at once and gets ``1 / ranks_per_node`` of it.
+        """
+        intra, inter = self._intra, self._inter
+        if self.nodes == 1:
+            return intra
+        if self.ranks_per_node == 1:
+            return inter
+        share = 1 if neighbour_only else self.ranks_per_node
+        return AlphaBeta(max(intra.alpha_s, inter.alpha_s),
+                         max(intra.beta_s_per_B, share * inter.beta_s_per_B),
+                         max(intra.gamma_s_per_B, inter.gamma_s_per_B))
+
+    # ---- allreduce -------------------------------------------------------------------------
+
+    def algorithm_for(self, nbytes: float) -> str:
+        """The allreduce algorithm used for ``nbytes`` per rank."""
+        if self.algorithm != "auto":
+            return self.algorithm
+        choice = self._choice.get(nbytes)
+        if choice is None:
+            choice = choose_allreduce(nbytes, self.p, self.ranks_per_node, self.nodes,
+                                      library=self.library)
+            if len(self._choice) < _CHOICE_CACHE_SIZE:
+                self._choice[nbytes] = choice
+        return choice
+
+    def allreduce(self, nbytes: float) -> Affine:
+        """Affine cost of an allreduce of ``nbytes`` per rank (evaluate with ``.at(nbytes)``)."""
+        return self.allreduce_by(self.algorithm_for(nbytes))
+
+    def allreduce_by(self, algorithm: str) -> Affine:
+        """Affine cost of an allreduce by ``algorithm`` on this cluster (cached)."""
+        cost = self._allreduce.get(algorithm)
+        if cost is None:
+            cost = self._allreduce[algorithm] = self._with_overheads(self._raw_allreduce(algorithm))
+        return cost
+
+    def _raw_allreduce(self, algorithm: str) -> Affine:
+        entry = ALLREDUCE_ALGORITHMS[algorithm]
+        if self.p == 1:
+            return ZERO_COST
+        if entry.terms is None:
+            return affine_hierarchical(self.ranks_per_node, self.nodes, self._intra, self._inter)
+        return affine_terms(entry.terms(self.p), self._flat_link(algorithm == "ring"))
+
+    def _with_overheads(self, cost: Affine) -> Affine:
+        if self.p == 1:
+            return ZERO_COST
+        return (cost + self._staging).plus_fixed(self.cluster.collective_overhead_s)
+
+    def schedule(self, nbytes: float) -> Schedule:
+        """The allreduce of ``nbytes`` per rank as steps, for the detailed simulator."""
+        return allreduce_schedule(self.algorithm_for(nbytes), self.p, _whole_bytes(nbytes),
+                                  ranks_per_node=self.ranks_per_node)
+
+    # ---- other collectives -----------------------------------------------------------------
+
+    def reduce_scatter(self, nbytes: float) -> Affine:
+        """Ring reduce-scatter of an ``nbytes`` input over all ranks."""
+        return self._flat(ring_reduce_scatter_terms, neighbour_only=True)
+
+    def allgather(self, nbytes: float) -> Affine:
+        """Ring allgather to an ``nbytes`` output over all ranks."""
+        return self._flat(ring_allgather_terms, neighbour_only=True)
+
+    def broadcast(self, nbytes: float) -> Affine:
+        """Binomial broadcast of ``nbytes`` from one rank to all."""
+        return self._flat(binomial_broadcast_terms, neighbour_only=False)
+
+    def _flat(self, terms: Callable[[int], CostTerms], neighbour_only: bool) -> Affine:
+        if self.p == 1:
+            return ZERO_COST
+        return self._with_overheads(affine_terms(terms(self.p), self._flat_link(neighbour_only)))
+
+
+def _whole_bytes(nbytes: float) -> int:
+    if not (isinstance(nbytes, (int, float)) and math.isfinite(nbytes) and nbytes >= 0):
+        raise SpecError("nbytes", nbytes, "a non-negative number of bytes")
+    return math.ceil(nbytes)
+
+
+# ---- link parameters from the hardware figures ----------------------------------------------
+
+def _derived_params(cluster: Cluster) -> dict[str, AlphaBeta]:
+    node = cluster.node
+    gamma = 3.0 / cluster.device.mem_bandwidth_Bps
+    if node.devices_per_node > 1:
+        rings = find_rings(node.graph, node.device_ids)
+        ring_Bps = sum(r.bandwidth_Bps for r in rings)
+        intra = AlphaBeta(max(r.latency_s for r in rings), 1.0 / ring_Bps, gamma)
+    else:
+        intra = AlphaBeta(0.0, 0.0, gamma)
+    nics = max(1, min(len(node.nics), node.devices_per_node))
+    fabric = cluster.fabric
+    inter = AlphaBeta(fabric.latency_s,
+                      cluster.oversubscription / (fabric.bandwidth_Bps * nics), gamma)
+    return {"intra": intra, "inter": inter, "host": _host_params(cluster)}
+
+
+def _host_params(cluster: Cluster) -> AlphaBeta:
+    """Per-rank staging copy over PCIe while every device of the node copies at once."""
+    node = cluster.node
+    gamma = 3.0 * node.devices_per_node / node.host_mem_bandwidth_Bps
+    if cluster.device.kind == "cpu":
+        return AlphaBeta(0.0, 0.0, gamma)           # the data already lives in host memory
+    sockets = [n for n, kind in node.graph.nodes(data="kind") if kind == "cpu"]
+    if not sockets:
+        if cluster.transport == "host":
+            raise SpecError("node.graph", node.name, "a vertex of kind cpu for host staging")
+        return AlphaBeta(0.0, 0.0, gamma)           # unused: no host path described
+    paths = [_path_to_host(node.graph, d, sockets) for d in node.device_ids]
+    users = Counter((u, v) for path in paths for u, v in pairwise(path))
+    share = min(node.graph.edges[u, v]["bandwidth_Bps"] / n for (u, v), n in users.items())
+    latency = max(sum(node.graph.edges[u, v].get("latency_s", 0.0) for u, v in pairwise(path))
+                  for path in paths)
+    return AlphaBeta(latency, 1.0 / share, gamma)
+
+
+def _path_to_host(graph: nx.Graph, device: int, sockets: list[Hashable]) -> list[Hashable]:
+    """Fewest-hop path from ``device`` to the nearest socket, through no other device."""
+    allowed = graph.subgraph(n for n in graph
+                             if graph.nodes[n].get("kind") != "device" or n == device)
+    lengths = nx.single_source_shortest_path_length(allowed, device)
+    near = min((s for s in sockets if s in lengths), key=lambda s: (lengths[s], str(s)),
+               default=None)
+    if near is None:
+        raise SpecError("node.graph", device, "a PCIe path from every device to a socket")
+    return nx.shortest_path(allowed, device, near)
