@@ -161,6 +161,8 @@ def _load_file(path: Path) -> Workload:
         raise SpecError("yaml", "binary data", "a UTF-8 text file", str(path)) from None
     try:
         return workload_from_dict(data)
+    except UnknownNameError as exc:  # keep the subclass (with_source returns a SpecError)
+        raise UnknownNameError(exc.field, exc.value, exc.valid, str(path)) from None
     except SpecError as exc:
         raise exc.with_source(str(path)) from None
 
@@ -211,6 +213,11 @@ def _layer(index: int, spec: Any) -> Layer:
 def _number(value: Any, field: str) -> int | float:
     """A finite number >= 0 (whole where the field counts things)."""
     whole = field.rsplit(".", 1)[-1] in _WHOLE_KEYS
+    if isinstance(value, str):  # PyYAML reads 1e6 (no dot) as a string: accept numeric text
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
         and math.isfinite(value) and value >= 0
     if ok and whole and isinstance(value, float):
