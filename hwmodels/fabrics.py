@@ -10,13 +10,22 @@ A cluster file names a fabric (``fabric: ib-edr``), overrides figures of a known
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from hwmodels.errors import SpecError
-from hwmodels.specfile import (check_keys, figure, join, load_registry, quantity,
-                               resolve_named, sources, text)
+from hwmodels.specfile import (
+    check_keys,
+    figure,
+    join,
+    load_registry,
+    quantity,
+    resolve_named,
+    sources,
+    text,
+)
 from hwmodels.specs import FABRIC_KINDS, Fabric
 from hwmodels.units import parse_bandwidth, parse_time
 

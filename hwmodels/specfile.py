@@ -10,9 +10,11 @@ the device, fabric and cluster loaders, which add the file name to the error.
 from __future__ import annotations
 
 import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -51,7 +53,7 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -98,14 +100,19 @@ def join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+_NOUNS = {"parse_bandwidth": "bandwidth", "parse_time": "time", "parse_bytes": "size",
+          "parse_flops": "FLOP rate"}
+
+
 def quantity(raw: Any, field: str, parser: Parser, *, allow_zero: bool = False,
              at_most: float | None = None) -> float:
     """Parse a figure with ``parser`` and require it to be positive (or >= 0)."""
     value, _ = unwrap(raw)
     parsed = parser(value, field)
-    if parsed < 0 or (parsed == 0 and not allow_zero) or parsed != parsed:
-        raise SpecError(field, value, "a non-negative quantity" if allow_zero
-                        else "a positive quantity")
+    if parsed < 0 or (parsed == 0 and not allow_zero) or math.isnan(parsed):
+        noun = _NOUNS.get(getattr(parser, "__name__", ""), "number")
+        raise SpecError(field, value, f"a non-negative {noun}" if allow_zero
+                        else f"a positive {noun}")
     if at_most is not None and parsed > at_most:
         raise SpecError(field, value, f"at most {at_most:g}")
     return parsed
@@ -191,3 +198,22 @@ def sources(raw: Mapping[str, Any], base_source: str, names: Iterable[str]) -> s
     parts += [f"{name}: {src}" for name in names if name in raw for src in [unwrap(raw[name])[1]]
               if src]
     return "; ".join(p for p in parts if p)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes ``{value: ..., source: ...}`` figures on one line, like hand-written files."""
+
+
+def _represent_dict(dumper: _Dumper, data: dict) -> yaml.Node:
+    flow = set(data) == {"value", "source"}
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text for a spec, keys in the given order, figures with sources on one line."""
+    # No line wrapping: a wrapped one-line figure is harder to read than a long line.
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10**6,
+                     default_flow_style=False)

@@ -16,8 +16,9 @@ these as keyword options so a cluster file can override them with its own source
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -271,9 +272,9 @@ def build_node(topology: str, device: Device | str | None = None, **options: Any
     """
     builder = _builder(topology, "node.topology")
     names = _option_names(builder)
-    for key in options:
+    for key, value in options.items():
         if key not in names.values():
-            raise SpecError(f"node.options.{key}", options[key],
+            raise SpecError(f"node.options.{key}", value,
                             f"one of the options of {topology}: {', '.join(names)}")
     node = builder(device, **options) if device is not None else builder(**options)
     node.graph.graph.update(topology=topology, options=dict(options),
@@ -348,7 +349,7 @@ def check_node(node: NodeSpec, field: str = "node") -> None:
             raise SpecError(f"{field}.nics", nic, "the name of a vertex of kind nic")
     if k and not nx.is_connected(graph):
         reachable = nx.node_connected_component(graph, 0)
-        cut = sorted((str(n) for n in graph if n not in reachable))
+        cut = sorted(str(n) for n in graph if n not in reachable)
         raise SpecError(f"{field}.links", f"unreachable from device 0: {', '.join(cut)}",
                         "a connected node graph")
 

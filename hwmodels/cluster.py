@@ -1,0 +1,327 @@
+"""Cluster files: load, check, show and save clusters (presets and users' files alike).
+
+A cluster file is YAML; any figure may be written ``{value: ..., source: ...}``, and presets
+give a source for every one (see ``hwmodels/presets/dgx1-v100.yaml``)::
+
+    name: my-cluster                      # required
+    source: "where this cluster is"       # optional free text
+    node:                                 # required
+      topology: dgx1-v100                 # a name from topology.TOPOLOGIES, or custom
+      device: v100-sxm2                   # a name, or {name: ..., figures...}; default: topology's
+      options: {nvlink_bandwidth: 25 GB/s}   # the topology builder's keywords, with units
+    nodes: 4                              # default 1
+    nics: 4                               # NICs per node; default: the topology's
+    fabric: ib-edr                        # required: a name, or {name: ..., kind, bandwidth, latency}
+    oversubscription: 1                   # fat-tree ratio >= 1
+    max_nodes: 4096
+    collective_overhead: 15 us            # software cost of launching one collective
+    comm_interference: 0                  # compute slow-down while communicating (CPU ranks)
+    transport: device                     # device | host (host-staged collectives)
+    fitted: {inter: {alpha_s: 3 us, beta_s_per_B: 8.5e-11, gamma_s_per_B: 0}}  # calibration
+    provenance: {runs: [...]}             # calibration: which runs, residuals
+
+A ``custom`` node lists its graph instead of options: ``devices``, ``vertices`` (``{sw0:
+switch}``), ``links`` (``[{a: 0, b: sw0, kind: pcie, links: 1, link_bandwidth: 12 GB/s}]``),
+``nics`` (vertex names), ``host_mem_bandwidth`` and ``description``.
+
+Every problem raises :class:`SpecError` naming the file, the field, the value and what was
+expected. :func:`cluster_to_dict` is the ``gradsync hw show --json`` form; :func:`save_cluster`
+writes the file form, which :func:`load_cluster` reads back to an equal cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hwmodels.devices import device_to_spec, resolve_device
+from hwmodels.errors import SpecError, UnknownNameError
+from hwmodels.fabrics import fabric_to_spec, resolve_fabric
+from hwmodels.specfile import (
+    check_keys,
+    dump_yaml,
+    figure,
+    number,
+    quantity,
+    read_yaml,
+    require_mapping,
+    text,
+    unwrap,
+    whole,
+)
+from hwmodels.specs import LINK_CLASSES, TRANSPORTS, AlphaBeta, Cluster, NodeSpec
+from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
+from hwmodels.units import parse_bandwidth, parse_time
+
+PRESET_DIR = Path(__file__).with_name("presets")
+REQUIRED = ("name", "node", "fabric")
+OPTIONAL = ("source", "nodes", "nics", "oversubscription", "max_nodes", "collective_overhead",
+            "comm_interference", "transport", "fitted", "provenance")
+NAMED_NODE_KEYS = ("device", "options", "description")
+CUSTOM_NODE_KEYS = ("devices", "links", "vertices", "nics", "host_mem_bandwidth", "description")
+FITTED_KEYS = ("alpha_s", "beta_s_per_B", "gamma_s_per_B")
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in cluster presets (``hwmodels/presets/*.yaml``)."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """The file for a preset name, or the path itself; an unknown name lists the presets."""
+    text_form = str(name_or_path)
+    looks_like_path = (isinstance(name_or_path, Path) or "/" in text_form
+                       or text_form.endswith((".yaml", ".yml")) or Path(text_form).exists())
+    if looks_like_path:
+        return Path(name_or_path)
+    if text_form not in list_presets():
+        raise UnknownNameError("cluster", text_form, list_presets() + ["a path to a .yaml file"])
+    return PRESET_DIR / f"{text_form}.yaml"
+
+
+def load_cluster(name_or_path: str | Path, nodes: int | None = None) -> Cluster:
+    """The cluster of a preset name or a YAML file, at ``nodes`` nodes if given."""
+    path = preset_path(name_or_path)
+    raw = read_yaml(path)
+    try:
+        cluster = cluster_from_dict(raw)
+        if nodes is None:
+            return cluster
+        # The file's source for its node count does not describe the count asked for.
+        sources = {k: v for k, v in cluster.sources.items() if k != "nodes"}
+        return replace(cluster, nodes=nodes, sources=sources)
+    except SpecError as exc:
+        raise exc.with_source(str(path)) from None
+
+
+def cluster_from_dict(raw: Any) -> Cluster:
+    """A :class:`Cluster` from the file form (a parsed YAML mapping), checked field by field."""
+    raw = require_mapping(raw, "")
+    check_keys(raw, "", REQUIRED, OPTIONAL)
+    sources = {key: unwrap(raw[key])[1] for key in OPTIONAL if key in raw}
+    oversubscription = quantity(raw.get("oversubscription", 1), "oversubscription", number)
+    if oversubscription < 1:
+        raise SpecError("oversubscription", unwrap(raw["oversubscription"])[0],
+                        "a fat-tree oversubscription ratio >= 1")
+    transport = text(raw.get("transport", "device"), "transport")
+    if transport not in TRANSPORTS:
+        raise SpecError("transport", transport, f"one of {', '.join(TRANSPORTS)}")
+    node = _node(raw["node"], raw.get("nics"), sources)
+    return Cluster(
+        name=text(raw["name"], "name"), node=node,
+        nodes=whole(raw.get("nodes", 1), "nodes"),
+        fabric=resolve_fabric(raw["fabric"], "fabric"),
+        oversubscription=oversubscription,
+        max_nodes=whole(raw.get("max_nodes", 1024), "max_nodes"),
+        collective_overhead_s=quantity(raw.get("collective_overhead", 5e-6),
+                                       "collective_overhead", parse_time, allow_zero=True),
+        comm_interference=quantity(raw.get("comm_interference", 0.0), "comm_interference",
+                                   number, allow_zero=True),
+        transport=transport, fitted=_fitted(raw.get("fitted", {})),
+        provenance=dict(require_mapping(raw.get("provenance", {}), "provenance")),
+        source=str(raw.get("source") or ""),
+        sources={key: src for key, src in sources.items() if src})
+
+
+def _node(raw: Any, nics: Any, sources: dict[str, str]) -> NodeSpec:
+    """The node of a cluster file: a named topology with options, or a custom graph."""
+    raw = require_mapping(raw, "node")
+    topology = text(raw.get("topology"), "node.topology")
+    device = resolve_device(raw["device"], "node.device") if "device" in raw else None
+    if topology == "custom":
+        check_keys(raw, "node", ("topology", "device", "devices", "links"), CUSTOM_NODE_KEYS[2:])
+        if nics is not None:
+            raise SpecError("nics", unwrap(nics)[0], "no top-level nics with a custom node "
+                            "(list NIC vertices in node.nics)")
+        host = raw.get("host_mem_bandwidth", 50e9)
+        sources["node.host_mem_bandwidth"] = unwrap(host)[1]
+        return custom_node(device, devices=whole(raw["devices"], "node.devices"),
+                           links=_sequence(raw["links"], "node.links"),
+                           vertices=require_mapping(raw.get("vertices", {}), "node.vertices"),
+                           nics=tuple(_sequence(raw.get("nics", []), "node.nics")),
+                           host_mem_bandwidth_Bps=quantity(host, "node.host_mem_bandwidth",
+                                                           parse_bandwidth),
+                           description=str(raw.get("description") or ""))
+    check_keys(raw, "node", ("topology",), NAMED_NODE_KEYS)
+    options_raw = require_mapping(raw.get("options", {}), "node.options")
+    options = topology_options(topology, options_raw, "node.options")
+    sources.update({f"node.options.{k}": unwrap(v)[1] for k, v in options_raw.items()})
+    if nics is not None:
+        if "nics" in options:
+            raise SpecError("nics", unwrap(nics)[0], "NICs given once: nics or node.options.nics")
+        options["nics"] = whole(nics, "nics")
+    node = build_node(topology, device, **options)
+    if "description" in raw:
+        node = NodeSpec(node.name, node.device, node.devices_per_node, node.graph, node.nics,
+                        node.host_mem_bandwidth_Bps, text(raw["description"], "node.description"))
+    return node
+
+
+def _sequence(raw: Any, field: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise SpecError(field, raw, "a list")
+    return raw
+
+
+def _fitted(raw: Any) -> dict[str, AlphaBeta]:
+    """``fitted: {intra: {alpha_s, beta_s_per_B, gamma_s_per_B}, ...}`` as AlphaBeta per class."""
+    raw = require_mapping(raw, "fitted")
+    fitted = {}
+    for link_class, params in raw.items():
+        if link_class not in LINK_CLASSES:
+            raise SpecError(f"fitted.{link_class}", params,
+                            f"a link class: {', '.join(LINK_CLASSES)}")
+        where = f"fitted.{link_class}"
+        params = require_mapping(params, where)
+        check_keys(params, where, FITTED_KEYS[:2], FITTED_KEYS[2:])
+        fitted[link_class] = AlphaBeta(
+            alpha_s=quantity(params["alpha_s"], f"{where}.alpha_s", parse_time, allow_zero=True),
+            beta_s_per_B=quantity(params["beta_s_per_B"], f"{where}.beta_s_per_B", number,
+                                  allow_zero=True),
+            gamma_s_per_B=quantity(params.get("gamma_s_per_B", 0.0), f"{where}.gamma_s_per_B",
+                                   number, allow_zero=True))
+    return fitted
+
+
+def cluster_to_spec(cluster: Cluster) -> dict[str, Any]:
+    """The file form of ``cluster`` (what :func:`save_cluster` writes), sources kept."""
+    src = cluster.sources
+
+    def fig(key: str, value: Any, unit: str | None = None) -> Any:
+        written = figure(value, unit) if unit else value
+        return {"value": written, "source": src[key]} if src.get(key) else written
+
+    spec: dict[str, Any] = {"name": cluster.name}
+    if cluster.source:
+        spec["source"] = cluster.source
+    spec["node"] = _node_to_spec(cluster.node, src)
+    spec["nodes"] = fig("nodes", cluster.nodes)
+    if cluster.node.graph.graph.get("topology", "custom") != "custom":
+        spec["nics"] = fig("nics", len(cluster.node.nics))
+    spec["fabric"] = fabric_to_spec(cluster.fabric)
+    spec["oversubscription"] = fig("oversubscription", cluster.oversubscription)
+    spec["max_nodes"] = fig("max_nodes", cluster.max_nodes)
+    spec["collective_overhead"] = fig("collective_overhead", cluster.collective_overhead_s, "s")
+    spec["comm_interference"] = fig("comm_interference", cluster.comm_interference)
+    spec["transport"] = fig("transport", cluster.transport)
+    if cluster.fitted:
+        spec["fitted"] = {k: {"alpha_s": figure(ab.alpha_s, "s"), "beta_s_per_B": ab.beta_s_per_B,
+                              "gamma_s_per_B": ab.gamma_s_per_B}
+                          for k, ab in cluster.fitted.items()}
+    if cluster.provenance:
+        spec["provenance"] = _plain(cluster.provenance)
+    return spec
+
+
+def _node_to_spec(node: NodeSpec, sources: Mapping[str, str]) -> dict[str, Any]:
+    """A named topology as name + device + options; any other graph link by link."""
+    info = node.graph.graph
+    topology = info.get("topology", "custom")
+    if topology != "custom":
+        options = {k: v for k, v in options_to_file(info.get("options", {})).items()
+                   if k != "nics"}  # nics is written at the top level
+        spec: dict[str, Any] = {"topology": topology, "device": device_to_spec(info["device"])}
+        if options:
+            spec["options"] = {k: _option_figure(k, v, sources.get(f"node.options.{k}", ""))
+                               for k, v in options.items()}
+        if node.description != build_node(topology, info["device"],
+                                          **info.get("options", {})).description:
+            spec["description"] = node.description
+        return spec
+    return {"topology": "custom", "device": device_to_spec(node.device),
+            "devices": node.devices_per_node,
+            "vertices": {n: kind for n, kind in node.graph.nodes(data="kind")
+                         if not isinstance(n, int)},
+            "links": [{"a": a, "b": b, "kind": d["kind"], "links": d["links"],
+                       "link_bandwidth": figure(d["bandwidth_Bps"] / d["links"], "B/s"),
+                       "latency": figure(d["latency_s"], "s")}
+                      for a, b, d in node.graph.edges(data=True)],
+            "nics": list(node.nics),
+            "host_mem_bandwidth": figure(node.host_mem_bandwidth_Bps, "B/s",
+                                         sources.get("node.host_mem_bandwidth", "")),
+            "description": node.description}
+
+
+def _option_figure(key: str, value: Any, source: str) -> Any:
+    unit = "B/s" if key.endswith("bandwidth") else None
+    written = figure(value, unit) if unit else value
+    return {"value": written, "source": source} if source else written
+
+
+def _plain(value: Any) -> Any:
+    """YAML/JSON-safe copy: numpy scalars to Python numbers, tuples to lists, paths to text."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):  # numpy scalar, without importing numpy
+        return value.item()
+    return str(value)
+
+
+def save_cluster(cluster: Cluster, path: str | Path, overwrite: bool = False) -> Path:
+    """Write ``cluster`` as a cluster file that :func:`load_cluster` reads back equal.
+
+    Refuses to replace an existing file unless ``overwrite`` is true.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise SpecError("path", str(path), "a file that does not exist yet "
+                        "(pass overwrite=True to replace it)")
+    header = (f"# gradsync cluster file: {cluster.name}\n"
+              "# Load with hwmodels.cluster.load_cluster or `gradsync hw show FILE`.\n")
+    path.write_text(header + dump_yaml(cluster_to_spec(cluster)))
+    return path
+
+
+def node_links(node: NodeSpec, devices_only: bool = True) -> list[dict[str, Any]]:
+    """The node's edges as ``{"a", "b", "kind", "links", "bandwidth_Bps", "latency_s"}``.
+
+    With ``devices_only``, only device-to-device edges (``a < b``), in order.
+    """
+    rows = []
+    for a, b, data in node.graph.edges(data=True):
+        if devices_only and not (isinstance(a, int) and isinstance(b, int)):
+            continue
+        if isinstance(a, int) and isinstance(b, int) and a > b:
+            a, b = b, a
+        rows.append({"a": a, "b": b, "kind": data["kind"], "links": data["links"],
+                     "bandwidth_Bps": data["bandwidth_Bps"], "latency_s": data["latency_s"]})
+    # Device pairs sort numerically; mixed device/named ends sort by their text.
+    return sorted(rows, key=(lambda r: (r["a"], r["b"])) if devices_only
+                  else (lambda r: (str(r["a"]), str(r["b"]))))
+
+
+def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
+    """The ``gradsync hw show --json`` form: every figure in SI units, JSON-safe."""
+    node, device, fabric = cluster.node, cluster.device, cluster.fabric
+    return {
+        "name": cluster.name, "nodes": cluster.nodes, "devices_per_node": node.devices_per_node,
+        "total_devices": cluster.total_devices, "max_nodes": cluster.max_nodes,
+        "device": {"name": device.name, "kind": device.kind, "peak_flops": device.peak_flops,
+                   "mem_bandwidth_Bps": device.mem_bandwidth_Bps,
+                   "memory_bytes": device.memory_bytes, "efficiency": device.efficiency,
+                   "source": device.source},
+        "topology": node.graph.graph.get("topology", "custom"),
+        "description": node.description,
+        "intra_links": [{k: r[k] for k in ("a", "b", "links", "bandwidth_Bps", "kind",
+                                           "latency_s")} for r in node_links(node)],
+        "node_links": [{**r, "a": str(r["a"]), "b": str(r["b"])}
+                       for r in node_links(node, devices_only=False)],
+        "nics_per_node": len(node.nics), "nics": list(node.nics),
+        "host_mem_bandwidth_Bps": node.host_mem_bandwidth_Bps,
+        "fabric": {"name": fabric.name, "kind": fabric.kind,
+                   "bandwidth_Bps": fabric.bandwidth_Bps, "latency_s": fabric.latency_s,
+                   "line_rate_Bps": fabric.line_rate_Bps, "source": fabric.source},
+        "oversubscription": cluster.oversubscription,
+        "collective_overhead_s": cluster.collective_overhead_s,
+        "comm_interference": cluster.comm_interference, "transport": cluster.transport,
+        "fitted": {k: {"alpha_s": ab.alpha_s, "beta_s_per_B": ab.beta_s_per_B,
+                       "gamma_s_per_B": ab.gamma_s_per_B} for k, ab in cluster.fitted.items()},
+        "provenance": _plain(cluster.provenance), "source": cluster.source,
+        "sources": dict(cluster.sources),
+    }

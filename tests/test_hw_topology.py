@@ -1,0 +1,129 @@
+"""Node graphs: the DGX-1 cube-meshes link for link, host paths, NICs, and graph checks."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from hwmodels.errors import SpecError, UnknownNameError
+from hwmodels.specs import NodeSpec
+from hwmodels.topology import (
+    TOPOLOGIES,
+    build_node,
+    check_node,
+    cpu_node,
+    custom_node,
+    dgx1_p100,
+    dgx1_v100,
+    nvswitch_node,
+    pcie8,
+)
+
+V100_DOUBLE = {(0, 3), (0, 4), (1, 2), (1, 5), (2, 3), (4, 7), (5, 6), (6, 7)}
+V100_SINGLE = {(0, 1), (0, 2), (1, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7)}
+
+
+def links_of(node: NodeSpec, device: int, kind: str) -> int:
+    """Physical links of ``kind`` at ``device`` (parallel links counted)."""
+    return sum(d["links"] for _, _, d in node.graph.edges(device, data=True) if d["kind"] == kind)
+
+
+def device_pairs(node: NodeSpec, kind: str = "nvlink") -> dict[tuple[int, int], int]:
+    return {tuple(sorted((a, b))): d["links"] for a, b, d in node.graph.edges(data=True)
+            if d["kind"] == kind}
+
+
+def test_every_v100_has_six_nvlinks_and_every_p100_four() -> None:
+    v100, p100 = dgx1_v100(), dgx1_p100()
+    assert [links_of(v100, d, "nvlink") for d in range(8)] == [6] * 8
+    assert [links_of(p100, d, "nvlink") for d in range(8)] == [4] * 8
+
+
+def test_v100_pairs_have_the_link_counts_of_the_brief() -> None:
+    pairs = device_pairs(dgx1_v100())
+    assert {p for p, n in pairs.items() if n == 2} == V100_DOUBLE
+    assert {p for p, n in pairs.items() if n == 1} == V100_SINGLE
+    assert dgx1_v100().graph.edges[0, 3]["bandwidth_Bps"] == 2 * 25e9
+
+
+def test_p100_is_two_fully_connected_quads_plus_i_to_i_plus_4() -> None:
+    pairs = device_pairs(dgx1_p100())
+    for quad in ((0, 1, 2, 3), (4, 5, 6, 7)):
+        assert all((a, b) in pairs for a in quad for b in quad if a < b)
+    assert all(pairs[(i, i + 4)] == 1 for i in range(4))
+    assert len(pairs) == 2 * 6 + 4 and set(pairs.values()) == {1}
+    assert dgx1_p100().graph.edges[0, 1]["bandwidth_Bps"] == 20e9
+
+
+@pytest.mark.parametrize("name", sorted(TOPOLOGIES))
+def test_every_topology_follows_the_nodespec_contract(name: str) -> None:
+    node = build_node(name)
+    graph = node.graph
+    assert nx.is_connected(graph)
+    assert [n for n, k in graph.nodes(data="kind") if k == "device"] == node.device_ids
+    for _, _, data in graph.edges(data=True):
+        assert data["links"] >= 1 and data["bandwidth_Bps"] > 0 and data["latency_s"] >= 0
+    # Host path: every device reaches a socket, and every NIC is in the graph.
+    sockets = [n for n, k in graph.nodes(data="kind") if k == "cpu"]
+    assert sockets and all(nx.has_path(graph, d, sockets[0]) for d in node.device_ids)
+    assert node.nics and all(graph.nodes[nic]["kind"] == "nic" for nic in node.nics)
+
+
+def test_dgx1_has_two_gpus_and_one_edr_nic_per_pcie_switch() -> None:
+    graph = dgx1_v100().graph
+    switches = [n for n, k in graph.nodes(data="kind") if k == "switch"]
+    assert len(switches) == 4
+    for sw in switches:
+        kinds = sorted(graph.nodes[n]["kind"] for n in graph[sw])
+        assert kinds == ["cpu", "device", "device", "nic"]
+        assert graph.edges[sw, next(n for n in graph[sw] if graph.nodes[n]["kind"] == "cpu")][
+            "kind"] == "pcie"
+    assert graph.edges["cpu0", "cpu1"]["kind"] == "qpi"
+
+
+def test_pcie_box_has_no_direct_gpu_links_and_qpi_between_sockets() -> None:
+    node = pcie8("p100-sxm2")
+    assert not device_pairs(node, "nvlink")
+    path = nx.shortest_path(node.graph, 0, 7)
+    assert "cpu0" in path and "cpu1" in path  # GPUs on different sockets cross QPI
+
+
+def test_cpu_node_splits_the_socket_pair_between_ranks() -> None:
+    whole, split = cpu_node("xeon-e5-2670x2"), cpu_node("xeon-e5-2670x2", ranks=2)
+    assert whole.devices_per_node == 1 and split.devices_per_node == 2
+    assert split.device.peak_flops == pytest.approx(whole.device.peak_flops / 2)
+    assert {split.graph.edges[r, f"cpu{r}"]["kind"] for r in (0, 1)} == {"shm"}
+
+
+def test_nvswitch_node_gives_every_gpu_its_links_to_the_switch() -> None:
+    node = nvswitch_node("a100-sxm4", 8)
+    assert [links_of(node, d, "nvswitch") for d in range(8)] == [12] * 8
+    h100 = build_node("dgx-h100")
+    assert h100.graph.edges[0, "nvswitch"]["bandwidth_Bps"] == pytest.approx(18 * 25e9)
+
+
+def test_options_reach_the_graph_and_are_remembered() -> None:
+    node = build_node("dgx1-v100", nvlink_bandwidth_Bps=22e9, nics=2)
+    assert node.graph.edges[0, 1]["bandwidth_Bps"] == 22e9 and len(node.nics) == 2
+    assert node.graph.graph["options"] == {"nvlink_bandwidth_Bps": 22e9, "nics": 2}
+
+
+def test_unknown_topology_and_option_are_named() -> None:
+    with pytest.raises(UnknownNameError, match="dgx1-v100"):
+        build_node("dgx-2")
+    with pytest.raises(SpecError) as info:
+        build_node("dgx1-v100", nvlink_bw=1.0)
+    assert info.value.field == "node.options.nvlink_bw"
+
+
+def test_custom_node_rejects_a_link_to_a_missing_device_and_a_disconnected_graph() -> None:
+    link = {"kind": "pcie", "link_bandwidth": "12 GB/s"}
+    ok = custom_node("v100-sxm2", devices=2, vertices={"sw0": "switch"},
+                     links=[{"a": 0, "b": "sw0", **link}, {"a": 1, "b": "sw0", **link}])
+    check_node(ok)
+    with pytest.raises(SpecError) as info:
+        custom_node("v100-sxm2", devices=2, links=[{"a": 0, "b": 2, **link}])
+    assert info.value.field == "node.links[0].b"
+    with pytest.raises(SpecError) as info:
+        custom_node("v100-sxm2", devices=3, links=[{"a": 0, "b": 1, **link}])
+    assert info.value.field == "node.links" and "2" in str(info.value.value)
