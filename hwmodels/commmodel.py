@@ -35,7 +35,7 @@ from typing import Callable, Hashable
 
 import networkx as nx
 
-from hwmodels.collectives.affine import Affine, ZERO_COST, affine_hierarchical, affine_terms
+from hwmodels.collectives.affine import ZERO_COST, Affine, affine_hierarchical, affine_terms
 from hwmodels.collectives.cost import (
     ALLREDUCE_ALGORITHMS, CostTerms, binomial_broadcast_terms, ring_allgather_terms,
     ring_reduce_scatter_terms,

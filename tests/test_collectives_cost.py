@@ -21,7 +21,10 @@ from hwmodels.specs import AlphaBeta
 
 AB = AlphaBeta(alpha_s=1e-6, beta_s_per_B=1e-9, gamma_s_per_B=1e-10)
 N = 1e6
-approx = lambda x: pytest.approx(x, rel=1e-12)  # noqa: E731
+
+
+def approx(x: float):
+    return pytest.approx(x, rel=1e-12)
 
 
 def test_ring_allreduce_p4() -> None:

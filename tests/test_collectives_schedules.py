@@ -88,7 +88,7 @@ def test_hierarchical_is_node_major() -> None:
         assert all(t.src // 4 == t.dst // 4 for t in step.transfers)
     for step in inter:   # local rank l of node 0 talks to local rank l of node 1
         assert sorted((t.src, t.dst) for t in step.transfers) == sorted(
-            [(l, l + 4) for l in range(4)] + [(l + 4, l) for l in range(4)])
+            [(i, i + 4) for i in range(4)] + [(i + 4, i) for i in range(4)])
         assert all(t.nbytes == 100 for t in step.transfers)      # ring over 2 on n/k = 200
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hwmodels.collectives.tuner import choose_allreduce
-from hwmodels.errors import UnknownNameError, SpecError
+from hwmodels.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 
@@ -39,7 +39,7 @@ def test_model_based_choice_with_link_parameters() -> None:
     ab = AlphaBeta(alpha_s=5e-6, beta_s_per_B=1e-10, gamma_s_per_B=1e-11)
     assert choose_allreduce(64, 12, ab=ab) == "recursive_doubling"
     assert choose_allreduce(1 << 26, 12, ab=ab) == "ring"
-    assert choose_allreduce(1 << 26, 16, ab=ab) == "rabenseifner"   # ties ring in beta, fewer alphas
+    assert choose_allreduce(1 << 26, 16, ab=ab) == "rabenseifner"   # ring's beta, fewer alphas
     assert choose_allreduce(1 << 12, 16, ab=ab, library="nccl") == "tree"
 
 

@@ -32,10 +32,10 @@ class Affine:
         """Seconds for ``nbytes``."""
         return self.fixed_s + self.per_byte_s * nbytes
 
-    def __add__(self, other: "Affine") -> "Affine":
+    def __add__(self, other: Affine) -> Affine:
         return Affine(self.fixed_s + other.fixed_s, self.per_byte_s + other.per_byte_s)
 
-    def plus_fixed(self, seconds: float) -> "Affine":
+    def plus_fixed(self, seconds: float) -> Affine:
         """The same cost with ``seconds`` more latency (e.g. a launch overhead)."""
         return Affine(self.fixed_s + seconds, self.per_byte_s)
 

@@ -51,7 +51,7 @@ class CostTerms:
         return (self.alpha * ab.alpha_s
                 + nbytes * (self.beta * ab.beta_s_per_B + self.gamma * ab.gamma_s_per_B))
 
-    def __add__(self, other: "CostTerms") -> "CostTerms":
+    def __add__(self, other: CostTerms) -> CostTerms:
         return CostTerms(self.alpha + other.alpha, self.beta + other.beta,
                          self.gamma + other.gamma)
 

@@ -19,7 +19,7 @@ from itertools import accumulate, zip_longest
 from typing import Callable
 
 from hwmodels.collectives.cost import (
-    ALLREDUCE_ALGORITHMS, FLAT_ALGORITHMS, check_ranks, floor_pow2, ceil_lg,
+    ALLREDUCE_ALGORITHMS, FLAT_ALGORITHMS, ceil_lg, check_ranks, floor_pow2,
 )
 from hwmodels.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
