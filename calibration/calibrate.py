@@ -1,0 +1,163 @@
+"""The whole fit: microbenchmarks + measured runs -> a cluster file with provenance, and profiles.
+
+Inputs are directories: ``bench-net`` outputs, executor runs on one rank (compute profiles: the
+executor's own per-layer times with no communication) and executor runs on several ranks (the
+fit runs, normally one model's ``sync`` runs). What is fitted, and from what:
+
+- ``fitted.intra`` alpha/beta/gamma: the closed form of the allreduce algorithm MPICH's
+  thresholds pick (and ring reduce-scatter/allgather), jointly over the benchmarked rank counts
+  that do not oversubscribe the cores, in the message range the runs use;
+- ``collective_overhead_s``: MPI's per-call constant (separable from alpha given two rank
+  counts) plus the executor's own per-collective cost, read off the fit runs' waits;
+- ``comm_interference``: from the OSU-style overlap test (compute between ``Test`` calls);
+- compute: per-layer shape from the profiles; a compute scale per rank count (fit runs at the
+  rank counts they have; other counts via the benchmark's core-sharing ratio), and scales of
+  collective costs for oversubscribed rank counts. These live under ``provenance.scaling`` and
+  :func:`calibration.scaling.cluster_for` applies them.
+
+The cluster file is written with :func:`hwmodels.cluster.save_cluster` (device transport: the
+"device" of a CPU rank is its process, and the fitted ``intra`` link is what its collectives
+use); profiles go to ``FITTED.profiles/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from calibration import scaling
+from calibration.benchnet import bench_cores, is_bench_dir, read_bench
+from calibration.fitting import CostFn, FitError, fit_alpha_beta, interference_from_overlap, medians
+from calibration.profiles import profile_from_run, profiles_dir, save_profiles
+from calibration.runs import MeasuredRun, check_one_machine, machine_of, read_record, read_runs
+from hwmodels.cluster import load_cluster, save_cluster
+from hwmodels.collectives import cost
+from hwmodels.collectives.tuner import choose_allreduce
+from hwmodels.commmodel import CommModel
+from hwmodels.specs import AlphaBeta, Cluster
+from simulator.profile import ComputeProfile
+
+BASE_CLUSTER = "local-cpu"
+#: Messages below this are latency-bound on every machine; the fit range starts here.
+MIN_FIT_BYTES = 1024
+DEFAULT_MAX_FIT_BYTES = 16 << 20
+
+
+def mpich_algorithm(op: str, nbytes: int, p: int) -> CostFn:
+    """The closed form MPICH uses for ``op`` on ``p`` ranks of one node."""
+    if op == "allreduce":
+        name = choose_allreduce(nbytes, p, p, 1, library="mpich")
+        return {"ring": cost.ring_allreduce, "recursive_doubling":
+                cost.recursive_doubling_allreduce, "rabenseifner": cost.rabenseifner_allreduce,
+                "tree": cost.tree_allreduce}.get(name, cost.rabenseifner_allreduce)
+    return cost.ring_reduce_scatter if op == "reduce_scatter" else cost.ring_allgather
+
+
+def split_inputs(paths: Sequence[str | Path]) -> tuple[list[Path], list[MeasuredRun]]:
+    """Bench directories and executor runs (read), checked to come from one machine."""
+    benches = [Path(p) for p in paths if is_bench_dir(p)]
+    runs = read_runs([p for p in paths if not is_bench_dir(p)])
+    check_one_machine([(str(b), machine_of(read_record(b))) for b in benches]
+                      + [(r.path, r.machine) for r in runs])
+    return benches, runs
+
+
+def fit_links(table: pd.DataFrame, cores: int, max_bytes: int) -> tuple[AlphaBeta, float, dict]:
+    """alpha/beta/gamma and MPI's per-call overhead from the rank counts that fit the cores."""
+    usable = sorted(p for p in table["nranks"].unique() if p <= cores) or \
+        [int(table["nranks"].min())]
+    points = medians(table[table["op"].isin(["allreduce", "reduce_scatter", "allgather"])
+                           & table["nranks"].isin(usable)
+                           & table["nbytes"].between(MIN_FIT_BYTES, max_bytes)])
+    fit = fit_alpha_beta(points, mpich_algorithm)
+    return fit.ab, fit.overhead_s, fit.to_dict()
+
+
+def fit_interference(table: pd.DataFrame, p: int, max_bytes: int) -> float:
+    """Median over message sizes of the overlap test's slowdown ``f`` at ``p`` ranks."""
+    rows = medians(table[(table["nranks"] == p) & (table["nbytes"] <= max_bytes)])
+    wide = rows.pivot_table(index="nbytes", columns="op", values="seconds")
+    needed = {"overlap_compute", "iallreduce", "iallreduce_overlap"}
+    if not needed <= set(wide.columns):
+        return 0.0
+    wide = wide.dropna(subset=list(needed))
+    values = [interference_from_overlap(r.overlap_compute, r.iallreduce, r.iallreduce_overlap)
+              for r in wide.itertuples()]
+    return float(np.median(values)) if values else 0.0
+
+
+def base_profiles(runs: list[MeasuredRun],
+                  given: Sequence[ComputeProfile]) -> dict[tuple[str, int], ComputeProfile]:
+    """Profiles by (model, batch): files given, else one-rank executor runs."""
+    found = {(p.model, p.batch): p for p in given}
+    for run in runs:
+        if run.ranks == 1 and (run.model, run.batch) not in found:
+            found[(run.model, run.batch)] = profile_from_run(run)
+    return found
+
+
+def calibrate(paths: Sequence[str | Path], out: str | Path, *,
+              profiles: Sequence[ComputeProfile] = (), base: str | Path = BASE_CLUSTER,
+              overwrite: bool = False) -> Cluster:
+    """Fit everything from ``paths`` and write ``out`` (+ ``out.profiles/``); returns the cluster."""
+    benches, runs = split_inputs(paths)
+    if not benches:
+        raise FitError("no bench-net directory among the inputs: the link fit needs one "
+                       "(run 'gradsync bench-net -n 2 --out DIR')")
+    table = pd.concat([read_bench(b) for b in benches], ignore_index=True)
+    cores = min(c for c in [bench_cores(b) for b in benches] + [1 << 30] if c)
+    fit_runs = [r for r in runs if r.ranks > 1]
+    max_bytes = _fit_range(table, fit_runs)
+    ab, mpi_overhead, link_quality = fit_links(table, cores, max_bytes)
+    ref_p = min([r.ranks for r in fit_runs] or [min(cores, int(table["nranks"].min()))])
+    interference = fit_interference(table, ref_p, max_bytes)
+    base_cluster = load_cluster(base)
+    cluster = replace(scaling.with_ranks(base_cluster, ref_p), name=f"{base_cluster.name}-fitted",
+                      transport="device", fitted={"intra": ab},
+                      collective_overhead_s=mpi_overhead, comm_interference=interference)
+    found = base_profiles(runs, profiles)
+    comm_scales = scaling.comm_scales(table, cluster, cores, max_bytes)
+    compute = scaling.fit_compute(fit_runs, found, cluster, table, mpi_overhead)
+    cluster = replace(cluster, collective_overhead_s=mpi_overhead + compute.exec_overhead_s)
+    provenance = _provenance(benches, runs, found, link_quality, cores, interference,
+                             comm_scales, compute, max_bytes)
+    cluster = replace(cluster, provenance=provenance,
+                      source=f"fitted by gradsync calibrate from {len(benches)} benchmark(s) "
+                             f"and {len(runs)} run(s)")
+    out = Path(out)
+    save_cluster(cluster, out, overwrite=overwrite)
+    save_profiles(found.values(), profiles_dir(out), overwrite=True)
+    return load_cluster(out)
+
+
+def _fit_range(table: pd.DataFrame, fit_runs: list[MeasuredRun]) -> int:
+    """Largest message size to fit: 4x the largest message the fit runs send."""
+    sent = [int(r.allreduce["nbytes"].max()) for r in fit_runs if len(r.allreduce)]
+    wanted = 4 * max(sent) if sent else DEFAULT_MAX_FIT_BYTES
+    sizes = sorted(table["nbytes"].unique())
+    return int(min(max(wanted, sizes[min(len(sizes) - 1, 3)]), max(sizes)))
+
+
+def _provenance(benches: list[Path], runs: list[MeasuredRun], found: dict, link_quality: dict,
+                cores: int, interference: float, comm_scales: dict,
+                compute: "scaling.ComputeFit", max_bytes: int) -> dict:
+    """Which inputs, which residuals: what the file says about itself."""
+    return {
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tool": "gradsync calibrate",
+        "benchmarks": [str(b) for b in benches],
+        "runs": [{"path": r.path, "model": r.model, "strategy": r.strategy.name,
+                  "ranks": r.ranks, "batch": r.batch, "iteration_s": r.iteration_s}
+                 for r in runs],
+        "profiles": [f"{m}-b{b}" for m, b in sorted(found)],
+        "link_fit": {**link_quality, "link_class": "intra", "algorithm": "mpich thresholds",
+                     "bytes": [MIN_FIT_BYTES, max_bytes]},
+        "interference_fit": {"comm_interference": interference,
+                             "from": "bench-net overlap test (compute between Test calls)"},
+        "scaling": {"cores": cores, "comm": comm_scales, "compute": compute.to_dict()},
+    }

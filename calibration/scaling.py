@@ -1,0 +1,155 @@
+"""Rank counts on one machine: oversubscribed cores, and how a fitted cluster adapts to them.
+
+On a machine with ``c`` cores, ``p > c`` ranks share cores: compute slows (the benchmark's
+``compute`` op measures by how much), and so do collectives, whose copies and reductions are
+CPU work too. A fitted cluster describes the machine at the rank count it was fitted at; its
+``provenance.scaling`` records, per benchmarked rank count, the compute scale and the scales of
+the collective cost's fixed and per-byte parts against the closed form. :func:`cluster_for`
+turns the fitted cluster and a rank count into the cluster the simulator runs, plus the factor
+to apply to compute profiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from calibration.fitting import _relative_nnls, medians
+from calibration.runs import MeasuredRun
+from hwmodels.cluster import cluster_from_dict, cluster_to_spec
+from hwmodels.commmodel import CommModel
+from hwmodels.specs import AlphaBeta, Cluster
+from simulator.profile import ComputeProfile
+
+
+def with_ranks(cluster: Cluster, ranks: int) -> Cluster:
+    """The same one-node CPU cluster with ``ranks`` ranks (its node rebuilt by the topology)."""
+    if cluster.devices_per_node == ranks:
+        return cluster
+    spec = cluster_to_spec(cluster)
+    options = dict(spec["node"].get("options") or {})
+    options["ranks"] = int(ranks)
+    spec["node"] = {**spec["node"], "options": options}
+    return cluster_from_dict(spec)
+
+
+def comm_scales(table: pd.DataFrame, cluster: Cluster, cores: int,
+                max_bytes: int) -> dict[int, dict[str, float]]:
+    """Per benchmarked rank count: measured allreduce vs the fitted closed form.
+
+    ``measured ~ fixed * model_fixed + per_byte * model_per_byte * n`` (relative least
+    squares); both scales are about 1 where the closed form holds, and grow when ranks share
+    cores.
+    """
+    out: dict[int, dict[str, float]] = {}
+    for p in sorted(int(p) for p in table["nranks"].unique()):
+        points = medians(table[(table["nranks"] == p) & (table["op"] == "allreduce")
+                               & table["nbytes"].between(1024, max_bytes)])
+        if len(points) < 3:
+            continue
+        model = CommModel(with_ranks(cluster, p))
+        n = points["nbytes"].to_numpy(float)
+        costs = [model.allreduce(x) for x in n]
+        design = np.column_stack([[c.fixed_s for c in costs], [c.per_byte_s * x
+                                                               for c, x in zip(costs, n)]])
+        x, residuals = _relative_nnls(design, points["seconds"].to_numpy(float))
+        out[p] = {"fixed": float(x[0]) or 1.0, "per_byte": float(x[1]) or 1.0,
+                  "rms_rel": float(np.sqrt(np.mean(residuals**2))),
+                  "oversubscribed": bool(p > cores)}
+    return out
+
+
+@dataclass(frozen=True)
+class ComputeFit:
+    """Compute scales per rank count and the executor's own per-collective cost."""
+
+    by_ranks: dict[int, float]                 # profile time x scale = time in a p-rank run
+    exec_overhead_s: float                     # per collective, beyond the MPI benchmark
+    mpi_overhead_s: float
+    bench_compute_s: dict[int, float] = field(default_factory=dict)
+    runs: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"by_ranks": {int(k): v for k, v in self.by_ranks.items()},
+                "exec_overhead_s": self.exec_overhead_s, "mpi_overhead_s": self.mpi_overhead_s,
+                "bench_compute_s": {int(k): v for k, v in self.bench_compute_s.items()},
+                "runs": self.runs}
+
+
+def bench_compute(table: pd.DataFrame) -> dict[int, float]:
+    """Median seconds of the benchmark's compute kernel per rank count."""
+    rows = table[table["op"] == "compute"]
+    return {int(p): float(s) for p, s in rows.groupby("nranks")["seconds"].median().items()}
+
+
+def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int], ComputeProfile],
+                cluster: Cluster, table: pd.DataFrame, mpi_overhead_s: float) -> ComputeFit:
+    """Compute scale per rank count and the executor's per-collective cost, from the fit runs.
+
+    For each fit run with a profile: the executor's extra cost per collective is what its
+    measured allreduces take beyond the fitted closed form; the compute scale is the step's
+    time outside collectives over the profile's step time. Medians over runs at a rank count.
+    """
+    extra, scales, notes = [], {}, []
+    for run in fit_runs:
+        profile = profiles.get((run.model, run.batch))
+        if profile is None or run.allreduce.empty:
+            continue
+        model = CommModel(with_ranks(cluster, run.ranks))
+        predicted = np.array([model.allreduce(n).at(n) for n in run.allreduce["nbytes"]])
+        extra.append(float(np.median(run.allreduce["seconds"].to_numpy() - predicted)))
+        comm = float(run.allreduce["seconds"].sum()) / max(run.steps_timed, 1)
+        scale = (run.iteration_s - comm) / profile.iteration_s
+        scales.setdefault(run.ranks, []).append(scale)
+        notes.append({"run": run.path, "ranks": run.ranks, "compute_scale": scale,
+                      "collective_extra_s": extra[-1]})
+    return ComputeFit({p: float(np.median(v)) for p, v in scales.items()},
+                      max(float(np.median(extra)), 0.0) if extra else 0.0, mpi_overhead_s,
+                      bench_compute(table), notes)
+
+
+def _lookup(mapping: Mapping, ranks: int):
+    """``mapping[ranks]`` whether YAML gave int or str keys."""
+    return mapping.get(ranks, mapping.get(str(ranks)))
+
+
+def compute_scale(scaling: Mapping, ranks: int) -> float:
+    """Profile -> p-rank-run factor: fitted at p, else carried from a fitted p by the
+    benchmark's core-sharing ratio, else by ``p / cores`` beyond the cores."""
+    compute = scaling.get("compute", {})
+    fitted = {int(k): float(v) for k, v in (compute.get("by_ranks") or {}).items()}
+    if ranks in fitted:
+        return fitted[ranks]
+    ref = min(fitted, key=lambda p: abs(p - ranks)) if fitted else None
+    base = fitted[ref] if ref else 1.0
+    bench = {int(k): float(v) for k, v in (compute.get("bench_compute_s") or {}).items()}
+    if ref in bench and ranks in bench:
+        return base * bench[ranks] / bench[ref]
+    cores = int(scaling.get("cores", 1 << 30))
+    return base * max(1.0, ranks / cores) / max(1.0, (ref or ranks) / cores)
+
+
+def cluster_for(fitted: Cluster, ranks: int) -> tuple[Cluster, float]:
+    """The cluster the simulator runs for ``ranks`` ranks on the fitted machine, and the
+    factor for profiles: closed-form costs scaled as benchmarked at that rank count."""
+    scaling = fitted.provenance.get("scaling") or {}
+    factor = compute_scale(scaling, ranks)
+    ratio = factor / compute_scale(scaling, fitted.total_devices) if scaling else 1.0
+    cluster = with_ranks(fitted, ranks)
+    scales = _lookup(scaling.get("comm") or {}, ranks) or {}
+    a, b = float(scales.get("fixed", 1.0)), float(scales.get("per_byte", 1.0))
+    intra = cluster.fitted.get("intra")
+    if intra is None:
+        return cluster, factor
+    compute = scaling.get("compute", {})
+    mpi = float(compute.get("mpi_overhead_s", cluster.collective_overhead_s))
+    executor = float(compute.get("exec_overhead_s", 0.0))
+    fitted_links = {**cluster.fitted, "intra": AlphaBeta(intra.alpha_s * a,
+                                                         intra.beta_s_per_B * b,
+                                                         intra.gamma_s_per_B * b)}
+    # The executor's per-collective work is Python on the CPU: it slows as compute does.
+    return replace(cluster, fitted=fitted_links,
+                   collective_overhead_s=mpi * a + executor * ratio), factor

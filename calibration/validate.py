@@ -1,0 +1,143 @@
+"""Validation: simulate each measured run with the fitted parameters; measured vs predicted.
+
+Each run is simulated as it was executed: its model, strategy (with its bucket sizes and
+staleness), rank count and per-rank batch from ``run.json``, on the fitted cluster adapted to
+that rank count (:func:`calibration.scaling.cluster_for`) with the fitted compute profile. The
+measured time is the median over steps after warm-up of the gap between iteration starts; the
+predicted one is the simulator's median iteration time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from calibration.profiles import load_profiles, profiles_dir
+from calibration.runs import MeasuredRun, RunError, read_runs
+from calibration.scaling import cluster_for
+from hwmodels.cluster import load_cluster
+from hwmodels.errors import GradsyncError
+from hwmodels.specs import Cluster
+from simulator.api import simulate
+from simulator.profile import ComputeProfile
+
+SIM_ITERATIONS = 6
+#: MPI progresses every posted non-blocking collective at once; they share the link.
+ORDERING = "concurrent"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One run: measured and predicted median iteration time, and the signed error."""
+
+    run: str
+    model: str
+    strategy: str
+    ranks: int
+    batch: int
+    measured_s: float
+    predicted_s: float
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.predicted_s - self.measured_s) / self.measured_s
+
+
+@dataclass(frozen=True)
+class Report:
+    """Predictions of several runs and the absolute percentage errors' median and maximum."""
+
+    cluster: str
+    predictions: tuple[Prediction, ...]
+
+    @property
+    def abs_errors(self) -> np.ndarray:
+        return np.abs([p.error_pct for p in self.predictions])
+
+    @property
+    def median_abs_error_pct(self) -> float:
+        return float(np.median(self.abs_errors))
+
+    @property
+    def max_abs_error_pct(self) -> float:
+        return float(np.max(self.abs_errors))
+
+    def to_json(self) -> dict:
+        """The ``gradsync validate --json`` form."""
+        return {"cluster": self.cluster,
+                "runs": [{**asdict(p), "error_pct": p.error_pct} for p in self.predictions],
+                "median_abs_error_pct": self.median_abs_error_pct,
+                "max_abs_error_pct": self.max_abs_error_pct}
+
+    def table(self) -> str:
+        """A plain-text table, one run a line, then the summary."""
+        lines = [f"{'run':<34} {'model':<14} {'strategy':<10} {'n':>2} {'measured':>10} "
+                 f"{'predicted':>10} {'error':>8}"]
+        for p in self.predictions:
+            lines.append(f"{Path(p.run).name[:34]:<34} {p.model[:14]:<14} {p.strategy:<10} "
+                         f"{p.ranks:>2} {p.measured_s * 1e3:>8.2f}ms {p.predicted_s * 1e3:>8.2f}ms"
+                         f" {p.error_pct:>+7.1f}%")
+        lines.append(f"{len(self.predictions)} runs: median |error| "
+                     f"{self.median_abs_error_pct:.1f} %, max {self.max_abs_error_pct:.1f} %")
+        return "\n".join(lines)
+
+
+def predict(run: MeasuredRun, fitted: Cluster,
+            profiles: dict[tuple[str, int], ComputeProfile], seed: int = 0) -> float:
+    """The fitted simulator's median iteration time for ``run``'s setup."""
+    profile = profiles.get((run.model, run.batch))
+    if profile is None:
+        known = ", ".join(f"{m} (batch {b})" for m, b in sorted(profiles)) or "none"
+        raise RunError(f"{run.path}: no fitted compute profile for {run.model} at batch "
+                       f"{run.batch} (profiles: {known}); include a one-rank run of it in "
+                       "the calibration")
+    cluster, factor = cluster_for(fitted, run.ranks)
+    result = simulate(cluster=cluster, model=run.model, batch=run.batch,
+                      strategy=run.strategy, profile=profile.scaled(factor),
+                      iterations=SIM_ITERATIONS, seed=seed, ordering=ORDERING)
+    return float(result.iteration_time_s)
+
+
+def validate(cluster_file: str | Path, run_dirs: Sequence[str | Path]) -> Report:
+    """Measured vs predicted for every run in ``run_dirs`` (one-rank runs are skipped)."""
+    fitted = load_cluster(cluster_file)
+    if "scaling" not in fitted.provenance:
+        raise GradsyncError(f"{cluster_file}: not a file written by 'gradsync calibrate' "
+                            "(its provenance has no scaling section)")
+    profiles = load_profiles(cluster_file)
+    if not profiles:
+        raise GradsyncError(f"{cluster_file}: no profiles in {profiles_dir(cluster_file)}")
+    runs = [r for r in read_runs(run_dirs) if r.ranks > 1]
+    if not runs:
+        raise RunError("no multi-rank runs to validate")
+    predictions = tuple(
+        Prediction(r.path, r.model, r.strategy.name, r.ranks, r.batch, r.iteration_s,
+                   predict(r, fitted, profiles)) for r in runs)
+    return Report(fitted.name, predictions)
+
+
+def plot(report: Report, path: str | Path) -> Path:
+    """Predicted vs measured iteration time, one point per run, with the y = x line."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    markers = {"sync": "o", "layerwise": "s", "bucketed": "^", "delayed": "D", "crossiter": "v"}
+    for p in report.predictions:
+        ax.scatter(p.measured_s * 1e3, p.predicted_s * 1e3, marker=markers.get(p.strategy, "x"),
+                   color="C0" if p.ranks == 2 else "C1", label=f"{p.strategy}, {p.ranks} ranks")
+    values = [v * 1e3 for p in report.predictions for v in (p.measured_s, p.predicted_s)]
+    lo, hi = min(values) * 0.8, max(values) * 1.2
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi),
+           xlabel="measured iteration time (ms)", ylabel="predicted iteration time (ms)",
+           title=f"{report.cluster}: median |err| {report.median_abs_error_pct:.1f} %, "
+                 f"max {report.max_abs_error_pct:.1f} %")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
