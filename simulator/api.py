@@ -44,6 +44,7 @@ class Context:
     profile: Any                     # ComputeProfile (duck-typed: forward_s, backward_s, ...)
     comm_model: Any                  # .allreduce(nbytes) -> Affine, .link_params(), .schedule()
     _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    _phases: dict[int, tuple] = field(default_factory=dict, repr=False)
 
     def cost(self, nbytes: int) -> tuple[float, float]:
         """(fixed_s, per_byte_s) of an allreduce of ``nbytes`` over all ranks (cached)."""
@@ -51,6 +52,22 @@ class Context:
             affine = self.comm_model.allreduce(nbytes)
             self._costs[nbytes] = (float(affine.fixed_s), float(affine.per_byte_s))
         return self._costs[nbytes]
+
+    def phases(self, nbytes: int) -> tuple[float, tuple[tuple[str, float], ...]]:
+        """The allreduce as (fixed_s, bandwidth phases by link class) for the analytic network.
+
+        Host-staged collectives include a copy to the host and one back at the host link's
+        beta (``CommModel`` adds ``2 * host.beta`` per byte); they are split off as "host"
+        phases so that they contend on the host link, not on the network.
+        """
+        if nbytes not in self._phases:
+            fixed_s, per_byte_s = self.cost(nbytes)
+            phases: tuple[tuple[str, float], ...] = (("net", per_byte_s),)
+            if self.cluster.transport == "host" and self.cluster.total_devices > 1:
+                copy = min(self.comm_model.link_params()["host"].beta_s_per_B, per_byte_s / 2)
+                phases = (("host", copy), ("net", per_byte_s - 2 * copy), ("host", copy))
+            self._phases[nbytes] = (fixed_s, phases)
+        return self._phases[nbytes]
 
 
 def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
@@ -164,7 +181,7 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     if settings.fidelity == "analytic":
         # Symmetric ranks: the slowest rank per iteration paces every collective.
         factors = factors.max(axis=1, keepdims=True)
-        output = run_engine(setup, lambda env, rows: AnalyticNetwork(env, ctx.cost, ordering,
+        output = run_engine(setup, lambda env, rows: AnalyticNetwork(env, ctx.phases, ordering,
                                                                      rows), factors)
     else:
         if ranks > MAX_DETAILED_RANKS:

@@ -8,8 +8,11 @@ A transfer is routed on the shortest path (edge cost 1/bandwidth, so NVLink beat
 moves cut-through: it is served by all its links at once and ends when the slowest has served
 it, so a single flow takes ``nbytes / bottleneck bandwidth`` as in the cost model.
 
-Choices, so the two fidelities stay comparable: a collective starts when every rank has posted
-it; its steps run in lock-step (step ``s+1`` after every transfer of step ``s``), each step
+Choices, so the two fidelities stay comparable: like NCCL, a collective is split over the rings
+embedded in the node graph (``hwmodels.collectives.rings.find_rings``), each ring carrying a
+share of the bytes proportional to its bandwidth and placing local rank ``l`` on the ring's
+``l``-th device; host-staged ranks of one node meet in a shared-memory channel at half the host
+memory bandwidth (copy in, copy out). A collective starts when every rank has posted it; its steps run in lock-step (step ``s+1`` after every transfer of step ``s``), each step
 paying the link-class latency ``alpha`` (intra or inter node, from ``CommModel.link_params``) of
 its slowest transfer and the reduction time ``gamma * reduce_bytes``; the launch overhead is
 paid once per collective. Host-staged transport adds a device-to-host copy before and a
@@ -25,6 +28,7 @@ import simpy
 
 from hwmodels.errors import SpecError
 from hwmodels.specs import Cluster
+from hwmodels.collectives.rings import find_rings
 from simulator.channel import Channel
 from simulator.strategies import Message
 
@@ -80,22 +84,35 @@ class DetailedNetwork:
         self.alpha = {"intra": params["intra"].alpha_s, "inter": params["inter"].alpha_s}
         reduce_class = "host" if self.host and "host" in params else "intra"
         self.gamma = params[reduce_class].gamma_s_per_B
-        self._vertices: dict[tuple[int, bool], Hashable] = {}
+        self.rings = self._ring_orders()
+        self.shm = [Channel(env, f"shm{n}", cluster.node.host_mem_bandwidth_Bps / 2)
+                    for n in range(cluster.nodes)]
+        self._vertices: dict[tuple[int, bool, int], Hashable] = {}
         self._paths: dict[tuple[Hashable, Hashable], list[Channel]] = {}
         self._schedules: dict[int, Any] = {}
         self._pending: dict[tuple[int, int], list] = {}
 
     # -- topology ---------------------------------------------------------------------------
-    def vertex(self, rank: int, staged: bool | None = None) -> Hashable:
+    def _ring_orders(self) -> list[tuple[tuple[int, ...], float]]:
+        """(device order, share of the bytes) per ring; one identity ring where none embed."""
+        devices = self.cluster.node.device_ids
+        rings = find_rings(self.cluster.node.graph, devices) if not self.host else []
+        if not rings:
+            return [(tuple(devices), 1.0)]
+        total = sum(r.bandwidth_Bps for r in rings)
+        return [(tuple(r.order), r.bandwidth_Bps / total) for r in rings]
+
+    def vertex(self, rank: int, staged: bool | None = None, ring: int = 0) -> Hashable:
         """The graph vertex a rank's data lives on: its device, or its host CPU when staged."""
         staged = self.host if staged is None else staged
-        key = (rank, staged)
+        key = (rank, staged, ring)
         if key not in self._vertices:
-            self._vertices[key] = self._place(rank, staged)
+            self._vertices[key] = self._place(rank, staged, ring)
         return self._vertices[key]
 
-    def _place(self, rank: int, staged: bool) -> Hashable:
-        node, device = divmod(rank, self.cluster.devices_per_node)
+    def _place(self, rank: int, staged: bool, ring: int) -> Hashable:
+        node, local = divmod(rank, self.cluster.devices_per_node)
+        device = self.rings[ring][0][local]
         if not staged:
             return (node, device)
         cpus = [v for v in self.cluster.node.graph if
@@ -109,6 +126,8 @@ class DetailedNetwork:
     def path(self, src: Hashable, dst: Hashable) -> list[Channel]:
         """Channels a transfer from vertex ``src`` to ``dst`` crosses (cached)."""
         key = (src, dst)
+        if key not in self._paths and src == dst:   # same host: through shared memory
+            self._paths[key] = [self.shm[src[0]]]
         if key not in self._paths:
             hops = nx.shortest_path(self.graph, src, dst, weight="cost")
             channels = [self.links[(a, b)] for a, b in zip(hops, hops[1:])]
@@ -140,8 +159,9 @@ class DetailedNetwork:
         yield env.timeout(self.cluster.collective_overhead_s)
         if self.host:
             yield from self.stage(message.nbytes, to_host=True)
-        for step in self.schedule(message.nbytes).steps:
-            yield from self.run_step(step)
+        schedule = self.schedule(message.nbytes)
+        yield simpy.AllOf(env, [env.process(self.run_ring(schedule, ring, share))
+                                for ring, (_, share) in enumerate(self.rings)])
         if self.host:
             yield from self.stage(message.nbytes, to_host=False)
         self.active -= 1
@@ -152,19 +172,24 @@ class DetailedNetwork:
                               message.index, message.nbytes, start, env.now))
         done.succeed()
 
-    def run_step(self, step: Any):
-        """One lock-step round: latency of its slowest link class, transfers, reduction."""
-        events, inter = [], False
-        for transfer in step.transfers:
-            src, dst = self.vertex(transfer.src), self.vertex(transfer.dst)
-            inter = inter or src[0] != dst[0]
-            self.bytes_sent += transfer.nbytes
-            events.extend(ch.transfer(transfer.nbytes) for ch in self.path(src, dst))
-        yield self.env.timeout(self.alpha["inter" if inter else "intra"])
-        yield simpy.AllOf(self.env, events)
-        reduce_bytes = max(step.reduce_bytes, default=0)   # the slowest rank's reduction
-        if reduce_bytes and self.gamma:
-            yield self.env.timeout(reduce_bytes * self.gamma)
+    def run_ring(self, schedule: Any, ring: int, share: float):
+        """The schedule's steps on one ring, carrying ``share`` of every transfer's bytes."""
+        for step in schedule.steps:
+            events, inter = [], False
+            for transfer in step.transfers:
+                src = self.vertex(transfer.src, ring=ring)
+                dst = self.vertex(transfer.dst, ring=ring)
+                inter = inter or src[0] != dst[0]
+                nbytes = transfer.nbytes * share
+                self.bytes_sent += nbytes
+                events.extend(ch.transfer(nbytes) for ch in self.path(src, dst))
+            yield self.env.timeout(self.alpha["inter" if inter else "intra"])
+            yield simpy.AllOf(self.env, events)
+            # Rings reduce on the same device memory at once: each step waits for the whole
+            # step's reduction (the slowest rank's), as the cost model's gamma term counts it.
+            reduce_bytes = max(step.reduce_bytes, default=0)
+            if reduce_bytes and self.gamma:
+                yield self.env.timeout(reduce_bytes * self.gamma)
 
     def stage(self, nbytes: int, to_host: bool):
         """Host staging: every rank copies the message between its device and its CPU."""

@@ -28,6 +28,8 @@ from simulator.strategies import Message, Plan
 
 ORDERINGS = ("serial", "concurrent")
 CostFn = Callable[[int], tuple[float, float]]   # nbytes -> (fixed_s, per_byte_s)
+#: nbytes -> (fixed_s, ((link class, per_byte_s), ...)): the bandwidth phases in order
+PhaseFn = Callable[[int], tuple[float, tuple[tuple[str, float], ...]]]
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,16 @@ class EngineSetup:
     interference: float = 0.0        # compute slowdown while a collective is active
     ordering: str = "serial"
     triggers: dict[int, tuple[Message, ...]] = field(init=False, repr=False, compare=False)
+    messages: tuple[Message, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.ordering not in ORDERINGS:
             raise ValueError(f"ordering: got {self.ordering!r}, expected one of {ORDERINGS}")
         triggers: dict[int, list[Message]] = {}
-        for message in self.plan.messages:
+        # A model without gradients (all frozen) communicates nothing: no empty collectives.
+        messages = tuple(m for m in self.plan.messages if m.layers)
+        object.__setattr__(self, "messages", messages)
+        for message in messages:
             triggers.setdefault(message.trigger_layer, []).append(message)
         object.__setattr__(self, "triggers", {k: tuple(v) for k, v in triggers.items()})
 
@@ -75,21 +81,23 @@ class Network(Protocol):
 
 
 class AnalyticNetwork:
-    """All ranks' collectives as one: fixed latency, then bandwidth work on a shared channel.
+    """All ranks' collectives as one: fixed latency, then bandwidth work on shared channels.
 
     Ranks are symmetric, so one representative rank posts each collective (the slowest one,
     whose compute factor is the max over ranks). The collective costs ``fixed_s`` (latency terms
-    and launch overhead) and then ``per_byte_s * nbytes`` of work served by a processor-sharing
-    channel, so collectives in flight at once share the bottleneck bandwidth.
+    and launch overhead) and then, phase by phase, ``per_byte_s * nbytes`` of work served by the
+    processor-sharing channel of that phase's link class ("net" for the collective itself,
+    "host" for the staging copies of host-staged MPI), so collectives in flight at once share
+    each class's bandwidth and a staging copy can overlap another collective's network phase.
     """
 
-    def __init__(self, env: simpy.Environment, cost: CostFn, ordering: str, rows: list):
+    def __init__(self, env: simpy.Environment, phases: PhaseFn, ordering: str, rows: list):
         self.env = env
-        self.cost = cost
+        self.phases = phases
         self.rows = rows
         self.active = 0
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
-        self.channel = Channel(env, "collective", 1.0)
+        self.channels: dict[str, Channel] = {}
 
     def post(self, rank: int, message: Message, iteration: int, priority: int) -> simpy.Event:
         """Start ``message``'s allreduce; the returned process ends when it completes."""
@@ -104,10 +112,13 @@ class AnalyticNetwork:
             yield request
         start = env.now
         self.active += 1
-        fixed_s, per_byte_s = self.cost(message.nbytes)
+        fixed_s, phases = self.phases(message.nbytes)
         if fixed_s > 0:
             yield env.timeout(fixed_s)
-        yield self.channel.transfer(per_byte_s * message.nbytes)
+        for link_class, per_byte_s in phases:
+            if link_class not in self.channels:
+                self.channels[link_class] = Channel(env, link_class, 1.0)
+            yield self.channels[link_class].transfer(per_byte_s * message.nbytes)
         self.active -= 1
         if request is not None:
             self.stream.release(request)
@@ -171,7 +182,7 @@ class Rank:
         waited = it if plan.wait_point == "update" else it - plan.staleness
         if waited < 0:   # delayed warm-up: no averaged gradient to apply yet
             return
-        yield from self.wait_for(it, [self.done[(waited, m.index)] for m in plan.messages])
+        yield from self.wait_for(it, [self.done[(waited, m.index)] for m in setup.messages])
         yield from self.compute(it, "update", "sgd", setup.update_s)
 
     def compute(self, it: int, op: str, name: str, nominal_s: float):

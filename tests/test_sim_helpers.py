@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from hwmodels.collectives.affine import Affine
+from hwmodels.collectives.rings import ring_bandwidth
 from hwmodels.collectives.schedules import allreduce_schedule
 from hwmodels.specs import AlphaBeta, Cluster, Device, Fabric, NodeSpec
 from simulator.api import Context
@@ -52,8 +53,9 @@ class ToyComm:
     def __init__(self, cluster: Cluster, alpha_s: float = 0.0, scale_bw: float = 1.0):
         self.cluster = cluster
         self.alpha_s = alpha_s
-        bw = cluster.fabric.bandwidth_Bps if cluster.nodes > 1 else cluster.node.graph[0][1][
-            "bandwidth_Bps"]
+        node = cluster.node
+        bw = cluster.fabric.bandwidth_Bps if cluster.nodes > 1 else \
+            ring_bandwidth(node.graph, node.device_ids)
         self.bw = bw * scale_bw
 
     def link_params(self) -> dict[str, AlphaBeta]:

@@ -1,0 +1,60 @@
+"""The analytic and detailed fidelities agree within 5 % where both apply."""
+
+from __future__ import annotations
+
+import pytest
+from test_sim_helpers import ToyComm, toy_cluster, toy_context
+
+from simulator.api import RunSettings, run_strategy, simulate, strategy_spec
+
+STRATEGIES = ["sync", "layerwise", "bucketed", "delayed", "crossiter"]
+GRADS = [400_000, 0, 2_000_000, 8_000_000, 120_000, 30_000_000]
+FWD = [1e-3, 2e-4, 1.5e-3, 1e-3, 5e-4, 2e-3]
+BWD = [2e-3, 4e-4, 3e-3, 2e-3, 1e-3, 4e-3]
+
+
+def both(ctx, strategy):
+    spec = strategy_spec(strategy)
+    return [run_strategy(ctx, spec, RunSettings(2, fidelity=f)).iteration_time_s
+            for f in ("analytic", "detailed")]
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_toy_ring_agrees(nodes, strategy):
+    cluster = toy_cluster(nodes)
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster, 2e-6))
+    analytic, detailed = both(ctx, strategy)
+    assert detailed == pytest.approx(analytic, rel=0.05)
+
+
+@pytest.mark.parametrize("nodes,model,batch", [(1, "alexnet", 256), (2, "googlenet-ci", 32)])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_dgx1_p100_presets_agree(nodes, model, batch, strategy):
+    runs = [simulate("dgx1-p100", model, batch, strategy, nodes=nodes, iterations=1,
+                     fidelity=f) for f in ("analytic", "detailed")]
+    assert runs[1].iteration_time_s == pytest.approx(runs[0].iteration_time_s, rel=0.05)
+    assert runs[1].exposed_comm_s == pytest.approx(runs[0].exposed_comm_s, rel=0.05, abs=2e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["device", "host"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_dgx1_p100_four_nodes_agree(transport, strategy):
+    runs = [simulate("dgx1-p100", "alexnet", 256, strategy, nodes=4, iterations=1,
+                     fidelity=f, transport=transport) for f in ("analytic", "detailed")]
+    assert runs[1].iteration_time_s == pytest.approx(runs[0].iteration_time_s, rel=0.05)
+
+
+def test_detailed_moves_every_byte_of_the_schedule():
+    cluster = toy_cluster(2)
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster))
+    result = run_strategy(ctx, strategy_spec("sync"), RunSettings(1, fidelity="detailed"))
+    comm = result.trace[result.trace.op == "allreduce"]
+    assert set(comm["rank"]) == set(range(8))            # every rank is simulated
+    assert (comm.groupby("iteration")["nbytes"].sum() == 8 * sum(GRADS)).all()
+
+
+def test_detailed_refuses_thousands_of_ranks():
+    with pytest.raises(Exception, match="analytic"):
+        simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, fidelity="detailed")
