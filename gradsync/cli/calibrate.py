@@ -1,0 +1,58 @@
+"""``gradsync calibrate``: fit the simulator to benchmarks and runs; write a cluster file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from calibration.calibrate import BASE_CLUSTER, calibrate
+from calibration.profiles import profiles_dir
+from calibration.protocol import DEFAULT_OUT, run_protocol
+from hwmodels.errors import SpecError
+from hwmodels.units import format_time
+from simulator.profile import load_profile
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` subcommand."""
+    parser = subparsers.add_parser(
+        "calibrate", help="fit link, overhead, interference and compute parameters",
+        description=("Fit the simulator to bench-net directories and executor run directories "
+                     "(one-rank runs give compute profiles; multi-rank runs, normally one "
+                     "model's sync runs, the executor's costs) and write a cluster file that "
+                     "load_cluster reads like any preset, with provenance; profiles go to "
+                     "FITTED.profiles/. --protocol runs the whole held-out protocol instead."))
+    parser.add_argument("inputs", nargs="*", metavar="DIR", help="bench-net and run directories")
+    parser.add_argument("--out", help="the fitted cluster file to write (.yaml)")
+    parser.add_argument("--profile", action="append", default=[], metavar="FILE",
+                        help="a compute profile file (repeatable)")
+    parser.add_argument("--base", default=BASE_CLUSTER, help="cluster the fit starts from")
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+    parser.add_argument("--protocol", action="store_true",
+                        help="run the held-out protocol end to end (executor runs, bench-net, "
+                             "fit, validation); --out is then a directory")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit and print the fitted figures."""
+    if args.protocol:
+        report = run_protocol(Path(args.out or DEFAULT_OUT))
+        print(report.table())
+        return 0
+    if not args.inputs:
+        raise SpecError("inputs", [], "at least one bench-net or run directory")
+    if not args.out:
+        raise SpecError("out", None, "a path for the fitted cluster file (--out FITTED.yaml)")
+    cluster = calibrate(args.inputs, args.out, profiles=[load_profile(p) for p in args.profile],
+                        base=args.base, overwrite=args.force)
+    intra = cluster.fitted["intra"]
+    print(f"calibrate: wrote {args.out} (profiles in {profiles_dir(args.out)})")
+    print(f"  intra: alpha {format_time(intra.alpha_s)}, beta {intra.beta_s_per_B:.3g} s/B "
+          f"({1 / intra.beta_s_per_B / 1e9 if intra.beta_s_per_B else float('inf'):.3g} GB/s), "
+          f"gamma {intra.gamma_s_per_B:.3g} s/B")
+    print(f"  collective overhead {format_time(cluster.collective_overhead_s)}, "
+          f"comm interference {cluster.comm_interference:.3g}")
+    scales = cluster.provenance["scaling"]["compute"]["by_ranks"]
+    print("  compute scale by ranks: " + ", ".join(f"{k}: {v:.3g}" for k, v in scales.items()))
+    return 0
