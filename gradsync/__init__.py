@@ -1,7 +1,65 @@
 """gradsync: which way of synchronising gradients is fastest on my hardware?
 
-This package is only the face of the project: the ``gradsync`` command and, as they land, the
-public names re-exported from ``hwmodels``, ``simulator``, ``executor`` and ``calibration``.
+This package is only the face of the project: the ``gradsync`` command and the public names,
+re-exported from the parts below it. Names are resolved lazily, so ``import gradsync`` stays
+cheap and a user who only simulates never imports torch, mpi4py or scipy::
+
+    import gradsync as gs
+    cmp = gs.compare(["sync", "layerwise", "bucketed", "delayed"],
+                     cluster="dgx1-p100", model="alexnet", batch=256)
+    cmp.table()
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: public name -> module that defines it
+_PUBLIC = {
+    # hardware
+    "load_cluster": "hwmodels.cluster", "list_presets": "hwmodels.cluster",
+    "save_cluster": "hwmodels.cluster", "cluster_to_dict": "hwmodels.cluster",
+    "get_device": "hwmodels.devices", "list_devices": "hwmodels.devices",
+    "get_fabric": "hwmodels.fabrics", "list_fabrics": "hwmodels.fabrics",
+    "CommModel": "hwmodels.commmodel",
+    "Cluster": "hwmodels.specs", "Device": "hwmodels.specs", "Fabric": "hwmodels.specs",
+    "AlphaBeta": "hwmodels.specs",
+    "GradsyncError": "hwmodels.errors", "SpecError": "hwmodels.errors",
+    # workloads and profiles
+    "load_workload": "simulator.workload", "list_workloads": "simulator.workload",
+    "Workload": "simulator.workload", "Layer": "simulator.workload",
+    "ComputeProfile": "simulator.profile", "roofline_profile": "simulator.profile",
+    "load_profile": "simulator.profile",
+    # simulation
+    "simulate": "simulator.api", "compare": "simulator.api",
+    "SimResult": "simulator.results", "Comparison": "simulator.results",
+    "StrategySpec": "simulator.strategies", "make_plan": "simulator.strategies",
+    "STRATEGIES": "simulator.strategies",
+    "expand_grid": "simulator.sweep", "run_sweep": "simulator.sweep",
+    "plot_timeline": "simulator.plots", "plot_breakdown": "simulator.plots",
+    "plot_scaling": "simulator.plots",
+    "read_trace": "simulator.trace", "to_chrome_trace": "simulator.trace",
+    "read_run_record": "simulator.runrecord",
+    # calibration (needs the calibration extra: scipy)
+    "calibrate": "calibration.calibrate", "validate": "calibration.validate",
+    "what_if": "calibration.whatif", "run_protocol": "calibration.protocol",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradsync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
