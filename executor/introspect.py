@@ -1,0 +1,272 @@
+"""Turn any torch model into gradsync's vocabulary: a :class:`Workload` and a measured profile.
+
+*Layers* are the modules that own parameters (:func:`parametric_layers`) plus compute-only
+modules that declare their arithmetic with a ``flop_count(inputs, output)`` method (attention
+cores, tied language-model heads); their order is the order in which their forward passes end.
+
+FLOPs per layer are counted from the shapes seen by forward hooks, as ``2 * MACs``:
+convolutions ``2 * out_elements * in_channels / groups * kernel_area``, linear layers
+``2 * out_elements * in_features``, normalisation ``5 * elements`` (mean, variance, normalise,
+scale, shift), embedding lookups 0; biases are not counted, as in published MAC figures. Any
+other module with parameters is counted as ``2 * params`` per sample (one multiply-add per
+weight), a lower bound that a ``flop_count`` method overrides. The forward can run on the
+``meta`` device, so full-size models are described without allocating memory.
+
+:func:`measure_profile` times one training step per repeat: each layer's forward is the time
+from the end of the previous layer's forward to the end of its own (so the non-parametric ops
+between layers are charged to the next layer and the layer times add up to the whole forward);
+each layer's backward ends when the last of its gradients is accumulated (post-accumulate-grad
+hooks; full backward hooks for compute-only layers). CUDA is timed with events, the CPU with
+``time.perf_counter``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from executor.models.common import parametric_layers
+from hwmodels.errors import SpecError
+from simulator.profile import ComputeProfile
+from simulator.workload import Layer, Workload
+
+NORM_FLOPS_PER_ELEMENT = 5
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def module_flops(module: nn.Module, inputs: tuple, output: Any) -> float:
+    """Forward FLOPs of one call of ``module`` for the whole batch (rules in the module doc)."""
+    if hasattr(module, "flop_count"):
+        return float(module.flop_count(inputs, output))
+    out = output if isinstance(output, torch.Tensor) else None
+    if isinstance(module, _CONVS) and out is not None:
+        fan_in = module.in_channels // module.groups * _prod(module.kernel_size)
+        return 2.0 * out.numel() * fan_in
+    if isinstance(module, nn.Linear) and out is not None:
+        return 2.0 * out.numel() * module.in_features
+    if isinstance(module, _NORMS) and out is not None:
+        return float(NORM_FLOPS_PER_ELEMENT * out.numel())
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return 0.0
+    tensors = _tensors(inputs)
+    batch = tensors[0].shape[0] if tensors and tensors[0].dim() else 1
+    return 2.0 * batch * sum(p.numel() for p in module.parameters(recurse=False))
+
+
+def layer_modules(model: nn.Module) -> dict[str, tuple[nn.Module, list[nn.Parameter]]]:
+    """Name -> (module, owned parameters) of every layer: parametric plus compute-only."""
+    layers = {name: (module, params) for name, module, params in parametric_layers(model)}
+    for name, module in model.named_modules():
+        if name not in layers and hasattr(module, "flop_count"):
+            layers[name] = (module, [])
+    return layers
+
+
+def workload_from_module(model: nn.Module, example_input: Any, name: str, *,
+                         default_batch: int | None = None, description: str = "",
+                         source: str = "") -> Workload:
+    """The workload of ``model``: one :class:`Layer` per layer, in forward order.
+
+    ``example_input`` is a tensor, a tuple of positional tensors or a dict of keyword tensors;
+    its first dimension is the batch, and FLOPs and activation bytes are divided by it.
+    """
+    layers = layer_modules(model)
+    records = _trace_forward(model, example_input, layers)
+    missing = [n for n, (_, params) in layers.items() if params and n not in records]
+    if missing:
+        raise SpecError("model.forward", missing[0],
+                        "every module with parameters to be called in forward")
+    batch = _batch_of(example_input)
+    out = []
+    for layer_name, (flops, act_bytes) in records.items():
+        params = layers[layer_name][1]
+        out.append(Layer(name=layer_name, params=sum(p.numel() for p in params),
+                         param_tensors=len(params), fwd_flops=_whole(flops / batch),
+                         activation_bytes=_whole(act_bytes / batch),
+                         dtype_bytes=params[0].element_size() if params else 4))
+    return Workload(name=name, layers=tuple(out), default_batch=default_batch or batch,
+                    description=description, source=source)
+
+
+def _trace_forward(model: nn.Module, example_input: Any,
+                   layers: dict[str, tuple[nn.Module, list]]) -> dict[str, list[float]]:
+    """Layer name -> [flops, activation bytes] for the whole batch, in forward-end order."""
+    records: dict[str, list[float]] = {}
+
+    def hook_for(layer_name: str) -> Callable:
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            entry = records.setdefault(layer_name, [0.0, 0.0])
+            entry[0] += module_flops(module, inputs, output)
+            entry[1] += sum(t.numel() * t.element_size() for t in _tensors(output))
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(n)) for n, (module, _) in layers.items()]
+    try:
+        with torch.no_grad():
+            _call(model, example_input)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return records
+
+
+def measure_profile(model: nn.Module, example_input: Any, loss_fn: Callable[..., torch.Tensor],
+                    device_name: str, repeats: int = 5, *, target: Any = None, warmup: int = 1,
+                    model_name: str | None = None) -> ComputeProfile:
+    """Median per-layer forward and backward seconds of ``repeats`` training steps.
+
+    ``loss_fn(output, target)`` (or ``loss_fn(output)`` when ``target`` is None) gives the
+    scalar loss. The update is timed as an SGD-with-momentum step with learning rate 0, so the
+    weights are left as they were; gradients are cleared after each step.
+    """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise SpecError("repeats", repeats, "a whole number >= 1")
+    layers = layer_modules(model)
+    order = list(_trace_forward(model, example_input, layers))
+    clock = _Clock(next(model.parameters()).device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    steps = []
+    for i in range(warmup + repeats):
+        step = _timed_step(model, example_input, loss_fn, target, layers, optimizer, clock)
+        if i >= warmup:
+            steps.append(step)
+    forward = tuple(statistics.median(s[0].get(n, 0.0) for s in steps) for n in order)
+    backward = tuple(statistics.median(s[1].get(n, 0.0) for s in steps) for n in order)
+    return ComputeProfile(
+        device=device_name, model=model_name or type(model).__name__,
+        batch=_batch_of(example_input), forward_s=forward, backward_s=backward,
+        update_s=statistics.median(s[2] for s in steps),
+        source=(f"measured by executor.introspect.measure_profile (torch {torch.__version__}, "
+                f"{clock.kind} timing, median of {repeats})"),
+        layer_names=tuple(order))
+
+
+def _timed_step(model: nn.Module, example_input: Any, loss_fn: Callable, target: Any,
+                layers: dict[str, tuple[nn.Module, list]], optimizer: torch.optim.Optimizer,
+                clock: "_Clock") -> tuple[dict[str, float], dict[str, float], float]:
+    """One forward, backward and update with stamps at every layer's end."""
+    fwd: list[tuple[str, Any]] = []
+    bwd: list[tuple[str, Any]] = []
+    handles = _install_timing_hooks(layers, fwd, bwd, clock)
+    try:
+        start = clock.stamp()
+        output = _call(model, example_input)
+        loss = loss_fn(output) if target is None else loss_fn(output, target)
+        fwd_end = clock.stamp()
+        loss.backward()
+        bwd_end = clock.stamp()
+        optimizer.step()
+        update_end = clock.stamp()
+        clock.sync()
+    finally:
+        for handle in handles:
+            handle.remove()
+    optimizer.zero_grad(set_to_none=True)
+    return (_intervals(clock, start, fwd, fwd_end), _intervals(clock, fwd_end, bwd, bwd_end),
+            clock.seconds(bwd_end, update_end))
+
+
+def _install_timing_hooks(layers: dict[str, tuple[nn.Module, list]], fwd: list, bwd: list,
+                          clock: "_Clock") -> list:
+    handles = []
+    for name, (module, params) in layers.items():
+        handles.append(module.register_forward_hook(
+            lambda *_, n=name: fwd.append((n, clock.stamp()))))
+        if not params:
+            handles.append(module.register_full_backward_hook(
+                lambda *_, n=name: bwd.append((n, clock.stamp()))))
+            continue
+        pending = {"left": len(params)}
+
+        def ready(_p: torch.Tensor, n: str = name, state: dict = pending, k: int = len(params)):
+            state["left"] -= 1
+            if state["left"] == 0:  # the layer's last gradient: the layer is ready
+                bwd.append((n, clock.stamp()))
+                state["left"] = k
+        handles.extend(p.register_post_accumulate_grad_hook(ready) for p in params)
+    return handles
+
+
+def _intervals(clock: "_Clock", start: Any, stamps: list[tuple[str, Any]],
+               end: Any) -> dict[str, float]:
+    """Charge each interval between consecutive stamps to the layer whose stamp ends it.
+
+    The time after the last stamp (the loss, or the end of backward) goes to the last layer,
+    so the per-layer times add up to the whole phase.
+    """
+    out: dict[str, float] = {}
+    previous = start
+    for name, stamp in stamps:
+        out[name] = out.get(name, 0.0) + clock.seconds(previous, stamp)
+        previous = stamp
+    if stamps:
+        last = stamps[-1][0]
+        out[last] += clock.seconds(previous, end)
+    return out
+
+
+class _Clock:
+    """``perf_counter`` on the CPU; CUDA events (read after a synchronise) on a GPU."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.kind = "cuda-event" if self.cuda else "perf_counter"
+
+    def stamp(self) -> Any:
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def seconds(self, a: Any, b: Any) -> float:
+        if self.cuda:
+            return max(a.elapsed_time(b) / 1e3, 0.0)
+        return max(b - a, 0.0)
+
+
+def _call(model: nn.Module, example_input: Any) -> Any:
+    if isinstance(example_input, dict):
+        return model(**example_input)
+    if isinstance(example_input, (tuple, list)):
+        return model(*example_input)
+    return model(example_input)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    return []
+
+
+def _batch_of(example_input: Any) -> int:
+    tensors = _tensors(example_input)
+    if not tensors or tensors[0].dim() == 0:
+        raise SpecError("example_input", type(example_input).__name__,
+                        "a tensor (or tuple/dict of tensors) whose first dimension is the batch")
+    return int(tensors[0].shape[0])
+
+
+def _prod(values: Any) -> int:
+    out = 1
+    for v in values if isinstance(values, tuple) else (values,):
+        out *= v
+    return out
+
+
+def _whole(value: float) -> float:
+    """Round float noise away so whole numbers print as whole numbers."""
+    return float(round(value)) if abs(value - round(value)) < 1e-6 else value
