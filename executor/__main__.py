@@ -1,0 +1,73 @@
+"""What every MPI rank runs: ``mpiexec -n N python -m executor --model M --strategy S ...``.
+
+``gradsync run`` starts exactly this under ``mpiexec`` after checking the inputs; running it
+directly works the same (see ``python -m executor --help``). Exit status: 0 on success, 2 on
+bad input (nothing written), and on a failure in any rank the whole job is aborted with
+``MPI_Abort`` after the failing rank has printed a line naming itself and flushed its trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from executor import preflight
+from executor.comm import ABORT_ERROR, MPI
+from executor.config import RunConfig, add_run_arguments
+from executor.outputs import write_failure
+from executor.train import RankState, train_rank
+from hwmodels.errors import GradsyncError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, check on rank 0, train on every rank; abort the job if any rank fails."""
+    parser = argparse.ArgumentParser(prog="python -m executor", description=__doc__)
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    comm = MPI.COMM_WORLD
+    args.nprocs = comm.size     # the world size is the truth; -n here is only informative
+    error = None
+    try:
+        cfg = RunConfig.from_args(args)
+        if comm.rank == 0:
+            preflight.check(cfg)
+    except GradsyncError as exc:
+        error = str(exc)
+    error = comm.bcast(error, root=0)   # same arguments everywhere: rank 0 speaks for all
+    if error is not None:
+        if comm.rank == 0:
+            print(f"gradsync exec: error: {error}", file=sys.stderr)
+        return 2
+    state = RankState(cfg, comm.rank)
+    wall0 = time.perf_counter()
+    try:
+        train_rank(cfg, state)
+    except BaseException as exc:  # noqa: BLE001 - any failure must take the job down
+        fail(cfg, state, exc, time.perf_counter() - wall0)
+    return 0
+
+
+def fail(cfg: RunConfig, state: RankState, exc: BaseException, wall_s: float) -> None:
+    """Report, keep what was recorded, and abort every rank (never leave peers hanging)."""
+    comm = MPI.COMM_WORLD
+    where = f"step {state.step}" if state.step >= 0 else "setup"
+    message = (f"gradsync exec: rank {comm.rank} of {comm.size} failed at {where}: "
+               f"{type(exc).__name__}: {exc}")
+    print(message, file=sys.stderr, flush=True)
+    if not isinstance(exc, GradsyncError):
+        traceback.print_exc(file=sys.stderr)
+    try:
+        state.flush()
+        write_failure(Path(cfg.out), cfg, message, wall_s=wall_s)
+    except Exception as inner:  # noqa: BLE001 - reporting must not stop the abort
+        print(f"gradsync exec: rank {comm.rank}: could not save the partial trace: {inner}",
+              file=sys.stderr, flush=True)
+    comm.Abort(ABORT_ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

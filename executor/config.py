@@ -1,0 +1,153 @@
+"""Run settings of the executor: one frozen, validated spec shared by the launcher and the ranks.
+
+The same argument parser serves ``gradsync run`` (which starts ``mpiexec``) and
+``python -m executor`` (what every rank runs), so a setting means the same thing on both sides.
+Importing this module loads neither torch nor mpi4py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from hwmodels.errors import SpecError, UnknownNameError
+from simulator.strategies import STRATEGIES
+
+#: Strategies the executor runs: the shared plans plus torch DDP as the peer baseline.
+EXEC_STRATEGIES = STRATEGIES + ("ddp",)
+DTYPES = ("float32", "float64")
+FAIL_MODES = ("raise", "kill")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of one executor run, defaults explicit (what ``run.json`` records)."""
+
+    nprocs: int
+    model: str
+    strategy: str
+    batch: int
+    steps: int
+    out: str
+    data: str = "synthetic"
+    bucket_mb: float = 25.0
+    first_bucket_mb: float = 1.0
+    staleness: int = 1
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "auto"
+    checkpoint_every: int = 0
+    resume: bool = False
+    trace: bool = True
+    flush_every: int = 10
+    comm_timeout_s: float = 60.0
+    eval_every: int = 0
+    fail_at_step: int = -1
+    fail_rank: int = 0
+    fail_mode: str = "raise"
+
+    def __post_init__(self) -> None:
+        _check_int("nprocs", self.nprocs, 1)
+        _check_int("batch", self.batch, 1)
+        _check_int("steps", self.steps, 1)
+        _check_int("staleness", self.staleness, 1)
+        _check_int("checkpoint_every", self.checkpoint_every, 0)
+        _check_int("flush_every", self.flush_every, 1)
+        _check_int("eval_every", self.eval_every, 0)
+        if self.strategy not in EXEC_STRATEGIES:
+            raise UnknownNameError("strategy", self.strategy, EXEC_STRATEGIES)
+        if self.dtype not in DTYPES:
+            raise UnknownNameError("dtype", self.dtype, DTYPES)
+        if self.device not in DEVICES:
+            raise UnknownNameError("device", self.device, DEVICES)
+        if self.fail_mode not in FAIL_MODES:
+            raise UnknownNameError("fail_mode", self.fail_mode, FAIL_MODES)
+        for name in ("bucket_mb", "first_bucket_mb", "comm_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise SpecError(name, getattr(self, name), "a number > 0")
+        for name in ("lr", "momentum", "weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise SpecError(name, getattr(self, name), "a number >= 0")
+        if not (self.data in ("synthetic", "digits") or self.data.startswith("npz:")):
+            raise SpecError("data", self.data, "'synthetic', 'digits' or 'npz:PATH'")
+        if not self.out:
+            raise SpecError("out", self.out, "an output directory")
+
+    @property
+    def global_batch(self) -> int:
+        """Samples per step over all ranks (``nprocs * batch``)."""
+        return self.nprocs * self.batch
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON-ready values."""
+        return asdict(self)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "RunConfig":
+        """Build from parsed arguments (see :func:`add_run_arguments`)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SpecError(name, value, f"a whole number >= {minimum}")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the executor's options (shared by ``gradsync run`` and ``python -m executor``)."""
+    d = RunConfig.__dataclass_fields__
+    parser.add_argument("-n", "--nprocs", type=int, default=1, help="MPI ranks (default 1)")
+    parser.add_argument("--model", required=True, help="model name (zoo or tiny-*)")
+    parser.add_argument("--strategy", required=True,
+                        help="one of " + ", ".join(EXEC_STRATEGIES))
+    parser.add_argument("--batch", type=int, required=True, help="per-rank batch size")
+    parser.add_argument("--steps", type=int, required=True, help="training steps in total")
+    parser.add_argument("--out", required=True, help="run directory (must not hold another run)")
+    parser.add_argument("--data", default=d["data"].default,
+                        help="synthetic | digits | npz:PATH (arrays x and y)")
+    parser.add_argument("--bucket-mb", type=float, default=d["bucket_mb"].default)
+    parser.add_argument("--first-bucket-mb", type=float, default=d["first_bucket_mb"].default)
+    parser.add_argument("--staleness", type=int, default=d["staleness"].default,
+                        help="delayed: the update at t applies the gradient of t - d")
+    parser.add_argument("--lr", type=float, default=d["lr"].default)
+    parser.add_argument("--momentum", type=float, default=d["momentum"].default)
+    parser.add_argument("--weight-decay", type=float, default=d["weight_decay"].default)
+    parser.add_argument("--seed", type=int, default=d["seed"].default)
+    parser.add_argument("--dtype", default=d["dtype"].default, help="float32 | float64")
+    parser.add_argument("--device", default=d["device"].default, help="auto | cpu | cuda")
+    parser.add_argument("--checkpoint-every", type=int, default=0,
+                        help="save a checkpoint every K steps (0: never)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--no-trace", dest="trace", action="store_false",
+                        help="record no per-layer trace (to measure the tracing overhead)")
+    parser.add_argument("--flush-every", type=int, default=d["flush_every"].default,
+                        help="write partial per-rank traces every K steps")
+    parser.add_argument("--comm-timeout-s", type=float, default=d["comm_timeout_s"].default,
+                        help="abort the job when a collective takes longer than this")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="test accuracy every K steps and at the end (0: end only)")
+    # Test-only fault injection (hidden from --help).
+    parser.add_argument("--fail-at-step", type=int, default=-1, help=argparse.SUPPRESS)
+    parser.add_argument("--fail-rank", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--fail-mode", default="raise", help=argparse.SUPPRESS)
+
+
+def to_argv(cfg: RunConfig) -> list[str]:
+    """The ``python -m executor`` arguments that reproduce ``cfg``."""
+    argv: list[str] = []
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "trace":
+            argv += [] if value else ["--no-trace"]
+        elif f.name == "resume":
+            argv += ["--resume"] if value else []
+        else:
+            argv += [flag, str(value)]
+    return argv

@@ -1,0 +1,21 @@
+"""Checks before anything runs or is written: model, strategy, batch, data, output directory.
+
+``gradsync run`` calls :func:`check` before starting ``mpiexec``; rank 0 of
+``python -m executor`` calls it again (for direct ``mpiexec`` use). Every failure is a
+:class:`~hwmodels.errors.SpecError` naming the field and the bad value.
+"""
+
+from __future__ import annotations
+
+from executor import data as datamod
+from executor.config import RunConfig
+from executor.modelsrc import check_model_name
+from executor.outputs import check_out_dir
+
+
+def check(cfg: RunConfig) -> None:
+    """Raise SpecError unless ``cfg`` can run (RunConfig already checked ranges and names)."""
+    check_model_name(cfg.model)
+    arrays = datamod.load_arrays(cfg.data, cfg.seed)
+    datamod.check_fits(arrays, cfg.nprocs, cfg.batch)
+    check_out_dir(cfg)

@@ -1,0 +1,221 @@
+"""One rank's training run: setup, the step loop, checkpoints, partial flushes, final outputs.
+
+Every rank runs :func:`train_rank`; the strategy object (:class:`StrategyRuntime` for the
+shared plans, :class:`executor.ddp.DDPStrategy` for the torch baseline) does the
+communication. Rank 0 writes ``trace.parquet``, ``metrics.csv``, ``model.pt`` and ``run.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from executor import checkpoint as ckpt
+from executor import data as datamod
+from executor import outputs
+from executor.comm import MPI, Clock, Watchdog, local_rank, threads_per_rank
+from executor.config import RunConfig
+from executor.ddp import DDPStrategy
+from executor.modelsrc import ModelSource, build_source
+from executor.runtime import StrategyRuntime
+from executor.tracing import Tracer
+from simulator.strategies import StrategySpec, make_plan
+
+MiB = 1 << 20
+
+
+@dataclass
+class RankState:
+    """What a rank's failure handler needs: where to flush, what step it was on."""
+
+    cfg: RunConfig
+    rank: int
+    step: int = -1
+    tracer: Tracer | None = None
+    metrics: list[tuple] = field(default_factory=list)
+    flushed_metrics: int = 0
+    attempt: int = 0
+
+    def flush(self) -> None:
+        """Write this rank's new trace rows and metrics as partial parts."""
+        if self.tracer is not None:
+            self.tracer.flush(Path(self.cfg.out))
+        new = self.metrics[self.flushed_metrics:]
+        if new:
+            outputs.write_metrics_part(Path(self.cfg.out), self.rank, self.attempt,
+                                       self.flushed_metrics, new)
+            self.flushed_metrics = len(self.metrics)
+
+
+def pick_device(cfg: RunConfig, comm: MPI.Comm) -> torch.device:
+    """CUDA (one GPU per rank, by local rank) where present and allowed, else CPU."""
+    if cfg.device != "cpu" and torch.cuda.is_available():
+        index = local_rank(comm) % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def build_model(cfg: RunConfig, comm: MPI.Comm, device: torch.device) -> ModelSource:
+    """The model with rank 0's initial weights on every rank."""
+    torch.manual_seed(cfg.seed)
+    source = build_source(cfg.model)
+    source.model.to(getattr(torch, cfg.dtype))
+    with torch.no_grad():
+        for tensor in list(source.model.parameters()) + list(source.model.buffers()):
+            comm.Bcast(tensor.detach().numpy(), root=0)
+    source.model.to(device)
+    return source
+
+
+def make_strategy(cfg: RunConfig, comm: MPI.Comm, source: ModelSource, clock: Clock,
+                  tracer: Tracer):
+    """The strategy runtime (or DDP baseline) with its optimizer(s)."""
+    def sgd(params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+
+    record = tracer.record if cfg.trace else None
+    if cfg.strategy == "ddp":
+        return DDPStrategy(comm, source.model, sgd, clock.now, record, cfg)
+    layers = source.layers()
+    grad_bytes = [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
+    spec = StrategySpec(cfg.strategy, bucket_bytes=max(1, int(cfg.bucket_mb * MiB)),
+                        first_bucket_bytes=max(1, int(cfg.first_bucket_mb * MiB)),
+                        staleness=cfg.staleness)
+    return StrategyRuntime(comm, layers, make_plan(spec, grad_bytes), sgd, clock.now, record,
+                           cfg.comm_timeout_s)
+
+
+def train_rank(cfg: RunConfig, state: RankState) -> None:
+    """Run the whole training job on this rank (collective: every rank calls it)."""
+    comm = MPI.COMM_WORLD
+    wall0 = time.perf_counter()
+    torch.set_num_threads(threads_per_rank(comm))
+    device = pick_device(cfg, comm)
+    clock = Clock()
+    watchdog = Watchdog(comm, cfg.comm_timeout_s, lambda msg: state.flush())
+    arrays = datamod.load_arrays(cfg.data, cfg.seed)
+    source = build_model(cfg, comm, device)
+    resume = ckpt.load_checkpoint(cfg.out, comm.rank) if cfg.resume else None
+    run_id = resume["run_id"] if resume else comm.bcast(outputs.new_run_id(cfg), root=0)
+    state.attempt = resume["attempt"] + 1 if resume else 0
+    tracer = Tracer(run_id, comm.rank, clock.now, cfg.trace, device.type == "cuda",
+                    state.attempt)
+    tracer.attach(source.layers())
+    state.tracer = tracer
+    strategy = make_strategy(cfg, comm, source, clock, tracer)
+    start = restore(resume, source, strategy, state) if resume else 0
+    if comm.rank == 0:
+        outputs.prepare_run_dir(cfg, run_id, start)
+    watchdog.arm("aligning clocks")
+    clock.align(comm)
+    watchdog.disarm()
+    for step in range(start, cfg.steps):
+        state.step = step
+        run_step(cfg, comm, step, source, strategy, tracer, arrays, device, state)
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            save(cfg, comm.rank, step + 1, run_id, source, strategy, state, clock, tracer)
+        if (step + 1) % cfg.flush_every == 0:
+            state.flush()
+        if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
+            strategy.flush(step)
+            evaluate(comm, source, arrays, device, state, step)
+    strategy.flush(cfg.steps - 1)
+    evaluate(comm, source, arrays, device, state, cfg.steps - 1)
+    state.flush()
+    watchdog.arm("gathering results")
+    comm.Barrier()
+    if comm.rank == 0:
+        outputs.finish_run(cfg, run_id, source.model, start, time.perf_counter() - wall0,
+                           device, MPI.Get_library_version().splitlines()[0].strip())
+    comm.Barrier()
+    watchdog.disarm()
+    strategy.close()
+    tracer.close()
+
+
+def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource, strategy,
+             tracer: Tracer, arrays, device: torch.device, state: RankState) -> None:
+    """Data, forward, loss, backward (hooks communicate), wait and update per the strategy."""
+    maybe_fail(cfg, comm.rank, step)
+    rec = tracer.record if cfg.trace else None
+    t0 = tracer.clock()
+    x, y = datamod.shard(arrays, source.synthetic, cfg.seed, step, comm.rank, cfg.nprocs,
+                         cfg.batch)
+    x = x.to(device=device, dtype=getattr(torch, cfg.dtype) if x.is_floating_point() else None)
+    y = y.to(device)
+    t1 = tracer.clock()
+    if rec:
+        rec(step, "host", "data", "data", t0, t1)
+    tracer.begin_step(step)
+    strategy.begin_step(step)
+    source.model.zero_grad(set_to_none=True)
+    out = getattr(strategy, "net", source.model)(x)
+    t2 = tracer.clock()
+    loss = source.loss_fn(out, y)
+    if rec:
+        rec(step, "compute", "loss", "loss", t2, tracer.clock())
+    loss.backward()
+    updated = strategy.end_step(step)
+    tracer.end_step()
+    acc = float((out.argmax(dim=-1) == y).double().mean()) if out.dim() == 2 else float("nan")
+    state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), int(updated)))
+
+
+def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
+             state: RankState, step: int) -> None:
+    """Rank 0: accuracy on the test split (every rank holds the same weights)."""
+    if comm.rank != 0 or arrays is None:
+        return
+    model = source.model
+    if state.tracer is not None:
+        state.tracer.paused = True
+    with torch.no_grad():
+        x = arrays.x_test.to(device=device, dtype=next(model.parameters()).dtype)
+        acc = float((model(x).argmax(dim=-1).cpu() == arrays.y_test).double().mean())
+    if state.tracer is not None:
+        state.tracer.paused = False
+    state.metrics.append((step, -1, float("nan"), float("nan"), acc, 0))
+
+
+def save(cfg: RunConfig, rank: int, next_step: int, run_id: str, source: ModelSource,
+         strategy, state: RankState, clock: Clock, tracer: Tracer) -> None:
+    """Checkpoint this rank (crossiter updates are applied first, delayed ones kept)."""
+    t0 = clock.now()
+    strategy.flush(next_step - 1)
+    ckpt.save_checkpoint(cfg.out, rank, {
+        "run_id": run_id, "attempt": state.attempt, "step": next_step,
+        "model": source.model.state_dict(),
+        "optimizers": [o.state_dict() for o in strategy.optimizers],
+        "pending": strategy.pending_state(), "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(), "config": cfg.to_dict()})
+    if cfg.trace:
+        tracer.record(next_step - 1, "host", "checkpoint", "checkpoint", t0, clock.now())
+
+
+def restore(resume: dict, source: ModelSource, strategy, state: RankState) -> int:
+    """Load a checkpoint into the model and strategy; returns the step to continue from."""
+    source.model.load_state_dict(resume["model"])
+    for opt, saved in zip(strategy.optimizers, resume["optimizers"]):
+        opt.load_state_dict(saved)
+    strategy.load_pending_state(resume["pending"])
+    torch.set_rng_state(resume["torch_rng"])
+    np.random.set_state(resume["numpy_rng"])
+    return int(resume["step"])
+
+
+def maybe_fail(cfg: RunConfig, rank: int, step: int) -> None:
+    """Test-only fault injection (``--fail-at-step S --fail-rank R --fail-mode raise|kill``)."""
+    if step != cfg.fail_at_step or rank != cfg.fail_rank:
+        return
+    if cfg.fail_mode == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise RuntimeError(f"injected fault at step {step}")
