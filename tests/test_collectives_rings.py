@@ -69,6 +69,15 @@ def test_complete_graphs() -> None:
     assert ring_bandwidth(device_graph(complete(5)), range(5)) == pytest.approx(40 * GB)
 
 
+def test_dense_graphs_stay_fast() -> None:
+    # K8 (2,520 cycles, searched exhaustively): 3 disjoint cycles; K9 (more cycles than the
+    # search enumerates): greedy peeling still finds its 4 disjoint cycles (Walecki)
+    for n, expected in ((8, 60 * GB), (9, 80 * GB)):
+        start = time.perf_counter()
+        assert ring_bandwidth(device_graph(complete(n)), range(n)) == pytest.approx(expected)
+        assert time.perf_counter() - start < 0.5
+
+
 def test_two_devices_and_one() -> None:
     g = device_graph({(0, 1): 3})
     assert ring_bandwidth(g, [0, 1]) == pytest.approx(30 * GB)

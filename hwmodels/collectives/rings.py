@@ -11,6 +11,9 @@ number of rings crossing it in that direction; its bottleneck share is the small
 directions (links are full duplex), so it counts as two rings. The DGX-1 P100 cube-mesh holds
 2 edge-disjoint cycles -> 4 rings x 20 GB/s = 80 GB/s; the DGX-1 V100 mesh (6 links per GPU)
 holds 3 -> 6 rings x 25 GB/s = 150 GB/s, the per-GPU NVLink bandwidth NCCL approaches.
+The multiset is found by branch and bound over all Hamiltonian cycles (milliseconds for 8
+devices); on graphs with more cycles than :data:`MAX_CYCLES` (complete graphs on 9+ devices),
+by greedily peeling edge-disjoint cycles.
 
 *Routed rings* (PCIe trees, NVSwitch), used only when the devices admit no direct cycle: one
 device order, run in both directions, each hop routed along the fastest paths through
@@ -64,10 +67,7 @@ def find_rings(graph: nx.Graph, devices: Sequence[int]) -> list[Ring]:
         a, b = devices
         data = graph.edges[a, b]
         return [Ring((a, b), float(data["bandwidth_Bps"]), _latency(graph, a, b), False)]
-    cycles = _hamiltonian_cycles(graph, devices) if len(devices) > 2 else []
-    if cycles:
-        return _direct_rings(graph, cycles)
-    return _routed_rings(graph, devices)
+    return _direct_rings(graph, devices) or _routed_rings(graph, devices)
 
 
 def _check(graph: nx.Graph, devices: list[int]) -> None:
@@ -93,19 +93,28 @@ def _key(u: Hashable, v: Hashable) -> Edge:
 
 # ---- direct rings ------------------------------------------------------------------------
 
-def _hamiltonian_cycles(graph: nx.Graph, devices: list[int]) -> list[tuple[int, ...]]:
-    """Every Hamiltonian cycle over direct device-device edges, each once (not reversed)."""
-    members = set(devices)
-    adjacent = {d: sorted(n for n in graph[d] if n in members) for d in devices}
-    start, found = devices[0], []
+#: Bounds that keep the search fast on dense graphs (a complete graph on 8 devices has 2,520
+#: Hamiltonian cycles, on 10 181,440): past them the best set found so far is used.
+MAX_CYCLES = 3000
+MAX_WORK = 100_000          # candidate cycles examined by the branch and bound
+MAX_EXTENSIONS = 500_000    # path extensions while enumerating cycles
+
+
+def _hamiltonian_cycles(capacity: dict[Edge, int], devices: list[int],
+                        limit: int) -> list[tuple[int, ...]]:
+    """Up to ``limit`` Hamiltonian cycles over edges with capacity left, each once."""
+    adjacent = {d: sorted(n for n in devices if capacity.get(_key(d, n), 0) > 0)
+                for d in devices}
+    start, found, work = devices[0], [], [0]
 
     def extend(path: list[int], seen: set[int]) -> None:
+        work[0] += 1
         if len(path) == len(devices):
             if start in adjacent[path[-1]] and path[1] < path[-1]:
                 found.append(tuple(path))
             return
         for nxt in adjacent[path[-1]]:
-            if nxt not in seen:
+            if nxt not in seen and len(found) < limit and work[0] < MAX_EXTENSIONS:
                 seen.add(nxt)
                 path.append(nxt)
                 extend(path, seen)
@@ -116,44 +125,97 @@ def _hamiltonian_cycles(graph: nx.Graph, devices: list[int]) -> list[tuple[int, 
     return found
 
 
-def _direct_rings(graph: nx.Graph, cycles: list[tuple[int, ...]]) -> list[Ring]:
-    """The multiset of cycles (each edge used by at most ``links`` of them) with most bandwidth."""
-    edges = [[_key(u, v) for u, v in pairwise((*c, c[0]))] for c in cycles]
-    capacity = {_key(u, v): int(d.get("links", 1)) for u, v, d in graph.edges(data=True)}
-    bandwidth = {_key(u, v): float(d["bandwidth_Bps"]) for u, v, d in graph.edges(data=True)}
-    best: tuple[float, tuple[int, ...]] = (0.0, ())
-    used: Counter[Edge] = Counter()
-    chosen: list[int] = []
+class _CycleSearch:
+    """Branch and bound over multisets of cycles, each edge used by at most ``links`` cycles.
 
-    def visit(first: int) -> None:
-        nonlocal best
-        total = _cycle_set_bandwidth(chosen, edges, used, bandwidth)
-        if total > best[0] * (1 + 1e-12):
-            best = (total, tuple(chosen))
-        for i in range(first, len(cycles)):
-            if all(used[e] < capacity[e] for e in edges[i]):
-                used.update(edges[i])
-                chosen.append(i)
-                visit(i)
-                chosen.pop()
-                used.subtract(edges[i])
+    Bounds: adding a cycle never raises the others' shares, and each further cycle adds at most
+    two rings of the widest edge's bandwidth; no set beats the narrowest device's outgoing
+    bandwidth (every ring leaves every device once) nor ``max_cycles`` cycles of the widest
+    edge, so reaching either ends the search.
+    """
 
-    visit(0)
-    counts = Counter(e for i in best[1] for e in edges[i])
+    def __init__(self, cycles: list[tuple[int, ...]], capacity: dict[Edge, int],
+                 bandwidth: dict[Edge, float]) -> None:
+        self.cycles, self.capacity, self.bandwidth = cycles, capacity, bandwidth
+        self.edges = [[_key(u, v) for u, v in pairwise((*c, c[0]))] for c in cycles]
+        devices = cycles[0]
+        self.max_cycles = min(sum(n for e, n in capacity.items() if v in e)
+                              for v in devices) // 2          # a cycle takes 2 links per device
+        self.widest = max(bandwidth.values())
+        self.ceiling = min(min(sum(b for e, b in bandwidth.items() if v in e) for v in devices),
+                           2 * self.widest * self.max_cycles)
+        self.best: tuple[float, tuple[int, ...]] = (0.0, ())
+        self.used: Counter[Edge] = Counter()
+        self.chosen: list[int] = []
+        self.work = 0
+
+    def total(self) -> float:
+        """Twice (both directions) the sum of each chosen cycle's bottleneck share."""
+        return 2 * sum(min(self.bandwidth[e] / self.used[e] for e in self.edges[i])
+                       for i in self.chosen)
+
+    def done(self) -> bool:
+        return self.work >= MAX_WORK or self.best[0] >= self.ceiling * (1 - 1e-12)
+
+    def visit(self, first: int = 0) -> None:
+        total = self.total()
+        if total > self.best[0] * (1 + 1e-12):
+            self.best = (total, tuple(self.chosen))
+        spare = self.max_cycles - len(self.chosen)
+        if spare <= 0 or total + 2 * self.widest * spare <= self.best[0] * (1 + 1e-12):
+            return
+        for i in range(first, len(self.edges)):
+            self.work += 1
+            if self.done():
+                return
+            if all(self.used[e] < self.capacity[e] for e in self.edges[i]):
+                self.used.update(self.edges[i])
+                self.chosen.append(i)
+                self.visit(i)
+                self.chosen.pop()
+                self.used.subtract(self.edges[i])
+
+    def result(self) -> list[tuple[int, ...]]:
+        """The best multiset found, as cycles."""
+        self.visit()
+        return [self.cycles[i] for i in self.best[1]]
+
+
+def _peel(capacity: dict[Edge, int], devices: list[int]) -> list[tuple[int, ...]]:
+    """Greedy: take any Hamiltonian cycle of the links left, until none is left."""
+    left, chosen = dict(capacity), []
+    while found := _hamiltonian_cycles(left, devices, 1):
+        chosen.append(found[0])
+        for u, v in pairwise((*found[0], found[0][0])):
+            left[_key(u, v)] -= 1
+    return chosen
+
+
+def _direct_rings(graph: nx.Graph, devices: list[int]) -> list[Ring]:
+    """Both directions of the best multiset of direct cycles, with their bottleneck shares.
+
+    Exhaustive (within the work bound) when all Hamiltonian cycles were enumerated; on denser
+    graphs, greedy peeling of edge-disjoint cycles.
+    """
+    if len(devices) < 3:
+        return []
+    data = [(_key(u, v), d) for u, v, d in graph.subgraph(devices).edges(data=True)]
+    capacity = {e: int(d.get("links", 1)) for e, d in data}
+    bandwidth = {e: float(d["bandwidth_Bps"]) for e, d in data}
+    cycles = _hamiltonian_cycles(capacity, devices, MAX_CYCLES)
+    if not cycles:
+        return []
+    chosen = (_CycleSearch(cycles, capacity, bandwidth).result() if len(cycles) < MAX_CYCLES
+              else _peel(capacity, devices))
+    counts = Counter(_key(u, v) for c in chosen for u, v in pairwise((*c, c[0])))
     rings = []
-    for i in best[1]:
-        share = min(bandwidth[e] / counts[e] for e in edges[i])
-        latency = max(_latency(graph, *e) for e in edges[i])
-        forward = cycles[i]
+    for forward in chosen:
+        edges = [_key(u, v) for u, v in pairwise((*forward, forward[0]))]
+        share = min(bandwidth[e] / counts[e] for e in edges)
+        latency = max(_latency(graph, *e) for e in edges)
         backward = (forward[0], *reversed(forward[1:]))
         rings += [Ring(forward, share, latency, False), Ring(backward, share, latency, False)]
     return rings
-
-
-def _cycle_set_bandwidth(chosen: list[int], edges: list[list[Edge]], used: Counter[Edge],
-                         bandwidth: dict[Edge, float]) -> float:
-    """Twice (both directions) the sum of each chosen cycle's bottleneck share."""
-    return 2 * sum(min(bandwidth[e] / used[e] for e in edges[i]) for i in chosen)
 
 
 # ---- routed rings ------------------------------------------------------------------------
