@@ -29,6 +29,7 @@ once), across nodes over the fabric, reductions at host memory bandwidth.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from itertools import pairwise
 from typing import Callable, Hashable
@@ -174,7 +175,7 @@ class CommModel:
 
 
 def _whole_bytes(nbytes: float) -> int:
-    if not (isinstance(nbytes, (int, float)) and math.isfinite(nbytes) and nbytes >= 0):
+    if not (isinstance(nbytes, numbers.Real) and math.isfinite(nbytes) and nbytes >= 0):
         raise SpecError("nbytes", nbytes, "a non-negative number of bytes")
     return math.ceil(nbytes)
 

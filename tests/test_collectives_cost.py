@@ -6,6 +6,7 @@ n = 1e6 bytes, so every term below can be checked by mental arithmetic.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,6 +105,11 @@ def test_registry_is_loud_on_typos() -> None:
     assert "rign" not in ALLREDUCE_ALGORITHMS
     with pytest.raises(UnknownNameError):
         hierarchical_allreduce(N, 2, 2, AB, AB, inter_algorithm="hierarchical")
+
+
+def test_numpy_numbers_are_accepted() -> None:
+    assert ring_allreduce(np.float64(N), np.int64(4), AB) == approx(ring_allreduce(N, 4, AB))
+    assert ring_allreduce(np.int64(1000), 4, AB) == approx(ring_allreduce(1000, 4, AB))
 
 
 def test_bad_inputs_name_the_field() -> None:

@@ -29,6 +29,7 @@ Every cost is affine in ``n`` for fixed ``p``; :class:`CostTerms` holds the mult
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
@@ -60,15 +61,15 @@ ZERO = CostTerms(0.0, 0.0, 0.0)
 
 
 def check_ranks(p: object, field: str = "p") -> int:
-    """``p`` as an int >= 1, or SpecError naming ``field``."""
-    if isinstance(p, bool) or not isinstance(p, int) or p < 1:
+    """``p`` as an int >= 1 (numpy integers too), or SpecError naming ``field``."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 1:
         raise SpecError(field, p, "a whole number of ranks >= 1")
-    return p
+    return int(p)
 
 
 def check_nbytes(nbytes: object) -> float:
     """``nbytes`` as a finite float >= 0, or SpecError."""
-    ok = isinstance(nbytes, (int, float)) and not isinstance(nbytes, bool)
+    ok = isinstance(nbytes, numbers.Real) and not isinstance(nbytes, bool)
     if not (ok and math.isfinite(nbytes) and nbytes >= 0):
         raise SpecError("nbytes", nbytes, "a non-negative number of bytes")
     return float(nbytes)

@@ -14,6 +14,7 @@ Ranks are numbered ``0..p-1``; the hierarchical schedule numbers them node-major
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from itertools import accumulate, zip_longest
 from typing import Callable
@@ -68,8 +69,8 @@ def chunk_sizes(nbytes: int, parts: int) -> list[int]:
 
 
 def _check_nbytes(nbytes: object) -> int:
-    if isinstance(nbytes, float) and nbytes.is_integer():
-        nbytes = int(nbytes)
+    if isinstance(nbytes, numbers.Real) and float(nbytes).is_integer():
+        nbytes = int(nbytes)                     # 4.0e6 and numpy integers are fine
     if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
         raise SpecError("nbytes", nbytes, "a whole number of bytes >= 0")
     return nbytes
@@ -237,7 +238,7 @@ def allgather_schedule(p: int, nbytes: int) -> Schedule:
 def broadcast_schedule(p: int, nbytes: int, root: int = 0) -> Schedule:
     """Binomial broadcast of ``nbytes`` from ``root``."""
     p, n = check_ranks(p), _check_nbytes(nbytes)
-    if not (isinstance(root, int) and 0 <= root < p):
+    if isinstance(root, bool) or not (isinstance(root, numbers.Integral) and 0 <= root < p):
         raise SpecError("root", root, f"a rank in 0..{p - 1}")
     raw = [[((s + root) % p, (d + root) % p, b, red) for s, d, b, red in step]
            for step in _binomial_broadcast(p, n)]
