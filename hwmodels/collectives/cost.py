@@ -233,6 +233,7 @@ class Registry(Mapping[str, T]):
         return name in self._entries
 
     def get(self, name: str, default: T | None = None) -> T | None:  # type: ignore[override]
+        """The entry for ``name``, or ``default``: the one quiet lookup, for callers that ask."""
         return self._entries.get(name, default)
 
     def __iter__(self) -> Iterator[str]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Hashable, Sequence
+from typing import Hashable, Iterable, Sequence
 
 import networkx as nx
 
@@ -223,7 +223,7 @@ def _direct_rings(graph: nx.Graph, devices: list[int]) -> list[Ring]:
 def _routed_rings(graph: nx.Graph, devices: list[int]) -> list[Ring]:
     """The better of two device orders (graph DFS order, numeric order), in both directions."""
     member = set(devices)
-    dfs = [n for n in nx.dfs_preorder_nodes(graph, devices[0], sort_neighbors=sorted_neighbors)
+    dfs = [n for n in nx.dfs_preorder_nodes(graph, devices[0], sort_neighbors=_sorted_neighbors)
            if n in member]
     best: list[Ring] = []
     for order in (tuple(dfs), tuple(sorted(devices))):
@@ -233,7 +233,7 @@ def _routed_rings(graph: nx.Graph, devices: list[int]) -> list[Ring]:
     return best
 
 
-def sorted_neighbors(nodes):  # type: ignore[no-untyped-def]
+def _sorted_neighbors(nodes: Iterable[Hashable]) -> list[Hashable]:
     """Neighbour order for the DFS: devices first, then by name, so results are deterministic."""
     return sorted(nodes, key=lambda n: (not isinstance(n, int), str(n)))
 
