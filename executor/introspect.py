@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -148,7 +149,7 @@ def measure_profile(model: nn.Module, example_input: Any, loss_fn: Callable[...,
 
 def _timed_step(model: nn.Module, example_input: Any, loss_fn: Callable, target: Any,
                 layers: dict[str, tuple[nn.Module, list]], optimizer: torch.optim.Optimizer,
-                clock: "_Clock") -> tuple[dict[str, float], dict[str, float], float]:
+                clock: _Clock) -> tuple[dict[str, float], dict[str, float], float]:
     """One forward, backward and update with stamps at every layer's end."""
     fwd: list[tuple[str, Any]] = []
     bwd: list[tuple[str, Any]] = []
@@ -172,7 +173,7 @@ def _timed_step(model: nn.Module, example_input: Any, loss_fn: Callable, target:
 
 
 def _install_timing_hooks(layers: dict[str, tuple[nn.Module, list]], fwd: list, bwd: list,
-                          clock: "_Clock") -> list:
+                          clock: _Clock) -> list:
     handles = []
     for name, (module, params) in layers.items():
         handles.append(module.register_forward_hook(
@@ -192,7 +193,7 @@ def _install_timing_hooks(layers: dict[str, tuple[nn.Module, list]], fwd: list, 
     return handles
 
 
-def _intervals(clock: "_Clock", start: Any, stamps: list[tuple[str, Any]],
+def _intervals(clock: _Clock, start: Any, stamps: list[tuple[str, Any]],
                end: Any) -> dict[str, float]:
     """Charge each interval between consecutive stamps to the layer whose stamp ends it.
 

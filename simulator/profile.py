@@ -26,9 +26,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -105,7 +106,7 @@ class ComputeProfile:
         """Single-device throughput this profile implies."""
         return self.batch / self.iteration_s if self.iteration_s > 0 else math.inf
 
-    def scaled(self, factor: float) -> "ComputeProfile":
+    def scaled(self, factor: float) -> ComputeProfile:
         """Every time multiplied by ``factor`` (> 0)."""
         if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
             raise SpecError("factor", factor, "a positive number")
@@ -114,7 +115,7 @@ class ComputeProfile:
                        update_s=self.update_s * factor,
                        source=f"{self.source} (scaled x{factor:.6g})".strip())
 
-    def scaled_to_throughput(self, samples_per_s: float) -> "ComputeProfile":
+    def scaled_to_throughput(self, samples_per_s: float) -> ComputeProfile:
         """Scaled so that one iteration of ``batch`` samples runs at ``samples_per_s``.
 
         The shape (how time splits over layers) is kept; only the level changes. This is how a

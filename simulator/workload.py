@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def load_workload(name_or_path: str | Path) -> Workload:
     return _load_zoo(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_zoo(name: str) -> Workload:
     # Workloads are immutable, so sharing one instance between callers is safe.
     return _load_file(WORKLOAD_DIR / f"{name}.yaml")

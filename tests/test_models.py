@@ -14,13 +14,19 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from executor.introspect import measure_profile, module_flops, workload_from_module  # noqa: E402
-from executor.models import (build_model, example_batch, list_models, loss_function,  # noqa: E402
-                             model_info, parametric_layers)
-from executor.models.export_workloads import workload_text  # noqa: E402
-from executor.models.googlenet import AUX_WEIGHT  # noqa: E402
-from hwmodels.errors import SpecError, UnknownNameError  # noqa: E402
-from simulator.workload import WORKLOAD_DIR, list_workloads, load_workload  # noqa: E402
+from executor.introspect import measure_profile, module_flops, workload_from_module
+from executor.models import (
+    build_model,
+    example_batch,
+    list_models,
+    loss_function,
+    model_info,
+    parametric_layers,
+)
+from executor.models.export_workloads import workload_text
+from executor.models.googlenet import AUX_WEIGHT
+from hwmodels.errors import SpecError, UnknownNameError
+from simulator.workload import WORKLOAD_DIR, list_workloads, load_workload
 
 FULL = ["alexnet", "googlenet", "resnet18", "resnet50", "vgg16", "bert-base", "gpt2-small"]
 SMALL = [name for name in list_models() if name not in FULL]

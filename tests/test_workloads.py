@@ -14,9 +14,16 @@ import pytest
 
 from gradsync.cli.main import main as gradsync
 from hwmodels.errors import SpecError, UnknownNameError
-from simulator.workload import (Layer, Workload, list_workloads, load_workload,
-                                save_workload, workload_from_dict, workload_to_dict,
-                                workload_to_yaml)
+from simulator.workload import (
+    Layer,
+    Workload,
+    list_workloads,
+    load_workload,
+    save_workload,
+    workload_from_dict,
+    workload_to_dict,
+    workload_to_yaml,
+)
 
 BAD = Path(__file__).resolve().parent / "data" / "bad_workloads"
 

@@ -10,8 +10,9 @@ equal those of the workload files in ``simulator/workloads/``, which
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +27,16 @@ from executor.models.resnet import resnet18, resnet50
 from executor.models.vgg import VGG16, VGGConfig
 from hwmodels.errors import SpecError, UnknownNameError
 
-__all__ = ["ModelInfo", "build_model", "list_models", "model_info", "example_batch",
-           "example_input", "loss_function", "parametric_layers"]
+__all__ = [
+    "ModelInfo",
+    "build_model",
+    "example_batch",
+    "example_input",
+    "list_models",
+    "loss_function",
+    "model_info",
+    "parametric_layers",
+]
 
 Loss = Callable[[Any, torch.Tensor], torch.Tensor]
 
@@ -161,20 +170,28 @@ def _register_zoo() -> None:
                         "MLP 64-128-64-10 for scikit-learn's 8x8 digits",
                         "gradsync; sklearn.datasets.load_digits"))
     hf = "Hugging Face transformers {} ({}) module names and sizes"
-    for name, config, kind, batch, source in (
-            ("bert-base", tf.BERT_BASE, "bert", 32, hf.format("BertModel", "bert-base-uncased")),
-            ("bert-ci", tf.BERT_CI, "bert", 16, "gradsync CI size"),
-            ("gpt2-small", tf.GPT2_SMALL, "gpt", 8, hf.format("GPT2LMHeadModel", "gpt2")),
-            ("gpt2-ci", tf.GPT2_CI, "gpt", 16, "gradsync CI size")):
-        build = (lambda c: lambda n: tf.Bert(c))(config) if kind == "bert" \
-            else (lambda c: lambda n: tf.GPT2(c))(config)
-        loss = tf.bert_loss if kind == "bert" else tf.next_token_loss
-        what = "BERT encoder, masked-LM + sentence-pair heads tied to the embeddings" \
-            if kind == "bert" else "GPT-2 decoder, LM head tied to wte"
-        desc = (f"{what}; {config.layers} layers, hidden {config.hidden}, "
-                f"{config.heads} heads, vocab {config.vocab}; one sample = "
-                f"{config.seq_len} tokens")
-        _register(ModelInfo(name, build, kind, batch, config.seq_len, None, loss, desc, source))
+    _language("bert-base", tf.BERT_BASE, 32, hf.format("BertModel", "bert-base-uncased"))
+    _language("bert-ci", tf.BERT_CI, 16, "gradsync CI size")
+    _language("gpt2-small", tf.GPT2_SMALL, 8, hf.format("GPT2LMHeadModel", "gpt2"))
+    _language("gpt2-ci", tf.GPT2_CI, 16, "gradsync CI size")
+
+
+def _language(name: str, config: tf.TransformerConfig, batch: int, source: str) -> None:
+    """Register a BERT (``bert-*``) or GPT-2 (``gpt2-*``) model of size ``config``."""
+    bert = name.startswith("bert")
+    model_class = tf.Bert if bert else tf.GPT2
+    what = ("BERT encoder with pooler; masked-LM and sentence-pair heads tied to the word "
+            "and token-type embeddings, so no parameters beyond BertModel (Hugging Face's "
+            "untied BertForPreTraining heads would add 624,188)" if bert
+            else "GPT-2 decoder; LM head tied to wte (counted once)")
+
+    def build(_: int | None) -> nn.Module:
+        return model_class(config)
+
+    description = (f"{what}; {config.layers} layers, hidden {config.hidden}, {config.heads} "
+                   f"heads, vocab {config.vocab}; one sample = {config.seq_len} tokens")
+    _register(ModelInfo(name, build, "bert" if bert else "gpt", batch, config.seq_len, None,
+                        tf.bert_loss if bert else tf.next_token_loss, description, source))
 
 
 _register_zoo()

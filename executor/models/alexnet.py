@@ -28,7 +28,7 @@ class AlexNetConfig:
     image_size: int = 227
 
     @staticmethod
-    def ci(num_classes: int = 10) -> "AlexNetConfig":
+    def ci(num_classes: int = 10) -> AlexNetConfig:
         """32x32 images: conv1 5x5/1 and narrow layers; 32 -> 16 -> 8 -> 4 after the pools."""
         return AlexNetConfig((24, 64, 96, 96, 64), 5, 1, 2, 256, 4, num_classes, 32)
 

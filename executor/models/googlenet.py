@@ -49,7 +49,7 @@ class GoogLeNetConfig:
     aux_fc: int = 1024
 
     @staticmethod
-    def ci(num_classes: int = 10) -> "GoogLeNetConfig":
+    def ci(num_classes: int = 10) -> GoogLeNetConfig:
         """Channels / 8, 32x32 images, 128-wide auxiliary fc."""
         return GoogLeNetConfig(8, num_classes, 32, 128)
 

@@ -6,6 +6,8 @@ of a second on a CPU, and three layers give the layer-wise strategies something 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -17,7 +19,7 @@ class MLP(nn.Module):
                  num_classes: int = 10):
         super().__init__()
         widths = (inputs, *hidden, num_classes)
-        for i, (cin, cout) in enumerate(zip(widths, widths[1:]), start=1):
+        for i, (cin, cout) in enumerate(pairwise(widths), start=1):
             self.add_module(f"fc{i}", nn.Linear(cin, cout))
         self.depth = len(widths) - 1
         self.relu = nn.ReLU()

@@ -28,7 +28,7 @@ class VGGConfig:
     image_size: int = 224
 
     @staticmethod
-    def ci(num_classes: int = 10) -> "VGGConfig":
+    def ci(num_classes: int = 10) -> VGGConfig:
         """Widths / 8, 256-wide fc6/fc7, 32x32 images."""
         return VGGConfig(8, 256, num_classes, 32)
 
