@@ -20,10 +20,11 @@ Link classes (what :meth:`CommModel.link_params` derives; ``cluster.fitted`` win
     PCIe (all devices of a node copying at once share the switches' uplinks); gamma =
     ``3 * ranks per node / host memory bandwidth`` (every rank reduces in host memory at once).
 
-With ``transport == "host"`` an allreduce costs a device-to-host and a host-to-device copy of
-the whole buffer plus the collective among host buffers: inside a node through shared memory
+With ``transport == "host"`` on GPUs an allreduce costs a device-to-host and a host-to-device
+copy of the whole buffer plus the collective among host buffers: inside a node through shared memory
 (beta = ``2 * ranks per node / host memory bandwidth``: a copy reads and writes, all ranks at
-once), across nodes over the fabric, reductions at host memory bandwidth.
+once), across nodes over the fabric, reductions at host memory bandwidth. CPU ranks'
+buffers already live in host memory, so for them the transport changes nothing.
 """
 
 from __future__ import annotations
@@ -68,13 +69,14 @@ class CommModel:
         self.p = cluster.total_devices
         self.ranks_per_node = cluster.devices_per_node
         self.nodes = cluster.nodes
-        host_staged = cluster.transport == "host"
-        self.library = "nccl" if cluster.device.kind == "gpu" and not host_staged else "mpich"
+        # A CPU rank's buffers already live in host memory: only GPUs stage through the host.
+        self.host_staged = cluster.transport == "host" and cluster.device.kind == "gpu"
+        self.library = "nccl" if cluster.device.kind == "gpu" and not self.host_staged else "mpich"
         self._params = {**_derived_params(cluster), **cluster.fitted}
         self._intra, self._inter = self._collective_links()
         self._staging = (Affine(2 * self._params["host"].alpha_s,
                                 2 * self._params["host"].beta_s_per_B)
-                         if host_staged else ZERO_COST)
+                         if self.host_staged else ZERO_COST)
         self._allreduce: dict[str, Affine] = {}
         self._choice: dict[float, str] = {}
 
@@ -87,7 +89,7 @@ class CommModel:
     def _collective_links(self) -> tuple[AlphaBeta, AlphaBeta]:
         """(intra, inter) links the collectives run on: device links, or host buffers."""
         intra, inter = self._params["intra"], self._params["inter"]
-        if self.cluster.transport != "host":
+        if not self.host_staged:
             return intra, inter
         host = self._params["host"]
         shm_beta = 2 * self.ranks_per_node / self.cluster.node.host_mem_bandwidth_Bps

@@ -94,6 +94,17 @@ def test_host_staging() -> None:
     assert model.allreduce(N).at(N) > CommModel(toy()).allreduce(N).at(N)
 
 
+def test_cpu_ranks_do_not_stage() -> None:
+    cpu = Device("toy-cpu", "cpu", peak_flops=1e12, mem_bandwidth_Bps=60e9, memory_bytes=64e9)
+    g = nx.Graph()
+    g.add_node(0, kind="device")
+    node = NodeSpec("cpu", cpu, 1, g, host_mem_bandwidth_Bps=60e9)
+    direct, staged = (CommModel(Cluster("c", node, nodes=4, fabric=IB, transport=t))
+                      for t in ("device", "host"))
+    assert staged.allreduce(N) == direct.allreduce(N)
+    assert direct.algorithm_for(N) == "rabenseifner"        # MPICH style, p = 4
+
+
 def test_single_device_costs_nothing() -> None:
     g = nx.Graph()
     g.add_node(0, kind="device")
