@@ -30,6 +30,8 @@ GRID_AXES = {"cluster": ["dgx1-p100"], "nodes": [None], "model": ["alexnet"],
              "batch": [None]}
 SCALARS = {"iterations": 2, "fidelity": "analytic", "transport": None, "seed": 0,
            "merge": None}
+ALIASES = {"clusters": "cluster", "models": "model", "strategies": "strategy",
+           "bucket_mbs": "bucket_mb", "batches": "batch"}
 RESULT_COLUMNS = ["ranks", "iteration_time_s", "throughput_samples_s", "speedup_vs_single",
                   "speedup_vs_sync", "exposed_comm_s", "compute_s", "update_s",
                   "memory_bytes_per_rank", "messages"]
@@ -45,8 +47,7 @@ def load_grid(path: str | Path) -> dict[str, Any]:
         raise GradsyncError(f"{path}: cannot read the sweep grid ({exc})") from None
     if not isinstance(raw, dict):
         raise SpecError("grid", raw, "a mapping of axis names to values", str(path))
-    return {key.rstrip("s") if key.rstrip("s") in GRID_AXES else key: value
-            for key, value in raw.items()}
+    return {ALIASES.get(key, key): value for key, value in raw.items()}
 
 
 def expand_grid(grid: Mapping[str, Any]) -> list[dict[str, Any]]:

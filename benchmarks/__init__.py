@@ -1,0 +1,1 @@
+"""Speed benchmarks of the simulator (run ``python -m benchmarks``; not timed tests)."""
