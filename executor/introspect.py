@@ -175,9 +175,12 @@ def _timed_step(model: nn.Module, example_input: Any, loss_fn: Callable, target:
 def _install_timing_hooks(layers: dict[str, tuple[nn.Module, list]], fwd: list, bwd: list,
                           clock: _Clock) -> list:
     handles = []
-    for name, (module, params) in layers.items():
+    for name, (module, owned) in layers.items():
         handles.append(module.register_forward_hook(
             lambda *_, n=name: fwd.append((n, clock.stamp()))))
+        params = [p for p in owned if p.requires_grad]  # frozen tensors get no gradient
+        if owned and not params:
+            continue
         if not params:
             handles.append(module.register_full_backward_hook(
                 lambda *_, n=name: bwd.append((n, clock.stamp()))))

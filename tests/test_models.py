@@ -14,8 +14,12 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from executor.introspect import measure_profile, module_flops, workload_from_module
-from executor.models import (
+from executor.introspect import (  # noqa: E402
+    measure_profile,
+    module_flops,
+    workload_from_module,
+)
+from executor.models import (  # noqa: E402
     build_model,
     example_batch,
     list_models,
@@ -23,10 +27,10 @@ from executor.models import (
     model_info,
     parametric_layers,
 )
-from executor.models.export_workloads import workload_text
-from executor.models.googlenet import AUX_WEIGHT
-from hwmodels.errors import SpecError, UnknownNameError
-from simulator.workload import WORKLOAD_DIR, list_workloads, load_workload
+from executor.models.export_workloads import workload_text  # noqa: E402
+from executor.models.googlenet import AUX_WEIGHT  # noqa: E402
+from hwmodels.errors import SpecError, UnknownNameError  # noqa: E402
+from simulator.workload import WORKLOAD_DIR, list_workloads, load_workload  # noqa: E402
 
 FULL = ["alexnet", "googlenet", "resnet18", "resnet50", "vgg16", "bert-base", "gpt2-small"]
 SMALL = [name for name in list_models() if name not in FULL]
@@ -189,3 +193,12 @@ def test_measure_profile_times_every_layer_and_leaves_the_model_as_it_was() -> N
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert "perf_counter" in prof.source
+
+
+def test_measure_profile_skips_the_backward_of_frozen_layers() -> None:
+    model = Tiny()
+    model.conv.requires_grad_(False)
+    prof = measure_profile(model, torch.randn(3, 2, 4, 4), lambda out: out.sum(), "cpu",
+                           repeats=1)
+    assert prof.layer_names == ("conv", "scale", "fc")
+    assert prof.backward_s[0] == 0.0 and prof.forward_s[0] > 0
