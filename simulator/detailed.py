@@ -51,7 +51,7 @@ def global_graph(cluster: Cluster) -> nx.Graph:
                 graph.add_edge((n, nic), "fabric", kind="fabric",
                                bandwidth_Bps=cluster.fabric.bandwidth_Bps,
                                latency_s=cluster.fabric.latency_s)
-    for u, v, attrs in graph.edges(data=True):
+    for _, _, attrs in graph.edges(data=True):
         attrs["cost"] = 1.0 / attrs["bandwidth_Bps"]
     return graph
 

@@ -115,3 +115,13 @@ def test_noise_makes_the_slowest_rank_pace_the_collective():
     assert noisy.iteration_time_s == pytest.approx(quiet + compute, rel=1e-9)
     assert np.isclose(noisy.speedup_vs_single * noisy.iteration_time_s,
                       4 * compute)
+
+
+def test_memory_per_rank_counts_strategy_buffers():
+    ctx = toy_context(GRADS, FWD, BWD, UPDATE)
+    total = sum(GRADS)
+    base = 3 * total            # params + grads + momentum (fp32, grad bytes == param bytes)
+    assert run("layerwise", ctx).memory_bytes_per_rank == base
+    assert run("sync", ctx).memory_bytes_per_rank == base + total
+    assert run("bucketed", ctx).memory_bytes_per_rank == base + total
+    assert run("delayed", ctx, staleness=2).memory_bytes_per_rank == base + 2 * total
