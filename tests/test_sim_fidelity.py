@@ -28,7 +28,7 @@ def test_toy_ring_agrees(nodes, strategy):
     assert detailed == pytest.approx(analytic, rel=0.05)
 
 
-@pytest.mark.parametrize("nodes,model,batch", [(1, "alexnet", 256), (2, "alexnet-ci", 16)])
+@pytest.mark.parametrize("nodes,model,batch", [(1, "alexnet", 256), (2, "googlenet-ci", 32)])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_dgx1_p100_presets_agree(nodes, model, batch, strategy):
     runs = [simulate("dgx1-p100", model, batch, strategy, nodes=nodes, iterations=1,
