@@ -25,8 +25,11 @@ class SpecError(GradsyncError, ValueError):
         super().__init__(f"{where}{field}: got {value!r}, expected {expected}")
 
     def with_source(self, source: str) -> "SpecError":
-        """The same error, attributed to the file it was loaded from."""
-        return SpecError(self.field, self.value, self.expected, source)
+        """The same error (same class), attributed to the file it was loaded from."""
+        clone = SpecError(self.field, self.value, self.expected, source)
+        clone.__class__ = type(self)
+        clone.__dict__.update({k: v for k, v in self.__dict__.items() if k != "source"})
+        return clone
 
 
 class UnknownNameError(SpecError):

@@ -26,3 +26,20 @@ def test_simulating_through_the_face_imports_no_torch() -> None:
             "print('torch' in sys.modules, 'mpi4py' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_an_error_keeps_its_class_when_attributed_to_a_file() -> None:
+    from hwmodels.errors import UnknownNameError
+
+    error = UnknownNameError("device", "p99", ["p100-sxm2", "v100-sxm2"]).with_source("my.yaml")
+    assert isinstance(error, UnknownNameError)
+    assert error.valid == ("p100-sxm2", "v100-sxm2")
+    assert str(error).startswith("my.yaml: device: got 'p99'")
+
+
+def test_cli_piped_into_a_closed_reader_exits_cleanly() -> None:
+    # `gradsync workload list | head -1`: the reader closes early; no traceback.
+    proc = subprocess.run(f"{sys.executable} -m gradsync workload list | head -1", shell=True,
+                          capture_output=True, text=True, check=False)
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout.startswith("name")

@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gradsync: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`gradsync ... | head`): not an error worth a traceback.
+        sys.stderr.close()
+        return 0
 
 
 def _version() -> str:
