@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,12 @@ def package_version() -> str:
         return "unknown"
 
 
+@lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The git revision of the source tree gradsync runs from, if it is a git checkout."""
+    """The git revision of the source tree gradsync runs from, if it is a git checkout.
+
+    Asked once per process: sweeps write thousands of records.
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO_ROOT, capture_output=True,
                              text=True, timeout=5, check=False)

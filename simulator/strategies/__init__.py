@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from hwmodels.errors import SpecError
 from simulator.strategies.bucketed import plan_bucketed
 from simulator.strategies.crossiter import plan_crossiter
 from simulator.strategies.delayed import plan_delayed
 from simulator.strategies.layerwise import plan_layerwise
-from simulator.strategies.mgwfbp import mgwfbp_messages, plan_mgwfbp
+from simulator.strategies.mgwfbp import CostFn, mgwfbp_messages, plan_mgwfbp
 from simulator.strategies.plan import (MERGE_RULES, STRATEGIES, WAIT_POINTS, Message, Plan,
                                        StrategySpec)
 from simulator.strategies.sync import plan_sync
@@ -22,12 +23,22 @@ _PLANNERS: dict[str, Callable[[StrategySpec, Sequence[int]], Plan]] = {
 }
 
 
-def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int]) -> Plan:
-    """Lay out ``spec`` for a model whose layers (forward order) have these gradient bytes."""
+def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int], *,
+              backward_s: Sequence[float] | None = None, cost: CostFn | None = None) -> Plan:
+    """Lay out ``spec`` for a model whose layers (forward order) have these gradient bytes.
+
+    The MG-WFBP merge rule (``merge="mgwfbp"``) decides from time, not size: it needs each
+    layer's ``backward_s`` and the collective ``cost`` (nbytes -> (fixed_s, per_byte_s)).
+    """
     if isinstance(spec, str):
         spec = StrategySpec(spec)
+    if spec.merge == "mgwfbp" and spec.name in ("bucketed", "crossiter"):
+        if backward_s is None or cost is None:
+            raise SpecError("merge", "mgwfbp", "backward_s and cost for the MG-WFBP rule "
+                            "(or merge='size')")
+        return plan_mgwfbp(spec, list(grad_bytes), list(backward_s), cost)
     return _PLANNERS[spec.name](spec, list(grad_bytes))
 
 
-__all__ = ["MERGE_RULES", "mgwfbp_messages", "plan_mgwfbp", "STRATEGIES", "WAIT_POINTS", "Message", "Plan", "StrategySpec",
-           "make_plan"]
+__all__ = ["MERGE_RULES", "STRATEGIES", "WAIT_POINTS", "CostFn", "Message", "Plan",
+           "StrategySpec", "make_plan", "mgwfbp_messages", "plan_mgwfbp"]

@@ -9,8 +9,6 @@ backward of its lowest-indexed layer ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 from hwmodels.errors import SpecError, UnknownNameError
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter")
