@@ -38,7 +38,6 @@ from calibration.runs import MeasuredRun, check_one_machine, machine_of, read_re
 from hwmodels.cluster import load_cluster, save_cluster
 from hwmodels.collectives import cost
 from hwmodels.collectives.tuner import choose_allreduce
-from hwmodels.commmodel import CommModel
 from hwmodels.specs import AlphaBeta, Cluster
 from simulator.profile import ComputeProfile
 

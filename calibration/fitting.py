@@ -68,7 +68,7 @@ class AlphaBetaFit:
                 "rank_counts": list(self.rank_counts)}
 
 
-def _relative_nnls(design: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def relative_nnls(design: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative ``x`` minimising ``|(design x - t) / t|``; returns ``x`` and residuals."""
     weights = 1.0 / seconds
     scaled = design * weights[:, None]
@@ -97,7 +97,7 @@ def fit_affine(nbytes: Sequence[float], seconds: Sequence[float]) -> AffineFit:
                        f"{len(np.unique(n))}")
     if np.any(t <= 0):
         raise FitError("times must be positive to fit")
-    x, residuals = _relative_nnls(np.column_stack([np.ones_like(n), n]), t)
+    x, residuals = relative_nnls(np.column_stack([np.ones_like(n), n]), t)
     return AffineFit(float(x[0]), float(x[1]), int(n.min()), int(n.max()),
                      float(np.sqrt(np.mean(residuals**2))), len(n))
 
@@ -182,20 +182,22 @@ def fit_alpha_beta(points: pd.DataFrame, algorithm_for: AlgorithmFor,
         raise FitError(f"an alpha-beta fit of {sum(keep)} parameters needs at least "
                        f"{sum(keep) + 1} points, got {len(points)}")
     x = np.zeros(4)
-    x[keep], residuals = _relative_nnls(design[:, keep], points["seconds"].to_numpy(float))
+    x[keep], residuals = relative_nnls(design[:, keep], points["seconds"].to_numpy(float))
     return AlphaBetaFit(AlphaBeta(float(x[0]), float(x[1]), float(x[2])), float(x[3]),
                         float(np.sqrt(np.mean(residuals**2))), float(np.max(np.abs(residuals))),
                         len(points), ranks)
 
 
 def interference_from_overlap(compute_s: float, comm_s: float, overlapped_s: float,
-                              cap: float = 20.0) -> float:
+                              cap: float = 1.0) -> float:
     """The fraction ``f`` by which compute slows while a collective is progressed.
 
     Model (the simulator's): a collective of ``comm_s`` runs beside ``compute_s`` of work that
     proceeds at rate ``1/(1+f)`` while the collective is in flight, so when compute outlasts it
     ``overlapped = compute + comm * f/(1+f)``. No overlap at all (``overlapped >= compute +
-    comm``) means ``f`` is unbounded; it is capped at ``cap``.
+    comm``) means ``f`` is unbounded; it is capped at ``cap`` (1: while both progress on the
+    same core, compute runs at half speed), since the simulator applies ``f`` to whole compute
+    segments that start during a collective and a large ``f`` would overcharge them.
     """
     if min(compute_s, comm_s, overlapped_s) <= 0:
         raise FitError("overlap times must be positive")

@@ -45,7 +45,8 @@ def _exposed_comm(run: MeasuredRun) -> float:
     """Median seconds per step spent in collectives (0 on one rank)."""
     if run.ranks == 1 or run.allreduce.empty:
         return 0.0
-    return float(run.allreduce["seconds"].median()) * len(run.allreduce) / max(run.steps_timed, 1)
+    per_step = len(run.allreduce) / max(run.steps_timed * run.ranks, 1)
+    return float(run.allreduce["seconds"].median()) * per_step
 
 
 def profiles_dir(cluster_file: str | Path) -> Path:

@@ -90,4 +90,4 @@ def test_interference_inverts_the_slowdown_model():
     overlapped = compute + comm * f / (1 + f)
     assert interference_from_overlap(compute, comm, overlapped) == pytest.approx(f)
     assert interference_from_overlap(compute, comm, compute) == 0.0
-    assert interference_from_overlap(compute, comm, compute + comm) == 20.0
+    assert interference_from_overlap(compute, comm, compute + comm) == 1.0
