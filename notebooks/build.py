@@ -1,0 +1,40 @@
+"""Write the notebooks (no outputs) from their cell lists: ``python -m notebooks.build``.
+
+The .ipynb files are what users open and what the tests run; this generator keeps their
+source reviewable as Python. Regenerate after editing a ``_nbNN.py`` module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import nbformat
+
+from notebooks._nbgen import notebook
+
+HERE = Path(__file__).resolve().parent
+NOTEBOOKS = {
+    "01_paper_study.ipynb": "notebooks._nb01",
+}
+
+
+def build(names=None) -> list[Path]:
+    """Write every notebook (or those in ``names``); returns the paths written."""
+    written = []
+    for name, module in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
+        cells = importlib.import_module(module).CELLS
+        nb = notebook(cells)
+        for i, cell in enumerate(nb.cells):   # stable ids: regenerating gives no diff noise
+            cell["id"] = f"{name[:2]}-{i:02d}"
+        path = HERE / name
+        nbformat.write(nb, path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in build():
+        print(path)

@@ -1,0 +1,102 @@
+"""Execute the notebooks and write their figures: ``python -m notebooks.render --out DIR``.
+
+    python -m notebooks.render --out figures/ [--size small|full] [--only 01,03] [--save-executed]
+
+Parameters are injected like papermill does: a cell tagged ``injected-parameters`` right after
+the cell tagged ``parameters``. Each notebook writes its PNG figures to ``DIR``. The notebooks
+on disk are never modified (``--save-executed`` writes executed copies into ``DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+KERNEL = "python3"
+
+
+def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
+    """The notebooks in order, or those whose name starts with one of ``only``."""
+    paths = sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in paths if not only or any(p.name.startswith(o) for o in only)]
+
+
+def ensure_kernel() -> str:
+    """The kernel name to use: ``python3`` if installed, else one for this interpreter.
+
+    A fresh virtualenv normally has ipykernel's spec under ``sys.prefix``; where it does not,
+    a spec pointing at ``sys.executable`` is written to a temporary directory on JUPYTER_PATH.
+    """
+    if KERNEL in KernelSpecManager().find_kernel_specs():
+        return KERNEL
+    root = Path(tempfile.mkdtemp(prefix="gradsync-kernel-"))
+    spec_dir = root / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (gradsync)", "language": "python"}))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+    return KERNEL
+
+
+def inject(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> nbformat.NotebookNode:
+    """Insert (or replace) an ``injected-parameters`` cell after the ``parameters`` cell."""
+    cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    index = next((i for i, c in enumerate(cells)
+                  if "parameters" in c.metadata.get("tags", [])), -1)
+    source = "# Injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["injected-parameters"]
+    cell["id"] = "injected-parameters"
+    cells.insert(index + 1, cell)
+    nb.cells = cells
+    return nb
+
+
+def execute(path: str | Path, params: Mapping[str, Any] | None = None,
+            timeout_s: int = 600) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom (in its own folder) with ``params``; returns it executed."""
+    path = Path(path)
+    nb = inject(nbformat.read(path, as_version=4), params or {})
+    client = NotebookClient(nb, timeout=timeout_s, kernel_name=ensure_kernel(),
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m notebooks.render", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="directory for the figures (PNG)")
+    parser.add_argument("--size", choices=("small", "full"), default="full")
+    parser.add_argument("--only", default="", help="comma-separated notebook prefixes, e.g. 01,05")
+    parser.add_argument("--save-executed", action="store_true",
+                        help="also write the executed notebooks into --out")
+    args = parser.parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for path in notebook_paths([o for o in args.only.split(",") if o]):
+        started = time.perf_counter()
+        nb = execute(path, {"SIZE": args.size, "FIG_DIR": str(out)})
+        if args.save_executed:
+            nbformat.write(nb, out / path.name)
+        print(f"{path.name}: {time.perf_counter() - started:.0f} s", flush=True)
+    figures = sorted(out.glob("*.png"))
+    print(f"{len(figures)} figures in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
