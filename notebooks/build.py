@@ -16,6 +16,7 @@ from notebooks._nbgen import notebook
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = {
     "01_paper_study.ipynb": "notebooks._nb01",
+    "02_interconnects.ipynb": "notebooks._nb02",
 }
 
 
