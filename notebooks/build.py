@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 NOTEBOOKS = {
     "01_paper_study.ipynb": "notebooks._nb01",
     "02_interconnects.ipynb": "notebooks._nb02",
+    "03_scale_out.ipynb": "notebooks._nb03",
 }
 
 
