@@ -97,10 +97,9 @@ def global_indices(arrays: ArrayData, seed: int, step: int, global_batch: int) -
 
 def shard(arrays: ArrayData | None, synthetic, seed: int, step: int, rank: int,
           nprocs: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rank ``rank``'s ``batch`` samples of step ``step``; ``synthetic(gen, n)`` makes fakes."""
+    """Rank ``rank``'s ``batch`` samples of step ``step``; ``synthetic(seed, n)`` makes fakes."""
     if arrays is None:
-        gen = torch.Generator().manual_seed(hash((seed, step, rank)) & 0x7FFFFFFF)
-        return synthetic(gen, batch)
+        return synthetic(int(np.random.default_rng([seed, step, rank]).integers(2**31)), batch)
     idx = global_indices(arrays, seed, step, nprocs * batch)[rank * batch:(rank + 1) * batch]
     return arrays.x_train[idx], arrays.y_train[idx]
 

@@ -18,13 +18,14 @@ import time
 from collections import deque
 from pathlib import Path
 
-from executor import preflight
+from executor import deathwatch, preflight
 from executor.config import RunConfig, to_argv
 from executor.outputs import write_failure
+from executor.tracing import PARTIAL_DIR
 from hwmodels.errors import GradsyncError
 
-_KILLED = re.compile(r"RANK\s+(\d+)\s+PID\s+\d+\s+(?:RUNNING AT \S+\s+)?KILLED BY SIGNAL:\s*(\d+)",
-                     re.S)
+_HYDRA_PID = re.compile(r"BAD TERMINATION.*?PID\s+(\d+).*?EXIT CODE:\s*(\d+)", re.S)
+_OMPI_RANK = re.compile(r"rank\s+(\d+)\s+with PID\s+(\d+).*?(?:exited|signal\s+(\d+))", re.S)
 _RANK_FAILED = re.compile(r"gradsync exec: rank \d+.*")
 
 
@@ -81,39 +82,72 @@ def launch(cfg: RunConfig, timeout_s: float | None = None) -> int:
     command = build_command(cfg, mpiexec, mpi_flavour(mpiexec))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=None, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    # Both streams are read: MPICH's hydra reports a killed rank on stdout.
     tail: deque[str] = deque(maxlen=400)
-    reader = threading.Thread(target=_tee, args=(proc.stderr, tail), daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=_tee, args=(stream, copy, tail), daemon=True)
+               for stream, copy in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
+    for reader in readers:
+        reader.start()
     try:
         rc = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         rc = proc.wait()
         tail.append(f"gradsync run: job exceeded {timeout_s:g} s and was killed")
-    reader.join(timeout=5)
+    for reader in readers:
+        reader.join(timeout=5)
     if rc != 0:
-        message = failure_message(rc, list(tail))
+        message = failure_message(rc, list(tail), rank_pids(Path(cfg.out)),
+                                  _first_death(Path(cfg.out)))
         print(f"gradsync run: {message}", file=sys.stderr)
         write_failure(Path(cfg.out), cfg, message, wall_s=time.perf_counter() - start)
     return rc
 
 
-def _tee(stream, tail: deque) -> None:
+def _tee(stream, copy, tail: deque) -> None:
     for line in stream:
-        sys.stderr.write(line)
+        copy.write(line)
+        copy.flush()
         tail.append(line.rstrip("\n"))
 
 
-def failure_message(rc: int, lines: list[str]) -> str:
-    """One line saying which rank failed and how, from the job's stderr."""
+def rank_pids(out: Path) -> dict[int, int]:
+    """pid -> rank, from the ``pid-rank-R`` files every rank writes at start."""
+    found = {}
+    for path in (out / PARTIAL_DIR).glob("pid-rank-*"):
+        try:
+            found[int(path.read_text().strip())] = int(path.name.rsplit("-", 1)[1])
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _first_death(out: Path) -> tuple[int, list[int]] | None:
+    time.sleep(0.1)     # the watchers poll every 2 ms; give the last of them time to write
+    return deathwatch.first_to_die(out / PARTIAL_DIR)
+
+
+def failure_message(rc: int, lines: list[str], pids: dict[int, int] | None = None,
+                    first: tuple[int, list[int]] | None = None) -> str:
+    """One line saying which rank failed and how, from the job's output and death notes."""
     text = "\n".join(lines)
     own = [m.group(0) for m in _RANK_FAILED.finditer(text)]
     if own:
         return f"job failed (exit {rc}): {own[0]}"
-    killed = _KILLED.search(text)
-    if killed:
-        return (f"job failed (exit {rc}): rank {killed.group(1)} was killed by signal "
-                f"{killed.group(2)}")
+    hydra = _HYDRA_PID.search(text)
+    if hydra:
+        pid, code = int(hydra.group(1)), hydra.group(2)
+        rank = (pids or {}).get(pid)
+        who = f"rank {rank} (pid {pid})" if rank is not None else f"the rank with pid {pid}"
+        if first is not None:
+            tied = f" (ranks {first[1]} died within 1 ms)" if first[1] else ""
+            who = f"rank {first[0]}{tied}"
+        how = f"was killed by signal {code}" if "signal" in text else f"exited with {code}"
+        return f"job failed (exit {rc}): {who} {how}"
+    ompi = _OMPI_RANK.search(text)
+    if ompi:
+        return f"job failed (exit {rc}): rank {ompi.group(1)} (pid {ompi.group(2)}) died"
     last = next((line for line in reversed(lines) if line.strip()), "no output")
     return f"job failed (exit {rc}): {last.strip()}"

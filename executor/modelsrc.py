@@ -1,4 +1,4 @@
-"""Where the executor gets a model: the tiny test models here, or the zoo in ``executor.models``.
+"""Where the executor gets a model: the zoo in ``executor.models``, or the tiny test models.
 
 A :class:`ModelSource` bundles what training needs beside the module: the loss, synthetic
 inputs and targets of the right shape, and the parametric layers in forward order (which map
@@ -13,8 +13,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from executor import models as zoo
 from executor import tiny
-from hwmodels.errors import UnknownNameError
+from hwmodels.errors import SpecError, UnknownNameError
 
 Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 
@@ -26,37 +27,26 @@ class ModelSource:
     name: str
     model: nn.Module
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    synthetic: Callable[[torch.Generator, int], tuple[torch.Tensor, torch.Tensor]]
-    classes: int
+    synthetic: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]   # (seed, n) -> x, y
 
     def layers(self) -> Layers:
         """Parametric layers, forward order: ``(name, module, own params)``."""
-        return parametric_layers(self.model)
-
-
-def parametric_layers(model: nn.Module) -> Layers:
-    """Modules owning parameters directly, in registration (forward) order; shared ones once."""
-    seen: set[int] = set()
-    layers = []
-    for name, module in model.named_modules():
-        own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
-        seen.update(id(p) for p in own)
-        if own:
-            layers.append((name, module, own))
-    return layers
+        return zoo.parametric_layers(self.model)
 
 
 def list_model_names() -> list[str]:
-    """Every model name the executor accepts."""
-    return sorted(tiny.TINY_MODELS)
+    """Every model name the executor accepts: the zoo and the tiny test models."""
+    return sorted(zoo.list_models() + list(tiny.TINY_MODELS))
 
 
 def build_source(name: str) -> ModelSource:
     """Build model ``name`` (weights from torch's current RNG state)."""
     if name in tiny.TINY_MODELS:
         model = tiny.TINY_MODELS[name]()
-        return ModelSource(name, model, nn.functional.cross_entropy, _tiny_batch, tiny.CLASSES)
-    raise UnknownNameError("model", name, list_model_names())
+        return ModelSource(name, model, nn.functional.cross_entropy, _tiny_batch)
+    check_model_name(name)
+    return ModelSource(name, zoo.build_model(name), zoo.loss_function(name),
+                       lambda seed, n: zoo.example_batch(name, n, seed))
 
 
 def check_model_name(name: str) -> None:
@@ -65,6 +55,19 @@ def check_model_name(name: str) -> None:
         raise UnknownNameError("model", name, list_model_names())
 
 
-def _tiny_batch(gen: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def check_features(name: str, features: int) -> None:
+    """A dataset of ``features``-long vectors needs a model that takes such vectors."""
+    if name in tiny.TINY_MODELS:
+        expected = tiny.IN_FEATURES
+    else:
+        info = zoo.model_info(name)
+        expected = info.input_size if info.kind == "vector" else None
+    if expected != features:
+        raise SpecError("model", name, f"a model taking {features}-feature vectors for this "
+                        "data (e.g. mlp-digits, tiny-mlp, tiny-cnn for digits)")
+
+
+def _tiny_batch(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, tiny.IN_FEATURES, generator=gen)
     return x, torch.randint(0, tiny.CLASSES, (n,), generator=gen)

@@ -78,6 +78,13 @@ def drop_redone_rows(out: Path, start_step: int) -> None:
         frame[frame["step"] < start_step].to_csv(path, index=False)
 
 
+def write_pid(out: Path, rank: int) -> None:
+    """``partial/pid-rank-R``: lets the launcher name a rank that MPI reports only by pid."""
+    folder = out / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"pid-rank-{rank:04d}").write_text(f"{os.getpid()}\n")
+
+
 def write_metrics_part(out: Path, rank: int, attempt: int, first: int, rows: list[tuple]) -> None:
     """Append-only metrics parts, one per flush."""
     folder = out / PARTIAL_DIR

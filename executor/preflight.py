@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from executor import data as datamod
 from executor.config import RunConfig
-from executor.modelsrc import check_model_name
+from executor.modelsrc import check_features, check_model_name
 from executor.outputs import check_out_dir
 
 
@@ -18,4 +18,6 @@ def check(cfg: RunConfig) -> None:
     check_model_name(cfg.model)
     arrays = datamod.load_arrays(cfg.data, cfg.seed)
     datamod.check_fits(arrays, cfg.nprocs, cfg.batch)
+    if arrays is not None:
+        check_features(cfg.model, int(arrays.x_train.shape[1]))
     check_out_dir(cfg)

@@ -23,9 +23,10 @@ from executor import outputs
 from executor.comm import MPI, Clock, Watchdog, local_rank, threads_per_rank
 from executor.config import RunConfig
 from executor.ddp import DDPStrategy
+from executor.deathwatch import start_watcher
 from executor.modelsrc import ModelSource, build_source
 from executor.runtime import StrategyRuntime
-from executor.tracing import Tracer
+from executor.tracing import PARTIAL_DIR, Tracer
 from simulator.strategies import StrategySpec, make_plan
 
 MiB = 1 << 20
@@ -98,6 +99,8 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     """Run the whole training job on this rank (collective: every rank calls it)."""
     comm = MPI.COMM_WORLD
     wall0 = time.perf_counter()
+    outputs.write_pid(Path(cfg.out), comm.rank)
+    start_watcher(Path(cfg.out) / PARTIAL_DIR, comm.rank)
     torch.set_num_threads(threads_per_rank(comm))
     device = pick_device(cfg, comm)
     clock = Clock()
@@ -166,7 +169,8 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource, str
     loss.backward()
     updated = strategy.end_step(step)
     tracer.end_step()
-    acc = float((out.argmax(dim=-1) == y).double().mean()) if out.dim() == 2 else float("nan")
+    acc = float((out.argmax(dim=-1) == y).double().mean()) \
+        if isinstance(out, torch.Tensor) and out.dim() == 2 else float("nan")
     state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), int(updated)))
 
 
@@ -199,6 +203,7 @@ def save(cfg: RunConfig, rank: int, next_step: int, run_id: str, source: ModelSo
         "numpy_rng": np.random.get_state(), "config": cfg.to_dict()})
     if cfg.trace:
         tracer.record(next_step - 1, "host", "checkpoint", "checkpoint", t0, clock.now())
+    state.flush()   # the trace up to a checkpoint survives whatever comes next
 
 
 def restore(resume: dict, source: ModelSource, strategy, state: RankState) -> int:

@@ -1,0 +1,106 @@
+"""``gradsync run`` checks its inputs before starting anything and overwrites nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("mpi4py")
+
+from executor import data as datamod  # noqa: E402
+from executor.config import RunConfig, to_argv  # noqa: E402
+from executor.launch import build_command, failure_message  # noqa: E402
+from executor.outputs import median_iteration_time  # noqa: E402
+from hwmodels.errors import SpecError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gradsync", "run", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+GOOD = ["-n", "2", "--model", "tiny-mlp", "--strategy", "sync", "--batch", "4", "--steps", "2"]
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"--model": "no-such-net"}, "model: got 'no-such-net'"),
+    ({"--strategy": "telepathy"}, "strategy: got 'telepathy'"),
+    ({"--batch": "0"}, "batch: got 0"),
+    ({"-n": "1000", "--data": "digits"}, "nprocs * batch"),
+    ({"--data": "npz:/no/such/file.npz"}, "readable .npz"),
+    ({"--model": "resnet18-ci", "--data": "digits"}, "64-feature vectors"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, change, expected):
+    args = dict(zip(GOOD[::2], GOOD[1::2]))
+    args.update(change)
+    out = tmp_path / "run"
+    done = run_cli(*[x for kv in args.items() for x in kv], "--out", str(out))
+    assert done.returncode == 2
+    assert expected in done.stderr and done.stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_an_npz_without_x_and_y_is_refused(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, a=np.zeros((4, 2)))
+    with pytest.raises(SpecError, match="arrays 'x' and 'y'"):
+        datamod.load_arrays(f"npz:{path}", 0)
+
+
+def test_a_directory_holding_another_run_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"keep": true}')
+    done = run_cli(*GOOD, "--out", str(out))
+    assert done.returncode == 2 and "holds another run" in done.stderr
+    assert (out / "run.json").read_text() == '{"keep": true}'
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    done = run_cli(*GOOD, "--out", str(tmp_path), "--resume")
+    assert done.returncode == 2 and "checkpoint" in done.stderr
+
+
+def test_open_mpi_gets_oversubscribe_and_the_ranks_run_the_executor(tmp_path):
+    cfg = RunConfig(nprocs=4, model="tiny-mlp", strategy="sync", batch=2, steps=1,
+                    out=str(tmp_path))
+    command = build_command(cfg, "/x/mpiexec", "openmpi")
+    assert command[:2] == ["/x/mpiexec", "--oversubscribe"]
+    assert command[command.index("-n") + 1] == "4"
+    assert command[command.index("-m") + 1] == "executor"
+    assert "--oversubscribe" not in build_command(cfg, "/x/mpiexec", "mpich")
+    assert to_argv(cfg)[to_argv(cfg).index("--strategy") + 1] == "sync"
+
+
+def test_failure_messages_name_the_rank():
+    own = ["noise", "gradsync exec: rank 3 of 4 failed at step 2: RuntimeError: boom"]
+    assert "rank 3 of 4" in failure_message(1, own)
+    hydra = ["=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES", "=   PID 77 RUNNING AT h",
+             "=   EXIT CODE: 9", "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed "
+             "(signal 9)"]
+    assert "rank 1 " in failure_message(9, hydra, {77: 1})
+    assert "rank 2 " in failure_message(9, hydra, {77: 1}, (2, []))
+
+
+def test_shards_are_disjoint_and_make_up_the_global_batch():
+    arrays = datamod.load_arrays("digits", seed=3)
+    x, y = datamod.global_batch(arrays, None, 3, step=5, nprocs=4, batch=8)
+    idx = datamod.global_indices(arrays, 3, 5, 32)
+    assert len(set(idx.tolist())) == 32
+    for r in range(4):
+        xr, _ = datamod.shard(arrays, None, 3, 5, r, 4, 8)
+        assert (xr == x[r * 8:(r + 1) * 8]).all()
+
+
+def test_median_iteration_time_is_the_gap_between_iteration_starts():
+    frame = pd.DataFrame({"rank": [0] * 4, "iteration": [0, 1, 2, 3],
+                          "start_s": [0.0, 1.0, 3.0, 5.0]})
+    assert median_iteration_time(frame) == 2.0
