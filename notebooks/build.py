@@ -18,6 +18,7 @@ NOTEBOOKS = {
     "01_paper_study.ipynb": "notebooks._nb01",
     "02_interconnects.ipynb": "notebooks._nb02",
     "03_scale_out.ipynb": "notebooks._nb03",
+    "04_transformers.ipynb": "notebooks._nb04",
 }
 
 
