@@ -56,8 +56,9 @@ class CommModel:
 
     ``algorithm`` is an allreduce name from ``ALLREDUCE_ALGORITHMS`` or ``"auto"``: the
     choice of :func:`~hwmodels.collectives.tuner.choose_allreduce` in NCCL style on GPUs with
-    device transport, MPICH style otherwise (hierarchical when there are several nodes with
-    several devices each). Every cost includes ``cluster.collective_overhead_s``; with one
+    device transport (several nodes of several devices: the cheaper of hierarchical and a flat
+    ring on this cluster's links, as NCCL picks by its cost model), MPICH style otherwise
+    (hierarchical when there are several nodes with several devices each). Every cost includes ``cluster.collective_overhead_s``; with one
     rank there is nothing to communicate and every cost is zero.
     """
 
@@ -85,6 +86,15 @@ class CommModel:
     def link_params(self) -> dict[str, AlphaBeta]:
         """``{"intra", "inter", "host"}`` alpha-beta-gamma (fitted values override)."""
         return dict(self._params)
+
+    def collective_links(self) -> dict[str, AlphaBeta]:
+        """``{"intra", "inter"}``: the links the collectives are priced on.
+
+        The device links with device transport; with host staging the host buffers (shared
+        memory inside a node, host reductions). The detailed simulator charges its steps these
+        alphas, so that the schedule and the closed form describe the same algorithm.
+        """
+        return {"intra": self._intra, "inter": self._inter}
 
     def _collective_links(self) -> tuple[AlphaBeta, AlphaBeta]:
         """(intra, inter) links the collectives run on: device links, or host buffers."""
@@ -121,8 +131,10 @@ class CommModel:
             return self.algorithm
         choice = self._choice.get(nbytes)
         if choice is None:
+            # NCCL style prices its multi-node candidates on this cluster's links.
             choice = choose_allreduce(nbytes, self.p, self.ranks_per_node, self.nodes,
-                                      library=self.library)
+                                      library=self.library,
+                                      cost=lambda name: self.allreduce_by(name).at(nbytes))
             if len(self._choice) < _CHOICE_CACHE_SIZE:
                 self._choice[nbytes] = choice
         return choice

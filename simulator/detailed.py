@@ -14,9 +14,12 @@ share of the bytes proportional to its bandwidth and placing local rank ``l`` on
 ``l``-th device; host-staged ranks of one node meet in a shared-memory channel at half the host
 memory bandwidth (copy in, copy out). A collective starts when every rank has posted it; its steps run in lock-step (step ``s+1`` after every transfer of step ``s``), each step
 paying the link-class latency ``alpha`` (intra or inter node, from ``CommModel.link_params``) of
-its slowest transfer and the reduction time ``gamma * reduce_bytes``; the launch overhead is
-paid once per collective. Host-staged transport adds a device-to-host copy before and a
-host-to-device copy after, on each rank's path to its nearest CPU.
+its slowest transfer *before* its bytes move (a step costs ``alpha + bytes / bandwidth``, the
+closed forms' model), then the reduction time ``gamma * reduce_bytes``; the launch overhead is
+paid once per collective. The alphas are those of the links the cost model prices the
+collective on (``CommModel.collective_links``: host-staged collectives run among host buffers).
+Host-staged transport adds a device-to-host copy before and a host-to-device copy after, on
+each rank's path to its nearest CPU, each paying the host link's alpha once.
 """
 
 from __future__ import annotations
@@ -56,6 +59,37 @@ def global_graph(cluster: Cluster) -> nx.Graph:
     return graph
 
 
+def spread_over_nics(orders: list[tuple[int, ...]], graph: nx.Graph,
+                     nics: tuple[str, ...]) -> list[tuple[int, ...]]:
+    """Rotate each ring so that the rings leave and enter a node through different NICs.
+
+    A flat ring over several nodes leaves node ``a`` from its last device and enters node
+    ``a + 1`` at its first. NCCL builds its rings so that each crosses the network on its own
+    NIC; the cost model's flat ring assumes the same (a node's whole port carries the rings).
+    Without rotation every ring would enter at device 0 and share one NIC. Greedy: each ring
+    takes the rotation whose exit and entry NICs are least used so far (first one on ties).
+    """
+    nearest = {d: _nearest_nic(graph, d, nics) for d in orders[0]}
+    sends: dict[str, int] = {}
+    receives: dict[str, int] = {}
+    rotated = []
+    for order in orders:
+        options = [order[i:] + order[:i] for i in range(len(order))]
+        best = min(options, key=lambda o: sends.get(nearest[o[-1]], 0)
+                   + receives.get(nearest[o[0]], 0))
+        sends[nearest[best[-1]]] = sends.get(nearest[best[-1]], 0) + 1
+        receives[nearest[best[0]]] = receives.get(nearest[best[0]], 0) + 1
+        rotated.append(best)
+    return rotated
+
+
+def _nearest_nic(graph: nx.Graph, device: int, nics: tuple[str, ...]) -> str:
+    """The NIC a device's traffic leaves by: fastest path (edge cost 1 / bandwidth)."""
+    lengths = nx.single_source_dijkstra_path_length(
+        graph, device, weight=lambda u, v, d: 1 / d["bandwidth_Bps"])
+    return min(nics, key=lambda nic: (lengths.get(nic, float("inf")), nic))
+
+
 class DetailedNetwork:
     """Collectives as schedules of transfers over every link of the cluster."""
 
@@ -81,7 +115,12 @@ class DetailedNetwork:
                         / cluster.oversubscription)
             self.core = Channel(env, "fabric-core", capacity)
         params = comm_model.link_params()
-        self.alpha = {"intra": params["intra"].alpha_s, "inter": params["inter"].alpha_s}
+        # Price steps on the links the closed form prices them on (host-staged collectives
+        # run among host buffers: shared memory inside a node); a duck-typed cost model
+        # without ``collective_links`` runs on its raw link classes.
+        links = getattr(comm_model, "collective_links", comm_model.link_params)()
+        self.alpha = {"intra": links["intra"].alpha_s, "inter": links["inter"].alpha_s}
+        self.stage_alpha = params["host"].alpha_s if self.host and "host" in params else 0.0
         reduce_class = "host" if self.host and "host" in params else "intra"
         self.gamma = params[reduce_class].gamma_s_per_B
         self.rings = self._ring_orders()
@@ -100,7 +139,10 @@ class DetailedNetwork:
         if not rings:
             return [(tuple(devices), 1.0)]
         total = sum(r.bandwidth_Bps for r in rings)
-        return [(tuple(r.order), r.bandwidth_Bps / total) for r in rings]
+        orders = [tuple(r.order) for r in rings]
+        if self.cluster.nodes > 1 and len(self.cluster.node.nics) > 1:
+            orders = spread_over_nics(orders, self.cluster.node.graph, self.cluster.node.nics)
+        return [(order, r.bandwidth_Bps / total) for order, r in zip(orders, rings)]
 
     def vertex(self, rank: int, staged: bool | None = None, ring: int = 0) -> Hashable:
         """The graph vertex a rank's data lives on: its device, or its host CPU when staged."""
@@ -175,15 +217,17 @@ class DetailedNetwork:
     def run_ring(self, schedule: Any, ring: int, share: float):
         """The schedule's steps on one ring, carrying ``share`` of every transfer's bytes."""
         for step in schedule.steps:
-            events, inter = [], False
-            for transfer in step.transfers:
-                src = self.vertex(transfer.src, ring=ring)
-                dst = self.vertex(transfer.dst, ring=ring)
-                inter = inter or src[0] != dst[0]
-                nbytes = transfer.nbytes * share
-                self.bytes_sent += nbytes
-                events.extend(ch.transfer(nbytes) for ch in self.path(src, dst))
-            yield self.env.timeout(self.alpha["inter" if inter else "intra"])
+            ends = [(self.vertex(t.src, ring=ring), self.vertex(t.dst, ring=ring), t.nbytes)
+                    for t in step.transfers]
+            # A step waits for its slowest transfer's latency: the largest alpha of the link
+            # classes it uses. Latency first, then the bytes: a step costs alpha + bytes /
+            # bandwidth, as in the closed forms (bytes moving during alpha would hide alpha).
+            classes = {"inter" if src[0] != dst[0] else "intra" for src, dst, _ in ends}
+            yield self.env.timeout(max((self.alpha[c] for c in classes), default=0.0))
+            events = []
+            for src, dst, nbytes in ends:
+                self.bytes_sent += nbytes * share
+                events.extend(ch.transfer(nbytes * share) for ch in self.path(src, dst))
             yield simpy.AllOf(self.env, events)
             # Rings reduce on the same device memory at once: each step waits for the whole
             # step's reduction (the slowest rank's), as the cost model's gamma term counts it.
@@ -193,6 +237,8 @@ class DetailedNetwork:
 
     def stage(self, nbytes: int, to_host: bool):
         """Host staging: every rank copies the message between its device and its CPU."""
+        if self.stage_alpha:   # one copy's latency (the closed form's 2 host alphas)
+            yield self.env.timeout(self.stage_alpha)
         events = []
         for rank in range(self.ranks):
             device, cpu = self.vertex(rank, staged=False), self.vertex(rank, staged=True)

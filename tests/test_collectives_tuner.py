@@ -35,6 +35,16 @@ def test_several_nodes_of_several_ranks_are_hierarchical() -> None:
                                 library=library) == "hierarchical"
 
 
+def test_nccl_prices_its_multinode_candidates_when_given_a_cost() -> None:
+    costs = {"hierarchical": 2.0, "ring": 1.0, "tree": 0.5}
+    assert choose_allreduce(1 << 20, 32, ranks_per_node=8, nodes=4, library="nccl",
+                            cost=costs.__getitem__) == "ring"      # tree is no candidate
+    assert choose_allreduce(1 << 20, 32, ranks_per_node=8, nodes=4, library="nccl",
+                            cost=lambda name: 1.0) == "hierarchical"   # ties: hierarchical
+    assert choose_allreduce(1 << 20, 32, ranks_per_node=8, nodes=4, library="mpich",
+                            cost=costs.__getitem__) == "hierarchical"  # MPICH's fixed rule
+
+
 def test_model_based_choice_with_link_parameters() -> None:
     ab = AlphaBeta(alpha_s=5e-6, beta_s_per_B=1e-10, gamma_s_per_B=1e-11)
     assert choose_allreduce(64, 12, ab=ab) == "recursive_doubling"

@@ -178,5 +178,21 @@ def test_dgx1_p100_has_fewer_rings_than_v100() -> None:
     v100 = CommModel(cluster_mod.load_cluster("dgx1-v100"))
     n = 100e6
     assert p100.allreduce(n).at(n) > v100.allreduce(n).at(n)
-    assert CommModel(cluster_mod.load_cluster("dgx1-p100", nodes=2)).algorithm_for(n) == \
-        "hierarchical"
+
+
+@pytest.mark.parametrize("nodes", [2, 4])
+def test_nccl_auto_takes_the_cheaper_of_hierarchical_and_flat_ring(nodes) -> None:
+    model = CommModel(cluster_mod.load_cluster("dgx1-p100", nodes=nodes))
+    for n in (1e3, 1e5, 1e6, 4e6, 1e8):
+        costs = {a: model.allreduce_by(a).at(n) for a in ("hierarchical", "ring")}
+        assert model.algorithm_for(n) == min(costs, key=costs.get)
+        assert model.allreduce(n).at(n) == min(costs.values())
+    # Small messages: fewer latencies (2(k-1) + 2(nodes-1) against 2(p-1)) ...
+    assert model.algorithm_for(1e3) == "hierarchical"
+    # ... large ones: four rings, one per NIC, beat n across nodes plus 1.75 n inside.
+    assert model.algorithm_for(1e8) == "ring"
+
+
+def test_mpi_over_several_nodes_stays_hierarchical() -> None:
+    host = CommModel(cluster_mod.load_cluster("dgx1-p100", nodes=4).with_transport("host"))
+    assert {host.algorithm_for(n) for n in (1e3, 1e8)} == {"hierarchical"}   # MPICH's rule

@@ -19,12 +19,23 @@ Two styles, after the libraries that gradsync's executors use:
       picks from its own latency/bandwidth model; the default here is our round figure, and
       passing ``ab`` picks from the cost model instead, as NCCL does.
 
-In both styles several nodes with several ranks each use ``"hierarchical"`` (NCCL's
-intra-node then inter-node rings; MPICH's SMP-aware allreduce, ``MPIR_CVAR_ENABLE_SMP_ALLREDUCE``,
-on by default). With ``ab`` the flat choice is the cheapest modelled candidate.
+Several nodes with several ranks each: MPICH style uses ``"hierarchical"`` (MPICH's SMP-aware
+allreduce, ``MPIR_CVAR_ENABLE_SMP_ALLREDUCE``, on by default: a fixed rule, not a cost model).
+NCCL style picks by cost model, as NCCL does (``ncclTopoGetAlgoTime``): given ``cost`` (seconds
+of each algorithm on the real links, which only the caller knows for the hierarchical one), the
+cheaper of :data:`NCCL_MULTINODE_CANDIDATES` wins (ties: hierarchical); without ``cost``,
+``"hierarchical"``. The flat ring wins large messages where the network ports are the
+bottleneck (it moves ``2(p-1)/p n`` over a node's whole port, against the hierarchical
+algorithm's ``n`` across nodes plus ``2(k-1)/k n`` inside), the hierarchical one small messages
+(``2(k-1) + 2(nodes-1)`` latencies instead of ``2(p-1)``). The binomial ``"tree"`` is not a
+candidate here: it is MPICH's tree over all ``p`` ranks, not NCCL's double binary tree across
+nodes with chains inside them, and the flat link it is priced on is crude for it.
+With ``ab`` the flat choice is the cheapest modelled candidate.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from hwmodels.collectives.cost import ALLREDUCE_ALGORITHMS, check_nbytes, check_ranks, floor_pow2
 from hwmodels.errors import SpecError, UnknownNameError
@@ -37,6 +48,9 @@ OMPI_INTERMEDIATE_MSG_BYTES = 10_000
 #: Tree below, ring at or above, for NCCL across nodes without a cost model (our figure).
 NCCL_TREE_MAX_BYTES = 256 * 1024
 
+#: What NCCL style chooses between, by cost, on several nodes of several ranks each.
+NCCL_MULTINODE_CANDIDATES = ("hierarchical", "ring")
+
 LIBRARIES = {
     "mpich": ("recursive_doubling", "rabenseifner", "ring"),
     "nccl": ("tree", "ring"),
@@ -44,11 +58,13 @@ LIBRARIES = {
 
 
 def choose_allreduce(nbytes: float, p: int, ranks_per_node: int = 1, nodes: int | None = None,
-                     ab: AlphaBeta | None = None, *, library: str = "mpich") -> str:
+                     ab: AlphaBeta | None = None, *, library: str = "mpich",
+                     cost: Callable[[str], float] | None = None) -> str:
     """The allreduce algorithm a tuned library would run for ``nbytes`` per rank on ``p`` ranks.
 
     ``nodes`` defaults to ``p // ranks_per_node``. With ``ab`` (the flat link parameters) the
     cheapest modelled candidate of ``library`` wins; without it, the thresholds above.
+    ``cost(algorithm) -> seconds`` prices NCCL's multi-node candidates (see the module doc).
     """
     n, p = check_nbytes(nbytes), check_ranks(p)
     k = check_ranks(ranks_per_node, "ranks_per_node")
@@ -60,6 +76,8 @@ def choose_allreduce(nbytes: float, p: int, ranks_per_node: int = 1, nodes: int 
     if p == 1:
         return "ring"                                   # nothing moves; any name costs 0
     if nodes > 1 and k > 1:
+        if library == "nccl" and cost is not None:
+            return min(NCCL_MULTINODE_CANDIDATES, key=cost)   # first (hierarchical) on ties
         return "hierarchical"
     candidates = LIBRARIES[library]
     if library == "nccl" and nodes == 1:
