@@ -19,6 +19,7 @@ NOTEBOOKS = {
     "02_interconnects.ipynb": "notebooks._nb02",
     "03_scale_out.ipynb": "notebooks._nb03",
     "04_transformers.ipynb": "notebooks._nb04",
+    "05_calibrate_and_predict.ipynb": "notebooks._nb05",
     "06_memory.ipynb": "notebooks._nb06",
 }
 
