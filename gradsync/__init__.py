@@ -46,6 +46,7 @@ _PUBLIC = {
     # calibration (needs the calibration extra: scipy)
     "calibrate": "calibration.calibrate", "validate": "calibration.validate",
     "what_if": "calibration.whatif", "run_protocol": "calibration.protocol",
+    "run_bench_net": "calibration.benchnet",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
