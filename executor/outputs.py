@@ -24,7 +24,7 @@ from simulator.trace import TRACE_FILE, write_trace
 
 METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.pt"
-METRIC_COLUMNS = ("step", "rank", "loss", "accuracy", "test_accuracy", "updated")
+METRIC_COLUMNS = ("step", "rank", "loss", "accuracy", "test_accuracy", "updated", "step_s")
 RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE)
 
 
@@ -104,7 +104,8 @@ def merge_metrics(out: Path) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["step", "loss", "accuracy", "test_accuracy"])
     rows = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
-    train = rows[rows["rank"] >= 0].groupby("step")[["loss", "accuracy"]].mean()
+    ranks = rows[rows["rank"] >= 0].groupby("step")
+    train = ranks[["loss", "accuracy"]].mean().join(ranks["step_s"].max())
     test = rows[rows["rank"] < 0].groupby("step")["test_accuracy"].last()
     merged = train.join(test, how="outer").reset_index()
     return merged.sort_values("step").reset_index(drop=True)
@@ -117,14 +118,16 @@ def finish_run(cfg: RunConfig, run_id: str, model: torch.nn.Module, start_step: 
     frame = merge_partials(out)
     if frame is not None:
         write_trace(frame, out)
-    merge_metrics(out).to_csv(out / METRICS_FILE, index=False)
+    metrics = merge_metrics(out)
+    metrics.to_csv(out / METRICS_FILE, index=False)
     torch.save(model.state_dict(), out / MODEL_FILE)
     record = make_run_record(
         "exec", run_id, cfg.to_dict(), cfg.seed, wall_s=wall_s, status="ok",
         resumed_from_step=start_step or None, device=str(device),
         torch_version=torch.__version__, mpi_library=mpi_library,
         torch_threads=torch.get_num_threads(),
-        iteration_time_s=median_iteration_time(frame))
+        iteration_time_s=median_iteration_time(frame),
+        median_step_s=float(metrics["step_s"].iloc[1:].median()) if len(metrics) > 1 else None)
     write_run_record(record, out)
 
 

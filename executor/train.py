@@ -171,7 +171,8 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource, str
     tracer.end_step()
     acc = float((out.argmax(dim=-1) == y).double().mean()) \
         if isinstance(out, torch.Tensor) and out.dim() == 2 else float("nan")
-    state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), int(updated)))
+    state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), int(updated),
+                          tracer.clock() - t0))
 
 
 def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
@@ -187,7 +188,7 @@ def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
         acc = float((model(x).argmax(dim=-1).cpu() == arrays.y_test).double().mean())
     if state.tracer is not None:
         state.tracer.paused = False
-    state.metrics.append((step, -1, float("nan"), float("nan"), acc, 0))
+    state.metrics.append((step, -1, float("nan"), float("nan"), acc, 0, float("nan")))
 
 
 def save(cfg: RunConfig, rank: int, next_step: int, run_id: str, source: ModelSource,
