@@ -130,7 +130,7 @@ CELLS = [
         f"(d = {max(D)}) without noise and from {noisy.speedup_vs_sync[1]:.2f}x to "
         f"{noisy.speedup_vs_sync[max(D)]:.2f}x with noise: d = 1 already buys the overlap, and "
         f"d = {max(D)} buys at most "
-        f"{100 * (stale.groupby('noise').speedup_vs_sync.max() / stale[stale.staleness == 1].set_index('noise').speedup_vs_sync - 1).max():.0f} % "
+        f"{100 * (stale.groupby('noise').speedup_vs_sync.max() / stale[stale.staleness == 1].set_index('noise').speedup_vs_sync - 1).max():.1f} % "
         f"more for {quiet.extra_vs_sync_GiB[max(D)]:.2f} GiB per rank and gradients "
         f"{max(D)} steps old."))
     '''),

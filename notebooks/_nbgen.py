@@ -33,7 +33,7 @@ SETUP = '''
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
+import numpy as np  # noqa: F401  (not every notebook needs it)
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -54,7 +54,9 @@ def save(fig, name):
 
 
 def setup(prefix: str):
-    return code(f'PREFIX = "{prefix}"\n' + textwrap.dedent(SETUP).strip("\n"))
+    body = textwrap.dedent(SETUP).strip("\n").replace(
+        "\nSMALL = ", f'\nPREFIX = "{prefix}"  # figure file names start with it\nSMALL = ', 1)
+    return code(body)
 
 
 def notebook(cells) -> nbformat.NotebookNode:
