@@ -1,6 +1,7 @@
 # Two commands do everything (see README.md):
 #   make demo   set up .venv and run the main job on built-in defaults
 #   make test   set up .venv and run every test tier this machine can run (all but gpu)
+# Also: make test-fast (no MPI, slow or notebook tiers), make bench, make figures, make lint.
 #
 # TORCH pins the torch build. The default takes the CPU wheel where pip finds one locally; a GPU
 # user can run e.g. `make test TORCH="torch==2.13.0" PIP_EXTRA="--index-url https://download.pytorch.org/whl/cu126"`.
@@ -31,6 +32,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+figures: $(STAMP)
+	$(BIN)/python -m notebooks.render --out figures --size full
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
