@@ -17,6 +17,8 @@ give a source for every one (see ``hwmodels/presets/dgx1-v100.yaml``)::
     collective_overhead: 15 us            # software cost of launching one collective
     comm_interference: 0                  # compute slow-down while communicating (CPU ranks)
     transport: device                     # device | host (host-staged collectives)
+    progress: async                       # async | wait | test: when non-blocking MPI
+                                          # collectives progress (default async)
     fitted: {inter: {alpha_s: 3 us, beta_s_per_B: 8.5e-11, gamma_s_per_B: 0}}  # calibration
     provenance: {runs: [...]}             # calibration: which runs, residuals
 
@@ -51,14 +53,16 @@ from hwmodels.specfile import (
     unwrap,
     whole,
 )
-from hwmodels.specs import LINK_CLASSES, TRANSPORTS, AlphaBeta, Cluster, NodeSpec
+from hwmodels.specs import (
+    LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, NodeSpec,
+)
 from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
 from hwmodels.units import parse_bandwidth, parse_time
 
 PRESET_DIR = Path(__file__).with_name("presets")
 REQUIRED = ("name", "node", "fabric")
 OPTIONAL = ("source", "nodes", "nics", "oversubscription", "max_nodes", "collective_overhead",
-            "comm_interference", "transport", "fitted", "provenance")
+            "comm_interference", "transport", "progress", "fitted", "provenance")
 NAMED_NODE_KEYS = ("device", "options", "description")
 CUSTOM_NODE_KEYS = ("devices", "links", "vertices", "nics", "host_mem_bandwidth", "description")
 FITTED_KEYS = ("alpha_s", "beta_s_per_B", "gamma_s_per_B")
@@ -108,6 +112,9 @@ def cluster_from_dict(raw: Any) -> Cluster:
     transport = text(raw.get("transport", "device"), "transport")
     if transport not in TRANSPORTS:
         raise SpecError("transport", transport, f"one of {', '.join(TRANSPORTS)}")
+    progress = text(raw.get("progress", "async"), "progress")
+    if progress not in PROGRESS_MODES:
+        raise SpecError("progress", progress, f"one of {', '.join(PROGRESS_MODES)}")
     node = _node(raw["node"], raw.get("nics"), sources)
     return Cluster(
         name=text(raw["name"], "name"), node=node,
@@ -119,7 +126,7 @@ def cluster_from_dict(raw: Any) -> Cluster:
                                        "collective_overhead", parse_time, allow_zero=True),
         comm_interference=quantity(raw.get("comm_interference", 0.0), "comm_interference",
                                    number, allow_zero=True),
-        transport=transport, fitted=_fitted(raw.get("fitted", {})),
+        transport=transport, progress=progress, fitted=_fitted(raw.get("fitted", {})),
         provenance=dict(require_mapping(raw.get("provenance", {}), "provenance")),
         source=str(raw.get("source") or ""),
         sources={key: src for key, src in sources.items() if src})
@@ -206,6 +213,7 @@ def cluster_to_spec(cluster: Cluster) -> dict[str, Any]:
     spec["collective_overhead"] = fig("collective_overhead", cluster.collective_overhead_s, "s")
     spec["comm_interference"] = fig("comm_interference", cluster.comm_interference)
     spec["transport"] = fig("transport", cluster.transport)
+    spec["progress"] = fig("progress", cluster.progress)
     if cluster.fitted:
         spec["fitted"] = {k: {"alpha_s": figure(ab.alpha_s, "s"), "beta_s_per_B": ab.beta_s_per_B,
                               "gamma_s_per_B": ab.gamma_s_per_B}
@@ -320,6 +328,7 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "oversubscription": cluster.oversubscription,
         "collective_overhead_s": cluster.collective_overhead_s,
         "comm_interference": cluster.comm_interference, "transport": cluster.transport,
+        "progress": cluster.progress,
         "fitted": {k: {"alpha_s": ab.alpha_s, "beta_s_per_B": ab.beta_s_per_B,
                        "gamma_s_per_B": ab.gamma_s_per_B} for k, ab in cluster.fitted.items()},
         "provenance": _plain(cluster.provenance), "source": cluster.source,

@@ -39,8 +39,8 @@ import networkx as nx
 
 from hwmodels.collectives.affine import ZERO_COST, Affine, affine_hierarchical, affine_terms
 from hwmodels.collectives.cost import (
-    ALLREDUCE_ALGORITHMS, CostTerms, binomial_broadcast_terms, ring_allgather_terms,
-    ring_reduce_scatter_terms,
+    ALLREDUCE_ALGORITHMS, ZERO, CostTerms, binomial_broadcast_terms, hierarchical_terms,
+    ring_allgather_terms, ring_reduce_scatter_terms,
 )
 from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
@@ -162,6 +162,23 @@ class CommModel:
         if self.p == 1:
             return ZERO_COST
         return (cost + self._staging).plus_fixed(self.cluster.collective_overhead_s)
+
+    def steps(self, nbytes: float) -> int:
+        """Sequential rounds of the allreduce of ``nbytes`` (at least 1).
+
+        The closed form's alpha multiplier (the schedule's step count), plus the two staging
+        copies of host-staged transport: what an MPI without a progress thread starts one at a
+        time, each from inside a call into the library (``simulator.progress``).
+        """
+        if self.p == 1:
+            return 1
+        algorithm = self.algorithm_for(nbytes)
+        entry = ALLREDUCE_ALGORITHMS[algorithm]
+        if entry.terms is None:
+            terms = sum(hierarchical_terms(self.ranks_per_node, self.nodes), ZERO)
+        else:
+            terms = entry.terms(self.p)
+        return max(1, round(terms.alpha)) + (2 if self.host_staged else 0)
 
     def schedule(self, nbytes: float) -> Schedule:
         """The allreduce of ``nbytes`` per rank as steps, for the detailed simulator."""

@@ -19,6 +19,8 @@ from hwmodels.errors import SpecError
 DEVICE_KINDS = ("gpu", "cpu")
 FABRIC_KINDS = ("infiniband", "ethernet", "none")
 TRANSPORTS = ("device", "host")
+#: When a posted non-blocking collective makes progress (see :class:`Cluster`).
+PROGRESS_MODES = ("async", "wait", "test")
 #: Link classes a fitted cluster may override (see :class:`AlphaBeta`).
 LINK_CLASSES = ("intra", "inter", "host")
 
@@ -120,6 +122,12 @@ class Cluster:
     while a collective is progressed on the same cores (CPU ranks; 0 on GPUs). ``fitted`` holds
     calibrated :class:`AlphaBeta` per link class (``intra``, ``inter``, ``host``) that override
     what the hardware figures imply; ``provenance`` says where a fitted file came from.
+
+    ``progress`` says when a posted non-blocking collective advances (MPI semantics):
+    ``"async"`` on its own, whatever the rank does (NCCL's kernels; an MPI with an
+    asynchronous progress thread); ``"wait"`` only while its rank is blocked in Wait/Waitall;
+    ``"test"`` also by one schedule step per MPI_Test poll at each layer boundary. The
+    simulator's :mod:`simulator.progress` documents the model.
     """
 
     name: str
@@ -131,6 +139,7 @@ class Cluster:
     collective_overhead_s: float = 5e-6
     comm_interference: float = 0.0
     transport: str = "device"
+    progress: str = "async"
     fitted: Mapping[str, AlphaBeta] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
@@ -150,6 +159,8 @@ class Cluster:
         require_positive("comm_interference", self.comm_interference, allow_zero=True)
         if self.transport not in TRANSPORTS:
             raise SpecError("transport", self.transport, f"one of {', '.join(TRANSPORTS)}")
+        if self.progress not in PROGRESS_MODES:
+            raise SpecError("progress", self.progress, f"one of {', '.join(PROGRESS_MODES)}")
         for key in self.fitted:
             if key not in LINK_CLASSES:
                 raise SpecError("fitted", key, f"link classes {', '.join(LINK_CLASSES)}")
@@ -180,3 +191,7 @@ class Cluster:
     def with_transport(self, transport: str) -> "Cluster":
         """The same cluster with device-direct or host-staged collectives."""
         return replace(self, transport=transport)
+
+    def with_progress(self, progress: str) -> "Cluster":
+        """The same cluster with another progress mode for non-blocking collectives."""
+        return replace(self, progress=progress)

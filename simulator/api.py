@@ -45,6 +45,7 @@ class Context:
     comm_model: Any                  # .allreduce(nbytes) -> Affine, .link_params(), .schedule()
     _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _phases: dict[int, tuple] = field(default_factory=dict, repr=False)
+    _steps: dict[int, int] = field(default_factory=dict, repr=False)
 
     def cost(self, nbytes: int) -> tuple[float, float]:
         """(fixed_s, per_byte_s) of an allreduce of ``nbytes`` over all ranks (cached)."""
@@ -52,6 +53,13 @@ class Context:
             affine = self.comm_model.allreduce(nbytes)
             self._costs[nbytes] = (float(affine.fixed_s), float(affine.per_byte_s))
         return self._costs[nbytes]
+
+    def steps(self, nbytes: int) -> int:
+        """Sequential steps of the allreduce (1 when the cost model does not say; cached)."""
+        if nbytes not in self._steps:
+            steps = getattr(self.comm_model, "steps", None)
+            self._steps[nbytes] = max(1, int(steps(nbytes))) if steps is not None else 1
+        return self._steps[nbytes]
 
     def phases(self, nbytes: int) -> tuple[float, tuple[tuple[str, float], ...]]:
         """The allreduce as (fixed_s, bandwidth phases by link class) for the analytic network.
@@ -73,11 +81,14 @@ class Context:
 def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
             batch: int | None = None, nodes: int | None = None, transport: str | None = None,
             profile: ComputeProfile | str | Path | None = None, comm_model: Any = None,
-            algorithm: str = "auto") -> Context:
+            algorithm: str = "auto", progress: str | None = None) -> Context:
     """Resolve names and files into a :class:`Context` (validating every input)."""
     cluster_obj = resolve_cluster(cluster, nodes)
     if transport is not None:
         cluster_obj = cluster_obj.with_transport(transport)
+    if progress is not None:
+        cluster_obj = cluster_obj.with_progress(progress)
+    check_progress(cluster_obj)
     workload = model if isinstance(model, Workload) else load_workload(model)
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
@@ -99,6 +110,15 @@ def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None) -> Cluster
     if isinstance(cluster, Cluster):
         return cluster if nodes is None else cluster.with_nodes(nodes)
     return load_cluster(cluster, nodes=nodes)
+
+
+def check_progress(cluster: Cluster) -> None:
+    """MPI progress modes apply to MPI: GPUs with device transport run NCCL, always async."""
+    if cluster.progress != "async" and cluster.transport == "device" and \
+            cluster.device.kind == "gpu":
+        raise SpecError("progress", cluster.progress, "async with device transport on GPUs "
+                        "(NCCL's kernels progress on their own); use transport='host' for "
+                        "MPI progress semantics")
 
 
 def check_profile(profile: Any, workload: Workload, batch: int) -> None:
@@ -175,15 +195,18 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
                         tuple(map(float, ctx.profile.forward_s)),
                         tuple(map(float, ctx.profile.backward_s)),
                         float(ctx.profile.update_s), plan, settings.iterations + warmup,
-                        warmup, float(cluster.comm_interference), ordering)
+                        warmup, float(cluster.comm_interference), ordering, cluster.progress)
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
     if settings.fidelity == "analytic":
         # Symmetric ranks: the slowest rank per iteration paces every collective.
         factors = factors.max(axis=1, keepdims=True)
-        output = run_engine(setup, lambda env, rows: AnalyticNetwork(env, ctx.phases, ordering,
-                                                                     rows), factors)
+        output = run_engine(setup, lambda env, rows: AnalyticNetwork(
+            env, ctx.phases, ordering, rows, ctx.steps), factors)
     else:
+        if cluster.progress != "async":
+            raise SpecError("progress", cluster.progress, "async with fidelity='detailed' "
+                            "(MPI progress gates are modelled by the analytic fidelity)")
         if ranks > MAX_DETAILED_RANKS:
             raise SpecError("fidelity", "detailed", f"analytic for more than "
                             f"{MAX_DETAILED_RANKS} ranks (this cluster has {ranks})")
@@ -195,7 +218,7 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
                      wall_s=time.perf_counter() - started,
                      extra={"cluster": cluster.name, "nodes": cluster.nodes,
                             "model": ctx.workload.name, "fidelity": settings.fidelity,
-                            "transport": cluster.transport})
+                            "transport": cluster.transport, "progress": cluster.progress})
 
 
 def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warmup: int,
@@ -206,7 +229,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
         "cluster": {"name": cluster.name, "nodes": cluster.nodes,
                     "devices_per_node": cluster.devices_per_node, "device": cluster.device.name,
                     "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
-                    "transport": cluster.transport,
+                    "transport": cluster.transport, "progress": cluster.progress,
                     "collective_overhead_s": cluster.collective_overhead_s,
                     "comm_interference": cluster.comm_interference,
                     "fitted": {k: asdict(v) for k, v in cluster.fitted.items()}},
@@ -238,9 +261,15 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
              bucket_bytes: int | None = None, staleness: int | None = None,
              merge: str | None = None, first_bucket_bytes: int | None = None,
              ordering: str | None = None, warmup: int | None = None,
-             comm_model: Any = None, algorithm: str = "auto") -> SimResult:
-    """Simulate one strategy; see the module docstring and :class:`SimResult`."""
-    ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm)
+             comm_model: Any = None, algorithm: str = "auto",
+             progress: str | None = None) -> SimResult:
+    """Simulate one strategy; see the module docstring and :class:`SimResult`.
+
+    ``progress`` overrides the cluster's MPI progress mode (``"async"``, ``"wait"``,
+    ``"test"``; see :mod:`simulator.progress`).
+    """
+    ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
+                  progress)
     spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness)
     return run_strategy(ctx, spec, RunSettings(iterations, fidelity, seed, as_noise(noise),
                                                ordering, warmup))
@@ -255,14 +284,18 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
             profile: ComputeProfile | str | Path | None = None, bucket_bytes: int | None = None,
             staleness: int | None = None, merge: str | None = None,
             ordering: str | None = None, comm_model: Any = None,
-            algorithm: str = "auto") -> Comparison:
-    """Simulate several strategies on the same inputs; sync is the baseline (run if absent)."""
+            algorithm: str = "auto", progress: str | None = None) -> Comparison:
+    """Simulate several strategies on the same inputs; sync is the baseline (run if absent).
+
+    ``progress`` overrides the cluster's MPI progress mode, as in :func:`simulate`.
+    """
     if isinstance(strategies, str):
         strategies = [s for s in strategies.split(",") if s]
     specs = [strategy_spec(s, bucket_bytes, None, merge, staleness) for s in strategies]
     if not specs:
         raise SpecError("strategies", [], "at least one strategy")
-    ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm)
+    ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
+                  progress)
     settings = RunSettings(iterations, fidelity, seed, as_noise(noise), ordering)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)

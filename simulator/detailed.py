@@ -179,8 +179,13 @@ class DetailedNetwork:
         return self._paths[key]
 
     # -- collectives ------------------------------------------------------------------------
-    def post(self, rank: int, message: Message, iteration: int, priority: int) -> simpy.Event:
-        """Register ``rank``'s part; the collective starts once every rank has posted it."""
+    def post(self, rank: int, message: Message, iteration: int, priority: int,
+             gate: Any = None) -> simpy.Event:
+        """Register ``rank``'s part; the collective starts once every rank has posted it.
+
+        Progress is always asynchronous here (the API refuses a gated progress mode for the
+        detailed fidelity), so ``gate`` is not consulted.
+        """
         key = (iteration, message.index)
         entry = self._pending.setdefault(key, [0, self.env.event()])
         entry[0] += 1

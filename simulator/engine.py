@@ -13,6 +13,11 @@ Ordering of collectives on one communicator (``ordering``):
 posted collective progresses at once, sharing bandwidth (MPI progresses non-blocking ones
 concurrently). The engine appends plain tuples (trace schema v1 order, without run id and
 source); DataFrames are built once, by the result.
+
+MPI progress (``progress``, :mod:`simulator.progress`): each rank owns a
+:class:`~simulator.progress.ProgressGate` that it opens while it waits and polls at every layer
+boundary; under ``"wait"`` and ``"test"`` the analytic network runs a collective as steps,
+each started only when its rank's gate permits.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import numpy as np
 import simpy
 
 from simulator.channel import Channel
+from simulator.progress import PROGRESS_MODES, ProgressGate
 from simulator.strategies import Message, Plan
 
 ORDERINGS = ("serial", "concurrent")
 CostFn = Callable[[int], tuple[float, float]]   # nbytes -> (fixed_s, per_byte_s)
 #: nbytes -> (fixed_s, ((link class, per_byte_s), ...)): the bandwidth phases in order
 PhaseFn = Callable[[int], tuple[float, tuple[tuple[str, float], ...]]]
+StepFn = Callable[[int], int]                   # nbytes -> sequential steps of the collective
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,15 @@ class EngineSetup:
     warmup: int = 1
     interference: float = 0.0        # compute slowdown while a collective is active
     ordering: str = "serial"
+    progress: str = "async"          # MPI progress of posted collectives (simulator.progress)
     triggers: dict[int, tuple[Message, ...]] = field(init=False, repr=False, compare=False)
     messages: tuple[Message, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.ordering not in ORDERINGS:
             raise ValueError(f"ordering: got {self.ordering!r}, expected one of {ORDERINGS}")
+        if self.progress not in PROGRESS_MODES:
+            raise ValueError(f"progress: got {self.progress!r}, expected {PROGRESS_MODES}")
         triggers: dict[int, list[Message]] = {}
         # A model without gradients (all frozen) communicates nothing: no empty collectives.
         messages = tuple(m for m in self.plan.messages if m.layers)
@@ -76,7 +86,8 @@ class Network(Protocol):
 
     active: int
 
-    def post(self, rank: int, message: Message, iteration: int, priority: int) -> simpy.Event:
+    def post(self, rank: int, message: Message, iteration: int, priority: int,
+             gate: ProgressGate | None = None) -> simpy.Event:
         ...
 
 
@@ -89,41 +100,74 @@ class AnalyticNetwork:
     processor-sharing channel of that phase's link class ("net" for the collective itself,
     "host" for the staging copies of host-staged MPI), so collectives in flight at once share
     each class's bandwidth and a staging copy can overlap another collective's network phase.
+
+    Under MPI progress ``"wait"`` or ``"test"`` (a gated ``gate``), the collective is
+    ``steps(nbytes)`` equal slices of that cost, each started only when the gate permits.
     """
 
-    def __init__(self, env: simpy.Environment, phases: PhaseFn, ordering: str, rows: list):
+    def __init__(self, env: simpy.Environment, phases: PhaseFn, ordering: str, rows: list,
+                 steps: StepFn | None = None):
         self.env = env
         self.phases = phases
+        self.steps = steps or (lambda nbytes: 1)
         self.rows = rows
         self.active = 0
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
         self.channels: dict[str, Channel] = {}
 
-    def post(self, rank: int, message: Message, iteration: int, priority: int) -> simpy.Event:
+    def post(self, rank: int, message: Message, iteration: int, priority: int,
+             gate: ProgressGate | None = None) -> simpy.Event:
         """Start ``message``'s allreduce; the returned process ends when it completes."""
-        return self.env.process(self.allreduce(message, iteration, priority))
+        return self.env.process(self.allreduce(message, iteration, priority, gate))
 
-    def allreduce(self, message: Message, iteration: int, priority: int):
+    def channel(self, link_class: str) -> Channel:
+        """The processor-sharing channel of a link class (created on first use)."""
+        if link_class not in self.channels:
+            self.channels[link_class] = Channel(self.env, link_class, 1.0)
+        return self.channels[link_class]
+
+    def allreduce(self, message: Message, iteration: int, priority: int,
+                  gate: ProgressGate | None = None):
         """One collective: queue on the stream (serial), latency, then the bandwidth share."""
         env = self.env
         request = None
         if self.stream is not None:
             request = self.stream.request(priority=priority)
             yield request
-        start = env.now
-        self.active += 1
         fixed_s, phases = self.phases(message.nbytes)
-        if fixed_s > 0:
-            yield env.timeout(fixed_s)
-        for link_class, per_byte_s in phases:
-            if link_class not in self.channels:
-                self.channels[link_class] = Channel(env, link_class, 1.0)
-            yield self.channels[link_class].transfer(per_byte_s * message.nbytes)
-        self.active -= 1
+        if gate is not None and gate.gated:
+            start = yield from self.stepped(message.nbytes, fixed_s, phases, gate)
+        else:
+            start = env.now
+            self.active += 1
+            if fixed_s > 0:
+                yield env.timeout(fixed_s)
+            for link_class, per_byte_s in phases:
+                yield self.channel(link_class).transfer(per_byte_s * message.nbytes)
+            self.active -= 1
         if request is not None:
             self.stream.release(request)
         self.rows.append((iteration, 0, "comm", "allreduce", f"msg{message.index}",
                           message.index, message.nbytes, start, env.now))
+
+    def stepped(self, nbytes: int, fixed_s: float, phases: tuple[tuple[str, float], ...],
+                gate: ProgressGate):
+        """The collective as equal steps, each waiting for the gate; returns its first start."""
+        steps = max(1, int(self.steps(nbytes)))
+        start = None
+        me = self.env.active_process      # what the rank waits on: this collective's process
+        for _ in range(steps):
+            ask = gate.step(me)
+            if ask is not None:
+                yield ask
+            start = self.env.now if start is None else start
+            self.active += 1    # compute slows (interference) only while a step is in flight
+            if fixed_s > 0:
+                yield self.env.timeout(fixed_s / steps)
+            for link_class, per_byte_s in phases:
+                yield self.channel(link_class).transfer(per_byte_s * nbytes / steps)
+            self.active -= 1
+        return start
 
 
 class Rank:
@@ -139,6 +183,7 @@ class Rank:
         self.rows = rows
         self.done: dict[tuple[int, int], simpy.Event] = {}
         self.summary: list[tuple] = []   # (iteration, start, end, compute, update, wait)
+        self.gate = ProgressGate(env, setup.progress)
         self._acc = [0.0, 0.0, 0.0]      # compute, update, wait of the current iteration
 
     def run(self):
@@ -156,6 +201,7 @@ class Rank:
         setup = self.setup
         gated = setup.plan.wait_point == "next_forward" and it > 0
         for layer, name in enumerate(setup.layer_names):
+            self.gate.poll()      # the executor's forward pre-hook calls MPI_Testall
             if gated and layer in setup.triggers:
                 for message in setup.triggers[layer]:
                     yield from self.wait_for(it, [self.done[(it - 1, message.index)]])
@@ -172,7 +218,8 @@ class Rank:
                                     setup.backward_s[layer])
             for message in setup.triggers.get(layer, ()):
                 self.done[(it, message.index)] = self.network.post(
-                    self.id, message, it, setup.priority(message, it))
+                    self.id, message, it, setup.priority(message, it), gate=self.gate)
+            self.gate.poll()      # ...and so does every gradient hook, after posting
 
     def finish(self, it: int):
         """The strategy's wait point, then the optimizer update."""
@@ -203,7 +250,9 @@ class Rank:
         if not pending:
             return
         start = self.env.now
+        self.gate.enter_wait(pending)   # what the rank waits on progresses meanwhile
         yield simpy.AllOf(self.env, pending)
+        self.gate.leave_wait()
         self._acc[2] += self.env.now - start
         self.rows.append((it, self.id, "compute", "wait", "comm", -1, 0, start, self.env.now))
 

@@ -42,6 +42,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"),
                    help="device-direct (NCCL-like) or host-staged MPI collectives")
+    p.add_argument("--progress", choices=("async", "wait", "test"),
+                   help="when non-blocking MPI collectives progress: on their own (async), "
+                        "only inside Wait (wait), or also one step per MPI_Test at each layer "
+                        "boundary (test); default: the cluster's (async)")
     p.add_argument("--bucket-mb", type=float, help="bucket size in MiB (bucketed, crossiter)")
     p.add_argument("--merge", choices=("size", "mgwfbp"), help="bucketing rule")
     p.add_argument("--staleness", type=int, help="delayed: update applies gradients d steps old")
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
                          seed=args.seed, noise=args.noise_cv or None, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
-                         merge=args.merge)
+                         merge=args.merge, progress=args.progress)
     table = comparison.table()
     if args.out:
         comparison.save(args.out)
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     first = next(iter(comparison))
     print(f"{first.extra['model']} batch {first.batch}/device on {first.extra['cluster']} "
           f"x {first.extra['nodes']} nodes ({first.ranks} ranks, {first.extra['transport']} "
-          f"transport, {args.fidelity})")
+          f"transport, {first.extra['progress']} progress, {args.fidelity})")
     print(format_table(table))
     if args.out:
         print(f"runs written under {args.out}")
