@@ -168,7 +168,7 @@ class RunSettings:
     seed: int = 0
     noise: NoiseSpec = NoiseSpec()
     ordering: str | None = None      # None: serial for device transport, concurrent for host
-    warmup: int | None = None        # None: 1, or the staleness for delayed
+    warmup: int | None = None        # None: 1, or staleness + 1 for delayed
 
     def __post_init__(self) -> None:
         if not isinstance(self.iterations, int) or self.iterations < 1:
@@ -188,8 +188,10 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     started = time.perf_counter()
     cluster, ranks = ctx.cluster, ctx.cluster.total_devices
     plan = make_strategy_plan(spec, ctx)
+    # delayed makes no update in its first d iterations, so iteration d starts early and is
+    # not yet steady: it is warm-up too.
     warmup = settings.warmup if settings.warmup is not None else \
-        (spec.staleness if spec.name == "delayed" else 1)
+        (spec.staleness + 1 if spec.name == "delayed" else 1)
     ordering = settings.ordering or ("serial" if cluster.transport == "device" else "concurrent")
     setup = EngineSetup(tuple(layer.name for layer in ctx.workload.layers),
                         tuple(map(float, ctx.profile.forward_s)),

@@ -67,3 +67,11 @@ def test_bad_strategy_settings_name_the_field(kwargs: dict, field: str) -> None:
 def test_an_unknown_strategy_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownNameError, match="bucketed, crossiter, delayed, layerwise, sync"):
         StrategySpec("asynch")
+
+
+def test_a_comparison_keeps_variants_of_one_strategy_apart() -> None:
+    from simulator.api import compare
+
+    cmp = compare([StrategySpec("bucketed"), StrategySpec("bucketed", merge="mgwfbp")],
+                  cluster="dgx1-p100", model="googlenet-ci", iterations=2)
+    assert list(cmp.table().index) == ["bucketed", "bucketed+mgwfbp"]
