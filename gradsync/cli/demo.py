@@ -19,7 +19,13 @@ from simulator.api import compare
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed")
 MODELS = (("alexnet", 256), ("googlenet", 32))
-CLUSTERS = (("dgx1-p100", 1), ("cpu-sandybridge-fdr", 8), ("cpu-sandybridge-fdr", 64))
+#: (cluster, nodes, transport, MPI progress, what it stands for)
+SCENARIOS = (
+    ("dgx1-p100", 1, "device", None, "NCCL-style collectives over NVLink"),
+    ("dgx1-p100", 1, "host", "test", "2016 Caffe+MPI style: host-staged MPI, progressed by polling"),
+    ("cpu-sandybridge-fdr", 8, None, None, "CPU cluster, FDR InfiniBand"),
+    ("cpu-sandybridge-fdr", 64, None, None, "CPU cluster, FDR InfiniBand"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,17 +48,20 @@ def run(args: argparse.Namespace) -> int:
     """Simulate every (cluster, model) pair, print its table, save runs and a summary."""
     out = fresh_dir(args.out)
     tables = []
-    for cluster, nodes in CLUSTERS:
+    for cluster, nodes, transport, progress, meaning in SCENARIOS:
         for model, batch in MODELS:
             comparison = compare(STRATEGIES, cluster=cluster, model=model, batch=batch,
-                                 nodes=nodes, iterations=args.iterations)
+                                 nodes=nodes, iterations=args.iterations,
+                                 transport=transport, progress=progress)
             first = comparison["sync"]
+            used = first.extra["transport"]
             print(f"\n{model}, batch {batch}/device, on {cluster} x {nodes} nodes "
-                  f"({first.ranks} ranks, {first.extra['transport']} transport)")
+                  f"({first.ranks} ranks, {used} transport) - {meaning}")
             print(format_table(comparison.table()))
-            comparison.save(out / f"{cluster}-n{nodes}-{model}")
+            comparison.save(out / f"{cluster}-n{nodes}-{used}-{model}")
             table = comparison.table().reset_index()
-            tables.append(table.assign(cluster=cluster, nodes=nodes, model=model))
+            tables.append(table.assign(cluster=cluster, nodes=nodes, transport=used,
+                                       progress=progress or "async", model=model))
     summary = out / "summary.csv"
     pd.concat(tables).to_csv(summary, index=False)
     print(f"\nruns and {summary.name} written under {out}")
