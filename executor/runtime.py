@@ -18,6 +18,11 @@ Every gradient hook and every forward pre-hook calls ``Testall`` on the requests
 which gives progress at layer granularity while compute runs. A dedicated progress thread
 (``MPI_THREAD_MULTIPLE`` is available with mpich) was not used: on oversubscribed CPU ranks a
 polling thread steals the core the backward pass needs, and the GIL serialises it anyway.
+
+**Tracing.** The per-parameter hook is shared with the tracer: ``on_grad(layer)`` is called
+first (so a layer's backward ends before its message is posted), which saves a second Python
+hook per parameter, the largest single cost of recording. Message names and sizes for the
+trace are made once, at construction.
 """
 
 from __future__ import annotations
@@ -56,15 +61,19 @@ class StrategyRuntime:
 
     def __init__(self, comm: MPI.Comm, layers: Layers, plan: Plan,
                  make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
-                 clock: Callable[[], float], record: Recorder | None, timeout_s: float):
+                 clock: Callable[[], float], record: Recorder | None, timeout_s: float,
+                 on_grad: Callable[[int], None] | None = None):
         self.comm, self.plan, self.clock, self.record = comm, plan, clock, record
+        self.on_grad = on_grad   # the tracer's grad_ready (see "Tracing" above)
         self.timeout_s = timeout_s
         self.size = comm.size
         self.msg_params: list[list[nn.Parameter]] = [
             [p for layer in m.layers for p in layers[layer][2]] for m in plan.messages]
-        self._msg_of_param = {id(p): k for k, ps in enumerate(self.msg_params) for p in ps}
         self.dtype = layers[0][2][0].dtype
         self.numel = [sum(p.numel() for p in ps) for ps in self.msg_params]
+        # Trace names and sizes made once: nothing is formatted in the hooks.
+        self.msg_names = [f"msg{k}" for k in range(len(plan.messages))]
+        self.msg_nbytes = [n * layers[0][2][0].element_size() for n in self.numel]
         if plan.wait_point == "next_forward":
             self.optimizers = [make_optimizer(ps) for ps in self.msg_params]
         else:
@@ -73,8 +82,9 @@ class StrategyRuntime:
         self._inflight: deque[_Slot] = deque()
         self._slot: _Slot | None = None
         self._pending: list[int] = []
-        self._handles = [p.register_post_accumulate_grad_hook(self._on_grad)
-                         for ps in self.msg_params for p in ps]
+        self._handles = [p.register_post_accumulate_grad_hook(self._grad_hook(k, layer))
+                         for k, m in enumerate(plan.messages) for layer in m.layers
+                         for p in layers[layer][2]]
         if plan.wait_point == "next_forward":
             first = {min(m.layers): m.index for m in plan.messages}
             for layer, k in first.items():
@@ -92,7 +102,7 @@ class StrategyRuntime:
         n = len(bufs)
         self._slot = _Slot(bufs, [MPI.REQUEST_NULL] * n, [0.0] * n, [False] * n, [False] * n,
                            step)
-        self._pending = [len(ps) for ps in self.msg_params]
+        self._pending[:] = [len(ps) for ps in self.msg_params]   # in place: hooks hold it
 
     def end_step(self, step: int) -> bool:
         """After backward: post what is left, wait per the plan, update; True if updated."""
@@ -154,15 +164,22 @@ class StrategyRuntime:
             handle.remove()
 
     # -- hooks -----------------------------------------------------------------------------
-    def _on_grad(self, param: torch.Tensor) -> None:
-        slot = self._slot
-        if slot is None:    # a backward outside training (e.g. a user's probe): ignore
-            return
-        k = self._msg_of_param[id(param)]
-        self._pending[k] -= 1
-        if self._pending[k] == 0:
-            self._post(slot, k)
-        self._progress()
+    def _grad_hook(self, k: int, layer: int) -> Callable[[torch.Tensor], None]:
+        """The post-accumulate-grad hook of one parameter of ``layer`` (in message ``k``);
+        built once, it also ends the layer's backward in the trace (``on_grad``)."""
+        on_grad, pending = self.on_grad, self._pending
+
+        def hook(param: torch.Tensor) -> None:
+            if on_grad is not None:
+                on_grad(layer)
+            slot = self._slot
+            if slot is None:    # a backward outside training (e.g. a user's probe): ignore
+                return
+            pending[k] -= 1
+            if pending[k] == 0:
+                self._post(slot, k)
+            self._progress()
+        return hook
 
     def _progress_hook(self, module: nn.Module, args: tuple) -> None:
         self._progress()
@@ -189,9 +206,8 @@ class StrategyRuntime:
 
     def _completed(self, slot: _Slot, k: int) -> None:
         if self.record is not None:
-            buf = slot.bufs[k]
-            self.record(slot.step, "comm", "allreduce", f"msg{k}", slot.post_s[k],
-                        self.clock(), k, buf.numel() * buf.element_size())
+            self.record(slot.step, "comm", "allreduce", self.msg_names[k], slot.post_s[k],
+                        self.clock(), k, self.msg_nbytes[k])
 
     # -- messages --------------------------------------------------------------------------
     def _post(self, slot: _Slot, k: int) -> None:
@@ -234,7 +250,7 @@ class StrategyRuntime:
             p.grad = None   # this step's backward must not accumulate onto applied gradients
         slot.applied[k] = True
         if self.record is not None:
-            self.record(step, "compute", "update", f"msg{k}", t0, self.clock(), k, 0)
+            self.record(step, "compute", "update", self.msg_names[k], t0, self.clock(), k, 0)
 
     def _unpack(self, slot: _Slot, k: int) -> None:
         buf, offset = slot.bufs[k], 0

@@ -4,18 +4,30 @@ What each row means (streams: ``compute`` for layer work and the update, ``comm`
 collectives, ``host`` for waiting, data loading and checkpoints):
 
 * ``forward``: a parametric module's forward pre-hook to its forward hook;
-* ``backward``: from the moment the gradient of the module's output is ready (a tensor hook
-  registered on the output in the forward hook) until the last of its parameters' gradients is
-  accumulated (``register_post_accumulate_grad_hook``). Module full backward hooks were not
-  used: they wrap inputs in extra autograd nodes, cost more and break in-place activations;
+* ``backward``: from the moment the gradient of the module's output is ready (a pre-hook on the
+  output's ``grad_fn``, registered in the forward hook) until the last of its parameters'
+  gradients is accumulated (``register_post_accumulate_grad_hook``). Module full backward hooks
+  were not used: they wrap inputs in extra autograd nodes, cost more and break in-place
+  activations;
 * ``allreduce``: post to observed completion of one message (``bucket`` = message index);
 * ``wait``: time blocked waiting for messages; ``update``: the optimizer step;
 * ``data``, ``loss``, ``checkpoint``.
 
-Rows are plain tuples (cheap in hooks). Every ``flush_every`` steps the new rows go to
-``DIR/partial/rank-R-aA-K.parquet`` (A: attempt, K: part) (written to a temporary name and renamed, so a crash never
-leaves a half-written part); :func:`merge_partials` turns the parts into the run's trace.
-On CUDA, layer boundaries are CUDA events resolved at the end of each step.
+**Cost.** The hooks run about 150 times a step, so each does as little as it can (recording
+cost 16 % of a 9 ms step before this was measured; ``benchmarks/exec_overhead.py`` measures it
+now). A hook reads the clock once and appends one small tuple ``(step, op code, layer index,
+start, end)``; names, streams and the rest of the row are filled in at flush, and the columns
+go straight to Arrow (no pandas on the way). The hook closures are built once, in
+:meth:`Tracer.attach`, and per-step state lives in lists mutated in place. The gradient side
+costs no hook of its own where the strategy already has one per parameter: the strategy calls
+:meth:`Tracer.grad_ready` from its hook (``attach(..., grad_hooks=False)``). The backward start
+is a pre-hook on the output's ``grad_fn`` rather than ``Tensor.register_hook``: it fires at
+the same moment (when the node's output gradients are complete) and is cheaper to register.
+
+Every ``flush_every`` steps the new rows go to ``DIR/partial/rank-R-aA-K.parquet`` (A:
+attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
+half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
+layer boundaries are CUDA events resolved at the end of each step.
 """
 
 from __future__ import annotations
@@ -25,12 +37,20 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from simulator.trace import TraceRecorder, conform, write_trace
+from simulator.trace import COLUMNS, conform, write_trace
 
 PARTIAL_DIR = "partial"
+_HOOK_OPS = ("forward", "backward")     # op codes of hook events: index in this tuple
+_FORWARD, _BACKWARD = 0, 1
+_ARROW_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64()}
+_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in COLUMNS.items()])
+
+Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 
 
 class Tracer:
@@ -38,60 +58,86 @@ class Tracer:
 
     def __init__(self, run_id: str, rank: int, clock: Callable[[], float], enabled: bool,
                  cuda: bool = False, attempt: int = 0):
-        self.recorder = TraceRecorder(run_id, "exec")
-        self.rank, self.clock, self.enabled, self.cuda = rank, clock, enabled, cuda
+        self.run_id, self.rank, self.clock, self.enabled, self.cuda = (
+            run_id, rank, clock, enabled, cuda)
         self.step = 0
-        self._flushed = 0
-        self._parts = 0
         self.attempt = attempt     # a resumed run writes its parts beside the earlier ones
-        self._handles: list = []
-        self._bwd_start: dict[str, float] = {}
-        self._left: dict[str, int] = {}
-        self._sizes: dict[str, int] = {}
-        self._events: list[tuple] = []     # CUDA: (op, name, start_event, end_event)
-        self._fwd_open: dict[str, object] = {}
         self.paused = False        # set while evaluating: no rows for test-set forwards
+        self.rows: list[tuple] = []     # full v1 rows (iteration .. end_s) from record()
+        self._events: list[tuple] = []  # hooks: (step, op code, layer, start, end)
+        self._cuda_events: list[tuple] = []   # the same with CUDA events, until end_step
+        self._append = (self._cuda_events if cuda else self._events).append
+        self._stamp = self._event if cuda else clock
+        self._parts = 0
+        self._handles: list = []
+        self._names: list[str] = []
+        self._sizes: list[int] = []
+        # Per-step state, mutated in place (the hook closures hold these very lists).
+        self._fwd_start: list = []
+        self._bwd_start: list = []
+        self._left: list[int] = []
 
     def record(self, iteration: int, stream: str, op: str, name: str, start_s: float,
                end_s: float, bucket: int = -1, nbytes: int = 0) -> None:
         """Add one interval (the runtime's callback)."""
-        self.recorder.rows.append((iteration, self.rank, stream, op, name, bucket, nbytes,
-                                   start_s, end_s))
+        self.rows.append((iteration, self.rank, stream, op, name, bucket, nbytes,
+                          start_s, end_s))
 
-    def attach(self, layers: list[tuple[str, nn.Module, list[nn.Parameter]]]) -> None:
-        """Hook forward and backward of every parametric layer (before the strategy's hooks,
-        so a layer's backward ends before its message is posted)."""
+    def attach(self, layers: Layers, grad_hooks: bool = True) -> None:
+        """Hook forward and backward of every parametric layer. Attach after the strategy's
+        forward pre-hooks, so a layer's forward excludes the strategy's polling and updates.
+
+        ``grad_hooks=False``: the strategy calls :meth:`grad_ready` from its own
+        post-accumulate-grad hook (first, so a layer's backward ends before its message is
+        posted) and no second hook per parameter is registered.
+        """
         if not self.enabled:
             return
-        for name, module, params in layers:
-            self._sizes[name] = len(params)
-            self._handles.append(module.register_forward_pre_hook(self._fwd_pre(name)))
-            self._handles.append(module.register_forward_hook(self._fwd_post(name)))
-            for p in params:
-                self._handles.append(p.register_post_accumulate_grad_hook(self._grad(name)))
+        n = len(layers)
+        self._names = [name for name, _, _ in layers]
+        self._sizes = [len(params) for _, _, params in layers]
+        self._fwd_start[:] = [None] * n
+        self._bwd_start[:] = [None] * n
+        self._left[:] = self._sizes
+        for i, (_, module, params) in enumerate(layers):
+            self._handles.append(module.register_forward_pre_hook(self._fwd_pre(i)))
+            self._handles.append(module.register_forward_hook(self._fwd_post(i)))
+            if grad_hooks:
+                hook = self._grad_hook(i)
+                self._handles.extend(p.register_post_accumulate_grad_hook(hook)
+                                     for p in params)
 
     def begin_step(self, step: int) -> None:
         """Start of ``step``: reset per-step backward bookkeeping."""
         self.step = step
-        self._left = dict(self._sizes)
-        self._bwd_start.clear()
-        if self.cuda and self.enabled:
+        if not self.enabled:
+            return
+        self._left[:] = self._sizes
+        self._bwd_start[:] = [None] * len(self._sizes)
+        if self.cuda:
             self._host0 = self.clock()
             self._ev0 = self._event()
 
     def end_step(self) -> None:
-        """End of a step: on CUDA, resolve the step's events into rows."""
-        if not (self.cuda and self.enabled) or not self._events:
+        """End of a step: on CUDA, resolve the step's events into times."""
+        if not self._cuda_events:
             return
         torch.cuda.synchronize()
-        for op, name, start, end in self._events:
-            self.record(self.step, "compute", op, name,
-                        self._host0 + self._ev0.elapsed_time(start) / 1e3,
-                        self._host0 + self._ev0.elapsed_time(end) / 1e3)
-        self._events.clear()
+        host0, ev0 = self._host0, self._ev0
+        for step, op, layer, start, end in self._cuda_events:
+            self._events.append((step, op, layer, host0 + ev0.elapsed_time(start) / 1e3,
+                                 host0 + ev0.elapsed_time(end) / 1e3))
+        self._cuda_events.clear()
 
-    def _now(self):
-        return self._event() if self.cuda else self.clock()
+    def grad_ready(self, layer: int) -> None:
+        """One parameter of ``layer`` has its gradient accumulated; the last one ends the
+        layer's backward (a strategy's post-accumulate-grad hook calls this)."""
+        left = self._left
+        left[layer] -= 1
+        if left[layer] == 0:
+            end = self._stamp()
+            start = self._bwd_start[layer]
+            self._append((self.step, _BACKWARD, layer, end if start is None else start, end))
 
     @staticmethod
     def _event():
@@ -99,65 +145,97 @@ class Tracer:
         event.record()
         return event
 
-    def _interval(self, op: str, name: str, start, end) -> None:
-        if self.paused:
-            return
-        if self.cuda:
-            self._events.append((op, name, start, end))
-        else:
-            self.recorder.rows.append((self.step, self.rank, "compute", op, name, -1, 0,
-                                       start, end))
+    # -- hooks: built once per layer; each reads the clock once ---------------------------
+    def _fwd_pre(self, i: int) -> Callable:
+        starts, stamp = self._fwd_start, self._stamp
 
-    def _fwd_pre(self, name: str) -> Callable:
         def hook(module: nn.Module, args: tuple) -> None:
-            self._fwd_open[name] = self._now()
+            starts[i] = stamp()
         return hook
 
-    def _fwd_post(self, name: str) -> Callable:
+    def _fwd_post(self, i: int) -> Callable:
+        starts, stamp, append = self._fwd_start, self._stamp, self._append
+        bwd_starts = self._bwd_start
+
+        def backward_begins(grad_outputs: tuple) -> None:
+            if bwd_starts[i] is None:
+                bwd_starts[i] = stamp()
+
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._interval("forward", name, self._fwd_open.pop(name, None), self._now())
-            out = output[0] if isinstance(output, (tuple, list)) else output
-            if isinstance(out, torch.Tensor) and out.requires_grad:
-                out.register_hook(self._bwd_begin(name))
+            end = stamp()
+            if self.paused:
+                return
+            append((self.step, _FORWARD, i, starts[i], end))
+            out = output if type(output) is torch.Tensor else _first(output)
+            node = getattr(out, "grad_fn", None)
+            if node is not None:
+                node.register_prehook(backward_begins)
         return hook
 
-    def _bwd_begin(self, name: str) -> Callable:
-        def hook(grad: torch.Tensor) -> None:
-            self._bwd_start.setdefault(name, self._now())
-        return hook
+    def _grad_hook(self, i: int) -> Callable:
+        grad_ready = self.grad_ready
 
-    def _grad(self, name: str) -> Callable:
         def hook(param: torch.Tensor) -> None:
-            self._left[name] = left = self._left.get(name, 1) - 1
-            if left == 0:
-                end = self._now()
-                self._interval("backward", name, self._bwd_start.get(name, end), end)
+            grad_ready(i)
         return hook
+
+    # -- output ----------------------------------------------------------------------------
+    def _table(self) -> pa.Table | None:
+        """The rows recorded since the last flush as an Arrow table (v1 columns)."""
+        rows, events = self.rows, self._events
+        if not rows and not events:
+            return None
+        cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(9)]
+        iteration, _, stream, op, name, bucket, nbytes, start, end = cols
+        if events:
+            e_step, e_op, e_layer, e_start, e_end = zip(*events)
+            k = len(events)
+            names = self._names
+            iteration += e_step
+            stream += ["compute"] * k
+            op += [_HOOK_OPS[c] for c in e_op]
+            name += [names[i] for i in e_layer]
+            bucket += [-1] * k
+            nbytes += [0] * k
+            start += e_start
+            end += e_end
+        total = len(iteration)
+        arrays = [[self.run_id] * total, ["exec"] * total, iteration, [self.rank] * total,
+                  stream, op, name, bucket, nbytes, start, end]
+        return pa.Table.from_arrays(
+            [pa.array(a, type=f.type) for a, f in zip(arrays, _SCHEMA)], schema=_SCHEMA)
 
     def flush(self, out_dir: Path) -> None:
         """Write the rows recorded since the last flush as this rank's next partial part."""
-        rows = self.recorder.rows[self._flushed:]
-        if not rows:
+        table = self._table()
+        if table is None:
             return
         folder = Path(out_dir) / PARTIAL_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        part = TraceRecorder(self.recorder.run_id, "exec")
-        part.rows = rows
         path = folder / f"rank-{self.rank:04d}-a{self.attempt:02d}-{self._parts:05d}.parquet"
         tmp = path.with_suffix(".tmp")
-        part.to_frame().to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
         os.replace(tmp, path)
-        self._flushed += len(rows)
+        self.rows.clear()
+        self._events.clear()     # clear, not rebind: the hooks hold its append
         self._parts += 1
 
     def frame(self) -> pd.DataFrame:
-        """All rows of this rank as a v1 DataFrame."""
-        return self.recorder.to_frame()
+        """The rows recorded since the last flush as a v1 DataFrame."""
+        table = self._table()
+        return conform(table.to_pandas() if table is not None
+                       else pd.DataFrame(columns=list(COLUMNS)))
 
     def close(self) -> None:
         """Remove the hooks."""
         for handle in self._handles:
             handle.remove()
+        self._handles.clear()
+
+
+def _first(output):
+    """The tensor whose gradient starts a module's backward: its (first) output."""
+    return output[0] if isinstance(output, (tuple, list)) and output else output
 
 
 def merge_partials(out_dir: Path, drop_from_step: int | None = None) -> pd.DataFrame | None:

@@ -92,7 +92,7 @@ def make_strategy(cfg: RunConfig, comm: MPI.Comm, source: ModelSource, clock: Cl
                         first_bucket_bytes=max(1, int(cfg.first_bucket_mb * MiB)),
                         staleness=cfg.staleness)
     return StrategyRuntime(comm, layers, make_plan(spec, grad_bytes), sgd, clock.now, record,
-                           cfg.comm_timeout_s)
+                           cfg.comm_timeout_s, tracer.grad_ready if cfg.trace else None)
 
 
 def train_rank(cfg: RunConfig, state: RankState) -> None:
@@ -112,9 +112,11 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     state.attempt = resume["attempt"] + 1 if resume else 0
     tracer = Tracer(run_id, comm.rank, clock.now, cfg.trace, device.type == "cuda",
                     state.attempt)
-    tracer.attach(source.layers())
     state.tracer = tracer
     strategy = make_strategy(cfg, comm, source, clock, tracer)
+    # After the strategy's hooks (a forward row excludes its polling); the strategy runtime
+    # reports gradients to the tracer from its own hooks, DDP needs the tracer's.
+    tracer.attach(source.layers(), grad_hooks=not isinstance(strategy, StrategyRuntime))
     start = restore(resume, source, strategy, state) if resume else 0
     if comm.rank == 0:
         outputs.prepare_run_dir(cfg, run_id, start)
