@@ -193,8 +193,8 @@ class Tracer:
             names = self._names
             iteration += e_step
             stream += ["compute"] * k
-            op += [_HOOK_OPS[c] for c in e_op]
-            name += [names[i] for i in e_layer]
+            op += map(_HOOK_OPS.__getitem__, e_op)
+            name += map(names.__getitem__, e_layer)
             bucket += [-1] * k
             nbytes += [0] * k
             start += e_start
@@ -214,7 +214,9 @@ class Tracer:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"rank-{self.rank:04d}-a{self.attempt:02d}-{self._parts:05d}.parquet"
         tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp)
+        # Parts are transient (merged into trace.parquet at the end): written plain, fast.
+        pq.write_table(table, tmp, compression="none", write_statistics=False,
+                       use_dictionary=False)
         os.replace(tmp, path)
         self.rows.clear()
         self._events.clear()     # clear, not rebind: the hooks hold its append
