@@ -38,7 +38,8 @@ CELLS = [
     FLOPs of one iteration. Size alone misleads: BERT-base (128-token sequences) needs more
     bytes per FLOP than ResNet-50, but GPT-2-small's 1024-token sequences buy so much compute
     per sample that it needs fewer, despite the most parameters.
-    Now simulate all four strategies on both cluster generations at 1, 4 and 16 servers.
+    Now simulate all four strategies on both cluster generations, from one server to many
+    (1 and 16 servers at the notebook's small size, 1 to 32 at full size).
     """),
     code('''
     CLUSTERS = {"DGX-1 V100 + EDR": "dgx1-v100", "DGX A100 + HDR": "dgx-a100"}
@@ -77,28 +78,36 @@ CELLS = [
     for ax, cname in zip(axes, CLUSTERS):
         sub = share.loc[cname][list(MODELS)]
         (100 * sub).plot.bar(ax=ax, rot=0)
-        ax.set(title=f"{cname}: share of a sync iteration spent communicating",
-               xlabel="GPUs", ylabel="exposed communication under sync (%)")
+        ax.set(title=cname, xlabel="GPUs", ylabel="exposed communication under sync (%)")
         ax.legend(title="model", fontsize="small")
+    fig.suptitle("Share of a sync iteration spent waiting for communication")
+    fig.tight_layout()
     save(fig, "comm_share")
     '''),
     code('''
     big = max(NODES)
+    COLOURS = {"layerwise": "C1", "bucketed": "C2", "delayed": "C3"}   # same in every figure
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, cname in zip(axes, CLUSTERS):
         sub = runs[(runs.cluster == cname) & (runs.nodes == big)]
-        sub.pivot_table(index="model", columns="strategy", values="speedup_vs_sync",
-                        sort=False)[STRATEGIES].loc[list(MODELS)].plot.bar(ax=ax, rot=0)
-        ax.axhline(1, color="k", lw=0.8)
+        gain = 100 * (sub.pivot_table(index="model", columns="strategy", values="speedup_vs_sync",
+                                      sort=False)[STRATEGIES[1:]].loc[list(MODELS)] - 1)
+        gain.plot.bar(ax=ax, rot=0, color=COLOURS)
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
         ax.set(title=f"{cname}, {big} servers ({big * 8} GPUs)", xlabel="",
-               ylabel="speedup over sync (x)")
+               ylabel="faster than sync: speedup - 1 (%)")
         ax.legend(title="strategy", fontsize="small")
+    fig.suptitle("How much faster than sync each strategy runs at scale")
+    fig.tight_layout()
     save(fig, "speedup_at_scale")
     '''),
     code('''
     cmp = comparisons[("DGX-1 V100 + EDR", big, "gpt2-small")]
     fig = cmp.plot_breakdown(title=f"GPT-2-small, batch 8/GPU, {big * 8} V100 GPUs over EDR: "
                                    "where the iteration goes")
+    fig.axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    fig.tight_layout()
     save(fig, "gpt2_breakdown")
     '''),
     md("""
@@ -126,7 +135,7 @@ CELLS = [
     fast = pd.DataFrame(fast).set_index("compute_speedup")
     fig, ax = plt.subplots(figsize=(7, 4))
     for s in STRATEGIES[1:]:
-        ax.plot(fast.index, fast[s], "o-", label=s)
+        ax.plot(fast.index, fast[s], "o-", color=COLOURS[s], label=s)
     ax.set(xscale="log", xlabel="compute speed-up over fp32 roofline (x, log scale)",
            ylabel="speedup over sync (x)",
            title=f"BERT-base on {big * 8} V100s over EDR: faster compute, same gradient bytes")
@@ -159,7 +168,7 @@ CELLS = [
         f"(layerwise {get(v, heavy, 'layerwise', 'speedup_vs_sync'):.2f}x, bucketed "
         f"{get(v, heavy, 'bucketed', 'speedup_vs_sync'):.2f}x), while on one NVSwitch server "
         f"every strategy is within "
-        f"{100 * (runs[(runs.cluster == a) & (runs.nodes == 1)].speedup_vs_sync.max() - 1):.0f} % "
+        f"{100 * (runs[(runs.cluster == a) & (runs.nodes == 1)].speedup_vs_sync.max() - 1):.1f} % "
         f"of `sync`. Make BERT-base's compute {fast.index.max()}x faster (mixed precision) and "
         f"communication becomes {100 * fast.comm_share_sync.iloc[-1]:.0f} % of a sync iteration; "
         f"then `delayed` gains {fast.delayed.iloc[-1]:.2f}x and `bucketed` "
