@@ -103,17 +103,29 @@ class Watchdog:
                 self.comm.Abort(ABORT_TIMEOUT)
 
 
+#: Check the deadline once per this many polls (``time.monotonic`` is not free either).
+_DEADLINE_EVERY = 256
+
+
 def wait_all(requests: Sequence[MPI.Request], deadline_s: float, what: str,
              on_complete: Callable[[int], None] | None = None) -> None:
     """Wait for ``requests`` by polling ``Testsome``, calling ``on_complete(i)`` as each
     finishes, and raise :class:`CommTimeout` past ``deadline_s`` (``time.monotonic``).
 
-    Polling instead of ``Waitall`` keeps the deadline in our hands; the short sleeps after a
-    burst of tests hand the core to other ranks, which matters when ranks oversubscribe cores.
+    Polling instead of ``Waitall`` keeps the deadline in our hands. A non-blocking collective
+    moves only while its rank is inside MPI, so polls must not leave long gaps; between polls
+    the rank yields its core (``sched_yield``), which returns at once on an idle core and
+    lets a rank that shares the core (4 ranks on 2 cores) compute meanwhile. Measured here
+    (``Iallreduce`` then this wait, median of 60): as fast as a blocking ``Waitall`` at 2
+    and 4 ranks (39 KB: 22 us / 90 us). The loop it replaces slept 50 us between polls after
+    a burst of 200: a sleeping rank gets its core back only a scheduler slice later when
+    others are runnable (39 KB at 2 ranks on a busy machine: 1.1 ms; at 4 ranks: 1.15 ms,
+    2.8 MB: 2.9 ms against 1.9 ms); spinning without yielding is worse still at 4 ranks
+    (4.2 ms), since it burns the slice the peer on the same core needs.
     """
     reqs = list(requests)
     left = sum(1 for r in reqs if r != MPI.REQUEST_NULL)
-    spins = 0
+    polls = 0
     while left:
         done = MPI.Request.Testsome(reqs)
         if done:
@@ -122,11 +134,10 @@ def wait_all(requests: Sequence[MPI.Request], deadline_s: float, what: str,
                 if on_complete is not None:
                     on_complete(i)
             continue
-        spins += 1
-        if spins > 200:
-            if time.monotonic() > deadline_s:
-                raise CommTimeout(f"{what}: not complete after the collective timeout")
-            time.sleep(5e-5)
+        polls += 1
+        if polls % _DEADLINE_EVERY == 0 and time.monotonic() > deadline_s:
+            raise CommTimeout(f"{what}: not complete after the collective timeout")
+        os.sched_yield()
 
 
 def world() -> MPI.Comm:
