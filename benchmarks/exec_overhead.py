@@ -1,25 +1,28 @@
-"""Cost of recording the executor's trace: per-step time with and without ``--no-trace``.
+"""Cost of recording the executor's trace: per-step time with and without it.
 
-Run: ``python -m benchmarks.exec_overhead [--out DIR] [--repeats 7] [--steps 40]
-[--configs resnet18-ci:64:1 resnet18-ci:16:2 ...] [--strategy sync]``. A config is
-``MODEL:BATCH:RANKS``.
+Run: ``python -m benchmarks.exec_overhead [--out DIR] [--method steps|runs|both]
+[--repeats 5] [--steps 60] [--configs resnet18-ci:64:1 resnet18-ci:16:2 ...]
+[--strategy sync]``. A config is ``MODEL:BATCH:RANKS``.
 
-How it measures (the machine is shared, so single runs are noisy):
+The machine is shared, so its load drifts within seconds; two methods pair what they compare
+as closely in time as they can:
 
-* **Hooks (per step).** For each config, ``--repeats`` pairs of real ``gradsync run`` jobs, one
-  traced and one not, alternated (traced first in even pairs, untraced first in odd ones) so
-  that drift in the machine's load hits both sides alike. A run's step time is the median over
-  its steps after ``--warmup`` (the slowest rank of each step, as ``metrics.csv`` has it); a
-  pair's overhead is ``traced / untraced - 1``. Reported: the median over pairs and the
-  spread (min .. max over pairs).
-* **Flush (amortised).** Writing the partial trace every ``flush_every`` steps happens between
-  steps, outside the step time above. It is timed in this process: the model with the tracer
-  attached runs ``flush_every`` steps (plus the non-hook rows a strategy adds), then
-  :meth:`Tracer.flush` is timed; the median over ``--repeats`` flushes, divided by
-  ``flush_every``, is the per-step share. ``total`` adds it to the hooks' median.
+* ``steps`` (default): one ``mpiexec`` job per repeat builds the model twice the way the
+  executor does (:func:`executor.train.build_model`, ``make_strategy``, ``Tracer.attach``),
+  one copy traced and one not (built first in alternate repeats), and alternates their steps
+  (traced first on even steps), each a real :func:`executor.train.run_step`. The periodic flush (``flush_every`` steps: the
+  trace part and the metrics part on the traced side, the metrics part alone on the other)
+  is timed too: a typical (median) flush spread over ``flush_every`` steps; the first
+  flush, a one-off warm-up of Arrow's writer, is reported apart (``first_flush_ms``) and left
+  out like warm-up steps. A job's overhead is
+  ``(median traced step + flush per step) / (median untraced step + flush per step) - 1``
+  (steps after ``--warmup``; each step's and flush's time is its slowest rank's).
+* ``runs``: pairs of real ``gradsync run`` jobs, one with ``--no-trace``, in alternating order;
+  a run's step time is the median of ``metrics.csv``'s ``step_s``. That time leaves out the
+  flushes between steps, and with 2 ranks on 2 shared cores pairs scatter widely.
 
-Prints one table; writes ``DIR/exec_overhead.csv`` (one row per pair) and
-``DIR/exec_overhead_summary.csv``.
+For each config: the median over repeats and the spread (min .. max). Prints one table;
+writes ``DIR/exec_overhead.csv`` (one row per repeat) and ``DIR/exec_overhead_summary.csv``.
 """
 
 from __future__ import annotations
@@ -27,20 +30,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
+from executor.comm import MPI, Clock, threads_per_rank
 from executor.config import RunConfig
-from executor.launch import launch
-from executor.modelsrc import build_source
+from executor.launch import find_mpiexec, launch
+from executor.runtime import StrategyRuntime
 from executor.tracing import Tracer
+from executor.train import RankState, build_model, make_strategy, run_step
 
 DEFAULT_CONFIGS = ("resnet18-ci:64:1", "resnet18-ci:64:2", "alexnet-ci:64:1",
                    "alexnet-ci:64:2", "resnet18-ci:16:1", "resnet18-ci:16:2")
@@ -66,109 +73,178 @@ class Config:
     def __str__(self) -> str:
         return f"{self.model} b{self.batch} n{self.ranks}"
 
+    def slug(self) -> str:
+        """A folder name."""
+        return f"{self.model}-b{self.batch}-n{self.ranks}"
 
-def step_seconds(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
-                 trace: bool) -> float:
-    """Median per-step seconds (slowest rank per step, after ``warmup``) of one real run."""
+
+# -- method "steps": one job, a traced and an untraced copy of the model, steps alternated ---
+def worker(cfg: Config, strategy: str, steps: int, out: Path, traced_first: bool) -> None:
+    """Under ``mpiexec``: alternate the steps of a traced and an untraced copy; rank 0 writes
+    per-step seconds (slowest rank) to ``out/steps.csv`` and flush seconds to ``out/flush.csv``.
+
+    ``traced_first``: which copy is built first. With both copies untraced the first-built one
+    measured about 2 % slower, so repeats alternate the build order and the bias cancels in
+    their median (it shows in the spread)."""
+    comm = MPI.COMM_WORLD
+    torch.set_num_threads(threads_per_rank(comm))
+    clock = Clock()
+    sides = {trace: _side(cfg, strategy, steps, out / ("trace" if trace else "notrace"),
+                          trace, comm, clock)
+             for trace in ((True, False) if traced_first else (False, True))}
+    clock.align(comm)
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    flush_s: dict[bool, list[float]] = {True: [], False: []}
+    for step in range(steps):
+        for trace in ((True, False) if step % 2 == 0 else (False, True)):
+            run, source, strategy_rt, state = sides[trace]
+            t0 = time.perf_counter()
+            run_step(run, comm, step, source, strategy_rt, state.tracer, None,
+                     torch.device("cpu"), state)
+            t1 = time.perf_counter()
+            if (step + 1) % run.flush_every == 0:
+                state.flush()
+                flush_s[trace].append(time.perf_counter() - t1)
+            seconds[trace].append(t1 - t0)
+    slowest = {k: _slowest(comm, v) for k, v in seconds.items()}
+    flushes = {k: _slowest(comm, v) for k, v in flush_s.items()}
+    if comm.rank == 0:
+        pd.DataFrame({"traced_s": slowest[True], "untraced_s": slowest[False]}).to_csv(
+            out / "steps.csv", index_label="step")
+        pd.DataFrame({"traced_s": flushes[True], "untraced_s": flushes[False],
+                      "every": sides[True][0].flush_every}).to_csv(
+            out / "flush.csv", index_label="flush")
+
+
+def _slowest(comm: MPI.Comm, seconds: list[float]) -> np.ndarray | None:
+    """Element-wise maximum over ranks (on rank 0; ``None`` elsewhere)."""
+    gathered = comm.gather(seconds, root=0)
+    return None if gathered is None else np.max(np.array(gathered), axis=0)
+
+
+def _side(cfg: Config, strategy: str, steps: int, out: Path, trace: bool, comm: MPI.Comm,
+          clock: Clock) -> tuple:
+    """One copy of the model set up as :func:`executor.train.train_rank` does."""
+    run = RunConfig(nprocs=comm.size, model=cfg.model, strategy=strategy, batch=cfg.batch,
+                    steps=steps, out=str(out), trace=trace, device="cpu")
+    source = build_model(run, comm, torch.device("cpu"))
+    tracer = Tracer("bench", comm.rank, clock.now, trace)
+    state = RankState(run, comm.rank, tracer=tracer)
+    strategy_rt = make_strategy(run, comm, source, clock, tracer)
+    tracer.attach(source.layers(), grad_hooks=not isinstance(strategy_rt, StrategyRuntime))
+    return run, source, strategy_rt, state
+
+
+def step_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
+                 repeats: int) -> list[dict]:
+    """``repeats`` jobs of :func:`worker`; one row per job."""
+    rows = []
+    for i in range(repeats):
+        folder = out / f"steps-{cfg.slug()}-{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [find_mpiexec(), "-n", str(cfg.ranks), sys.executable, "-m",
+                   "benchmarks.exec_overhead", "--worker", f"{cfg.model}:{cfg.batch}:"
+                   f"{cfg.ranks}", "--strategy", strategy, "--steps", str(steps),
+                   "--out", str(folder), *(["--traced-first"] if i % 2 == 0 else [])]
+        done = subprocess.run(command, timeout=600, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{cfg}: worker failed ({done.returncode}): {done.stderr[-2000:]}")
+        table = pd.read_csv(folder / "steps.csv").iloc[warmup:]
+        flush = pd.read_csv(folder / "flush.csv")
+        # Per step: a typical flush spread over the steps between flushes. The first flush
+        # (one-off warm-up of Arrow's writer, tens of ms) is left out like warm-up steps.
+        steady = flush.iloc[1:] if len(flush) > 1 else flush
+        flush_t, flush_u = (steady[c].median() / flush["every"].iloc[0]
+                            for c in ("traced_s", "untraced_s"))
+        traced = table["traced_s"].median() + flush_t
+        untraced = table["untraced_s"].median() + flush_u
+        rows.append(_row("steps", cfg, i, traced, untraced,
+                         flush_pct=100 * (flush_t - flush_u) / untraced,
+                         first_flush_ms=1e3 * flush["traced_s"].iloc[0]))
+    return rows
+
+
+# -- method "runs": separate gradsync run jobs, with and without --no-trace --------------------
+def run_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
+                repeats: int) -> list[dict]:
+    """``repeats`` alternated traced/untraced pairs of real runs; one row per pair."""
+    rows = []
+    for i in range(repeats):
+        order = (True, False) if i % 2 == 0 else (False, True)
+        times = {trace: _run_step_s(out / f"runs-{cfg.slug()}-{i}-{int(trace)}", cfg, strategy,
+                                    steps, warmup, trace) for trace in order}
+        rows.append(_row("runs", cfg, i, times[True], times[False]))
+    return rows
+
+
+def _run_step_s(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
+                trace: bool) -> float:
     run = RunConfig(nprocs=cfg.ranks, model=cfg.model, strategy=strategy, batch=cfg.batch,
                     steps=steps, out=str(out), trace=trace)
     with contextlib.redirect_stdout(io.StringIO()):
         rc = launch(run, timeout_s=600)
     if rc != 0:
         raise RuntimeError(f"{cfg} (trace={trace}) failed with exit {rc}; see {out}")
-    metrics = pd.read_csv(out / "metrics.csv")
-    return float(metrics["step_s"].iloc[warmup:].median())
+    return float(pd.read_csv(out / "metrics.csv")["step_s"].iloc[warmup:].median())
 
 
-def hook_pairs(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
-               repeats: int) -> list[dict]:
-    """``repeats`` alternated traced/untraced pairs of runs of ``cfg``."""
-    rows = []
-    for i in range(repeats):
-        order = (True, False) if i % 2 == 0 else (False, True)
-        times = {trace: step_seconds(out / f"{cfg.model}-b{cfg.batch}-n{cfg.ranks}-{i}-"
-                                     f"{'trace' if trace else 'notrace'}", cfg, strategy,
-                                     steps, warmup, trace)
-                 for trace in order}
-        rows.append({"config": str(cfg), "pair": i, "traced_ms": 1e3 * times[True],
-                     "untraced_ms": 1e3 * times[False],
-                     "overhead_pct": 100 * (times[True] / times[False] - 1)})
-        print(f"  {cfg} pair {i}: {rows[-1]['traced_ms']:.2f} vs "
-              f"{rows[-1]['untraced_ms']:.2f} ms ({rows[-1]['overhead_pct']:+.1f} %)",
-              flush=True)
-    return rows
+def _row(method: str, cfg: Config, repeat: int, traced_s: float, untraced_s: float,
+         flush_pct: float = float("nan"), first_flush_ms: float = float("nan")) -> dict:
+    row = {"method": method, "config": str(cfg), "repeat": repeat,
+           "traced_ms": 1e3 * traced_s, "untraced_ms": 1e3 * untraced_s,
+           "overhead_pct": 100 * (traced_s / untraced_s - 1), "flush_pct": flush_pct,
+           "first_flush_ms": first_flush_ms}
+    print(f"  {method} {cfg} #{repeat}: {row['traced_ms']:.2f} vs {row['untraced_ms']:.2f} ms "
+          f"({row['overhead_pct']:+.2f} %)", flush=True)
+    return row
 
 
-def flush_ms_per_step(cfg: Config, repeats: int, flush_every: int) -> float:
-    """Milliseconds per step spent in :meth:`Tracer.flush`, amortised (see module doc)."""
-    torch.set_num_threads(1)    # as each rank runs
-    source = build_source(cfg.model)
-    x, y = source.synthetic(0, cfg.batch)
-    tracer = Tracer("bench", 0, time.perf_counter, True)
-    tracer.attach(source.layers())
-    costs = []
-    with tempfile.TemporaryDirectory() as folder:
-        for _ in range(repeats):
-            for step in range(flush_every):
-                tracer.begin_step(step)
-                source.model.zero_grad(set_to_none=True)
-                source.loss_fn(source.model(x), y).backward()
-                now = time.perf_counter()
-                for op, stream in (("data", "host"), ("loss", "compute"),
-                                   ("allreduce", "comm"), ("wait", "host"),
-                                   ("update", "compute")):
-                    tracer.record(step, stream, op, op, now, now, 0 if op == "allreduce" else -1)
-            t0 = time.perf_counter()
-            tracer.flush(Path(folder))
-            costs.append(time.perf_counter() - t0)
-    tracer.close()
-    return 1e3 * statistics.median(costs) / flush_every
-
-
-def summarise(pairs: pd.DataFrame, flush_ms: dict[str, float]) -> pd.DataFrame:
-    """One row per config: medians, spread over pairs, flush share and total."""
-    rows = []
-    for config, group in pairs.groupby("config", sort=False):
-        untraced = group["untraced_ms"].median()
-        hooks = group["overhead_pct"].median()
-        flush_pct = 100 * flush_ms[config] / untraced
-        rows.append({"config": config, "pairs": len(group),
-                     "untraced_ms": round(untraced, 2),
-                     "traced_ms": round(group["traced_ms"].median(), 2),
-                     "hooks_pct_median": round(hooks, 2),
-                     "hooks_pct_min": round(group["overhead_pct"].min(), 2),
-                     "hooks_pct_max": round(group["overhead_pct"].max(), 2),
-                     "flush_pct": round(flush_pct, 2),
-                     "total_pct": round(hooks + flush_pct, 2)})
-    return pd.DataFrame(rows)
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per method and config: medians over repeats and their spread."""
+    out = []
+    for (method, config), group in rows.groupby(["method", "config"], sort=False):
+        pct = group["overhead_pct"]
+        out.append({"method": method, "config": config, "repeats": len(group),
+                    "untraced_ms": round(group["untraced_ms"].median(), 2),
+                    "traced_ms": round(group["traced_ms"].median(), 2),
+                    "overhead_pct": round(pct.median(), 2),
+                    "min_pct": round(pct.min(), 2), "max_pct": round(pct.max(), 2),
+                    "of_which_flush_pct": round(group["flush_pct"].median(), 2),
+                    "first_flush_ms": round(group["first_flush_ms"].median(), 1)})
+    return pd.DataFrame(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure every config and print the summary table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.exec_overhead")
-    parser.add_argument("--out", default=None, help="run directories and CSVs (default: tmp)")
+    parser.add_argument("--out", default=None, help="job folders and CSVs (default: tmp)")
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                         help="MODEL:BATCH:RANKS (default: %(default)s)")
+    parser.add_argument("--method", choices=("steps", "runs", "both"), default="steps")
     parser.add_argument("--strategy", default="sync")
-    parser.add_argument("--repeats", type=int, default=7, help="pairs of runs per config")
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=6, help="jobs (or pairs) per config")
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of each median")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--traced-first", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        worker(Config.parse(args.worker), args.strategy, args.steps, Path(args.out),
+               args.traced_first)
+        return 0
     out = Path(args.out or tempfile.mkdtemp(prefix="gradsync-exec-overhead-"))
     out.mkdir(parents=True, exist_ok=True)
-    configs = [Config.parse(c) for c in args.configs]
-    flush_every = RunConfig.__dataclass_fields__["flush_every"].default
-    pairs, flush_ms = [], {}
-    for cfg in configs:
-        pairs.extend(hook_pairs(out, cfg, args.strategy, args.steps, args.warmup,
-                                args.repeats))
-        flush_ms[str(cfg)] = flush_ms_per_step(cfg, args.repeats, flush_every)
-    frame = pd.DataFrame(pairs)
+    methods = ("steps", "runs") if args.method == "both" else (args.method,)
+    measure = {"steps": step_repeats, "runs": run_repeats}
+    rows = [row for cfg in map(Config.parse, args.configs) for method in methods
+            for row in measure[method](out, cfg, args.strategy, args.steps, args.warmup,
+                                       args.repeats)]
+    frame = pd.DataFrame(rows)
     frame.to_csv(out / "exec_overhead.csv", index=False)
-    summary = summarise(frame, flush_ms)
+    summary = summarise(frame)
     summary.to_csv(out / "exec_overhead_summary.csv", index=False)
     print(f"\nrecording overhead, {args.strategy}, {args.steps} steps (median after "
-          f"{args.warmup}), {args.repeats} alternated pairs per config; results in {out}")
+          f"{args.warmup}), {args.repeats} repeats per config; results in {out}")
     print(summary.to_string(index=False))
     return 0
 
