@@ -1,0 +1,108 @@
+"""The executor's tracer in one process: which rows its hooks write, and its partial parts."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from executor.models import parametric_layers  # noqa: E402
+from executor.tracing import Tracer, merge_partials  # noqa: E402
+from simulator.trace import COLUMNS  # noqa: E402
+
+
+def make_model() -> nn.Module:
+    torch.manual_seed(0)
+    # In-place ReLU after a layer: the case module full backward hooks break.
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 16),
+                         nn.BatchNorm1d(16), nn.ReLU(inplace=True), nn.Linear(16, 3))
+
+
+def run_steps(tracer: Tracer, model: nn.Module, steps: int, report_grads=None) -> None:
+    x, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
+    for step in range(steps):
+        tracer.begin_step(step)
+        model.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        if report_grads is not None:
+            report_grads()
+        tracer.end_step()
+        tracer.record(step, "compute", "update", "update", 1.0 + step, 1.5 + step)
+
+
+def counting_clock():
+    ticks = itertools.count()
+    return lambda: float(next(ticks))
+
+
+def test_one_forward_and_one_backward_row_per_layer_and_step(tmp_path):
+    model = make_model()
+    tracer = Tracer("run", 3, counting_clock(), True)
+    tracer.attach(parametric_layers(model))
+    run_steps(tracer, model, 2)
+    frame = tracer.frame()
+    assert list(frame.columns) == list(COLUMNS)
+    names = ["0", "2", "3", "5"]
+    for step in (0, 1):
+        rows = frame[frame["iteration"] == step]
+        forward = rows[rows["op"] == "forward"].sort_values("start_s")
+        backward = rows[rows["op"] == "backward"].sort_values("start_s")
+        assert list(forward["name"]) == names
+        assert list(backward["name"]) == names[::-1]     # backward runs last layer first
+        assert (backward["end_s"] > backward["start_s"]).all()   # the start hook fired
+        assert (rows["end_s"] >= rows["start_s"]).all()
+        assert set(rows["stream"]) == {"compute"} and set(rows["rank"]) == {3}
+    assert (frame["run_id"] == "run").all() and (frame["source"] == "exec").all()
+    assert (frame["op"] == "update").sum() == 2
+
+
+def test_strategy_reported_gradients_give_the_same_rows():
+    """``grad_hooks=False``: the strategy's own hook calls ``grad_ready`` instead."""
+    frames = []
+    for own_hooks in (True, False):
+        model = make_model()
+        layers = parametric_layers(model)
+        tracer = Tracer("run", 0, counting_clock(), True)
+        if not own_hooks:
+            for i, (_, _, params) in enumerate(layers):
+                for p in params:
+                    p.register_post_accumulate_grad_hook(
+                        lambda param, i=i, ready=tracer.grad_ready: ready(i))
+        tracer.attach(layers, grad_hooks=own_hooks)
+        run_steps(tracer, model, 2)
+        frames.append(tracer.frame())
+    assert frames[0].equals(frames[1])
+
+
+def test_paused_forwards_and_disabled_tracers_write_nothing():
+    model = make_model()
+    tracer = Tracer("run", 0, counting_clock(), True)
+    tracer.attach(parametric_layers(model))
+    tracer.paused = True
+    with torch.no_grad():
+        model.eval()(torch.randn(2, 8))
+    assert tracer.frame().empty
+    off = Tracer("run", 0, counting_clock(), False)
+    off.attach(parametric_layers(model))
+    assert not off._handles
+
+
+def test_flushed_parts_merge_into_one_trace_and_are_not_written_twice(tmp_path):
+    model = make_model()
+    tracer = Tracer("run", 1, counting_clock(), True)
+    tracer.attach(parametric_layers(model))
+    run_steps(tracer, model, 2)
+    tracer.flush(tmp_path)
+    run_steps(tracer, model, 1)     # step 0 again: a second part
+    tracer.flush(tmp_path)
+    tracer.flush(tmp_path)          # nothing new: no third part
+    assert len(list((tmp_path / "partial").glob("rank-*.parquet"))) == 2
+    merged = merge_partials(tmp_path)
+    assert len(merged) == 3 * (4 + 4 + 1)
+    assert merged["start_s"].is_monotonic_increasing
+    tracer.close()
+    assert not tracer._handles
