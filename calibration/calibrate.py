@@ -42,6 +42,9 @@ from hwmodels.specs import AlphaBeta, Cluster
 from simulator.profile import ComputeProfile
 
 BASE_CLUSTER = "local-cpu"
+#: The executor polls its collectives with MPI_Testsome from every gradient hook and forward
+#: pre-hook, and waits by polling: MPI progress mode "test" (simulator.progress).
+PROGRESS = "test"
 #: Messages below this are latency-bound on every machine; the fit range starts here.
 MIN_FIT_BYTES = 1024
 DEFAULT_MAX_FIT_BYTES = 16 << 20
@@ -117,11 +120,16 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
     interference = fit_interference(table, ref_p, max_bytes)
     base_cluster = load_cluster(base)
     cluster = replace(scaling.with_ranks(base_cluster, ref_p), name=f"{base_cluster.name}-fitted",
-                      transport="device", fitted={"intra": ab},
+                      transport="device", fitted={"intra": ab}, progress=PROGRESS,
                       collective_overhead_s=mpi_overhead, comm_interference=interference)
     found = base_profiles(runs, profiles)
     comm_scales = scaling.comm_scales(table, cluster, cores, max_bytes)
-    compute = scaling.fit_compute(fit_runs, found, cluster, table, mpi_overhead)
+    # The compute fit simulates the fit runs on the cluster as validation will run it: with
+    # the collective costs benchmarked at each rank count.
+    provisional = replace(cluster, provenance={"scaling": {
+        "cores": cores, "comm": comm_scales,
+        "compute": {"mpi_overhead_s": mpi_overhead, "exec_overhead_s": 0.0}}})
+    compute = scaling.fit_compute(fit_runs, found, provisional, table, mpi_overhead)
     cluster = replace(cluster, collective_overhead_s=mpi_overhead + compute.exec_overhead_s)
     provenance = _provenance(benches, runs, found, link_quality, cores, interference,
                              comm_scales, compute, max_bytes)

@@ -22,6 +22,7 @@ from calibration.runs import MeasuredRun
 from hwmodels.cluster import cluster_from_dict, cluster_to_spec
 from hwmodels.commmodel import CommModel
 from hwmodels.specs import AlphaBeta, Cluster
+from simulator.api import simulate
 from simulator.profile import ComputeProfile
 
 
@@ -85,30 +86,58 @@ def bench_compute(table: pd.DataFrame) -> dict[int, float]:
     return {int(p): float(s) for p, s in rows.groupby("nranks")["seconds"].median().items()}
 
 
+SIM_ITERATIONS = 6
+#: MPI progresses every posted non-blocking collective at once; they share the link.
+ORDERING = "concurrent"
+
+
+def simulate_run(run: MeasuredRun, cluster: Cluster, profile: ComputeProfile,
+                 seed: int = 0) -> float:
+    """The simulator's median iteration time for ``run``'s setup on ``cluster`` with
+    ``profile`` (already scaled to the run's rank count)."""
+    result = simulate(cluster=cluster, model=run.model, batch=run.batch,
+                      strategy=run.strategy, profile=profile, iterations=SIM_ITERATIONS,
+                      seed=seed, ordering=ORDERING)
+    return float(result.iteration_time_s)
+
+
+def solve_compute_scale(run: MeasuredRun, cluster: Cluster, profile: ComputeProfile,
+                        rounds: int = 8, tol: float = 1e-3) -> float:
+    """The factor on ``profile`` with which the simulator reproduces ``run``'s measured
+    iteration time on ``cluster`` (fixed-point on ``measured / predicted``; the predicted
+    time grows with the factor, about in proportion)."""
+    scale = 1.0
+    for _ in range(rounds):
+        predicted = simulate_run(run, cluster, profile.scaled(scale))
+        ratio = run.iteration_s / predicted
+        scale *= ratio
+        if abs(ratio - 1.0) < tol:
+            break
+    return scale
+
+
 def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int], ComputeProfile],
                 cluster: Cluster, table: pd.DataFrame, mpi_overhead_s: float) -> ComputeFit:
-    """Compute scale per rank count and the executor's per-collective cost, from the fit runs.
-
-    For each fit run with a profile: the executor's extra cost per collective is what its
-    measured allreduces take beyond the fitted closed form; the compute scale is the step's
-    time outside collectives over the profile's step time. Medians over runs at a rank count.
-    """
-    extra, scales, notes = [], {}, []
+    """Compute scale per rank count, from the fit runs: the factor on the profile with which
+    the fitted simulator (links, overheads, progress) reproduces each fit run's measured
+    iteration time. It carries what a training step costs beyond the profiled layers: the
+    executor's hooks, data and loss, and what sharing the machine's cores costs compute.
+    Medians over runs at a rank count. Also recorded per run: what the measured allreduces
+    took beyond the fitted closed form (rank skew and polling; not charged again)."""
+    scales: dict[int, list[float]] = {}
+    notes = []
     for run in fit_runs:
         profile = profiles.get((run.model, run.batch))
         if profile is None or run.allreduce.empty:
             continue
-        model = CommModel(with_ranks(cluster, run.ranks))
+        here, _ = cluster_for(cluster, run.ranks)
+        model = CommModel(here)
         predicted = np.array([model.allreduce(n).at(n) for n in run.allreduce["nbytes"]])
-        extra.append(float(np.median(run.allreduce["seconds"].to_numpy() - predicted)))
-        # What the executor's waits take beyond the closed form is mostly polling latency and
-        # rank skew, paid once per step rather than per message (it vanishes when delayed
-        # hides the wait): it is charged to the step's compute, not to every collective.
-        comm = float(predicted.sum()) / max(run.steps_timed * run.ranks, 1)
-        scale = max(run.iteration_s - comm, 0.05 * run.iteration_s) / profile.iteration_s
+        extra = float(np.median(run.allreduce["seconds"].to_numpy() - predicted))
+        scale = solve_compute_scale(run, here, profile)
         scales.setdefault(run.ranks, []).append(scale)
         notes.append({"run": run.path, "ranks": run.ranks, "compute_scale": scale,
-                      "collective_extra_s": extra[-1]})
+                      "collective_extra_s": extra})
     return ComputeFit({p: float(np.median(v)) for p, v in scales.items()}, 0.0,
                       mpi_overhead_s, bench_compute(table), notes)
 

@@ -18,16 +18,12 @@ import numpy as np
 
 from calibration.profiles import load_profiles, profiles_dir
 from calibration.runs import MeasuredRun, RunError, read_runs
-from calibration.scaling import cluster_for
+from calibration.scaling import cluster_for, simulate_run
 from hwmodels.cluster import load_cluster
 from hwmodels.errors import GradsyncError
 from hwmodels.specs import Cluster
-from simulator.api import simulate
 from simulator.profile import ComputeProfile
 
-SIM_ITERATIONS = 6
-#: MPI progresses every posted non-blocking collective at once; they share the link.
-ORDERING = "concurrent"
 
 
 @dataclass(frozen=True)
@@ -96,10 +92,7 @@ def predict(run: MeasuredRun, fitted: Cluster,
                        f"{run.batch} (profiles: {known}); include a one-rank run of it in "
                        "the calibration")
     cluster, factor = cluster_for(fitted, run.ranks)
-    result = simulate(cluster=cluster, model=run.model, batch=run.batch,
-                      strategy=run.strategy, profile=profile.scaled(factor),
-                      iterations=SIM_ITERATIONS, seed=seed, ordering=ORDERING)
-    return float(result.iteration_time_s)
+    return simulate_run(run, cluster, profile.scaled(factor), seed)
 
 
 def validate(cluster_file: str | Path, run_dirs: Sequence[str | Path]) -> Report:
