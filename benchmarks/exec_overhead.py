@@ -1,7 +1,7 @@
 """Cost of recording the executor's trace: per-step time with and without it.
 
 Run: ``python -m benchmarks.exec_overhead [--out DIR] [--method steps|runs|both]
-[--repeats 5] [--steps 60] [--configs resnet18-ci:64:1 resnet18-ci:16:2 ...]
+[--repeats 6] [--steps 60] [--configs resnet18-ci:64:1 resnet18-ci:16:2 ...]
 [--strategy sync]``. A config is ``MODEL:BATCH:RANKS``.
 
 The machine is shared, so its load drifts within seconds; two methods pair what they compare
