@@ -10,6 +10,8 @@ fit runs, normally one model's ``sync`` runs). What is fitted, and from what:
 - ``collective_overhead_s``: MPI's per-call constant (separable from alpha given two rank
   counts) plus the executor's own per-collective cost, read off the fit runs' waits;
 - ``comm_interference``: from the OSU-style overlap test (compute between ``Test`` calls);
+- compute noise: the step-to-step variation of each profile run (the simulator's per-rank
+  noise; the slowest rank paces every collective);
 - compute: per-layer shape from the profiles; a compute scale per rank count (fit runs at the
   rank counts they have; other counts via the benchmark's core-sharing ratio), and scales of
   collective costs for oversubscribed rank counts. These live under ``provenance.scaling`` and
@@ -103,6 +105,14 @@ def base_profiles(runs: list[MeasuredRun],
     return found
 
 
+def compute_noise(runs: list[MeasuredRun]) -> dict[str, float]:
+    """Per profile (model, batch): how much a step's compute varies from step to step, the
+    robust CV of its one-rank run's step times. Ranks of a synchronous run wait for the
+    slowest of them every step, so this variation costs more the more ranks there are; the
+    simulator's per-rank compute noise reproduces that."""
+    return {scaling.noise_key(r.model, r.batch): r.step_cv for r in runs if r.ranks == 1}
+
+
 def calibrate(paths: Sequence[str | Path], out: str | Path, *,
               profiles: Sequence[ComputeProfile] = (), base: str | Path = BASE_CLUSTER,
               overwrite: bool = False) -> Cluster:
@@ -129,10 +139,12 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
     provisional = replace(cluster, provenance={"scaling": {
         "cores": cores, "comm": comm_scales,
         "compute": {"mpi_overhead_s": mpi_overhead, "exec_overhead_s": 0.0}}})
-    compute = scaling.fit_compute(fit_runs, found, provisional, table, mpi_overhead)
+    noise = compute_noise(runs)
+    compute = scaling.fit_compute(fit_runs, found, provisional, table, mpi_overhead, noise)
     cluster = replace(cluster, collective_overhead_s=mpi_overhead + compute.exec_overhead_s)
     provenance = _provenance(benches, runs, found, link_quality, cores, interference,
                              comm_scales, compute, max_bytes)
+    provenance["compute_noise"] = noise
     cluster = replace(cluster, provenance=provenance,
                       source=f"fitted by gradsync calibrate from {len(benches)} benchmark(s) "
                              f"and {len(runs)} run(s)")

@@ -3,8 +3,8 @@
 ``python -m calibration.protocol --out DIR`` (or ``gradsync calibrate --protocol --out DIR``):
 
 1. ``bench-net`` on 2 and 4 ranks (collectives, overlap test, core sharing);
-2. per-layer compute profiles of every model (``python -m executor.profile``, one torch thread
-   as every rank of a 2- or 4-rank run on this machine uses);
+2. per-layer compute profiles of every model: a one-rank executor run pinned to one core (one
+   torch thread, as every rank of a 2- or 4-rank run on this machine uses; no communication);
 3. the fit run: ``sync`` of one model (``FIT_MODEL``) on 2 ranks;
 4. ``calibrate`` on 1-3 only;
 5. the held-out runs: every model x every strategy x 2 and 4 ranks except the fit run (other
@@ -37,10 +37,8 @@ from typing import Callable, Sequence
 from calibration.benchnet import find_mpiexec, read_bench, run_bench_net
 from calibration.calibrate import calibrate
 from calibration.hostload import ForeignLoad, wait_for_quiet
-from calibration.profiles import profile_file
 from calibration.runs import RunError
 from calibration.validate import Report, plot, validate
-from simulator.profile import load_profile
 
 DEFAULT_OUT = "calibration-protocol"
 MODELS = ("resnet18-ci", "alexnet-ci", "bert-ci")
@@ -52,7 +50,6 @@ RANKS = (2, 4)
 BATCH = {"resnet18-ci": 96, "alexnet-ci": 32, "bert-ci": 32}
 DEFAULT_BATCH = 32
 STEPS = 30
-PROFILE_REPEATS = 20
 RUN_TIMEOUT_S = 240.0
 #: Bench-net message range: the protocol's messages are 0.1-3 MB; the fit uses up to 4x that.
 BENCH_SIZES = "4B..16MiB"
@@ -136,7 +133,7 @@ def guarded(out: Path, hygiene: Hygiene, make: Callable[[Path], None]) -> Path:
     best: tuple[float, Path] | None = None
     for tries in range(1, hygiene.attempts + 1):
         path = out if tries == 1 else out.with_name(f"{out.name}.try{tries}")
-        share = hygiene.measure(out.name, lambda: make(path))
+        share = hygiene.measure(out.name, lambda path=path: make(path))
         if best is None or share < best[0]:
             best = (share, path)
         if not hygiene.retry(share, tries):
@@ -158,14 +155,31 @@ def _swap(out: Path, better: Path) -> None:
     os.replace(better, out)
 
 
-def measure_profile_file(model: str, batch: int, out: Path, threads: int = 1,
-                         repeats: int = PROFILE_REPEATS) -> Path:
-    """``python -m executor.profile`` into ``out`` (a directory holding the profile file)."""
-    out.mkdir(parents=True, exist_ok=True)
-    _run([sys.executable, "-m", "executor.profile", "--model", model, "--batch", str(batch),
-          "--threads", str(threads), "--repeats", str(repeats), "--force",
-          "--out", str(profile_file(out, model, batch))],
-         f"profile of {model} (batch {batch})", RUN_TIMEOUT_S)
+def pinned_to_one_core() -> None:
+    """``preexec_fn``: run the child (and what it starts) on one core, the last one. The
+    executor gives each rank the cores it may use divided among the node's ranks, so a
+    one-rank run pinned to one core computes on one torch thread, as the ranks of 2- and
+    4-rank runs on 2 cores do."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[-1]})
+
+
+def run_profile(model: str, batch: int, out: Path, steps: int = STEPS,
+                timeout_s: float = RUN_TIMEOUT_S) -> Path:
+    """A compute-profile run: the executor on one rank pinned to one core (no communication;
+    the per-layer times of the very code path the ranks run, hooks and data included)."""
+    if (out / "trace.parquet").exists():
+        return out
+    command = executor_command(1, model, "sync", batch, steps, out)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
+                              check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              preexec_fn=pinned_to_one_core)
+    except subprocess.TimeoutExpired:
+        raise RunError(f"profile run {out.name} took longer than {timeout_s:.0f} s") from None
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RunError(f"profile run {out.name} failed (exit {done.returncode}): {tail[0]}")
     return out
 
 
@@ -192,14 +206,13 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
                 p, d, sizes=bench_sizes, repeats=bench_repeats))
         read_bench(path)
         benches.append(path)
+    runs_dir = out / "runs"
     profiles = []
     for model in models:
         batch = batch_of.get(model, DEFAULT_BATCH)
-        say(f"profile {model} batch {batch}, 1 thread")
-        folder = guarded(out / "profiles" / f"{model}-b{batch}", hygiene,
-                         lambda d, m=model, b=batch: measure_profile_file(m, b, d))
-        profiles.append(load_profile(profile_file(folder, model, batch)))
-    runs_dir = out / "runs"
+        say(f"profile {model} batch {batch}: 1 rank on 1 core")
+        profiles.append(guarded(runs_dir / f"{model}-n1", hygiene,
+                                lambda d, m=model, b=batch: run_profile(m, b, d, steps)))
     fit_runs, held_out = [], []
     for model in models:
         batch = batch_of.get(model, DEFAULT_BATCH)
@@ -212,9 +225,9 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
                 is_fit = model == fit_model and strategy == "sync" and p == min(ranks)
                 (fit_runs if is_fit else held_out).append(path)
     fitted = out / "fitted.yaml"
-    say(f"calibrate on {len(benches)} benchmarks, {len(profiles)} profiles, "
+    say(f"calibrate on {len(benches)} benchmarks, {len(profiles)} profile runs, "
         f"{len(fit_runs)} fit run(s)")
-    calibrate([*benches, *fit_runs], fitted, profiles=profiles, overwrite=True)
+    calibrate([*benches, *profiles, *fit_runs], fitted, overwrite=True)
     report = validate(fitted, held_out)
     plot(report, out / "predicted_vs_measured.png")
     wall_s = time.perf_counter() - started
@@ -230,8 +243,7 @@ def _write_summary(out: Path, report: Report, wall_s: float, benches: list[Path]
     shares = {name: min(seen) for name, seen in hygiene.seen.items()}
     summary = {**report.to_json(), "wall_s": wall_s,
                "command": f"python -m calibration.protocol --out {out}",
-               "fit_set": [str(p) for p in [*benches, *fit_runs]]
-               + [f"profile {p.model} batch {p.batch}" for p in profiles],
+               "fit_set": [str(p) for p in [*benches, *profiles, *fit_runs]],
                "held_out": [str(p) for p in held_out],
                "load": {"loadavg_at_end": os.getloadavg(), "cores": os.cpu_count(),
                         "max_foreign": hygiene.max_foreign,

@@ -48,6 +48,7 @@ class MeasuredRun:
     step_overhead_s: float                 # data + loss (host work outside the layers)
     allreduce: pd.DataFrame = field(repr=False)  # nbytes, seconds: one row per message per step
     steps_timed: int = 0                   # steps after warm-up that the medians cover
+    step_cv: float = 0.0                   # robust CV of one rank's step times (see below)
 
     @property
     def compute_s(self) -> float:
@@ -96,7 +97,7 @@ def read_run(path: str | Path, warmup: int = DEFAULT_WARMUP) -> MeasuredRun:
         str(path), str(record.get("run_id", Path(path).name)), model, strategy, ranks, batch,
         machine_of(record), _iteration_time(trace, steady), *_layer_medians(steady),
         _op_median(steady, "update"), _op_median(steady, "data") + _op_median(steady, "loss"),
-        _allreduce_rows(steady), int(steady["iteration"].nunique()))
+        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(trace, steady))
 
 
 def read_runs(paths: Iterable[str | Path], warmup: int = DEFAULT_WARMUP) -> list[MeasuredRun]:
@@ -137,6 +138,22 @@ def _iteration_time(trace: pd.DataFrame, steady: pd.DataFrame) -> float:
     starts["gap"] = starts.groupby("rank")["start_s"].diff()
     kept = starts[starts["iteration"].isin(steady["iteration"].unique())]["gap"].dropna()
     return float(kept.median())
+
+
+def _step_gaps(trace: pd.DataFrame, steady: pd.DataFrame) -> pd.Series:
+    starts = trace.groupby(["rank", "iteration"])["start_s"].min().reset_index()
+    starts["gap"] = starts.groupby("rank")["start_s"].diff()
+    return starts[starts["iteration"].isin(steady["iteration"].unique())]["gap"].dropna()
+
+
+def _step_cv(trace: pd.DataFrame, steady: pd.DataFrame) -> float:
+    """How much one rank's step time varies from step to step: ``1.4826 * MAD / median`` (a
+    coefficient of variation that the odd slow step, a trace flush, does not inflate)."""
+    gaps = _step_gaps(trace, steady).to_numpy(float)
+    if len(gaps) < 3:
+        return 0.0
+    median = float(np.median(gaps))
+    return float(1.4826 * np.median(np.abs(gaps - median)) / median) if median > 0 else 0.0
 
 
 def _layer_medians(steady: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:

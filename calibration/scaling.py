@@ -39,15 +39,18 @@ def with_ranks(cluster: Cluster, ranks: int) -> Cluster:
 
 def comm_scales(table: pd.DataFrame, cluster: Cluster, cores: int,
                 max_bytes: int) -> dict[int, dict[str, float]]:
-    """Per benchmarked rank count: measured allreduce vs the fitted closed form.
+    """Per benchmarked rank count: measured (non-blocking) allreduce vs the fitted closed form.
 
     ``measured ~ fixed * model_fixed + per_byte * model_per_byte * n`` (relative least
     squares); both scales are about 1 where the closed form holds, and grow when ranks share
     cores.
     """
     out: dict[int, dict[str, float]] = {}
+    # The executor's collectives are non-blocking, waited by polling: the benchmark's
+    # ``iallreduce`` measures that path (older tables without it: the blocking one).
+    op = "iallreduce" if "iallreduce" in set(table["op"]) else "allreduce"
     for p in sorted(int(p) for p in table["nranks"].unique()):
-        points = medians(table[(table["nranks"] == p) & (table["op"] == "allreduce")
+        points = medians(table[(table["nranks"] == p) & (table["op"] == op)
                                & table["nbytes"].between(1024, max_bytes)])
         if len(points) < 3:
             continue
@@ -86,29 +89,31 @@ def bench_compute(table: pd.DataFrame) -> dict[int, float]:
     return {int(p): float(s) for p, s in rows.groupby("nranks")["seconds"].median().items()}
 
 
-SIM_ITERATIONS = 6
+#: Simulated iterations: enough that the median over them is steady with compute noise on.
+SIM_ITERATIONS = 40
 #: MPI progresses every posted non-blocking collective at once; they share the link.
 ORDERING = "concurrent"
 
 
 def simulate_run(run: MeasuredRun, cluster: Cluster, profile: ComputeProfile,
-                 seed: int = 0) -> float:
+                 seed: int = 0, noise_cv: float = 0.0) -> float:
     """The simulator's median iteration time for ``run``'s setup on ``cluster`` with
-    ``profile`` (already scaled to the run's rank count)."""
+    ``profile`` (already scaled to the run's rank count) and per-rank compute noise of
+    coefficient of variation ``noise_cv`` (the slowest rank paces each collective)."""
     result = simulate(cluster=cluster, model=run.model, batch=run.batch,
                       strategy=run.strategy, profile=profile, iterations=SIM_ITERATIONS,
-                      seed=seed, ordering=ORDERING)
+                      seed=seed, ordering=ORDERING, noise=noise_cv or None)
     return float(result.iteration_time_s)
 
 
 def solve_compute_scale(run: MeasuredRun, cluster: Cluster, profile: ComputeProfile,
-                        rounds: int = 8, tol: float = 1e-3) -> float:
+                        noise_cv: float = 0.0, rounds: int = 8, tol: float = 1e-3) -> float:
     """The factor on ``profile`` with which the simulator reproduces ``run``'s measured
     iteration time on ``cluster`` (fixed-point on ``measured / predicted``; the predicted
     time grows with the factor, about in proportion)."""
     scale = 1.0
     for _ in range(rounds):
-        predicted = simulate_run(run, cluster, profile.scaled(scale))
+        predicted = simulate_run(run, cluster, profile.scaled(scale), noise_cv=noise_cv)
         ratio = run.iteration_s / predicted
         scale *= ratio
         if abs(ratio - 1.0) < tol:
@@ -117,7 +122,8 @@ def solve_compute_scale(run: MeasuredRun, cluster: Cluster, profile: ComputeProf
 
 
 def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int], ComputeProfile],
-                cluster: Cluster, table: pd.DataFrame, mpi_overhead_s: float) -> ComputeFit:
+                cluster: Cluster, table: pd.DataFrame, mpi_overhead_s: float,
+                noise: Mapping[str, float] | None = None) -> ComputeFit:
     """Compute scale per rank count, from the fit runs: the factor on the profile with which
     the fitted simulator (links, overheads, progress) reproduces each fit run's measured
     iteration time. It carries what a training step costs beyond the profiled layers: the
@@ -134,12 +140,18 @@ def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int], 
         model = CommModel(here)
         predicted = np.array([model.allreduce(n).at(n) for n in run.allreduce["nbytes"]])
         extra = float(np.median(run.allreduce["seconds"].to_numpy() - predicted))
-        scale = solve_compute_scale(run, here, profile)
+        scale = solve_compute_scale(run, here, profile,
+                                    (noise or {}).get(noise_key(run.model, run.batch), 0.0))
         scales.setdefault(run.ranks, []).append(scale)
         notes.append({"run": run.path, "ranks": run.ranks, "compute_scale": scale,
                       "collective_extra_s": extra})
     return ComputeFit({p: float(np.median(v)) for p, v in scales.items()}, 0.0,
                       mpi_overhead_s, bench_compute(table), notes)
+
+
+def noise_key(model: str, batch: int) -> str:
+    """The key of a profile's compute noise in ``provenance.compute_noise``."""
+    return f"{model}-b{batch}"
 
 
 def _lookup(mapping: Mapping, ranks: int):

@@ -2,7 +2,8 @@
 
 Each run is simulated as it was executed: its model, strategy (with its bucket sizes and
 staleness), rank count and per-rank batch from ``run.json``, on the fitted cluster adapted to
-that rank count (:func:`calibration.scaling.cluster_for`) with the fitted compute profile. The
+that rank count (:func:`calibration.scaling.cluster_for`) with the fitted compute profile and
+the fitted per-rank compute noise of that profile. The
 measured time is the median over steps after warm-up of the gap between iteration starts; the
 predicted one is the simulator's median iteration time.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from calibration.profiles import load_profiles, profiles_dir
 from calibration.runs import MeasuredRun, RunError, read_runs
-from calibration.scaling import cluster_for, simulate_run
+from calibration.scaling import cluster_for, noise_key, simulate_run
 from hwmodels.cluster import load_cluster
 from hwmodels.errors import GradsyncError
 from hwmodels.specs import Cluster
@@ -92,7 +93,9 @@ def predict(run: MeasuredRun, fitted: Cluster,
                        f"{run.batch} (profiles: {known}); include a one-rank run of it in "
                        "the calibration")
     cluster, factor = cluster_for(fitted, run.ranks)
-    return simulate_run(run, cluster, profile.scaled(factor), seed)
+    noise = (fitted.provenance.get("compute_noise") or {}).get(
+        noise_key(run.model, run.batch), 0.0)
+    return simulate_run(run, cluster, profile.scaled(factor), seed, float(noise))
 
 
 def validate(cluster_file: str | Path, run_dirs: Sequence[str | Path]) -> Report:

@@ -167,5 +167,14 @@ def threads_per_rank(comm: MPI.Comm) -> int:
     """Torch threads per rank: the node's cores split among its ranks, at least 1.
 
     Oversubscribed ranks (4 on 2 cores) each get one thread; more would only add contention.
+    The cores are those this process may run on (``taskset`` and cpusets narrow them).
     """
-    return max(1, (os.cpu_count() or 1) // max(1, local_size(comm)))
+    return max(1, usable_cores() // max(1, local_size(comm)))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
