@@ -34,7 +34,8 @@ CELLS = [
 
     if SMALL:   # a couple of tiny models, 2 ranks, few steps: about a minute on 2 cores
         PROTOCOL = dict(models=("alexnet-ci", "bert-ci"), fit_model="alexnet-ci",
-                        strategies=("sync", "delayed"), ranks=(2,), steps=8)
+                        strategies=("sync", "delayed"), ranks=(2,), steps=8,
+                        batches={"alexnet-ci": 16, "bert-ci": 16})
         BENCH = dict(sizes="1KiB..4MiB", repeats=3)
     else:       # the project's held-out protocol: 3 models x 4 strategies x 2 and 4 ranks
         PROTOCOL = dict(models=("resnet18-ci", "alexnet-ci", "bert-ci"), fit_model="resnet18-ci",
