@@ -27,7 +27,7 @@ from simulator.memory import memory_breakdown
 from simulator.noise import NoiseSpec, as_noise, rank_factors
 from simulator.profile import ComputeProfile, load_profile, roofline_profile
 from simulator.results import Comparison, SimResult
-from simulator.strategies import STRATEGIES, Plan, StrategySpec, make_plan, plan_mgwfbp
+from simulator.strategies import STRATEGIES, Plan, StrategySpec, make_plan
 from simulator.workload import Workload, load_workload
 
 FIDELITIES = ("analytic", "detailed")
@@ -153,10 +153,8 @@ def strategy_spec(strategy: str | StrategySpec, bucket_bytes: int | None = None,
 
 def make_strategy_plan(spec: StrategySpec, ctx: Context) -> Plan:
     """The plan; MG-WFBP merging needs the backward times and the cost model."""
-    grad_bytes = ctx.workload.grad_bytes
-    if spec.merge == "mgwfbp" and spec.name in ("bucketed", "crossiter"):
-        return plan_mgwfbp(spec, grad_bytes, list(ctx.profile.backward_s), ctx.cost)
-    return make_plan(spec, grad_bytes)
+    return make_plan(spec, ctx.workload.grad_bytes, backward_s=ctx.profile.backward_s,
+                     cost=ctx.cost)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from simulator.progress import PROGRESS_MODES, ProgressGate
 from simulator.strategies import Message, Plan
 
 ORDERINGS = ("serial", "concurrent")
-CostFn = Callable[[int], tuple[float, float]]   # nbytes -> (fixed_s, per_byte_s)
 #: nbytes -> (fixed_s, ((link class, per_byte_s), ...)): the bandwidth phases in order
 PhaseFn = Callable[[int], tuple[float, tuple[tuple[str, float], ...]]]
 StepFn = Callable[[int], int]                   # nbytes -> sequential steps of the collective
