@@ -12,9 +12,11 @@ fit runs, normally one model's ``sync`` runs). What is fitted, and from what:
 - ``comm_interference``: from the OSU-style overlap test (compute between ``Test`` calls);
 - compute noise: the step-to-step variation of each profile run (the simulator's per-rank
   noise; the slowest rank paces every collective);
-- compute: per-layer shape from the profiles; a compute scale per rank count (fit runs at the
-  rank counts they have; other counts via the benchmark's core-sharing ratio), and scales of
-  collective costs for oversubscribed rank counts. These live under ``provenance.scaling`` and
+- compute: per-layer shape from the profiles (one-rank runs, and ``--local`` runs that measure
+  compute with as many ranks on the machine as a real run); a compute scale per rank count
+  (fit runs at the rank counts they have; other counts via the benchmark's core-sharing ratio,
+  or, with a profile measured at that rank count, the scale fitted against such a profile),
+  and scales of collective costs for oversubscribed rank counts. These live under ``provenance.scaling`` and
   :func:`calibration.scaling.cluster_for` applies them.
 
 The cluster file is written with :func:`hwmodels.cluster.save_cluster` (device transport: the
@@ -35,7 +37,8 @@ import pandas as pd
 from calibration import scaling
 from calibration.benchnet import bench_cores, is_bench_dir, read_bench
 from calibration.fitting import CostFn, FitError, fit_alpha_beta, interference_from_overlap, medians
-from calibration.profiles import profile_from_run, profiles_dir, save_profiles
+from calibration.profiles import (ProfileKey, profile_from_runs, profile_key, profiles_dir,
+                                  save_profiles)
 from calibration.runs import MeasuredRun, check_one_machine, machine_of, read_record, read_runs
 from hwmodels.cluster import load_cluster, save_cluster
 from hwmodels.collectives import cost
@@ -96,21 +99,32 @@ def fit_interference(table: pd.DataFrame, p: int, max_bytes: int) -> float:
 
 
 def base_profiles(runs: list[MeasuredRun],
-                  given: Sequence[ComputeProfile]) -> dict[tuple[str, int], ComputeProfile]:
-    """Profiles by (model, batch): files given, else one-rank executor runs."""
-    found = {(p.model, p.batch): p for p in given}
-    for run in runs:
-        if run.ranks == 1 and (run.model, run.batch) not in found:
-            found[(run.model, run.batch)] = profile_from_run(run)
+                  given: Sequence[ComputeProfile]) -> dict[ProfileKey, ComputeProfile]:
+    """Profiles by (model, batch, occupancy): files given, else profile runs (one rank, or
+    ``--local`` runs at a rank count)."""
+    found = {profile_key(p): p for p in given}
+    for key, repeats in _profile_runs(runs).items():
+        if key not in found:
+            found[key] = profile_from_runs(repeats)
     return found
 
 
+def _profile_runs(runs: list[MeasuredRun]) -> dict[ProfileKey, list[MeasuredRun]]:
+    """Profile runs grouped by (model, batch, occupancy): repeats of one setup together."""
+    groups: dict[ProfileKey, list[MeasuredRun]] = {}
+    for run in runs:
+        if run.is_profile:
+            groups.setdefault((run.model, run.batch, run.ranks), []).append(run)
+    return groups
+
+
 def compute_noise(runs: list[MeasuredRun]) -> dict[str, float]:
-    """Per profile (model, batch): how much a step's compute varies from step to step, the
-    robust CV of its one-rank run's step times. Ranks of a synchronous run wait for the
+    """Per profile (model, batch, occupancy): how much a step's compute varies from step to
+    step, the robust CV of its profile run's step times. Ranks of a synchronous run wait for the
     slowest of them every step, so this variation costs more the more ranks there are; the
     simulator's per-rank compute noise reproduces that."""
-    return {scaling.noise_key(r.model, r.batch): r.step_cv for r in runs if r.ranks == 1}
+    return {scaling.noise_key(*key): float(np.median([r.step_cv for r in repeats]))
+            for key, repeats in _profile_runs(runs).items()}
 
 
 def calibrate(paths: Sequence[str | Path], out: str | Path, *,
@@ -123,7 +137,7 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
                        "(run 'gradsync bench-net -n 2 --out DIR')")
     table = pd.concat([read_bench(b) for b in benches], ignore_index=True)
     cores = min(c for c in [bench_cores(b) for b in benches] + [1 << 30] if c)
-    fit_runs = [r for r in runs if r.ranks > 1]
+    fit_runs = [r for r in runs if not r.is_profile]
     max_bytes = _fit_range(table, fit_runs)
     ab, mpi_overhead, link_quality = fit_links(table, cores, max_bytes)
     ref_p = min([r.ranks for r in fit_runs] or [min(cores, int(table["nranks"].min()))])
@@ -173,7 +187,7 @@ def _provenance(benches: list[Path], runs: list[MeasuredRun], found: dict, link_
         "runs": [{"path": r.path, "model": r.model, "strategy": r.strategy.name,
                   "ranks": r.ranks, "batch": r.batch, "iteration_s": r.iteration_s}
                  for r in runs],
-        "profiles": [f"{m}-b{b}" for m, b in sorted(found)],
+        "profiles": [scaling.noise_key(*key) for key in sorted(found)],
         "link_fit": {**link_quality, "link_class": "intra", "algorithm": "mpich thresholds",
                      "bytes": [MIN_FIT_BYTES, max_bytes]},
         "interference_fit": {"comm_interference": interference,

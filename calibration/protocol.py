@@ -4,7 +4,9 @@
 
 1. ``bench-net`` on 2 and 4 ranks (collectives, overlap test, core sharing);
 2. per-layer compute profiles of every model: a one-rank executor run pinned to one core (one
-   torch thread, as every rank of a 2- or 4-rank run on this machine uses; no communication);
+   torch thread, as every rank of a 2- or 4-rank run on this machine uses), and at each rank
+   count an executor run with ``--local`` (the ranks placed and threaded as in a real run, but
+   exchanging no gradients: compute as it is when that many ranks share the cores and caches);
 3. the fit run: ``sync`` of one model (``FIT_MODEL``) on 2 ranks;
 4. ``calibrate`` on 1-3 only;
 5. the held-out runs: every model x every strategy x 2 and 4 ranks except the fit run (other
@@ -96,11 +98,12 @@ class Hygiene:
 
 
 def executor_command(nranks: int, model: str, strategy: str, batch: int, steps: int,
-                     out: Path) -> list[str]:
+                     out: Path, local: bool = False) -> list[str]:
     """The executor's command line (every rank runs ``python -m executor``)."""
     return [find_mpiexec(), "-n", str(nranks), sys.executable, "-m", "executor",
             "--model", model, "--strategy", strategy, "--batch", str(batch),
-            "--steps", str(steps), "--data", "synthetic", "--out", str(out)]
+            "--steps", str(steps), "--data", "synthetic", "--out", str(out),
+            *(["--local"] if local else [])]
 
 
 def _run(command: list[str], what: str, timeout_s: float) -> None:
@@ -115,11 +118,13 @@ def _run(command: list[str], what: str, timeout_s: float) -> None:
 
 
 def run_executor(nranks: int, model: str, strategy: str, batch: int, out: Path,
-                 steps: int = STEPS, timeout_s: float = RUN_TIMEOUT_S) -> Path:
-    """One executor run into ``out`` (reused when it already finished there)."""
+                 steps: int = STEPS, timeout_s: float = RUN_TIMEOUT_S,
+                 local: bool = False) -> Path:
+    """One executor run into ``out`` (reused when it already finished there); ``local``: the
+    ranks exchange no gradients (a compute profile at this rank count)."""
     if (out / "trace.parquet").exists():
         return out
-    _run(executor_command(nranks, model, strategy, batch, steps, out),
+    _run(executor_command(nranks, model, strategy, batch, steps, out, local),
          f"executor run {out.name}", timeout_s)
     return out
 
@@ -207,23 +212,38 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
         read_bench(path)
         benches.append(path)
     runs_dir = out / "runs"
-    profiles = []
+    profiles, fit_runs, held_out = [], [], []
+
+    def measure(name: str, make: Callable[[Path], Path]) -> Path:
+        say(name)
+        return guarded(runs_dir / name, hygiene, make)
+
+    fit_batch = batch_of.get(fit_model, DEFAULT_BATCH)
+    fit_ranks = min(ranks)
+    # Model by model, each rank count's profile right before and after that count's runs,
+    # and the fit run repeated in every model's block: the machine's speed drifts over
+    # minutes, so a profile is compared with runs near it in time, and the fit's one
+    # number is a median over the whole protocol's span.
     for model in models:
         batch = batch_of.get(model, DEFAULT_BATCH)
-        say(f"profile {model} batch {batch}: 1 rank on 1 core")
-        profiles.append(guarded(runs_dir / f"{model}-n1", hygiene,
-                                lambda d, m=model, b=batch: run_profile(m, b, d, steps)))
-    fit_runs, held_out = [], []
-    for model in models:
-        batch = batch_of.get(model, DEFAULT_BATCH)
+        profiles.append(measure(f"{model}-n1", lambda d, m=model, b=batch:
+                                run_profile(m, b, d, steps)))
         for p in ranks:
+            def local(d: Path, p=p, m=model, b=batch) -> Path:
+                return run_executor(p, m, "sync", b, d, steps, local=True)
+
+            profiles.append(measure(f"{model}-local-n{p}", local))
+            if p == fit_ranks and model != fit_model:
+                fit_runs.append(measure(f"{fit_model}-sync-n{p}-fit-{model}",
+                                        lambda d, p=p: run_executor(p, fit_model, "sync",
+                                                                    fit_batch, d, steps)))
             for strategy in strategies:
-                path = runs_dir / f"{model}-{strategy}-n{p}"
-                say(path.name)
-                guarded(path, hygiene, lambda d, p=p, m=model, s=strategy, b=batch:
-                        run_executor(p, m, s, b, d, steps))
-                is_fit = model == fit_model and strategy == "sync" and p == min(ranks)
+                path = measure(f"{model}-{strategy}-n{p}",
+                               lambda d, p=p, m=model, s=strategy, b=batch:
+                               run_executor(p, m, s, b, d, steps))
+                is_fit = model == fit_model and strategy == "sync" and p == fit_ranks
                 (fit_runs if is_fit else held_out).append(path)
+            profiles.append(measure(f"{model}-local-n{p}-r2", local))
     fitted = out / "fitted.yaml"
     say(f"calibrate on {len(benches)} benchmarks, {len(profiles)} profile runs, "
         f"{len(fit_runs)} fit run(s)")

@@ -49,6 +49,13 @@ class MeasuredRun:
     allreduce: pd.DataFrame = field(repr=False)  # nbytes, seconds: one row per message per step
     steps_timed: int = 0                   # steps after warm-up that the medians cover
     step_cv: float = 0.0                   # robust CV of one rank's step times (see below)
+    local: bool = False                    # ranks exchanged no gradients (``--local``)
+
+    @property
+    def is_profile(self) -> bool:
+        """A compute profile: one rank, or ranks that exchanged no gradients (``--local``),
+        which measure compute as the ranks of a real run at that count share the machine."""
+        return self.ranks == 1 or self.local
 
     @property
     def compute_s(self) -> float:
@@ -97,7 +104,8 @@ def read_run(path: str | Path, warmup: int = DEFAULT_WARMUP) -> MeasuredRun:
         str(path), str(record.get("run_id", Path(path).name)), model, strategy, ranks, batch,
         machine_of(record), _iteration_time(trace, steady), *_layer_medians(steady),
         _op_median(steady, "update"), _op_median(steady, "data") + _op_median(steady, "loss"),
-        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(trace, steady))
+        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(trace, steady),
+        bool(specs.get("local", False)))
 
 
 def read_runs(paths: Iterable[str | Path], warmup: int = DEFAULT_WARMUP) -> list[MeasuredRun]:

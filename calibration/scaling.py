@@ -68,16 +68,23 @@ def comm_scales(table: pd.DataFrame, cluster: Cluster, cores: int,
 
 @dataclass(frozen=True)
 class ComputeFit:
-    """Compute scales per rank count and the executor's own per-collective cost."""
+    """Compute scales per rank count and the executor's own per-collective cost.
 
-    by_ranks: dict[int, float]                 # profile time x scale = time in a p-rank run
+    ``by_ranks[p]``: one-rank profile time x scale = compute time in a p-rank run (it carries
+    core sharing). ``matched[p]``: the same for a profile measured with p ranks sharing the
+    machine (``--local`` runs; core sharing is in the profile, the scale carries what a step
+    costs beyond it: the executor's exchange, polling and waits)."""
+
+    by_ranks: dict[int, float]
     exec_overhead_s: float                     # per collective, beyond the MPI benchmark
     mpi_overhead_s: float
     bench_compute_s: dict[int, float] = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)
+    matched: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"by_ranks": {int(k): v for k, v in self.by_ranks.items()},
+                "matched": {int(k): v for k, v in self.matched.items()},
                 "exec_overhead_s": self.exec_overhead_s, "mpi_overhead_s": self.mpi_overhead_s,
                 "bench_compute_s": {int(k): v for k, v in self.bench_compute_s.items()},
                 "runs": self.runs}
@@ -121,37 +128,47 @@ def solve_compute_scale(run: MeasuredRun, cluster: Cluster, profile: ComputeProf
     return scale
 
 
-def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int], ComputeProfile],
+def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int, int],
+                                                               ComputeProfile],
                 cluster: Cluster, table: pd.DataFrame, mpi_overhead_s: float,
                 noise: Mapping[str, float] | None = None) -> ComputeFit:
-    """Compute scale per rank count, from the fit runs: the factor on the profile with which
+    """Compute scales per rank count, from the fit runs: the factor on a profile with which
     the fitted simulator (links, overheads, progress) reproduces each fit run's measured
-    iteration time. It carries what a training step costs beyond the profiled layers: the
-    executor's hooks, data and loss, and what sharing the machine's cores costs compute.
-    Medians over runs at a rank count. Also recorded per run: what the measured allreduces
-    took beyond the fitted closed form (rank skew and polling; not charged again)."""
+    iteration time. Against the one-rank profile it carries what a training step costs beyond
+    the profiled layers (the executor's hooks, data and loss) and what sharing the machine's
+    cores costs compute; against a profile measured at the run's own rank count only the
+    former. Medians over runs at a rank count. Also recorded per run: what the measured
+    allreduces took beyond the fitted closed form (rank skew and polling; not charged again)."""
     scales: dict[int, list[float]] = {}
+    matched: dict[int, list[float]] = {}
     notes = []
     for run in fit_runs:
-        profile = profiles.get((run.model, run.batch))
-        if profile is None or run.allreduce.empty:
+        if run.allreduce.empty:
             continue
         here, _ = cluster_for(cluster, run.ranks)
         model = CommModel(here)
         predicted = np.array([model.allreduce(n).at(n) for n in run.allreduce["nbytes"]])
-        extra = float(np.median(run.allreduce["seconds"].to_numpy() - predicted))
-        scale = solve_compute_scale(run, here, profile,
-                                    (noise or {}).get(noise_key(run.model, run.batch), 0.0))
-        scales.setdefault(run.ranks, []).append(scale)
-        notes.append({"run": run.path, "ranks": run.ranks, "compute_scale": scale,
-                      "collective_extra_s": extra})
+        note = {"run": run.path, "ranks": run.ranks,
+                "collective_extra_s": float(np.median(run.allreduce["seconds"].to_numpy()
+                                                     - predicted))}
+        for occupancy, found, label in ((1, scales, "compute_scale"),
+                                        (run.ranks, matched, "matched_scale")):
+            profile = profiles.get((run.model, run.batch, occupancy))
+            if profile is None or (label == "matched_scale" and occupancy == 1):
+                continue
+            cv = (noise or {}).get(noise_key(run.model, run.batch, occupancy), 0.0)
+            scale = solve_compute_scale(run, here, profile, cv)
+            found.setdefault(run.ranks, []).append(scale)
+            note[label] = scale
+        notes.append(note)
     return ComputeFit({p: float(np.median(v)) for p, v in scales.items()}, 0.0,
-                      mpi_overhead_s, bench_compute(table), notes)
+                      mpi_overhead_s, bench_compute(table), notes,
+                      {p: float(np.median(v)) for p, v in matched.items()})
 
 
-def noise_key(model: str, batch: int) -> str:
+def noise_key(model: str, batch: int, occupancy: int = 1) -> str:
     """The key of a profile's compute noise in ``provenance.compute_noise``."""
-    return f"{model}-b{batch}"
+    return f"{model}-b{batch}" + ("" if occupancy == 1 else f"-n{occupancy}")
 
 
 def _lookup(mapping: Mapping, ranks: int):
@@ -173,6 +190,36 @@ def compute_scale(scaling: Mapping, ranks: int) -> float:
         return base * bench[ranks] / bench[ref]
     cores = int(scaling.get("cores", 1 << 30))
     return base * max(1.0, ranks / cores) / max(1.0, (ref or ranks) / cores)
+
+
+def matched_scale(scaling: Mapping, ranks: int) -> float | None:
+    """Profile-at-``ranks`` -> ``ranks``-rank-run factor: fitted at the nearest rank count
+    (it carries no core sharing, so it moves little with the rank count); None if the fit
+    had no profile measured at its own rank count."""
+    fitted = {int(k): float(v)
+              for k, v in ((scaling.get("compute") or {}).get("matched") or {}).items()}
+    if not fitted:
+        return None
+    return fitted[min(fitted, key=lambda p: (abs(p - ranks), p))]
+
+
+def profile_for(fitted: Cluster, profiles: Mapping[tuple[str, int, int], ComputeProfile],
+                model: str, batch: int, ranks: int) -> tuple[ComputeProfile, float] | None:
+    """The profile the simulator uses for ``model`` at ``batch`` on ``ranks`` ranks of the
+    fitted machine, scaled, and its per-rank compute noise: the profile measured with
+    ``ranks`` ranks sharing the machine when there is one (and the fit had one at its own rank
+    count), else the one-rank profile carried by :func:`compute_scale`; None if neither."""
+    scaling = fitted.provenance.get("scaling") or {}
+    noise = fitted.provenance.get("compute_noise") or {}
+    scale = matched_scale(scaling, ranks)
+    own = profiles.get((model, batch, ranks))
+    if own is not None and scale is not None and ranks > 1:
+        return own.scaled(scale), float(noise.get(noise_key(model, batch, ranks), 0.0))
+    alone = profiles.get((model, batch, 1))
+    if alone is None:
+        return None
+    _, factor = cluster_for(fitted, ranks)
+    return alone.scaled(factor), float(noise.get(noise_key(model, batch), 0.0))
 
 
 def cluster_for(fitted: Cluster, ranks: int) -> tuple[Cluster, float]:

@@ -17,9 +17,9 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from calibration.profiles import load_profiles, profiles_dir
+from calibration.profiles import ProfileKey, load_profiles, profiles_dir
 from calibration.runs import MeasuredRun, RunError, read_runs
-from calibration.scaling import cluster_for, noise_key, simulate_run
+from calibration.scaling import cluster_for, profile_for, simulate_run
 from hwmodels.cluster import load_cluster
 from hwmodels.errors import GradsyncError
 from hwmodels.specs import Cluster
@@ -84,22 +84,21 @@ class Report:
 
 
 def predict(run: MeasuredRun, fitted: Cluster,
-            profiles: dict[tuple[str, int], ComputeProfile], seed: int = 0) -> float:
+            profiles: dict[ProfileKey, ComputeProfile], seed: int = 0) -> float:
     """The fitted simulator's median iteration time for ``run``'s setup."""
-    profile = profiles.get((run.model, run.batch))
-    if profile is None:
-        known = ", ".join(f"{m} (batch {b})" for m, b in sorted(profiles)) or "none"
+    chosen = profile_for(fitted, profiles, run.model, run.batch, run.ranks)
+    if chosen is None:
+        known = ", ".join(f"{m} (batch {b}, {n} rank(s))" for m, b, n in sorted(profiles))
         raise RunError(f"{run.path}: no fitted compute profile for {run.model} at batch "
-                       f"{run.batch} (profiles: {known}); include a one-rank run of it in "
-                       "the calibration")
-    cluster, factor = cluster_for(fitted, run.ranks)
-    noise = (fitted.provenance.get("compute_noise") or {}).get(
-        noise_key(run.model, run.batch), 0.0)
-    return simulate_run(run, cluster, profile.scaled(factor), seed, float(noise))
+                       f"{run.batch} (profiles: {known or 'none'}); include a one-rank run "
+                       "of it in the calibration")
+    profile, noise = chosen
+    cluster, _ = cluster_for(fitted, run.ranks)
+    return simulate_run(run, cluster, profile, seed, noise)
 
 
 def validate(cluster_file: str | Path, run_dirs: Sequence[str | Path]) -> Report:
-    """Measured vs predicted for every run in ``run_dirs`` (one-rank runs are skipped)."""
+    """Measured vs predicted for every run in ``run_dirs`` (profile runs are skipped)."""
     fitted = load_cluster(cluster_file)
     if "scaling" not in fitted.provenance:
         raise GradsyncError(f"{cluster_file}: not a file written by 'gradsync calibrate' "
@@ -107,7 +106,7 @@ def validate(cluster_file: str | Path, run_dirs: Sequence[str | Path]) -> Report
     profiles = load_profiles(cluster_file)
     if not profiles:
         raise GradsyncError(f"{cluster_file}: no profiles in {profiles_dir(cluster_file)}")
-    runs = [r for r in read_runs(run_dirs) if r.ranks > 1]
+    runs = [r for r in read_runs(run_dirs) if not r.is_profile]
     if not runs:
         raise RunError("no multi-rank runs to validate")
     predictions = tuple(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from calibration.profiles import load_profiles
-from calibration.scaling import cluster_for
+from calibration.scaling import cluster_for, profile_for
 from hwmodels.cluster import cluster_from_dict, cluster_to_spec, load_cluster
 from hwmodels.devices import device_to_spec, get_device
 from hwmodels.errors import SpecError
@@ -56,7 +56,7 @@ def what_if(fitted: str | Path | Cluster, *, fabric: str | Fabric | None = None,
     profiles = load_profiles(fitted) if not isinstance(fitted, Cluster) else {}
     base = fitted if isinstance(fitted, Cluster) else load_cluster(fitted)
     ranks = ranks_per_node or base.devices_per_node
-    cluster, factor = cluster_for(base, ranks)
+    cluster, _ = cluster_for(base, ranks)
     changes = [f"ranks per node {ranks}"] if ranks != base.devices_per_node else []
     if fabric is not None:
         new = get_fabric(fabric) if isinstance(fabric, str) else fabric
@@ -72,7 +72,7 @@ def what_if(fitted: str | Path | Cluster, *, fabric: str | Fabric | None = None,
         cluster = _with_device(cluster, device)
         changes.append(f"device {cluster.device.name}")
     if model is not None:
-        profile = _profile(cluster, profiles, model, batch, factor, device is not None)
+        profile = _profile(cluster, base, profiles, model, batch, ranks, device is not None)
         batch = profile.batch
     return Scenario(cluster, profile, model, batch, tuple(changes))
 
@@ -86,17 +86,21 @@ def _with_device(cluster: Cluster, device: str | Device) -> Cluster:
     return replace(cluster_from_dict(spec), provenance=cluster.provenance)
 
 
-def _profile(cluster: Cluster, profiles: dict, model: str, batch: int | None, factor: float,
-             new_device: bool) -> ComputeProfile:
+def _profile(cluster: Cluster, fitted: Cluster, profiles: dict, model: str, batch: int | None,
+             ranks: int, new_device: bool) -> ComputeProfile:
     """The fitted profile (scaled for the ranks per node), or a roofline one on a new device."""
     if new_device:
         workload = load_workload(model)
         return roofline_profile(workload, cluster.device, batch or workload.default_batch)
-    matches = {b: p for (m, b), p in profiles.items() if m == model}
-    if not matches:
+    batches = sorted({b for m, b, _ in profiles if m == model})
+    if not batches:
         raise SpecError("model", model, "a model with a fitted profile: "
-                        + (", ".join(sorted({m for m, _ in profiles})) or "none"))
-    chosen = matches.get(batch) if batch is not None else next(iter(matches.values()))
+                        + (", ".join(sorted({m for m, _, _ in profiles})) or "none"))
+    if batch is not None and batch not in batches:
+        raise SpecError("batch", batch, f"a fitted batch of {model}: {batches}")
+    chosen = profile_for(fitted, profiles, model, batches[0] if batch is None else batch, ranks)
     if chosen is None:
-        raise SpecError("batch", batch, f"a fitted batch of {model}: {sorted(matches)}")
-    return chosen.scaled(factor)
+        raise SpecError("ranks_per_node", ranks, f"a rank count with a fitted profile of "
+                        f"{model}: {sorted({n for m, _, n in profiles if m == model})} "
+                        "(or a one-rank profile)")
+    return chosen[0]

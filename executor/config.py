@@ -47,6 +47,7 @@ class RunConfig:
     flush_every: int = 10
     comm_timeout_s: float = 60.0
     eval_every: int = 0
+    local: bool = False
     fail_at_step: int = -1
     fail_rank: int = 0
     fail_mode: str = "raise"
@@ -65,6 +66,9 @@ class RunConfig:
             raise UnknownNameError("dtype", self.dtype, DTYPES)
         if self.device not in DEVICES:
             raise UnknownNameError("device", self.device, DEVICES)
+        if self.local and self.strategy == "ddp":
+            raise SpecError("local", self.local, "false with strategy ddp (a local run "
+                            "exchanges no gradients; use one of " + ", ".join(STRATEGIES) + ")")
         if self.fail_mode not in FAIL_MODES:
             raise UnknownNameError("fail_mode", self.fail_mode, FAIL_MODES)
         for name in ("bucket_mb", "first_bucket_mb", "comm_timeout_s"):
@@ -132,6 +136,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="abort the job when a collective takes longer than this")
     parser.add_argument("--eval-every", type=int, default=0,
                         help="test accuracy every K steps and at the end (0: end only)")
+    parser.add_argument("--local", action="store_true",
+                        help="exchange no gradients: every rank trains its own replica, placed "
+                             "and threaded as in a real run (a compute profile at this rank "
+                             "count, for calibration)")
     # Test-only fault injection (hidden from --help).
     parser.add_argument("--fail-at-step", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--fail-rank", type=int, default=0, help=argparse.SUPPRESS)
@@ -146,8 +154,8 @@ def to_argv(cfg: RunConfig) -> list[str]:
         flag = "--" + f.name.replace("_", "-")
         if f.name == "trace":
             argv += [] if value else ["--no-trace"]
-        elif f.name == "resume":
-            argv += ["--resume"] if value else []
+        elif f.name in ("resume", "local"):
+            argv += [flag] if value else []
         else:
             argv += [flag, str(value)]
     return argv

@@ -91,7 +91,10 @@ def make_strategy(cfg: RunConfig, comm: MPI.Comm, source: ModelSource, clock: Cl
     spec = StrategySpec(cfg.strategy, bucket_bytes=max(1, int(cfg.bucket_mb * MiB)),
                         first_bucket_bytes=max(1, int(cfg.first_bucket_mb * MiB)),
                         staleness=cfg.staleness)
-    return StrategyRuntime(comm, layers, make_plan(spec, grad_bytes), sgd, clock.now, record,
+    # A local run gives the strategy a communicator of one rank: the same hooks, buffers and
+    # updates, no exchange (what the other ranks compute beside it is the point).
+    grad_comm = MPI.COMM_SELF if cfg.local else comm
+    return StrategyRuntime(grad_comm, layers, make_plan(spec, grad_bytes), sgd, clock.now, record,
                            cfg.comm_timeout_s, tracer.grad_ready if cfg.trace else None)
 
 
