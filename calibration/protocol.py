@@ -51,7 +51,7 @@ RANKS = (2, 4)
 #: noise and the executor's per-step costs, yet keeps the whole protocol within minutes.
 BATCH = {"resnet18-ci": 96, "alexnet-ci": 32, "bert-ci": 32}
 DEFAULT_BATCH = 32
-STEPS = 30
+STEPS = 24
 RUN_TIMEOUT_S = 240.0
 #: Bench-net message range: the protocol's messages are 0.1-3 MB; the fit uses up to 4x that.
 BENCH_SIZES = "4B..16MiB"
@@ -188,6 +188,65 @@ def run_profile(model: str, batch: int, out: Path, steps: int = STEPS,
     return out
 
 
+@dataclass
+class Blocks:
+    """The protocol's executor runs, block by block (one model at one rank count), and which
+    of them are profiles, fit runs and held-out runs.
+
+    A block is time-symmetric: the ``--local`` profile, the strategies, the strategies again
+    in reverse order (each held-out setup is launched twice), the profile again. Outside the
+    fit model's own blocks, a fit pair (the fit model's ``--local`` profile and its ``sync``
+    run) opens the block at the fit rank count. The machine's speed drifts over minutes: a
+    profile is compared with runs near it in time, and the fit's one number is a median over
+    the whole protocol's span.
+    """
+
+    runs_dir: Path
+    hygiene: Hygiene
+    say: Callable[[str], None]
+    batch_of: dict[str, int]
+    fit_model: str
+    fit_ranks: int
+    steps: int
+    profiles: list[Path] = field(default_factory=list)
+    fit_runs: list[Path] = field(default_factory=list)
+    held_out: list[Path] = field(default_factory=list)
+
+    def measure(self, name: str, make: Callable[[Path], Path]) -> Path:
+        self.say(name)
+        return guarded(self.runs_dir / name, self.hygiene, make)
+
+    def batch(self, model: str) -> int:
+        return self.batch_of.get(model, DEFAULT_BATCH)
+
+    def profile_alone(self, model: str) -> None:
+        """The one-rank profile, pinned to one core (what-if at other rank counts uses it)."""
+        self.profiles.append(self.measure(f"{model}-n1", lambda d: run_profile(
+            model, self.batch(model), d, self.steps)))
+
+    def local(self, model: str, p: int, name: str) -> None:
+        self.profiles.append(self.measure(name, lambda d: run_executor(
+            p, model, "sync", self.batch(model), d, self.steps, local=True)))
+
+    def run(self, model: str, p: int, strategy: str, name: str) -> Path:
+        return self.measure(name, lambda d: run_executor(p, model, strategy, self.batch(model),
+                                                         d, self.steps))
+
+    def block(self, model: str, p: int, strategies: Sequence[str]) -> None:
+        self.local(model, p, f"{model}-local-n{p}")
+        if p == self.fit_ranks and model != self.fit_model:
+            fit = self.fit_model
+            self.local(fit, p, f"{fit}-local-n{p}-with-{model}")
+            self.fit_runs.append(self.run(fit, p, "sync", f"{fit}-sync-n{p}-with-{model}"))
+        for repeat, order in ((1, strategies), (2, strategies[::-1])):
+            for strategy in order:
+                name = f"{model}-{strategy}-n{p}" + ("" if repeat == 1 else f"-r{repeat}")
+                path = self.run(model, p, strategy, name)
+                is_fit = model == self.fit_model and strategy == "sync" and p == self.fit_ranks
+                (self.fit_runs if is_fit else self.held_out).append(path)
+        self.local(model, p, f"{model}-local-n{p}-r2")
+
+
 def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT_MODEL,
                  strategies: Sequence[str] = STRATEGIES, ranks: Sequence[int] = RANKS,
                  steps: int = STEPS, log=print, batches: dict[str, int] | None = None,
@@ -211,39 +270,12 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
                 p, d, sizes=bench_sizes, repeats=bench_repeats))
         read_bench(path)
         benches.append(path)
-    runs_dir = out / "runs"
-    profiles, fit_runs, held_out = [], [], []
-
-    def measure(name: str, make: Callable[[Path], Path]) -> Path:
-        say(name)
-        return guarded(runs_dir / name, hygiene, make)
-
-    fit_batch = batch_of.get(fit_model, DEFAULT_BATCH)
-    fit_ranks = min(ranks)
-    # Model by model, each rank count's profile right before and after that count's runs,
-    # and the fit run repeated in every model's block: the machine's speed drifts over
-    # minutes, so a profile is compared with runs near it in time, and the fit's one
-    # number is a median over the whole protocol's span.
+    plan = Blocks(out / "runs", hygiene, say, batch_of, fit_model, min(ranks), steps)
     for model in models:
-        batch = batch_of.get(model, DEFAULT_BATCH)
-        profiles.append(measure(f"{model}-n1", lambda d, m=model, b=batch:
-                                run_profile(m, b, d, steps)))
+        plan.profile_alone(model)
         for p in ranks:
-            def local(d: Path, p=p, m=model, b=batch) -> Path:
-                return run_executor(p, m, "sync", b, d, steps, local=True)
-
-            profiles.append(measure(f"{model}-local-n{p}", local))
-            if p == fit_ranks and model != fit_model:
-                fit_runs.append(measure(f"{fit_model}-sync-n{p}-fit-{model}",
-                                        lambda d, p=p: run_executor(p, fit_model, "sync",
-                                                                    fit_batch, d, steps)))
-            for strategy in strategies:
-                path = measure(f"{model}-{strategy}-n{p}",
-                               lambda d, p=p, m=model, s=strategy, b=batch:
-                               run_executor(p, m, s, b, d, steps))
-                is_fit = model == fit_model and strategy == "sync" and p == fit_ranks
-                (fit_runs if is_fit else held_out).append(path)
-            profiles.append(measure(f"{model}-local-n{p}-r2", local))
+            plan.block(model, p, strategies)
+    profiles, fit_runs, held_out = plan.profiles, plan.fit_runs, plan.held_out
     fitted = out / "fitted.yaml"
     say(f"calibrate on {len(benches)} benchmarks, {len(profiles)} profile runs, "
         f"{len(fit_runs)} fit run(s)")
