@@ -8,6 +8,7 @@ such inputs must give back the parameters they were made with.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from calibration.benchnet import TABLE_FILE
 from calibration.fitting import AlgorithmFor
-from hwmodels.specs import Cluster
+from hwmodels.specs import AlphaBeta, Cluster
 from simulator.api import simulate
 from simulator.profile import ComputeProfile
 from simulator.runrecord import make_run_record, write_run_record
@@ -56,8 +57,13 @@ def write_bench(out_dir: str | Path, cluster: Cluster, algorithm_for: AlgorithmF
 
 
 def write_run(out_dir: str | Path, cluster: Cluster, model: str, strategy: StrategySpec,
-              batch: int, profile: ComputeProfile, iterations: int = 6) -> Path:
-    """An executor-style run directory whose trace is the simulator's own."""
+              batch: int, profile: ComputeProfile, iterations: int = 6,
+              local: bool = False) -> Path:
+    """An executor-style run directory whose trace is the simulator's own; ``local``: a
+    ``--local`` run (its collectives cost nothing: no exchange)."""
+    if local:
+        cluster = replace(cluster, fitted={**cluster.fitted, "intra": AlphaBeta(0.0, 0.0, 0.0)},
+                          collective_overhead_s=0.0)
     result = simulate(cluster=cluster, model=model, batch=batch, strategy=strategy,
                       profile=profile, iterations=iterations, warmup=0, ordering="concurrent")
     frame = result.trace.copy()
@@ -67,7 +73,7 @@ def write_run(out_dir: str | Path, cluster: Cluster, model: str, strategy: Strat
     specs = {"nprocs": cluster.total_devices, "model": model, "strategy": strategy.name,
              "batch": batch, "steps": iterations, "bucket_mb": strategy.bucket_bytes / MiB,
              "first_bucket_mb": strategy.first_bucket_bytes / MiB,
-             "staleness": strategy.staleness}
+             "staleness": strategy.staleness, "local": local}
     write_run_record(make_run_record("exec", result.run_id, specs, seed=0, host=HOST,
                                      status="ok"), out)
     return out

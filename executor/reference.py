@@ -3,7 +3,8 @@
 :func:`reference_train` trains on the whole global batch (the ranks' shards in rank order) in
 one process with the same SGD: ``sync``, ``layerwise``, ``bucketed``, ``crossiter`` and ``ddp``
 must reach its weights; for ``delayed`` it applies the staleness-``d`` rule instead (no update
-in the first ``d`` steps, then the gradient of step ``t - d`` at step ``t``).
+in the first ``d`` steps, then the gradient of step ``t - d`` at step ``t``). For a ``--local``
+run (no exchange) it trains on rank 0's shard alone: rank 0's replica must reach its weights.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ def reference_train(cfg: RunConfig) -> dict[str, torch.Tensor]:
     stale = cfg.staleness if cfg.strategy == "delayed" else 0
     queue: deque[list[torch.Tensor]] = deque()
     for step in range(cfg.steps):
-        x, y = datamod.global_batch(arrays, source.synthetic, cfg.seed, step, cfg.nprocs,
-                                    cfg.batch)
+        if cfg.local:
+            x, y = datamod.shard(arrays, source.synthetic, cfg.seed, step, 0, cfg.nprocs,
+                                 cfg.batch)
+        else:
+            x, y = datamod.global_batch(arrays, source.synthetic, cfg.seed, step, cfg.nprocs,
+                                        cfg.batch)
         if x.is_floating_point():
             x = x.to(getattr(torch, cfg.dtype))
         model.zero_grad(set_to_none=True)

@@ -85,4 +85,7 @@ def test_reduced_protocol_fits_reports_and_predicts(tmp_path, mpiexec):
     assert not any("alexnet-ci-sync" in h for h in summary["held_out"])   # the fit run
     assert set(summary["load"]["foreign_share"]) >= {"alexnet-ci-sync-n2", "bench-n2"}
     assert (tmp_path / "predicted_vs_measured.png").exists()
+    # Each held-out setup launched twice; profiles at the run's rank count are in the fit set.
+    assert all(len(p.repeats) == 2 for p in report.predictions)
+    assert any(f.endswith("bert-ci-local-n2") for f in summary["fit_set"])
     assert report.median_abs_error_pct < 35.0, report.table()

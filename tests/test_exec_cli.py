@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +38,13 @@ GOOD = ["-n", "2", "--model", "tiny-mlp", "--strategy", "sync", "--batch", "4", 
     ({"-n": "1000", "--data": "digits"}, "nprocs * batch"),
     ({"--data": "npz:/no/such/file.npz"}, "readable .npz"),
     ({"--model": "resnet18-ci", "--data": "digits"}, "64-feature vectors"),
+    ({"--strategy": "ddp", "--local": None}, "local: got True"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, change, expected):
     args = dict(zip(GOOD[::2], GOOD[1::2]))
     args.update(change)
     out = tmp_path / "run"
-    done = run_cli(*[x for kv in args.items() for x in kv], "--out", str(out))
+    done = run_cli(*[x for kv in args.items() for x in kv if x is not None], "--out", str(out))
     assert done.returncode == 2
     assert expected in done.stderr and done.stderr.count("\n") == 1
     assert not out.exists()
@@ -78,6 +80,8 @@ def test_open_mpi_gets_oversubscribe_and_the_ranks_run_the_executor(tmp_path):
     assert command[command.index("-m") + 1] == "executor"
     assert "--oversubscribe" not in build_command(cfg, "/x/mpiexec", "mpich")
     assert to_argv(cfg)[to_argv(cfg).index("--strategy") + 1] == "sync"
+    assert "--local" not in to_argv(cfg)
+    assert "--local" in build_command(replace(cfg, local=True), "/x/mpiexec", "mpich")
 
 
 def test_failure_messages_name_the_rank():

@@ -80,3 +80,16 @@ def test_reference_of_delayed_makes_no_update_in_the_first_d_steps(tmp_path):
     start = reference_train(tiny_config("delayed", 2, tmp_path, staleness=3, steps=1))
     after = reference_train(tiny_config("delayed", 2, tmp_path, staleness=3, steps=3))
     assert max_relative_difference(after, start) == 0.0
+
+
+@pytest.mark.mpi
+def test_local_run_trains_each_replica_on_its_own_shard(mpiexec, tmp_path):
+    """``--local``: no exchange, so rank 0's weights are SGD on rank 0's shard alone, and
+    not the synchronous result on the global batch."""
+    cfg = tiny_config("sync", 2, tmp_path / "run", local=True)
+    done = run_executor(mpiexec, 2, tmp_path / "run", *argv_of(cfg), "--local")
+    assert done.returncode == 0, done.stderr[-3000:]
+    weights = torch.load(tmp_path / "run" / "model.pt")
+    assert max_relative_difference(weights, reference_train(cfg)) < 1e-5
+    exchanged = reference_train(tiny_config("sync", 2, tmp_path / "x"))
+    assert max_relative_difference(weights, exchanged) > 1e-3
