@@ -7,11 +7,13 @@
    torch thread, as every rank of a 2- or 4-rank run on this machine uses), and at each rank
    count an executor run with ``--local`` (the ranks placed and threaded as in a real run, but
    exchanging no gradients: compute as it is when that many ranks share the cores and caches);
-3. the fit run: ``sync`` of one model (``FIT_MODEL``) on 2 ranks;
+3. the fit runs: ``sync`` of one model (``FIT_MODEL``) on 2 ranks, launched in every block
+   (see :class:`Blocks`);
 4. ``calibrate`` on 1-3 only;
-5. the held-out runs: every model x every strategy x 2 and 4 ranks except the fit run (other
-   models, other strategies including ``delayed`` and ``bucketed``, another rank count),
-   each predicted by ``validate``; report, JSON and plot in ``DIR``.
+5. the held-out runs: every model x every strategy x 2 and 4 ranks except the fit setup (other
+   models, other strategies including ``delayed`` and ``bucketed``, another rank count), each
+   setup launched twice and predicted by ``validate`` (the median of its launches is its
+   measured time); report, JSON and plot in ``DIR``.
 
 Measurement hygiene (the machine is shared): every measurement runs under
 :class:`calibration.hostload.ForeignLoad`, after waiting briefly for the machine to go quiet;
