@@ -24,7 +24,7 @@ from hwmodels.specs import Cluster
 from simulator.detailed import DetailedNetwork
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
-from simulator.noise import NoiseSpec, as_noise, rank_factors
+from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors
 from simulator.profile import ComputeProfile, load_profile, roofline_profile
 from simulator.results import Comparison, SimResult
 from simulator.strategies import STRATEGIES, Plan, StrategySpec, make_plan
@@ -199,8 +199,9 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
     if settings.fidelity == "analytic":
-        # Symmetric ranks: the slowest rank per iteration paces every collective.
-        factors = factors.max(axis=1, keepdims=True)
+        # Symmetric ranks: one representative, paced as the group advances (the slowest rank
+        # each step; less for delayed, whose ranks may drift apart by ``staleness`` steps).
+        factors = pacing_factors(factors, spec.staleness if spec.name == "delayed" else 0)
         output = run_engine(setup, lambda env, rows: AnalyticNetwork(
             env, ctx.phases, ordering, rows, ctx.steps), factors)
     else:

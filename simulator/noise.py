@@ -3,7 +3,11 @@
 A rank's compute in one iteration is its nominal time times a factor: lognormal with mean 1 and
 coefficient of variation ``cv``, times ``straggler_slowdown`` with probability
 ``straggler_prob``. A synchronous collective starts when the slowest rank posts it, which is why
-the analytic fidelity needs only the maximum factor over ranks per iteration.
+the analytic fidelity, for a strategy that waits for a step's gradients within that step, needs
+only the maximum factor over ranks per iteration. A strategy that waits ``lag`` steps later
+(``delayed``) lets ranks drift apart by up to ``lag`` steps and so absorbs part of the noise:
+:func:`pacing_factors` gives the analytic fidelity's one representative rank the factors at
+which such a group of ranks advances.
 """
 
 from __future__ import annotations
@@ -67,3 +71,30 @@ def rank_factors(noise: NoiseSpec, rng: np.random.Generator, iterations: int,
         slow = rng.random((iterations, ranks)) < noise.straggler_prob
         factors = np.where(slow, factors * noise.straggler_slowdown, factors)
     return factors
+
+
+def pacing_factors(factors: np.ndarray, lag: int = 0) -> np.ndarray:
+    """Per-iteration compute factors, shape ``(iterations, 1)``, at which a group of ranks with
+    per-rank ``factors`` (shape ``(iterations, ranks)``) advances when each rank, after its
+    step ``t``, waits for every rank to have finished step ``t - lag``.
+
+    This is the max-plus recurrence of the ranks' step starts ``S``: finish ``F = S + f[t]``,
+    then ``S' = max(F, max over ranks of F[t - lag])``; the factors returned are the increments
+    of the latest start, ``max(S)``, so they sum to the group's elapsed time. ``lag=0`` (every
+    rank waits for the slowest each step) gives the maximum over ranks; a longer lag lets a
+    rank that was slow in one step catch up in the next, and the average comes down towards
+    the mean factor. Communication time is not part of the recurrence: the engine adds it.
+    """
+    iterations, ranks = factors.shape
+    if ranks == 1 or lag <= 0:
+        return factors.max(axis=1, keepdims=True)
+    start = np.zeros(ranks)
+    all_done = np.empty(iterations)           # when every rank had finished step t
+    latest = np.empty(iterations + 1)
+    latest[0] = 0.0
+    for t in range(iterations):
+        finish = start + factors[t]
+        all_done[t] = finish.max()
+        start = np.maximum(finish, all_done[t - lag]) if t >= lag else finish
+        latest[t + 1] = start.max()
+    return np.diff(latest)[:, None]

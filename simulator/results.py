@@ -95,7 +95,7 @@ class SimResult:
     # -- tables ---------------------------------------------------------------------------------
     @cached_property
     def trace(self) -> pd.DataFrame:
-        """The trace, schema v1, ``source="sim"`` (analytic fidelity: rank 0 is the slowest)."""
+        """The trace, schema v1, ``source="sim"`` (analytic fidelity: rank 0 is the group's pace)."""
         recorder = TraceRecorder(self.run_id, "sim")
         recorder.extend(sorted(self.output.rows, key=lambda r: (r[0], r[1], r[7], r[8])))
         return recorder.to_frame()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import simpy
 from test_sim_helpers import ToyComm, toy_cluster, toy_context
@@ -10,6 +11,7 @@ from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
 from simulator.api import RunSettings, run_strategy, simulate, strategy_spec
 from simulator.detailed import DetailedNetwork
+from simulator.noise import pacing_factors
 from simulator.strategies import Message
 
 STRATEGIES = ["sync", "layerwise", "bucketed", "delayed", "crossiter"]
@@ -98,3 +100,42 @@ def test_detailed_moves_every_byte_of_the_schedule():
 def test_detailed_refuses_thousands_of_ranks():
     with pytest.raises(Exception, match="analytic"):
         simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, fidelity="detailed")
+
+
+# -- noise: the analytic fidelity's one rank is paced as the group of ranks advances ---------
+
+def test_pacing_of_alternating_stragglers_by_hand():
+    """Two ranks, each slow (3) every other step, fast (1) otherwise. Waiting for the slowest
+    every step costs 3 a step; waiting one step later (delayed) lets the slow rank catch up
+    while the other is slow: 2 a step, the mean, worked out by hand in the max-plus recurrence
+    (starts (0,0) (1,3) (4,4) (5,7) (8,8))."""
+    factors = np.array([[1.0, 3.0], [3.0, 1.0], [1.0, 3.0], [3.0, 1.0]])
+    assert pacing_factors(factors, 0)[:, 0].tolist() == [3.0, 3.0, 3.0, 3.0]
+    assert pacing_factors(factors, 1)[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0]
+
+
+def test_pacing_lies_between_the_mean_and_the_slowest():
+    rng = np.random.default_rng(5)
+    factors = rng.lognormal(0.0, 0.2, size=(400, 8))
+    per_step_max = factors.max(axis=1).mean()
+    for lag in (1, 2, 4):
+        paced = pacing_factors(factors, lag).mean()
+        assert factors.mean() < paced < per_step_max
+    assert pacing_factors(factors, 2).mean() < pacing_factors(factors, 1).mean()
+    assert pacing_factors(factors[:, :1], 3)[:, 0].tolist() == factors[:, 0].tolist()
+
+
+@pytest.mark.parametrize("staleness", [1, 2])
+@pytest.mark.parametrize("noise", [0.15, {"cv": 0.05, "straggler_prob": 0.02,
+                                          "straggler_slowdown": 3.0}])
+def test_delayed_under_noise_agrees_with_the_per_rank_detailed_fidelity(staleness, noise):
+    """The detailed fidelity simulates every rank (a collective starts when the last rank
+    posts it): the reference for how much noise ``delayed`` absorbs."""
+    spec = strategy_spec("delayed", staleness=staleness)
+    times = [simulate(cluster="dgx1-v100", model="resnet50", batch=32, strategy=spec,
+                      iterations=200, seed=1, noise=noise, fidelity=f).iteration_time_s
+             for f in ("analytic", "detailed")]
+    assert times[0] == pytest.approx(times[1], rel=0.02)
+    sync = simulate(cluster="dgx1-v100", model="resnet50", batch=32, strategy="sync",
+                    iterations=200, seed=1, noise=noise).iteration_time_s
+    assert times[0] < 0.95 * sync      # stragglers cost sync every step; delayed absorbs them
