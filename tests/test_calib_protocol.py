@@ -73,7 +73,7 @@ def test_reduced_protocol_fits_reports_and_predicts(tmp_path, mpiexec):
     report = run_protocol(tmp_path, models=("alexnet-ci", "bert-ci"), fit_model="alexnet-ci",
                           strategies=("sync", "delayed"), ranks=(2,), steps=10,
                           batches={"alexnet-ci": 16, "bert-ci": 16}, log=lambda _: None,
-                          hygiene=Hygiene(attempts=1, quiet_wait_s=2),
+                          hygiene=Hygiene(attempts=3, quiet_wait_s=5, retry_budget_s=120),
                           bench_sizes="1KiB..4MiB", bench_repeats=3)
     names = sorted(p.run.rsplit("/", 1)[-1] for p in report.predictions)
     assert names == ["alexnet-ci-delayed-n2", "bert-ci-delayed-n2", "bert-ci-sync-n2"]
