@@ -159,7 +159,13 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
     provenance = _provenance(benches, runs, found, link_quality, cores, interference,
                              comm_scales, compute, max_bytes)
     provenance["compute_noise"] = noise
+    fitted_sources = {
+        "collective_overhead": "fitted: bench-net per-call constant (provenance.link_fit)",
+        "comm_interference": "fitted: bench-net overlap test (provenance.interference_fit)",
+        "progress": "the executor polls its collectives from its hooks (MPI progress 'test')",
+        "transport": "device: each rank's collectives use the fitted intra link"}
     cluster = replace(cluster, provenance=provenance,
+                      sources={**cluster.sources, **fitted_sources},
                       source=f"fitted by gradsync calibrate from {len(benches)} benchmark(s) "
                              f"and {len(runs)} run(s)")
     out = Path(out)

@@ -199,8 +199,7 @@ class Blocks:
     in reverse order (each held-out setup is launched twice), the profile again. Outside the
     fit model's own blocks, a fit pair (the fit model's ``--local`` profile and its ``sync``
     run) opens the block at the fit rank count. The machine's speed drifts over minutes: a
-    profile is compared with runs near it in time, and the fit's one number is a median over
-    the whole protocol's span.
+    profile is compared with runs near it in time, and the fit runs span the whole protocol.
     """
 
     runs_dir: Path

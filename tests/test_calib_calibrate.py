@@ -68,6 +68,7 @@ def test_fitted_file_round_trips_through_load_cluster_and_the_simulator(measured
     assert loaded.fitted == measured["fitted"].fitted
     assert loaded.provenance["runs"][0]["model"] == MODEL
     assert loaded.provenance["link_fit"]["rms_rel"] < 0.02
+    assert loaded.sources["comm_interference"].startswith("fitted")   # not the base's text
     assert (profiles_dir(path) / f"{MODEL}-b{BATCH}.yaml").exists()
     result = simulate(cluster=path, model=MODEL, batch=BATCH, strategy="sync", iterations=2)
     assert result.iteration_time_s > 0
