@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -108,10 +109,12 @@ def executor_command(nranks: int, model: str, strategy: str, batch: int, steps: 
             *(["--local"] if local else [])]
 
 
-def _run(command: list[str], what: str, timeout_s: float) -> None:
+def _run(command: list[str], what: str, timeout_s: float,
+         preexec_fn: Callable[[], None] | None = None) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              preexec_fn=preexec_fn)
     except subprocess.TimeoutExpired:
         raise RunError(f"{what} took longer than {timeout_s:.0f} s") from None
     if done.returncode != 0:
@@ -177,16 +180,8 @@ def run_profile(model: str, batch: int, out: Path, steps: int = STEPS,
     the per-layer times of the very code path the ranks run, hooks and data included)."""
     if (out / "trace.parquet").exists():
         return out
-    command = executor_command(1, model, "sync", batch, steps, out)
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                              preexec_fn=pinned_to_one_core)
-    except subprocess.TimeoutExpired:
-        raise RunError(f"profile run {out.name} took longer than {timeout_s:.0f} s") from None
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RunError(f"profile run {out.name} failed (exit {done.returncode}): {tail[0]}")
+    _run(executor_command(1, model, "sync", batch, steps, out), f"profile run {out.name}",
+         timeout_s, preexec_fn=pinned_to_one_core)
     return out
 
 
@@ -303,18 +298,11 @@ def _write_summary(out: Path, report: Report, wall_s: float, benches: list[Path]
                         "foreign_share": shares, "attempts": hygiene.seen}}
     (out / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
     worst = max(shares.values(), default=0.0)
+    typical = statistics.median(shares.values() or [0.0])
     (out / "report.txt").write_text(
         report.table() + f"\nwall time {wall_s:.0f} s; other programs' share of the machine "
-        f"during the kept measurements: median {_median(list(shares.values())):.2f}, "
+        f"during the kept measurements: median {typical:.2f}, "
         f"max {worst:.2f}\n")
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    if not values:
-        return 0.0
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -100,11 +100,12 @@ def read_run(path: str | Path, warmup: int = DEFAULT_WARMUP) -> MeasuredRun:
     except KeyError as exc:
         raise RunError(f"{path}/{RUN_FILE}: specs lack {exc}") from None
     steady = _steady(trace, warmup, path)
+    gaps = _step_gaps(trace, steady)
     return MeasuredRun(
         str(path), str(record.get("run_id", Path(path).name)), model, strategy, ranks, batch,
-        machine_of(record), _iteration_time(trace, steady), *_layer_medians(steady),
+        machine_of(record), float(np.median(gaps)), *_layer_medians(steady),
         _op_median(steady, "update"), _op_median(steady, "data") + _op_median(steady, "loss"),
-        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(trace, steady),
+        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(gaps),
         bool(specs.get("local", False)))
 
 
@@ -140,24 +141,18 @@ def _steady(trace: pd.DataFrame, warmup: int, path: str | Path) -> pd.DataFrame:
     return trace[trace["iteration"] >= iterations[0] + warmup]
 
 
-def _iteration_time(trace: pd.DataFrame, steady: pd.DataFrame) -> float:
-    """Median over ranks and steps of the gap between consecutive iteration starts."""
+def _step_gaps(trace: pd.DataFrame, steady: pd.DataFrame) -> np.ndarray:
+    """Every rank's gaps between consecutive iteration starts, for the steady iterations (their
+    median over ranks and steps is the run's iteration time)."""
     starts = trace.groupby(["rank", "iteration"])["start_s"].min().reset_index()
     starts["gap"] = starts.groupby("rank")["start_s"].diff()
     kept = starts[starts["iteration"].isin(steady["iteration"].unique())]["gap"].dropna()
-    return float(kept.median())
+    return kept.to_numpy(float)
 
 
-def _step_gaps(trace: pd.DataFrame, steady: pd.DataFrame) -> pd.Series:
-    starts = trace.groupby(["rank", "iteration"])["start_s"].min().reset_index()
-    starts["gap"] = starts.groupby("rank")["start_s"].diff()
-    return starts[starts["iteration"].isin(steady["iteration"].unique())]["gap"].dropna()
-
-
-def _step_cv(trace: pd.DataFrame, steady: pd.DataFrame) -> float:
+def _step_cv(gaps: np.ndarray) -> float:
     """How much one rank's step time varies from step to step: ``1.4826 * MAD / median`` (a
     coefficient of variation that the odd slow step, a trace flush, does not inflate)."""
-    gaps = _step_gaps(trace, steady).to_numpy(float)
     if len(gaps) < 3:
         return 0.0
     median = float(np.median(gaps))
