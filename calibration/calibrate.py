@@ -8,16 +8,16 @@ fit runs, normally one model's ``sync`` runs). What is fitted, and from what:
   thresholds pick (and ring reduce-scatter/allgather), jointly over the benchmarked rank counts
   that do not oversubscribe the cores, in the message range the runs use;
 - ``collective_overhead_s``: MPI's per-call constant (separable from alpha given two rank
-  counts) plus the executor's own per-collective cost, read off the fit runs' waits;
+  counts);
 - ``comm_interference``: from the OSU-style overlap test (compute between ``Test`` calls);
 - compute noise: the step-to-step variation of each profile run (the simulator's per-rank
   noise; the slowest rank paces every collective);
-- compute: per-layer shape from the profiles (one-rank runs, and ``--local`` runs that measure
-  compute with as many ranks on the machine as a real run); a compute scale per rank count
-  (fit runs at the rank counts they have; other counts via the benchmark's core-sharing ratio,
-  or, with a profile measured at that rank count, the scale fitted against such a profile),
-  and scales of collective costs for oversubscribed rank counts. These live under ``provenance.scaling`` and
-  :func:`calibration.scaling.cluster_for` applies them.
+- compute: per-layer profiles (one-rank runs, and ``--local`` runs that measure compute with
+  as many ranks on the machine as a real run, used as they are); for the one-rank profiles a
+  compute scale per rank count (fit runs at the rank counts they have; other counts via the
+  benchmark's core-sharing ratio); scales of collective costs for oversubscribed rank counts.
+  These live under ``provenance.scaling`` and :func:`calibration.scaling.cluster_for` and
+  :func:`calibration.scaling.profile_for` apply them.
 
 The cluster file is written with :func:`hwmodels.cluster.save_cluster` (device transport: the
 "device" of a CPU rank is its process, and the fitted ``intra`` link is what its collectives

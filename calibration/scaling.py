@@ -71,20 +71,17 @@ class ComputeFit:
     """Compute scales per rank count and the executor's own per-collective cost.
 
     ``by_ranks[p]``: one-rank profile time x scale = compute time in a p-rank run (it carries
-    core sharing). ``matched[p]``: the same for a profile measured with p ranks sharing the
-    machine (``--local`` runs): 1, the profile as it is, for the rank counts the fit runs
-    checked (see :func:`fit_compute`)."""
+    core sharing). A profile measured with p ranks sharing the machine (``--local`` runs) is
+    used as it is (see :func:`fit_compute`)."""
 
     by_ranks: dict[int, float]
     exec_overhead_s: float                     # per collective, beyond the MPI benchmark
     mpi_overhead_s: float
     bench_compute_s: dict[int, float] = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)
-    matched: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"by_ranks": {int(k): v for k, v in self.by_ranks.items()},
-                "matched": {int(k): v for k, v in self.matched.items()},
                 "exec_overhead_s": self.exec_overhead_s, "mpi_overhead_s": self.mpi_overhead_s,
                 "bench_compute_s": {int(k): v for k, v in self.bench_compute_s.items()},
                 "runs": self.runs}
@@ -136,8 +133,8 @@ def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int, i
 
     With a profile measured at a fit run's own rank count (a ``--local`` run: that rank
     count's compute, the executor's hooks, data and update included), compute is the profile
-    as it is (``matched`` scale 1): the fit run is then an in-sample check, and its error is
-    recorded (``matched_error_pct``). Fitting a scale there was tried and transferred worse:
+    as it is: the fit run is then an in-sample check, and its error is recorded
+    (``matched_error_pct``). Fitting a scale there was tried and transferred worse:
     what a ``sync`` run costs beyond its ``--local`` twin is 1-16 % from launch to launch and
     from model to model, and one model's median moved every other model's prediction by up to
     6 %. Against the one-rank profile, a compute scale per rank count (it carries what sharing
@@ -145,7 +142,6 @@ def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int, i
     counts without a profile of their own. Also recorded per run: what the measured
     allreduces took beyond the fitted closed form (rank skew and polling)."""
     scales: dict[int, list[float]] = {}
-    matched: dict[int, float] = {}
     notes = []
     for run in fit_runs:
         if run.allreduce.empty:
@@ -160,7 +156,6 @@ def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int, i
             cv = (noise or {}).get(noise_key(run.model, run.batch, run.ranks), 0.0)
             simulated = simulate_run(run, here, own, noise_cv=cv)
             note["matched_error_pct"] = 100.0 * (simulated / run.iteration_s - 1.0)
-            matched[run.ranks] = 1.0
         alone = profiles.get((run.model, run.batch, 1))
         if alone is not None:
             cv = (noise or {}).get(noise_key(run.model, run.batch), 0.0)
@@ -169,7 +164,7 @@ def fit_compute(fit_runs: list[MeasuredRun], profiles: Mapping[tuple[str, int, i
             note["compute_scale"] = scale
         notes.append(note)
     return ComputeFit({p: float(np.median(v)) for p, v in scales.items()}, 0.0,
-                      mpi_overhead_s, bench_compute(table), notes, matched)
+                      mpi_overhead_s, bench_compute(table), notes)
 
 
 def noise_key(model: str, batch: int, occupancy: int = 1) -> str:
@@ -198,29 +193,16 @@ def compute_scale(scaling: Mapping, ranks: int) -> float:
     return base * max(1.0, ranks / cores) / max(1.0, (ref or ranks) / cores)
 
 
-def matched_scale(scaling: Mapping, ranks: int) -> float | None:
-    """Profile-at-``ranks`` -> ``ranks``-rank-run factor: fitted at the nearest rank count
-    (it carries no core sharing, so it moves little with the rank count); None if the fit
-    had no profile measured at its own rank count."""
-    fitted = {int(k): float(v)
-              for k, v in ((scaling.get("compute") or {}).get("matched") or {}).items()}
-    if not fitted:
-        return None
-    return fitted[min(fitted, key=lambda p: (abs(p - ranks), p))]
-
-
 def profile_for(fitted: Cluster, profiles: Mapping[tuple[str, int, int], ComputeProfile],
                 model: str, batch: int, ranks: int) -> tuple[ComputeProfile, float] | None:
     """The profile the simulator uses for ``model`` at ``batch`` on ``ranks`` ranks of the
     fitted machine, scaled, and its per-rank compute noise: the profile measured with
-    ``ranks`` ranks sharing the machine when there is one (and the fit had one at its own rank
-    count), else the one-rank profile carried by :func:`compute_scale`; None if neither."""
-    scaling = fitted.provenance.get("scaling") or {}
+    ``ranks`` ranks sharing the machine when there is one, as it is, else the one-rank profile
+    carried by :func:`compute_scale`; None if neither."""
     noise = fitted.provenance.get("compute_noise") or {}
-    scale = matched_scale(scaling, ranks)
     own = profiles.get((model, batch, ranks))
-    if own is not None and scale is not None and ranks > 1:
-        return own.scaled(scale), float(noise.get(noise_key(model, batch, ranks), 0.0))
+    if own is not None and ranks > 1:
+        return own, float(noise.get(noise_key(model, batch, ranks), 0.0))
     alone = profiles.get((model, batch, 1))
     if alone is None:
         return None
