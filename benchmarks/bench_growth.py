@@ -6,8 +6,8 @@ import time
 
 from hwmodels.specs import Cluster
 from simulator.api import RunSettings, prepare, run_strategy, strategy_spec
-from simulator.profile import ComputeProfile
-from simulator.workload import Layer, Workload
+from vocab.profile import ComputeProfile
+from vocab.workload import Layer, Workload
 
 
 def timed(ctx, strategy: str, fidelity: str = "analytic") -> float:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwmodels.errors import GradsyncError, SpecError
-from hwmodels.units import parse_bytes
-from simulator.runrecord import RUN_FILE, read_run_record
+from vocab.errors import GradsyncError, SpecError
+from vocab.units import parse_bytes
+from vocab.runrecord import RUN_FILE, read_run_record
 
 TABLE_FILE = "bench.csv"
 TABLE_COLUMNS = ("op", "nranks", "nbytes", "repeat", "seconds")

@@ -44,7 +44,7 @@ from hwmodels.cluster import load_cluster, save_cluster
 from hwmodels.collectives import cost
 from hwmodels.collectives.tuner import choose_allreduce
 from hwmodels.specs import AlphaBeta, Cluster
-from simulator.profile import ComputeProfile
+from vocab.profile import ComputeProfile
 
 BASE_CLUSTER = "local-cpu"
 #: The executor polls its collectives with MPI_Testsome from every gradient hook and forward

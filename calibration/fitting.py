@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import lsq_linear
 
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 from hwmodels.specs import AlphaBeta
 
 #: A closed-form cost ``f(nbytes, p, ab) -> seconds`` (hwmodels.collectives.cost's contract).

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from mpi4py import MPI
 
-from simulator.runrecord import make_run_record, write_run_record
+from vocab.runrecord import make_run_record, write_run_record
 
 TABLE_FILE = "bench.csv"
 OPS = ("allreduce", "iallreduce", "reduce_scatter", "allgather", "overlap_compute",

@@ -25,8 +25,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from calibration.runs import MeasuredRun, RunError
-from simulator.profile import ComputeProfile, list_profiles, save_profile
-from simulator.workload import load_workload
+from vocab.profile import ComputeProfile, list_profiles, save_profile
+from vocab.workload import load_workload
 
 DEVICE = "local-cpu"
 _SHARED = re.compile(r" shared by (\d+) ranks$")

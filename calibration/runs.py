@@ -15,10 +15,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from hwmodels.errors import GradsyncError
-from simulator.runrecord import RUN_FILE, read_run_record
-from simulator.strategies import StrategySpec
-from simulator.trace import read_trace
+from vocab.errors import GradsyncError
+from vocab.runrecord import RUN_FILE, read_run_record
+from vocab.strategies import StrategySpec
+from vocab.trace import read_trace
 
 MiB = 1 << 20
 #: Steps dropped from the start of a run: the first pays allocation and cache warm-up, and

@@ -23,7 +23,7 @@ from hwmodels.cluster import cluster_from_dict, cluster_to_spec
 from hwmodels.commmodel import CommModel
 from hwmodels.specs import AlphaBeta, Cluster
 from simulator.api import simulate
-from simulator.profile import ComputeProfile
+from vocab.profile import ComputeProfile
 
 
 def with_ranks(cluster: Cluster, ranks: int) -> Cluster:

@@ -19,10 +19,10 @@ from calibration.benchnet import TABLE_FILE
 from calibration.fitting import AlgorithmFor
 from hwmodels.specs import AlphaBeta, Cluster
 from simulator.api import simulate
-from simulator.profile import ComputeProfile
-from simulator.runrecord import make_run_record, write_run_record
-from simulator.strategies import StrategySpec
-from simulator.trace import write_trace
+from vocab.profile import ComputeProfile
+from vocab.runrecord import make_run_record, write_run_record
+from vocab.strategies import StrategySpec
+from vocab.trace import write_trace
 
 HOST = "synthetic-host"
 MiB = 1 << 20

@@ -27,9 +27,9 @@ from calibration.profiles import ProfileKey, load_profiles, profiles_dir
 from calibration.runs import MeasuredRun, RunError, read_runs
 from calibration.scaling import cluster_for, profile_for, simulate_run
 from hwmodels.cluster import load_cluster
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 from hwmodels.specs import Cluster
-from simulator.profile import ComputeProfile
+from vocab.profile import ComputeProfile
 
 
 

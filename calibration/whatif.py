@@ -23,13 +23,14 @@ from calibration.profiles import load_profiles
 from calibration.scaling import cluster_for, profile_for
 from hwmodels.cluster import cluster_from_dict, cluster_to_spec, load_cluster
 from hwmodels.devices import device_to_spec, get_device
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from hwmodels.fabrics import get_fabric
 from hwmodels.specs import Cluster, Device, Fabric
 from simulator.api import simulate
-from simulator.profile import ComputeProfile, roofline_profile
+from vocab.profile import ComputeProfile
+from simulator.roofline import roofline_profile
 from simulator.results import SimResult
-from simulator.workload import load_workload
+from vocab.workload import load_workload
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from executor.comm import ABORT_ERROR, MPI
 from executor.config import RunConfig, add_run_arguments
 from executor.outputs import write_failure
 from executor.train import RankState, train_rank
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 CHECKPOINT_DIR = "checkpoint"
 

@@ -18,7 +18,7 @@ mpi4py.rc.threads = True
 mpi4py.rc.thread_level = "multiple"
 from mpi4py import MPI  # noqa: E402  (the rc settings above must precede the import)
 
-from hwmodels.errors import GradsyncError  # noqa: E402
+from vocab.errors import GradsyncError  # noqa: E402
 
 ABORT_TIMEOUT = 3
 ABORT_ERROR = 1

@@ -11,8 +11,8 @@ import argparse
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from hwmodels.errors import SpecError, UnknownNameError
-from simulator.strategies import STRATEGIES
+from vocab.errors import SpecError, UnknownNameError
+from vocab.strategies import STRATEGIES
 
 #: Strategies the executor runs: the shared plans plus torch DDP as the peer baseline.
 EXEC_STRATEGIES = STRATEGIES + ("ddp",)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 TEST_FRACTION = 0.25
 

@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from executor.models.common import parametric_layers
-from hwmodels.errors import SpecError
-from simulator.profile import ComputeProfile
-from simulator.workload import Layer, Workload
+from vocab.errors import SpecError
+from vocab.profile import ComputeProfile
+from vocab.workload import Layer, Workload
 
 NORM_FLOPS_PER_ELEMENT = 5
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)

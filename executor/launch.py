@@ -22,7 +22,7 @@ from executor import deathwatch, preflight
 from executor.config import RunConfig, to_argv
 from executor.outputs import write_failure
 from executor.tracing import PARTIAL_DIR
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 
 _HYDRA_PID = re.compile(r"BAD TERMINATION.*?PID\s+(\d+).*?EXIT CODE:\s*(\d+)", re.S)
 _OMPI_RANK = re.compile(r"rank\s+(\d+)\s+with PID\s+(\d+).*?(?:exited|signal\s+(\d+))", re.S)

@@ -15,7 +15,7 @@ from torch import nn
 
 from executor import models as zoo
 from executor import tiny
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 
 Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 

@@ -18,9 +18,9 @@ import torch
 from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint
 from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
-from hwmodels.errors import SpecError
-from simulator.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
-from simulator.trace import TRACE_FILE, write_trace
+from vocab.errors import SpecError
+from vocab.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
+from vocab.trace import TRACE_FILE, write_trace
 
 METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.pt"

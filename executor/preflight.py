@@ -2,7 +2,7 @@
 
 ``gradsync run`` calls :func:`check` before starting ``mpiexec``; rank 0 of
 ``python -m executor`` calls it again (for direct ``mpiexec`` use). Every failure is a
-:class:`~hwmodels.errors.SpecError` naming the field and the bad value.
+:class:`~vocab.errors.SpecError` naming the field and the bad value.
 """
 
 from __future__ import annotations

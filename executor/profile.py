@@ -2,8 +2,8 @@
 
 ``python -m executor.profile --model M --batch B --threads T --out FILE`` times ``--repeats``
 training steps (after ``--warmup``) with :func:`executor.introspect.measure_profile` on the
-model's synthetic batch and writes a :class:`simulator.profile.ComputeProfile` (medians per
-layer) with :func:`simulator.profile.save_profile`.
+model's synthetic batch and writes a :class:`vocab.profile.ComputeProfile` (medians per
+layer) with :func:`vocab.profile.save_profile`.
 
 Profile with the thread count the ranks will use: ranks of a 2- or 4-rank run on a 2-core
 machine each run one torch thread (:func:`executor.comm.threads_per_rank`), and a profile
@@ -22,8 +22,8 @@ import torch
 
 from executor.introspect import measure_profile
 from executor.modelsrc import build_source
-from hwmodels.errors import GradsyncError, SpecError
-from simulator.profile import ComputeProfile, save_profile
+from vocab.errors import GradsyncError, SpecError
+from vocab.profile import ComputeProfile, save_profile
 
 DEVICE = "local-cpu"
 

@@ -1,6 +1,6 @@
 """The tensor-touching half of a strategy: hooks, flat buffers, non-blocking allreduces.
 
-The :class:`~simulator.strategies.Plan` says which layers go in which message; this runtime
+The :class:`~vocab.strategies.Plan` says which layers go in which message; this runtime
 maps parameters -> layers -> messages, counts each message's gradients as
 ``register_post_accumulate_grad_hook`` reports them ready, and when a message is complete
 copies its gradients into a flat buffer and posts ``Iallreduce`` on the buffer's zero-copy
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from executor.comm import MPI, wait_all
-from simulator.strategies import Plan
+from vocab.strategies import Plan
 
 Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 Recorder = Callable[..., None]   # add(iteration, rank, stream, op, name, start, end, bucket, nbytes)

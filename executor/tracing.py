@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from simulator.trace import COLUMNS, conform, write_trace
+from vocab.trace import COLUMNS, conform, write_trace
 
 PARTIAL_DIR = "partial"
 _HOOK_OPS = ("forward", "backward")     # op codes of hook events: index in this tuple

@@ -27,7 +27,7 @@ from executor.deathwatch import start_watcher
 from executor.modelsrc import ModelSource, build_source
 from executor.runtime import StrategyRuntime
 from executor.tracing import PARTIAL_DIR, Tracer
-from simulator.strategies import StrategySpec, make_plan
+from vocab.strategies import StrategySpec, make_plan
 
 MiB = 1 << 20
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.devices import device_to_spec, resolve_device
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.fabrics import fabric_to_spec, resolve_fabric
 from hwmodels.specfile import (
     check_keys,
@@ -57,7 +57,7 @@ from hwmodels.specs import (
     LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, NodeSpec,
 )
 from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
-from hwmodels.units import parse_bandwidth, parse_time
+from vocab.units import parse_bandwidth, parse_time
 
 PRESET_DIR = Path(__file__).with_name("presets")
 REQUIRED = ("name", "node", "fabric")

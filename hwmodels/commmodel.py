@@ -45,7 +45,7 @@ from hwmodels.collectives.cost import (
 from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
 from hwmodels.collectives.tuner import choose_allreduce
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta, Cluster
 
 _CHOICE_CACHE_SIZE = 4096

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from hwmodels.specfile import (
     check_keys,
     figure,
@@ -27,7 +27,7 @@ from hwmodels.specfile import (
     text,
 )
 from hwmodels.specs import FABRIC_KINDS, Fabric
-from hwmodels.units import parse_bandwidth, parse_time
+from vocab.units import parse_bandwidth, parse_time
 
 DATA_FILE = Path(__file__).with_name("data") / "fabrics.yaml"
 FIGURES = ("kind", "bandwidth", "latency", "line_rate")

@@ -2,7 +2,7 @@
 
 A figure in a file is either a bare value (``25 GB/s``, ``0.5``) or a mapping
 ``{value: 25 GB/s, source: "NVIDIA DGX-1 white paper"}``. These helpers unwrap figures, parse
-them with :mod:`hwmodels.units`, and turn every problem into a :class:`SpecError` that names the
+them with :mod:`vocab.units`, and turn every problem into a :class:`SpecError` that names the
 field (``node.options.nvlink_bandwidth``), the value and what was expected. They are shared by
 the device, fabric and cluster loaders, which add the file name to the error.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 
 Parser = Callable[[object, str], float]
 #: ``build(name, figures, field, base)`` makes a spec from a file entry; ``base`` is the

@@ -1,7 +1,7 @@
 """The hardware vocabulary: devices, fabrics, nodes and clusters as frozen dataclasses.
 
 Every quantity is an SI float with its unit in the name. Constructing a spec validates it and
-raises :class:`~hwmodels.errors.SpecError` naming the field; it never reads or writes files
+raises :class:`~vocab.errors.SpecError` naming the field; it never reads or writes files
 (loading lives in :mod:`hwmodels.cluster`).
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import networkx as nx
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 DEVICE_KINDS = ("gpu", "cpu")
 FABRIC_KINDS = ("infiniband", "ethernet", "none")

@@ -23,10 +23,10 @@ from typing import Any
 import networkx as nx
 
 from hwmodels.devices import get_device
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specfile import check_keys, join, quantity, require_mapping, text, unwrap, whole
 from hwmodels.specs import Device, NodeSpec
-from hwmodels.units import parse_bandwidth, parse_time
+from vocab.units import parse_bandwidth, parse_time
 
 NODE_KINDS = ("device", "switch", "cpu", "nic", "nvswitch")
 EDGE_KINDS = ("nvlink", "pcie", "qpi", "nvswitch", "nic", "shm")

@@ -1,6 +1,6 @@
 """The discrete-event simulator of data-parallel training (SimPy).
 
-Imports hwmodels only; never torch or mpi4py. The public face is :func:`simulate` and
+Imports vocab and hwmodels only; never torch or mpi4py. The public face is :func:`simulate` and
 :func:`compare` (from :mod:`simulator.api`), returning :class:`SimResult` and
 :class:`Comparison`; :func:`plot_scaling` draws a sweep's scaling curves.
 """

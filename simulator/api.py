@@ -19,16 +19,17 @@ import numpy as np
 
 from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import Cluster
 from simulator.detailed import DetailedNetwork
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
 from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors
-from simulator.profile import ComputeProfile, load_profile, roofline_profile
+from vocab.profile import ComputeProfile, load_profile
+from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
-from simulator.strategies import STRATEGIES, Plan, StrategySpec, make_plan
-from simulator.workload import Workload, load_workload
+from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan
+from vocab.workload import Workload, load_workload
 
 FIDELITIES = ("analytic", "detailed")
 MAX_DETAILED_RANKS = 256   # every rank a process and every link transfer an event

@@ -32,11 +32,11 @@ from typing import Any, Hashable
 import networkx as nx
 import simpy
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from hwmodels.specs import Cluster
 from hwmodels.collectives.rings import find_rings
 from simulator.channel import Channel
-from simulator.strategies import Message
+from vocab.strategies import Message
 
 
 def global_graph(cluster: Cluster) -> nx.Graph:

@@ -1,7 +1,7 @@
 """The SimPy engine: ranks run forward, backward and update; a network runs the collectives.
 
 A :class:`Rank` is a process per data-parallel rank: forward per layer, backward per layer
-(posting each message of the strategy's :class:`~simulator.strategies.Plan` as soon as its last
+(posting each message of the strategy's :class:`~vocab.strategies.Plan` as soon as its last
 gradient is ready), then the strategy's wait and the optimizer update. The network is one of two
 fidelities with the same ``post(rank, message, iteration, priority) -> event`` interface:
 :class:`AnalyticNetwork` here (one event chain per collective, cost from the cost model) and
@@ -30,7 +30,7 @@ import simpy
 
 from simulator.channel import Channel
 from simulator.progress import PROGRESS_MODES, ProgressGate
-from simulator.strategies import Message, Plan
+from vocab.strategies import Message, Plan
 
 ORDERINGS = ("serial", "concurrent")
 #: nbytes -> (fixed_s, ((link class, per_byte_s), ...)): the bandwidth phases in order

@@ -9,8 +9,8 @@ one momentum copy, plus what the strategy adds: ``sync`` one flat fused buffer, 
 
 from __future__ import annotations
 
-from simulator.strategies import Plan
-from simulator.workload import Workload
+from vocab.strategies import Plan
+from vocab.workload import Workload
 
 
 def strategy_buffer_bytes(plan: Plan) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 from simulator.engine import EngineOutput, EngineSetup
-from simulator.runrecord import RUN_FILE, make_run_record, write_run_record
-from simulator.trace import TraceRecorder, write_chrome_trace, write_trace
+from vocab.runrecord import RUN_FILE, make_run_record, write_run_record
+from vocab.trace import TraceRecorder, write_chrome_trace, write_trace
 
 SUMMARY_FILE = "summary.csv"
 SUMMARY_COLUMNS = ["iteration", "start_s", "end_s", "iteration_time_s", "compute_s",

@@ -20,9 +20,9 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
-from hwmodels.errors import GradsyncError, SpecError
+from vocab.errors import GradsyncError, SpecError
 from simulator.api import RunSettings, cached_context, run_strategy, strategy_spec
-from simulator.strategies.plan import MiB
+from vocab.strategies.plan import MiB
 
 #: Grid axes (lists) and their defaults; scalars apply to every point.
 GRID_AXES = {"cluster": ["dgx1-p100"], "nodes": [None], "model": ["alexnet"],

@@ -6,7 +6,7 @@ import pytest
 
 from calibration.benchnet import BenchError, parse_sizes, read_bench, run_bench_net
 from gradsync.cli.main import main
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 
 def test_size_ranges_are_powers_of_two_by_default():

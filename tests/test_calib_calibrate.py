@@ -22,9 +22,9 @@ from gradsync.cli.main import main
 from hwmodels.cluster import load_cluster
 from hwmodels.specs import AlphaBeta
 from simulator.api import simulate
-from simulator.profile import roofline_profile
-from simulator.strategies import StrategySpec
-from simulator.workload import load_workload
+from simulator.roofline import roofline_profile
+from vocab.strategies import StrategySpec
+from vocab.workload import load_workload
 
 TRUE_AB = AlphaBeta(3e-6, 1e-10, 3e-11)
 TRUE_OVERHEAD_S = 8e-6

@@ -14,13 +14,13 @@ from calibration.fitting import FitError
 from calibration.runs import RunError, read_run
 from gradsync.cli.main import main
 from hwmodels.cluster import load_cluster
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 from hwmodels.specs import AlphaBeta
-from simulator.profile import roofline_profile
-from simulator.runrecord import RUN_FILE
-from simulator.strategies import StrategySpec
-from simulator.trace import TraceError
-from simulator.workload import load_workload
+from simulator.roofline import roofline_profile
+from vocab.runrecord import RUN_FILE
+from vocab.strategies import StrategySpec
+from vocab.trace import TraceError
+from vocab.workload import load_workload
 
 
 @pytest.fixture(scope="module")

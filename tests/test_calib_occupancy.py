@@ -21,11 +21,11 @@ from calibration.scaling import profile_for, with_ranks
 from calibration.validate import group_repeats, validate
 from calibration.whatif import what_if
 from hwmodels.cluster import load_cluster
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from hwmodels.specs import AlphaBeta
-from simulator.profile import roofline_profile
-from simulator.strategies import StrategySpec
-from simulator.workload import load_workload
+from simulator.roofline import roofline_profile
+from vocab.strategies import StrategySpec
+from vocab.workload import load_workload
 
 MODEL, BATCH = "resnet18-ci", 16
 #: Compute at 4 ranks vs 2, beyond what the benchmark's kernel shows (it shows none: 64 cores).

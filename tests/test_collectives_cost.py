@@ -17,7 +17,7 @@ from hwmodels.collectives.cost import (
     hierarchical_allreduce, rabenseifner_allreduce, recursive_doubling_allreduce,
     ring_allgather, ring_allreduce, ring_reduce_scatter, tree_allreduce,
 )
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 AB = AlphaBeta(alpha_s=1e-6, beta_s_per_B=1e-9, gamma_s_per_B=1e-10)

@@ -13,7 +13,7 @@ import networkx as nx
 import pytest
 
 from hwmodels.collectives.rings import find_rings, ring_bandwidth
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 GB = 1e9
 

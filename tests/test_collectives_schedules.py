@@ -14,7 +14,7 @@ from hwmodels.collectives.schedules import (
     Schedule, allgather_schedule, allreduce_schedule, broadcast_schedule, bytes_received_per_rank,
     bytes_sent_per_rank, chunk_sizes, reduce_scatter_schedule, schedule_time,
 )
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 AB = AlphaBeta(1e-6, 1e-9, 1e-10)

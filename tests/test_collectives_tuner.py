@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hwmodels.collectives.tuner import choose_allreduce
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 

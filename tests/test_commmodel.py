@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hwmodels.collectives.cost import ring_allreduce
 from hwmodels.collectives.schedules import allreduce_schedule
 from hwmodels.commmodel import CommModel
-from hwmodels.errors import UnknownNameError
+from vocab.errors import UnknownNameError
 from hwmodels.specs import AlphaBeta, Cluster, Device, Fabric, NodeSpec
 
 GPU = Device("toy-gpu", "gpu", peak_flops=10e12, mem_bandwidth_Bps=300e9, memory_bytes=16e9)

@@ -1,4 +1,5 @@
-"""The dependency direction hwmodels <- simulator <- {executor, calibration} is never reversed.
+"""The dependency direction vocab <- hwmodels <- simulator <- {executor, calibration} is never
+reversed.
 
 Checked two ways: statically (every import statement in the source, including ones inside
 functions) and dynamically (importing hwmodels and simulator in a fresh interpreter loads neither
@@ -17,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
+    "vocab": {"torch", "mpi4py", "hwmodels", "simulator", "executor", "calibration",
+              "gradsync"},
     "hwmodels": {"torch", "mpi4py", "simulator", "executor", "calibration", "gradsync"},
     "simulator": {"torch", "mpi4py", "executor", "calibration", "gradsync"},
     "executor": {"calibration", "gradsync"},
@@ -47,8 +50,8 @@ def test_no_import_against_the_direction(package: str) -> None:
 
 
 def test_importing_the_simulator_loads_neither_torch_nor_mpi() -> None:
-    code = ("import sys, pkgutil, importlib, hwmodels, simulator\n"
-            "for pkg in (hwmodels, simulator):\n"
+    code = ("import sys, pkgutil, importlib, vocab, hwmodels, simulator\n"
+            "for pkg in (vocab, hwmodels, simulator):\n"
             "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
             "        importlib.import_module(m.name)\n"
             "print(sorted(n for n in ('torch', 'mpi4py') if n in sys.modules))")

@@ -18,7 +18,7 @@ from executor import data as datamod  # noqa: E402
 from executor.config import RunConfig, to_argv  # noqa: E402
 from executor.launch import build_command, failure_message  # noqa: E402
 from executor.outputs import median_iteration_time  # noqa: E402
-from hwmodels.errors import SpecError  # noqa: E402
+from vocab.errors import SpecError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("mpi4py")
 
-from simulator.trace import read_trace  # noqa: E402
+from vocab.trace import read_trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

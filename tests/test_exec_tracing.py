@@ -12,7 +12,7 @@ from torch import nn  # noqa: E402
 
 from executor.models import parametric_layers  # noqa: E402
 from executor.tracing import Tracer, merge_partials  # noqa: E402
-from simulator.trace import COLUMNS  # noqa: E402
+from vocab.trace import COLUMNS  # noqa: E402
 
 
 def make_model() -> nn.Module:

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.gpu,
 def test_a_profile_measured_on_the_gpu_covers_every_layer() -> None:
     from executor.introspect import measure_profile
     from executor.models import build_model, example_batch, loss_function
-    from simulator.workload import load_workload
+    from vocab.workload import load_workload
 
     model = build_model("resnet18-ci").cuda()
     x, y = example_batch("resnet18-ci", 32, device="cuda")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hwmodels.cluster import PRESET_DIR, cluster_to_dict, list_presets, load_cluster, save_cluster
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 BAD_DIR = Path(__file__).parent / "data" / "bad_clusters"

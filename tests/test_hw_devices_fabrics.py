@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hwmodels.devices import get_device, list_devices, resolve_device
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.fabrics import get_fabric, list_fabrics, resolve_fabric
 
 GPUS = ("p100-sxm2", "v100-sxm2", "a100-sxm4", "h100-sxm5")

@@ -8,19 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from hwmodels.specs import Device
-from simulator.profile import (
-    GPU_LAUNCH_FLOOR_S,
-    UPDATE_ARRAY_PASSES,
-    ComputeProfile,
-    find_profile,
-    list_profiles,
-    load_profile,
-    roofline_profile,
-    save_profile,
-)
-from simulator.workload import Layer, Workload, load_workload
+from vocab.profile import ComputeProfile, find_profile, list_profiles, load_profile, save_profile
+from simulator.roofline import GPU_LAUNCH_FLOOR_S, UPDATE_ARRAY_PASSES, roofline_profile
+from vocab.workload import Layer, Workload, load_workload
 
 GPU = Device("test-gpu", "gpu", peak_flops=10e12, mem_bandwidth_Bps=500e9, memory_bytes=16e9,
              efficiency=0.5)

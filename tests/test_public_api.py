@@ -29,7 +29,7 @@ def test_simulating_through_the_face_imports_no_torch() -> None:
 
 
 def test_an_error_keeps_its_class_when_attributed_to_a_file() -> None:
-    from hwmodels.errors import UnknownNameError
+    from vocab.errors import UnknownNameError
 
     error = UnknownNameError("device", "p99", ["p100-sxm2", "v100-sxm2"]).with_source("my.yaml")
     assert isinstance(error, UnknownNameError)

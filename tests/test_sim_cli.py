@@ -8,8 +8,8 @@ import pytest
 
 from gradsync.cli.main import main
 from simulator.api import compare, simulate
-from simulator.runrecord import read_run_record
-from simulator.trace import read_trace
+from vocab.runrecord import read_run_record
+from vocab.trace import read_trace
 
 JSON_KEYS = {"strategy", "iteration_time_s", "throughput_samples_s", "speedup_vs_sync",
              "exposed_comm_s", "memory_bytes_per_rank"}

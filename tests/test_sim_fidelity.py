@@ -12,7 +12,7 @@ from hwmodels.commmodel import CommModel
 from simulator.api import RunSettings, run_strategy, simulate, strategy_spec
 from simulator.detailed import DetailedNetwork
 from simulator.noise import pacing_factors
-from simulator.strategies import Message
+from vocab.strategies import Message
 
 STRATEGIES = ["sync", "layerwise", "bucketed", "delayed", "crossiter"]
 GRADS = [400_000, 0, 2_000_000, 8_000_000, 120_000, 30_000_000]

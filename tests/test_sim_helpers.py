@@ -16,7 +16,7 @@ from hwmodels.collectives.rings import ring_bandwidth
 from hwmodels.collectives.schedules import allreduce_schedule
 from hwmodels.specs import AlphaBeta, Cluster, Device, Fabric, NodeSpec
 from simulator.api import Context
-from simulator.workload import Layer, Workload
+from vocab.workload import Layer, Workload
 
 DEVICE = Device("toy-gpu", "gpu", 10e12, 500e9, 16e9)
 

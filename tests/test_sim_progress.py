@@ -16,7 +16,7 @@ import simpy
 from gradsync.cli.main import main
 from hwmodels.cluster import cluster_to_dict, load_cluster, save_cluster
 from hwmodels.commmodel import CommModel
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from simulator.api import RunSettings, prepare, run_strategy, simulate, strategy_spec
 from simulator.progress import ProgressGate
 

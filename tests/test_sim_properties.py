@@ -9,7 +9,7 @@ from test_sim_helpers import ToyComm, toy_cluster, toy_context
 
 from simulator.api import RunSettings, run_strategy, strategy_spec
 from simulator.noise import NoiseSpec
-from simulator.strategies import make_plan, mgwfbp_messages
+from vocab.strategies import make_plan, mgwfbp_messages
 
 MONOTONE = ["sync", "layerwise", "bucketed", "delayed"]   # crossiter's priorities may reorder
 

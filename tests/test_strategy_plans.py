@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwmodels.errors import SpecError, UnknownNameError
-from simulator.strategies import STRATEGIES, StrategySpec, make_plan
+from vocab.errors import SpecError, UnknownNameError
+from vocab.strategies import STRATEGIES, StrategySpec, make_plan
 
 sizes = st.lists(st.integers(min_value=0, max_value=10_000_000), min_size=1, max_size=40)
 

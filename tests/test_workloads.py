@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gradsync.cli.main import main as gradsync
-from hwmodels.errors import SpecError, UnknownNameError
-from simulator.workload import (
+from vocab.errors import SpecError, UnknownNameError
+from vocab.workload import (
     Layer,
     Workload,
     list_workloads,

@@ -4,7 +4,7 @@
 batch)`` synthetic ``(inputs, targets)`` of the right shapes; ``loss_function(name)`` the
 training loss ``loss(output, target) -> scalar``. Layer names (dotted ``named_modules`` names of
 the modules that own parameters, see :func:`parametric_layers`) and per-layer parameter counts
-equal those of the workload files in ``simulator/workloads/``, which
+equal those of the workload files in ``vocab/workloads/``, which
 ``python -m executor.models.export_workloads`` generates from these definitions.
 """
 
@@ -25,7 +25,7 @@ from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
 from executor.models.mlp import MLP
 from executor.models.resnet import resnet18, resnet50
 from executor.models.vgg import VGG16, VGGConfig
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 
 __all__ = [
     "ModelInfo",

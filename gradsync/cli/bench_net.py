@@ -6,7 +6,7 @@ import argparse
 
 from calibration.benchnet import DEFAULT_SIZES, run_bench_net
 from calibration.fitting import fit_piecewise, medians
-from hwmodels.units import format_bytes, format_time
+from vocab.units import format_bytes, format_time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 from calibration.calibrate import BASE_CLUSTER, calibrate
 from calibration.profiles import profiles_dir
 from calibration.protocol import DEFAULT_OUT, run_protocol
-from hwmodels.errors import SpecError
-from hwmodels.units import format_time
-from simulator.profile import load_profile
+from vocab.errors import SpecError
+from vocab.units import format_time
+from vocab.profile import load_profile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

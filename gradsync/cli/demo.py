@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from gradsync.cli.simulate import format_table
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 from simulator.api import compare
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed")

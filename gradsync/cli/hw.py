@@ -15,7 +15,7 @@ from typing import Any
 from hwmodels.cluster import cluster_to_dict, list_presets, load_cluster
 from hwmodels.devices import get_device, list_devices
 from hwmodels.fabrics import get_fabric, list_fabrics
-from hwmodels.units import format_bandwidth, format_time
+from vocab.units import format_bandwidth, format_time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

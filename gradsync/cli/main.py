@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from gradsync import __version__
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 
 # Subcommand modules, in the order ``gradsync --help`` lists them. A module whose optional
 # dependencies are missing (torch, mpi4py, scipy) still registers; it fails only when run.

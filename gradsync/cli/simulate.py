@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from simulator.api import compare
-from simulator.strategies.plan import MiB
+from vocab.strategies.plan import MiB
 
 TABLE_COLUMNS = {"iteration_time_s": "iter time (ms)", "throughput_samples_s": "samples/s",
                  "speedup_vs_sync": "vs sync", "speedup_vs_single": "vs 1 device",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
 
 

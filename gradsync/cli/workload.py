@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwmodels.units import format_bytes
-from simulator.workload import Workload, list_workloads, load_workload, workload_to_dict
+from vocab.units import format_bytes
+from vocab.workload import Workload, list_workloads, load_workload, workload_to_dict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``workload`` subcommand with ``list`` and ``show``."""
     parser = subparsers.add_parser(
         "workload", help="list and show model workloads (layers, parameters, FLOPs)",
-        description="Zoo workloads ship in simulator/workloads/; a user file in the same "
+        description="Zoo workloads ship in vocab/workloads/; a user file in the same "
                     "YAML format can be shown by path.")
     sub = parser.add_subparsers(dest="workload_command", metavar="ACTION")
     sub.required = True

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hwmodels.collectives.cost import (
     ALLREDUCE_ALGORITHMS, CostTerms, check_ranks, hierarchical_terms,
 )
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 from hwmodels.specs import AlphaBeta, require_positive
 
 

@@ -31,7 +31,7 @@ from typing import Hashable, Iterable, Sequence
 
 import networkx as nx
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 Edge = tuple[Hashable, Hashable]
 

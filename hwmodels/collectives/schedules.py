@@ -22,7 +22,7 @@ from typing import Callable
 from hwmodels.collectives.cost import (
     ALLREDUCE_ALGORITHMS, FLAT_ALGORITHMS, ceil_lg, check_ranks, floor_pow2,
 )
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import Callable
 
 from hwmodels.collectives.cost import ALLREDUCE_ALGORITHMS, check_nbytes, check_ranks, floor_pow2
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
 
 #: MPICH ``MPIR_CVAR_ALLREDUCE_SHORT_MSG_SIZE`` default: recursive doubling at or below.

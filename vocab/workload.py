@@ -1,8 +1,8 @@
 """Workloads: a model's layers in forward order (parameters, gradient bytes, FLOPs).
 
 A workload says *what* a model is, never how long it takes: per-layer seconds live in compute
-profiles (:mod:`simulator.profile`), keyed by device, model and batch. Zoo workloads ship as data
-files in ``simulator/workloads/``; users load their own files in the same format.
+profiles (:mod:`vocab.profile`), keyed by device, model and batch. Zoo workloads ship as data
+files in ``vocab/workloads/``; users load their own files in the same format.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 
 #: Zoo workload files, one per model: ``<name>.yaml``.
 WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
@@ -120,7 +120,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def list_workloads() -> list[str]:
-    """Names of the zoo workloads shipped in ``simulator/workloads/``, sorted."""
+    """Names of the zoo workloads shipped in ``vocab/workloads/``, sorted."""
     return sorted(p.stem for p in WORKLOAD_DIR.glob("*.yaml"))
 
 

@@ -1,8 +1,8 @@
 """Compute profiles: per-layer forward and backward seconds of one model on one device.
 
 A profile is keyed by (device, model, batch) and kept apart from the workload (what the model
-*is*). It comes from a roofline estimate on a device model (:func:`roofline_profile`), from a
-table the executor measured (``simulator/profiles/``, :func:`find_profile`), or from either one
+*is*). It comes from a roofline estimate on a device model (:func:`simulator.roofline.roofline_profile`), from a
+table the executor measured (``vocab/profiles/``, :func:`find_profile`), or from either one
 scaled to a measured single-device throughput (:meth:`ComputeProfile.scaled_to_throughput`).
 
 Files are YAML (``.yaml``/``.yml``)::
@@ -33,21 +33,17 @@ from typing import Any
 
 import yaml
 
-from hwmodels.errors import SpecError
-from hwmodels.specs import Device
-from simulator.workload import Workload
+from vocab.errors import SpecError
+from vocab.workload import Workload
 
 #: Shipped profiles (measured by the executor, or calibrated), one file per (device, model, batch).
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
-#: A GPU layer never takes less than launching its kernels (about 5 us with the framework).
-GPU_LAUNCH_FLOOR_S = 5e-6
-#: SGD with momentum streams weights, gradients and momentum: ~4 array passes per parameter.
-UPDATE_ARRAY_PASSES = 4
 CSV_COLUMNS = ("device", "model", "batch", "update_s", "source", "layer", "forward_s",
                "backward_s")
 
 
-def _seconds(field: str, value: Any) -> float:
+def nonnegative_seconds(field: str, value: Any) -> float:
+    """``value`` as float seconds, or SpecError naming ``field`` unless finite and >= 0."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
         and math.isfinite(value) and value >= 0
     if not ok:
@@ -78,14 +74,14 @@ class ComputeProfile:
             values = getattr(self, key)
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
                 raise SpecError(key, values, "a sequence of seconds, one per layer")
-            object.__setattr__(self, key, tuple(_seconds(f"{key}[{i}]", v)
+            object.__setattr__(self, key, tuple(nonnegative_seconds(f"{key}[{i}]", v)
                                                 for i, v in enumerate(values)))
         if not self.forward_s:
             raise SpecError("forward_s", (), "at least one layer")
         if len(self.backward_s) != len(self.forward_s):
             raise SpecError("backward_s", f"{len(self.backward_s)} layers",
                             f"{len(self.forward_s)} layers, as forward_s")
-        object.__setattr__(self, "update_s", _seconds("update_s", self.update_s))
+        object.__setattr__(self, "update_s", nonnegative_seconds("update_s", self.update_s))
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
         if self.layer_names and len(self.layer_names) != len(self.forward_s):
             raise SpecError("layer_names", f"{len(self.layer_names)} names",
@@ -141,38 +137,6 @@ class ComputeProfile:
             bad = next(a for a, b in zip(self.layer_names, names) if a != b)
             raise SpecError("profile layer_names", bad,
                             f"the layer names of workload {workload.name}, in order")
-
-
-def roofline_profile(workload: Workload, device: Device, batch: int, *,
-                     launch_floor_s: float | None = None) -> ComputeProfile:
-    """A profile estimated from the device's peak FLOP/s, efficiency and memory bandwidth.
-
-    Per layer and direction: ``max(flops / (peak * efficiency), bytes / mem_bandwidth)``, at
-    least ``launch_floor_s`` (default 5 us on GPUs, 0 on CPUs). Forward bytes are the weights
-    read plus the layer's input and output (twice its output's ``activation_bytes``) per
-    sample; backward moves twice as much (weights, gradients, activations and their gradients).
-    The update streams ``UPDATE_ARRAY_PASSES`` arrays of every parameter (SGD with momentum).
-    """
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise SpecError("batch", batch, "a whole number >= 1")
-    floor = launch_floor_s if launch_floor_s is not None else (
-        GPU_LAUNCH_FLOOR_S if device.kind == "gpu" else 0.0)
-    _seconds("launch_floor_s", floor)
-    rate = device.peak_flops * device.efficiency
-    bw = device.mem_bandwidth_Bps
-    forward, backward = [], []
-    for layer in workload.layers:
-        moved = layer.params * layer.dtype_bytes + 2.0 * layer.activation_bytes * batch
-        forward.append(max(layer.fwd_flops * batch / rate, moved / bw, floor))
-        backward.append(max(layer.bwd_flops * batch / rate, 2.0 * moved / bw, floor))
-    update_bytes = sum(layer.params * layer.dtype_bytes for layer in workload.layers)
-    update = max(UPDATE_ARRAY_PASSES * update_bytes / bw, floor)
-    return ComputeProfile(
-        device=device.name, model=workload.name, batch=batch, forward_s=tuple(forward),
-        backward_s=tuple(backward), update_s=update,
-        source=(f"roofline on {device.name}: efficiency {device.efficiency:g}, "
-                f"launch floor {floor:g} s"),
-        layer_names=tuple(layer.name for layer in workload.layers))
 
 
 # ------------------------------------------------------------------------------- files

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hwmodels.errors import GradsyncError
+from vocab.errors import GradsyncError
 
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.parquet"

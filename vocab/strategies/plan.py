@@ -9,7 +9,7 @@ backward of its lowest-indexed layer ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from hwmodels.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError, UnknownNameError
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter")
 MERGE_RULES = ("size", "mgwfbp")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from hwmodels.errors import SpecError
-from simulator.strategies.bucketed import plan_bucketed
-from simulator.strategies.crossiter import plan_crossiter
-from simulator.strategies.delayed import plan_delayed
-from simulator.strategies.layerwise import plan_layerwise
-from simulator.strategies.mgwfbp import CostFn, mgwfbp_messages, plan_mgwfbp
-from simulator.strategies.plan import (MERGE_RULES, STRATEGIES, WAIT_POINTS, Message, Plan,
+from vocab.errors import SpecError
+from vocab.strategies.bucketed import plan_bucketed
+from vocab.strategies.crossiter import plan_crossiter
+from vocab.strategies.delayed import plan_delayed
+from vocab.strategies.layerwise import plan_layerwise
+from vocab.strategies.mgwfbp import CostFn, mgwfbp_messages, plan_mgwfbp
+from vocab.strategies.plan import (MERGE_RULES, STRATEGIES, WAIT_POINTS, Message, Plan,
                                        StrategySpec)
-from simulator.strategies.sync import plan_sync
+from vocab.strategies.sync import plan_sync
 
 _PLANNERS: dict[str, Callable[[StrategySpec, Sequence[int]], Plan]] = {
     "sync": plan_sync,

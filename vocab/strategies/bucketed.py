@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from simulator.strategies.plan import Message, Plan, StrategySpec
+from vocab.strategies.plan import Message, Plan, StrategySpec
 
 
 def plan_bucketed(spec: StrategySpec, grad_bytes: Sequence[int]) -> Plan:

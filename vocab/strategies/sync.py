@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from simulator.strategies.plan import Message, Plan, StrategySpec
+from vocab.strategies.plan import Message, Plan, StrategySpec
 
 
 def plan_sync(spec: StrategySpec, grad_bytes: Sequence[int]) -> Plan:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from simulator.strategies.plan import Plan, StrategySpec
-from simulator.strategies.sync import fused_message
+from vocab.strategies.plan import Plan, StrategySpec
+from vocab.strategies.sync import fused_message
 
 
 def plan_delayed(spec: StrategySpec, grad_bytes: Sequence[int]) -> Plan:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from hwmodels.errors import SpecError
+from vocab.errors import SpecError
 
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/]*)\s*$")
 

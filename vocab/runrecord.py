@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from simulator.trace import SCHEMA_VERSION
+from vocab.trace import SCHEMA_VERSION
 
 RUN_FILE = "run.json"
 _REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from simulator.strategies.plan import Message, Plan, StrategySpec
+from vocab.strategies.plan import Message, Plan, StrategySpec
 
 CostFn = Callable[[int], tuple[float, float]]   # nbytes -> (fixed_s, per_byte_s)
 

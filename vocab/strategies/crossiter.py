@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from simulator.strategies.bucketed import size_buckets
-from simulator.strategies.plan import Plan, StrategySpec
+from vocab.strategies.bucketed import size_buckets
+from vocab.strategies.plan import Plan, StrategySpec
 
 
 def plan_crossiter(spec: StrategySpec, grad_bytes: Sequence[int]) -> Plan:
