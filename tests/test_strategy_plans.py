@@ -65,8 +65,16 @@ def test_bad_strategy_settings_name_the_field(kwargs: dict, field: str) -> None:
 
 
 def test_an_unknown_strategy_lists_the_valid_ones() -> None:
-    with pytest.raises(UnknownNameError, match="bucketed, crossiter, delayed, layerwise, sync"):
+    with pytest.raises(UnknownNameError,
+                       match="bucketed, crossiter, ddp, delayed, layerwise, sync"):
         StrategySpec("asynch")
+
+
+def test_a_baseline_is_a_spec_but_has_no_plan() -> None:
+    ddp = StrategySpec("ddp", bucket_bytes=4 << 20)
+    assert ddp.is_baseline and not StrategySpec("sync").is_baseline
+    with pytest.raises(SpecError, match="strategy: got 'ddp'"):
+        make_plan(ddp, [4, 4])
 
 
 def test_a_comparison_keeps_variants_of_one_strategy_apart() -> None:

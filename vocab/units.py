@@ -12,6 +12,10 @@ import re
 
 from vocab.errors import SpecError
 
+#: One mebibyte. Bucket sizes travel in bytes; MiB exists only where humans type them (CLI
+#: flags such as ``--bucket-mb``), converted once, at that edge.
+MiB = 1 << 20
+
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/]*)\s*$")
 
 _DECIMAL = {"": 1.0, "K": 1e3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}

@@ -10,8 +10,8 @@ from vocab.strategies.crossiter import plan_crossiter
 from vocab.strategies.delayed import plan_delayed
 from vocab.strategies.layerwise import plan_layerwise
 from vocab.strategies.mgwfbp import CostFn, mgwfbp_messages, plan_mgwfbp
-from vocab.strategies.plan import (MERGE_RULES, STRATEGIES, WAIT_POINTS, Message, Plan,
-                                       StrategySpec)
+from vocab.strategies.plan import (BASELINES, MERGE_RULES, STRATEGIES, WAIT_POINTS, Message,
+                                   Plan, StrategySpec)
 from vocab.strategies.sync import plan_sync
 
 _PLANNERS: dict[str, Callable[[StrategySpec, Sequence[int]], Plan]] = {
@@ -32,6 +32,9 @@ def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int], *,
     """
     if isinstance(spec, str):
         spec = StrategySpec(spec)
+    if spec.is_baseline:
+        raise SpecError("strategy", spec.name, "one of " + ", ".join(STRATEGIES) + " (a "
+                        "baseline such as ddp is run by its framework and has no plan)")
     if spec.merge == "mgwfbp" and spec.name in ("bucketed", "crossiter"):
         if backward_s is None or cost is None:
             raise SpecError("merge", "mgwfbp", "backward_s and cost for the MG-WFBP rule "
@@ -40,5 +43,5 @@ def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int], *,
     return _PLANNERS[spec.name](spec, list(grad_bytes))
 
 
-__all__ = ["MERGE_RULES", "STRATEGIES", "WAIT_POINTS", "CostFn", "Message", "Plan",
+__all__ = ["BASELINES", "MERGE_RULES", "STRATEGIES", "WAIT_POINTS", "CostFn", "Message", "Plan",
            "StrategySpec", "make_plan", "mgwfbp_messages", "plan_mgwfbp"]

@@ -9,11 +9,18 @@ backward of its lowest-indexed layer ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from vocab.errors import SpecError, UnknownNameError
 
+from vocab.errors import SpecError, UnknownNameError
+from vocab.units import MiB
+
+#: Strategies laid out as a :class:`Plan` (run by the simulator and the executor alike).
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter")
+#: Baselines a framework runs its own way (the executor's ``ddp``: torch DDP's buckets,
+#: ``bucket_bytes`` is its ``bucket_cap``). A spec may name one, so that an executor run is
+#: described by one StrategySpec whatever it ran, but a baseline has no Plan: the simulator
+#: refuses it (:func:`vocab.strategies.make_plan`).
+BASELINES = ("ddp",)
 MERGE_RULES = ("size", "mgwfbp")
-MiB = 1 << 20
 
 #: When a message must be complete:
 #: "update"      before this iteration's optimizer update (sync, layerwise, bucketed);
@@ -33,8 +40,8 @@ class StrategySpec:
     staleness: int = 1           # delayed only: the update at t applies gradients of t - d
 
     def __post_init__(self) -> None:
-        if self.name not in STRATEGIES:
-            raise UnknownNameError("strategy", self.name, STRATEGIES)
+        if self.name not in STRATEGIES + BASELINES:
+            raise UnknownNameError("strategy", self.name, STRATEGIES + BASELINES)
         for field_name in ("bucket_bytes", "first_bucket_bytes"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -44,6 +51,11 @@ class StrategySpec:
         if not isinstance(self.staleness, int) or isinstance(self.staleness, bool) \
                 or self.staleness < 1:
             raise SpecError("staleness", self.staleness, "a whole number >= 1")
+
+    @property
+    def is_baseline(self) -> bool:
+        """A framework's own strategy (``ddp``), run by the executor only, with no Plan."""
+        return self.name in BASELINES
 
 
 @dataclass(frozen=True)
