@@ -16,53 +16,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from vocab.errors import SpecError, UnknownNameError
+# Re-exported: the device, fabric and cluster loaders import them from here.
+from vocab.yamlfile import dump_yaml as dump_yaml
+from vocab.yamlfile import read_yaml as read_yaml
 
 Parser = Callable[[object, str], float]
 #: ``build(name, figures, field, base)`` makes a spec from a file entry; ``base`` is the
 #: registry entry the figures override, or None.
 Builder = Callable[[str, Mapping[str, Any], str, Any], Any]
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys: PyYAML would silently keep the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            line = key_node.start_mark.line + 1
-            raise SpecError(str(key), key, f"each key once in a mapping (repeated on line {line})")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse ``path``; a missing file or bad YAML is a SpecError naming the file."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError("path", str(path), "an existing YAML file") from None
-    except OSError as exc:
-        raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError("yaml", exc.problem or str(exc),
-                        f"valid YAML syntax{where}", str(path)) from None
-    except yaml.YAMLError as exc:
-        raise SpecError("yaml", str(exc), "valid YAML syntax", str(path)) from None
-    except SpecError as exc:  # a duplicate key
-        raise exc.with_source(str(path)) from None
 
 
 def unwrap(raw: Any) -> tuple[Any, str]:
@@ -198,22 +160,3 @@ def sources(raw: Mapping[str, Any], base_source: str, names: Iterable[str]) -> s
     parts += [f"{name}: {src}" for name in names if name in raw for src in [unwrap(raw[name])[1]]
               if src]
     return "; ".join(p for p in parts if p)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Writes ``{value: ..., source: ...}`` figures on one line, like hand-written files."""
-
-
-def _represent_dict(dumper: _Dumper, data: dict) -> yaml.Node:
-    flow = set(data) == {"value", "source"}
-    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
-
-
-_Dumper.add_representer(dict, _represent_dict)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML text for a spec, keys in the given order, figures with sources on one line."""
-    # No line wrapping: a wrapped one-line figure is harder to read than a long line.
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10**6,
-                     default_flow_style=False)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
 from vocab.errors import GradsyncError, SpecError
+from vocab.yamlfile import read_yaml
 from simulator.api import RunSettings, cached_context, run_strategy, strategy_spec
 from vocab.strategies.plan import MiB
 
@@ -41,10 +41,7 @@ MPI_ENV_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALRANKID
 
 def load_grid(path: str | Path) -> dict[str, Any]:
     """A grid from YAML: axis names (plural or singular) mapped to a value or a list."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise GradsyncError(f"{path}: cannot read the sweep grid ({exc})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise SpecError("grid", raw, "a mapping of axis names to values", str(path))
     return {ALIASES.get(key, key): value for key, value in raw.items()}

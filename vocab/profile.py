@@ -35,6 +35,7 @@ import yaml
 
 from vocab.errors import SpecError
 from vocab.workload import Workload
+from vocab.yamlfile import read_yaml
 
 #: Shipped profiles (measured by the executor, or calibrated), one file per (device, model, batch).
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -234,15 +235,10 @@ def load_profile(path: str | Path) -> ComputeProfile:
     kind = _format_of(path)
     if not path.is_file():
         raise SpecError("path", str(path), "an existing profile file")
-    text = path.read_text()
     try:
         if kind == "csv":
-            return _from_csv(text)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError("yaml", str(getattr(exc, "problem", exc)), "valid YAML") from None
-        return profile_from_dict(data)
+            return _from_csv(path.read_text())
+        return profile_from_dict(read_yaml(path))
     except SpecError as exc:
         raise exc.with_source(str(path)) from None
 

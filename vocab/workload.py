@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vocab.errors import SpecError, UnknownNameError
+from vocab.yamlfile import read_yaml
 
 #: Zoo workload files, one per model: ``<name>.yaml``.
 WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
@@ -116,7 +117,6 @@ LAYER_KEYS = ("name", "params", "param_tensors", "fwd_flops", "bwd_flops", "grad
               "activation_bytes", "dtype_bytes")
 _WHOLE_KEYS = ("params", "param_tensors", "grad_bytes", "dtype_bytes", "default_batch",
                "total_params")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def list_workloads() -> list[str]:
@@ -150,15 +150,7 @@ def _load_file(path: Path) -> Workload:
     if not path.is_file():
         raise SpecError("workload", str(path), "an existing workload file (or a zoo name: "
                         + ", ".join(list_workloads()) + ")")
-    try:
-        data = yaml.load(path.read_text(), Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "the file"
-        raise SpecError("yaml", where, f"valid YAML ({getattr(exc, 'problem', exc)})",
-                        str(path)) from None
-    except UnicodeDecodeError:
-        raise SpecError("yaml", "binary data", "a UTF-8 text file", str(path)) from None
+    data = read_yaml(path)
     try:
         return workload_from_dict(data)
     except UnknownNameError as exc:  # keep the subclass (with_source returns a SpecError)
