@@ -29,6 +29,7 @@ from vocab.profile import ComputeProfile, load_profile
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
 from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan
+from vocab.timing import warmup_iterations
 from vocab.workload import Workload, load_workload
 
 FIDELITIES = ("analytic", "detailed")
@@ -167,7 +168,7 @@ class RunSettings:
     seed: int = 0
     noise: NoiseSpec = NoiseSpec()
     ordering: str | None = None      # None: serial for device transport, concurrent for host
-    warmup: int | None = None        # None: 1, or staleness + 1 for delayed
+    warmup: int | None = None        # None: vocab.timing.warmup_iterations(spec)
 
     def __post_init__(self) -> None:
         if not isinstance(self.iterations, int) or self.iterations < 1:
@@ -187,10 +188,8 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     started = time.perf_counter()
     cluster, ranks = ctx.cluster, ctx.cluster.total_devices
     plan = make_strategy_plan(spec, ctx)
-    # delayed makes no update in its first d iterations, so iteration d starts early and is
-    # not yet steady: it is warm-up too.
-    warmup = settings.warmup if settings.warmup is not None else \
-        (spec.staleness + 1 if spec.name == "delayed" else 1)
+    # One definition of warm-up for simulated and measured runs (vocab.timing).
+    warmup = settings.warmup if settings.warmup is not None else warmup_iterations(spec)
     ordering = settings.ordering or ("serial" if cluster.transport == "device" else "concurrent")
     setup = EngineSetup(tuple(layer.name for layer in ctx.workload.layers),
                         tuple(map(float, ctx.profile.forward_s)),

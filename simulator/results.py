@@ -12,12 +12,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from vocab.errors import GradsyncError
 from simulator.engine import EngineOutput, EngineSetup
 from vocab.runrecord import RUN_FILE, make_run_record, write_run_record
+from vocab.timing import iteration_durations, iteration_time_s
 from vocab.trace import TraceRecorder, write_chrome_trace, write_trace
 
 SUMMARY_FILE = "summary.csv"
@@ -43,35 +43,45 @@ class SimResult:
 
     # -- metrics ------------------------------------------------------------------------------
     @cached_property
-    def _measured(self) -> np.ndarray:
-        """Rows (iteration_time, compute, update, wait) of the iterations after warm-up."""
-        rows = [(end - start, c, u, w) for it, start, end, c, u, w in self.output.summary
-                if it >= self.setup.warmup] or \
-               [(end - start, c, u, w) for it, start, end, c, u, w in self.output.summary[-1:]]
-        return np.asarray(rows, dtype=float)
+    def _timing(self) -> pd.DataFrame:
+        """Rank 0's iterations as timing rows (the analytic fidelity's rank is the group's pace;
+        the detailed one's rank 0 waits for the slowest in every collective)."""
+        frame = pd.DataFrame.from_records(
+            self.output.summary,
+            columns=["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s"])
+        return frame.assign(rank=0)
 
-    # Means, not medians: a pipelined strategy can settle into a periodic pattern (delayed,
-    # communication-bound: a long wait, then none), and only the mean gives its throughput.
+    @cached_property
+    def _steady(self) -> pd.DataFrame:
+        """The steady iterations (after warm-up) with their durations, as vocab.timing
+        defines them; compute, update and exposed communication are means over the same."""
+        durations = iteration_durations(self._timing, self.setup.warmup)
+        return durations.merge(self._timing[["iteration", "compute_s", "update_s"]],
+                               on="iteration", how="left")
+
+    # Means, not medians (see vocab.timing): a pipelined strategy can settle into a periodic
+    # pattern (delayed, communication-bound: a long wait, then none), and only the mean gives
+    # its throughput.
     @property
     def iteration_time_s(self) -> float:
         """Mean iteration time over the iterations after warm-up (steady-state throughput)."""
-        return float(np.mean(self._measured[:, 0]))
+        return iteration_time_s(self._timing, self.setup.warmup)
 
     @property
     def compute_s(self) -> float:
         """Mean forward + backward time (noise included, interference not)."""
-        return float(np.mean(self._measured[:, 1]))
+        return float(self._steady["compute_s"].mean())
 
     @property
     def update_s(self) -> float:
         """Mean optimizer-update time."""
-        return float(np.mean(self._measured[:, 2]))
+        return float(self._steady["update_s"].mean())
 
     @property
     def exposed_comm_s(self) -> float:
         """Mean of iteration time minus compute and update: communication not hidden."""
-        m = self._measured
-        return float(max(np.mean(m[:, 0] - m[:, 1] - m[:, 2]), 0.0))
+        m = self._steady
+        return float(max((m["duration_s"] - m["compute_s"] - m["update_s"]).mean(), 0.0))
 
     @property
     def throughput_samples_s(self) -> float:
