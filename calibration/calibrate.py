@@ -16,12 +16,11 @@ fit runs, normally one model's ``sync`` runs). What is fitted, and from what:
   as many ranks on the machine as a real run, used as they are); for the one-rank profiles a
   compute scale per rank count (fit runs at the rank counts they have; other counts via the
   benchmark's core-sharing ratio); scales of collective costs for oversubscribed rank counts.
-  These live under ``provenance.scaling`` and :func:`calibration.scaling.cluster_for` and
-  :func:`calibration.scaling.profile_for` apply them.
 
-The cluster file is written with :func:`hwmodels.cluster.save_cluster` (device transport: the
-"device" of a CPU rank is its process, and the fitted ``intra`` link is what its collectives
-use); profiles go to ``FITTED.profiles/``.
+All of it is one :class:`~hwmodels.calibration.Calibration`, written as the ``calibration:``
+section of the fitted cluster file by :func:`hwmodels.cluster.save_cluster` (device transport:
+the "device" of a CPU rank is its process, and the fitted ``intra`` link is what its
+collectives use). ``provenance`` records the inputs and residuals; nothing reads it back.
 """
 
 from __future__ import annotations
@@ -37,12 +36,12 @@ import pandas as pd
 from calibration import scaling
 from calibration.benchnet import bench_cores, is_bench_dir, read_bench
 from calibration.fitting import CostFn, FitError, fit_alpha_beta, interference_from_overlap, medians
-from calibration.profiles import (ProfileKey, profile_from_runs, profile_key, profiles_dir,
-                                  save_profiles)
+from calibration.profiles import profile_from_runs
 from calibration.runs import MeasuredRun, check_one_machine, machine_of, read_record, read_runs
 from hwmodels.cluster import load_cluster, save_cluster
 from hwmodels.collectives import cost
 from hwmodels.collectives.tuner import choose_allreduce
+from hwmodels.calibration import Calibration, Compute, ProfileKey
 from hwmodels.specs import AlphaBeta, Cluster
 from vocab.profile import ComputeProfile
 
@@ -99,10 +98,10 @@ def fit_interference(table: pd.DataFrame, p: int, max_bytes: int) -> float:
 
 
 def base_profiles(runs: list[MeasuredRun],
-                  given: Sequence[ComputeProfile]) -> dict[ProfileKey, ComputeProfile]:
-    """Profiles by (model, batch, occupancy): files given, else profile runs (one rank, or
-    ``--local`` runs at a rank count)."""
-    found = {profile_key(p): p for p in given}
+                  given: Sequence[ComputeProfile] = ()) -> dict[ProfileKey, ComputeProfile]:
+    """Profiles by (model, batch, occupancy): files given (measured on one rank), else profile
+    runs (one rank, or ``--local`` runs at a rank count)."""
+    found = {ProfileKey(p.model, p.batch, 1): p for p in given}
     for key, repeats in _profile_runs(runs).items():
         if key not in found:
             found[key] = profile_from_runs(repeats)
@@ -114,23 +113,24 @@ def _profile_runs(runs: list[MeasuredRun]) -> dict[ProfileKey, list[MeasuredRun]
     groups: dict[ProfileKey, list[MeasuredRun]] = {}
     for run in runs:
         if run.is_profile:
-            groups.setdefault((run.model, run.batch, run.ranks), []).append(run)
+            groups.setdefault(ProfileKey(run.model, run.batch, run.ranks), []).append(run)
     return groups
 
 
-def compute_noise(runs: list[MeasuredRun]) -> dict[str, float]:
+def compute_noise(runs: list[MeasuredRun]) -> dict[ProfileKey, float]:
     """Per profile (model, batch, occupancy): how much a step's compute varies from step to
     step, the robust CV of its profile run's step times. Ranks of a synchronous run wait for the
     slowest of them every step, so this variation costs more the more ranks there are; the
     simulator's per-rank compute noise reproduces that."""
-    return {scaling.noise_key(*key): float(np.median([r.step_cv for r in repeats]))
+    return {key: float(np.median([r.step_cv for r in repeats]))
             for key, repeats in _profile_runs(runs).items()}
 
 
 def calibrate(paths: Sequence[str | Path], out: str | Path, *,
               profiles: Sequence[ComputeProfile] = (), base: str | Path = BASE_CLUSTER,
               overwrite: bool = False) -> Cluster:
-    """Fit everything from ``paths`` and write ``out`` (+ ``out.profiles/``); returns the cluster."""
+    """Fit everything from ``paths`` and write the fitted cluster file ``out``; returns the
+    calibrated cluster (as loaded back from ``out``)."""
     benches, runs = split_inputs(paths)
     if not benches:
         raise FitError("no bench-net directory among the inputs: the link fit needs one "
@@ -142,36 +142,49 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
     ab, mpi_overhead, link_quality = fit_links(table, cores, max_bytes)
     ref_p = min([r.ranks for r in fit_runs] or [min(cores, int(table["nranks"].min()))])
     interference = fit_interference(table, ref_p, max_bytes)
-    base_cluster = load_cluster(base)
-    cluster = replace(scaling.with_ranks(base_cluster, ref_p), name=f"{base_cluster.name}-fitted",
-                      transport="device", fitted={"intra": ab}, progress=PROGRESS,
+    base_cluster = load_cluster(base).with_devices_per_node(ref_p)
+    cluster = replace(base_cluster, name=f"{base_cluster.name}-fitted", transport="device",
+                      fitted={"intra": ab}, progress=PROGRESS,
                       collective_overhead_s=mpi_overhead, comm_interference=interference)
     found = base_profiles(runs, profiles)
-    comm_scales = scaling.comm_scales(table, cluster, cores, max_bytes)
-    # The compute fit simulates the fit runs on the cluster as validation will run it: with
-    # the collective costs benchmarked at each rank count.
-    provisional = replace(cluster, provenance={"scaling": {
-        "cores": cores, "comm": comm_scales,
-        "compute": {"mpi_overhead_s": mpi_overhead, "exec_overhead_s": 0.0}}})
     noise = compute_noise(runs)
-    compute = scaling.fit_compute(fit_runs, found, provisional, table, mpi_overhead, noise)
-    cluster = replace(cluster, collective_overhead_s=mpi_overhead + compute.exec_overhead_s)
-    provenance = _provenance(benches, runs, found, link_quality, cores, interference,
-                             comm_scales, compute, max_bytes)
-    provenance["compute_noise"] = noise
+    comm_scales = scaling.comm_scales(table, cluster, cores, max_bytes)
+    links_only = Calibration(cores=cores, fit_ranks=ref_p, mpi_overhead_s=mpi_overhead,
+                             links={"intra": ab}, comm_scales=comm_scales,
+                             bench_compute_s=scaling.bench_compute(table))
+    # The compute fit simulates the fit runs on the machine as validation will run it: with
+    # the collective costs benchmarked at each rank count.
+    compute = scaling.fit_compute(fit_runs, found, links_only.adapt(cluster), table, noise)
+    calibration = replace(links_only, compute_scales=compute.by_ranks, profiles=found,
+                          noise_cv=noise)
     fitted_sources = {
         "collective_overhead": "fitted: bench-net per-call constant (provenance.link_fit)",
         "comm_interference": "fitted: bench-net overlap test (provenance.interference_fit)",
         "progress": "the executor polls its collectives from its hooks (MPI progress 'test')",
         "transport": "device: each rank's collectives use the fitted intra link"}
-    cluster = replace(cluster, provenance=provenance,
+    cluster = replace(calibration.adapt(cluster),
+                      provenance=_provenance(benches, runs, calibration, link_quality,
+                                             interference, compute, max_bytes),
                       sources={**cluster.sources, **fitted_sources},
                       source=f"fitted by gradsync calibrate from {len(benches)} benchmark(s) "
                              f"and {len(runs)} run(s)")
     out = Path(out)
     save_cluster(cluster, out, overwrite=overwrite)
-    save_profiles(found.values(), profiles_dir(out), overwrite=True)
     return load_cluster(out)
+
+
+def extrapolated_compute(calibration: Calibration, ranks: Sequence[int]) -> list[Compute]:
+    """For each calibrated (model, batch) and rank count in ``ranks``, the compute a
+    prediction there uses when it is carried from another occupancy (what ``calibrate``
+    warns about; :meth:`Compute.advice` names the command that measures it instead)."""
+    carried = []
+    for model in calibration.models():
+        for batch in calibration.batches(model):
+            for p in sorted(set(ranks)):
+                compute = calibration.compute(model, batch, p)
+                if compute is not None and compute.extrapolated:
+                    carried.append(compute)
+    return carried
 
 
 def _fit_range(table: pd.DataFrame, fit_runs: list[MeasuredRun]) -> int:
@@ -182,10 +195,12 @@ def _fit_range(table: pd.DataFrame, fit_runs: list[MeasuredRun]) -> int:
     return int(min(max(wanted, sizes[min(len(sizes) - 1, 3)]), max(sizes)))
 
 
-def _provenance(benches: list[Path], runs: list[MeasuredRun], found: dict, link_quality: dict,
-                cores: int, interference: float, comm_scales: dict,
-                compute: "scaling.ComputeFit", max_bytes: int) -> dict:
-    """Which inputs, which residuals: what the file says about itself."""
+def _provenance(benches: list[Path], runs: list[MeasuredRun], calibration: Calibration,
+                link_quality: dict, interference: float, compute: "scaling.ComputeFit",
+                max_bytes: int) -> dict:
+    """Which inputs, which residuals, what rests on extrapolation: the file's record of itself
+    (the fitted figures themselves are in the ``calibration`` section)."""
+    ranks = sorted({r.ranks for r in runs if not r.is_profile} | set(calibration.comm_scales))
     return {
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tool": "gradsync calibrate",
@@ -193,10 +208,10 @@ def _provenance(benches: list[Path], runs: list[MeasuredRun], found: dict, link_
         "runs": [{"path": r.path, "model": r.model, "strategy": r.strategy.name,
                   "ranks": r.ranks, "batch": r.batch, "iteration_s": r.iteration_s}
                  for r in runs],
-        "profiles": [scaling.noise_key(*key) for key in sorted(found)],
         "link_fit": {**link_quality, "link_class": "intra", "algorithm": "mpich thresholds",
                      "bytes": [MIN_FIT_BYTES, max_bytes]},
         "interference_fit": {"comm_interference": interference,
                              "from": "bench-net overlap test (compute between Test calls)"},
-        "scaling": {"cores": cores, "comm": comm_scales, "compute": compute.to_dict()},
+        "compute_fit": compute.runs,
+        "extrapolated_compute": [c.advice() for c in extrapolated_compute(calibration, ranks)],
     }

@@ -10,43 +10,23 @@ layers in proportion, so that forward + backward + update add up to the run's me
 iteration time.
 
 A profile's *occupancy* is the number of ranks that shared the machine when it was measured
-(1 for a one-rank run). It is part of the profile's device label (``local-cpu`` for 1,
-``local-cpu shared by 4 ranks`` for 4) and of its file name (``MODEL-bBATCH.yaml``,
-``MODEL-bBATCH-n4.yaml``).
+(1 for a one-rank run): part of its key in the machine's
+:class:`~hwmodels.calibration.Calibration` (:class:`~hwmodels.calibration.ProfileKey`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from calibration.runs import MeasuredRun, RunError
-from vocab.profile import ComputeProfile, list_profiles, save_profile
+from vocab.profile import ComputeProfile
 from vocab.workload import load_workload
 
+#: The device of profiles measured by the executor on this kind of machine.
 DEVICE = "local-cpu"
-_SHARED = re.compile(r" shared by (\d+) ranks$")
-#: Profiles by (model, batch, occupancy).
-ProfileKey = tuple[str, int, int]
-
-
-def device_label(occupancy: int) -> str:
-    """The device label of a profile measured with ``occupancy`` ranks on the machine."""
-    return DEVICE if occupancy == 1 else f"{DEVICE} shared by {occupancy} ranks"
-
-
-def occupancy_of(profile: ComputeProfile) -> int:
-    """How many ranks shared the machine when ``profile`` was measured (1 unless labelled)."""
-    found = _SHARED.search(profile.device)
-    return int(found.group(1)) if found else 1
-
-
-def profile_key(profile: ComputeProfile) -> ProfileKey:
-    return profile.model, profile.batch, occupancy_of(profile)
 
 
 def profile_from_run(run: MeasuredRun) -> ComputeProfile:
@@ -64,8 +44,7 @@ def profile_from_run(run: MeasuredRun) -> ComputeProfile:
     # Work between the hooked layers (activations, pooling, the optimizer's glue) is compute
     # too: it scales with the layers, so it is spread over them rather than lumped anywhere.
     spread = max(run.iteration_s - update - _exposed_comm(run), layers) / layers
-    occupancy = run.ranks if run.is_profile else 1
-    return ComputeProfile(device_label(occupancy), run.model, run.batch,
+    return ComputeProfile(DEVICE, run.model, run.batch,
                           tuple(f * spread for f in forward),
                           tuple(b * spread for b in backward), update,
                           source=f"gradsync calibrate: executor run {run.path} "
@@ -101,30 +80,3 @@ def _exposed_comm(run: MeasuredRun) -> float:
         return 0.0
     per_step = len(run.allreduce) / max(run.steps_timed * run.ranks, 1)
     return float(run.allreduce["seconds"].median()) * per_step
-
-
-def profiles_dir(cluster_file: str | Path) -> Path:
-    """Where a fitted cluster file's profiles live: ``FITTED.profiles/`` beside it."""
-    path = Path(cluster_file)
-    return path.with_name(path.stem + ".profiles")
-
-
-def profile_file(directory: Path, model: str, batch: int, occupancy: int = 1) -> Path:
-    suffix = "" if occupancy == 1 else f"-n{occupancy}"
-    return Path(directory) / f"{model}-b{batch}{suffix}.yaml"
-
-
-def save_profiles(profiles: Iterable[ComputeProfile], directory: Path,
-                  overwrite: bool = False) -> list[Path]:
-    """Write each profile as ``MODEL-bBATCH[-nOCCUPANCY].yaml`` in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    return [save_profile(p, profile_file(directory, *profile_key(p)), overwrite=overwrite)
-            for p in profiles]
-
-
-def load_profiles(cluster_file: str | Path) -> dict[ProfileKey, ComputeProfile]:
-    """The profiles beside a fitted cluster file, by (model, batch, occupancy); empty if none."""
-    directory = profiles_dir(cluster_file)
-    if not directory.is_dir():
-        return {}
-    return {profile_key(p): p for p in list_profiles(directory)}

@@ -1,11 +1,11 @@
 """Validation: simulate each measured run with the fitted parameters; measured vs predicted.
 
 Each run is simulated as it was executed: its model, strategy (with its bucket sizes and
-staleness), rank count and per-rank batch from ``run.json``, on the fitted cluster adapted to
-that rank count (:func:`calibration.scaling.cluster_for`) with the fitted compute profile and
-the fitted per-rank compute noise of that profile. The
-measured time is the median over steps after warm-up of the gap between iteration starts; the
-predicted one is the simulator's median iteration time.
+staleness), rank count and per-rank batch from ``run.json``, on the calibrated machine, through
+the very call ``gradsync simulate --cluster FITTED.yaml`` makes (:func:`simulator.api.simulate`
+with ``devices_per_node`` = the run's ranks): the machine's figures at that rank count, its
+calibrated compute profile and that profile's per-rank compute noise. Measured and predicted
+times are the same statistic of a run (:mod:`vocab.timing`).
 
 Run directories of one setup (same model, strategy and knobs, ranks and batch) are *repeats*:
 they are predicted once and measured by the median of their medians. On a shared machine one
@@ -23,13 +23,11 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from calibration.profiles import ProfileKey, load_profiles, profiles_dir
 from calibration.runs import MeasuredRun, RunError, read_runs
-from calibration.scaling import cluster_for, profile_for, simulate_run
+from calibration.scaling import simulate_run
 from hwmodels.cluster import load_cluster
-from vocab.errors import GradsyncError
 from hwmodels.specs import Cluster
-from vocab.profile import ComputeProfile
+from vocab.errors import GradsyncError
 
 
 
@@ -113,41 +111,38 @@ class Report:
         return "\n".join(lines)
 
 
-def predict(run: MeasuredRun, fitted: Cluster,
-            profiles: dict[ProfileKey, ComputeProfile], seed: int = 0) -> float:
-    """The fitted simulator's median iteration time for ``run``'s setup."""
-    chosen = profile_for(fitted, profiles, run.model, run.batch, run.ranks)
-    if chosen is None:
-        known = ", ".join(f"{m} (batch {b}, {n} rank(s))" for m, b, n in sorted(profiles))
-        raise RunError(f"{run.path}: no fitted compute profile for {run.model} at batch "
-                       f"{run.batch} (profiles: {known or 'none'}); include a one-rank run "
-                       "of it in the calibration")
-    profile, noise = chosen
-    cluster, _ = cluster_for(fitted, run.ranks)
-    return simulate_run(run, cluster, profile, seed, noise)
+def predict(run: MeasuredRun, machine: Cluster, seed: int = 0) -> float:
+    """The calibrated simulator's iteration time for ``run``'s setup."""
+    return simulate_run(run, machine, seed=seed)
 
 
 def validate(cluster_file: str | Path, run_dirs: Sequence[str | Path]) -> Report:
     """Measured vs predicted for every run in ``run_dirs`` (profile runs are skipped)."""
-    fitted = load_cluster(cluster_file)
-    if "scaling" not in fitted.provenance:
+    machine = load_cluster(cluster_file)
+    calibration = machine.calibration
+    if calibration is None:
         raise GradsyncError(f"{cluster_file}: not a file written by 'gradsync calibrate' "
-                            "(its provenance has no scaling section)")
-    profiles = load_profiles(cluster_file)
-    if not profiles:
-        raise GradsyncError(f"{cluster_file}: no profiles in {profiles_dir(cluster_file)}")
+                            "(it has no calibration section)")
     runs = [r for r in read_runs(run_dirs) if not r.is_profile]
     if not runs:
-        raise RunError("no multi-rank runs to validate")
+        raise RunError("no multi-rank runs to validate (profile runs, one rank or --local, "
+                       "are calibration inputs)")
+    missing = sorted({(r.model, r.batch, r.ranks) for r in runs
+                      if calibration.compute(r.model, r.batch, r.ranks) is None})
+    if missing:
+        raise RunError(f"{cluster_file}: no calibrated compute for " + "; ".join(
+            f"{m} batch {b}" for m, b, _ in missing) + ". Measure it with " + "; ".join(
+            f"'gradsync run -n {n} --local --model {m} --batch {b} --steps 24 --out DIR'"
+            for m, b, n in missing) + " and calibrate again with DIR among the inputs")
     predictions = []
     for repeats in group_repeats(runs):
         first = repeats[0]
         each = tuple(r.iteration_s for r in repeats)
         predictions.append(Prediction(
             first.path, first.model, first.strategy.name, first.ranks, first.batch,
-            float(np.median(each)), predict(first, fitted, profiles),
+            float(np.median(each)), predict(first, machine),
             tuple(r.path for r in repeats), each))
-    return Report(fitted.name, tuple(predictions))
+    return Report(machine.name, tuple(predictions))
 
 
 def group_repeats(runs: Sequence[MeasuredRun]) -> list[list[MeasuredRun]]:

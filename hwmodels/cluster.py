@@ -19,8 +19,9 @@ give a source for every one (see ``hwmodels/presets/dgx1-v100.yaml``)::
     transport: device                     # device | host (host-staged collectives)
     progress: async                       # async | wait | test: when non-blocking MPI
                                           # collectives progress (default async)
-    fitted: {inter: {alpha_s: 3 us, beta_s_per_B: 8.5e-11, gamma_s_per_B: 0}}  # calibration
-    provenance: {runs: [...]}             # calibration: which runs, residuals
+    fitted: {inter: {alpha_s: 3 us, beta_s_per_B: 8.5e-11, gamma_s_per_B: 0}}  # measured links
+    provenance: {runs: [...]}             # a fit's record: which runs, residuals
+    calibration: {schema: 1, ...}         # written by gradsync calibrate (hwmodels.calibration)
 
 A ``custom`` node lists its graph instead of options: ``devices``, ``vertices`` (``{sw0:
 switch}``), ``links`` (``[{a: 0, b: sw0, kind: pcie, links: 1, link_bandwidth: 12 GB/s}]``),
@@ -38,6 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hwmodels.calibration import Calibration
 from hwmodels.devices import device_to_spec, resolve_device
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.fabrics import fabric_to_spec, resolve_fabric
@@ -62,7 +64,8 @@ from vocab.units import parse_bandwidth, parse_time
 PRESET_DIR = Path(__file__).with_name("presets")
 REQUIRED = ("name", "node", "fabric")
 OPTIONAL = ("source", "nodes", "nics", "oversubscription", "max_nodes", "collective_overhead",
-            "comm_interference", "transport", "progress", "fitted", "provenance")
+            "comm_interference", "transport", "progress", "fitted", "provenance",
+            "calibration")
 NAMED_NODE_KEYS = ("device", "options", "description")
 CUSTOM_NODE_KEYS = ("devices", "links", "vertices", "nics", "host_mem_bandwidth", "description")
 FITTED_KEYS = ("alpha_s", "beta_s_per_B", "gamma_s_per_B")
@@ -116,7 +119,8 @@ def cluster_from_dict(raw: Any) -> Cluster:
     if progress not in PROGRESS_MODES:
         raise SpecError("progress", progress, f"one of {', '.join(PROGRESS_MODES)}")
     node = _node(raw["node"], raw.get("nics"), sources)
-    return Cluster(
+    calibration = Calibration.from_dict(raw["calibration"]) if "calibration" in raw else None
+    cluster = Cluster(
         name=text(raw["name"], "name"), node=node,
         nodes=whole(raw.get("nodes", 1), "nodes"),
         fabric=resolve_fabric(raw["fabric"], "fabric"),
@@ -130,6 +134,7 @@ def cluster_from_dict(raw: Any) -> Cluster:
         provenance=dict(require_mapping(raw.get("provenance", {}), "provenance")),
         source=str(raw.get("source") or ""),
         sources={key: src for key, src in sources.items() if src})
+    return calibration.adapt(cluster) if calibration is not None else cluster
 
 
 def _node(raw: Any, nics: Any, sources: dict[str, str]) -> NodeSpec:
@@ -220,6 +225,8 @@ def cluster_to_spec(cluster: Cluster) -> dict[str, Any]:
                           for k, ab in cluster.fitted.items()}
     if cluster.provenance:
         spec["provenance"] = _plain(cluster.provenance)
+    if cluster.calibration is not None:
+        spec["calibration"] = cluster.calibration.to_dict()
     return spec
 
 
@@ -333,4 +340,6 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
                        "gamma_s_per_B": ab.gamma_s_per_B} for k, ab in cluster.fitted.items()},
         "provenance": _plain(cluster.provenance), "source": cluster.source,
         "sources": dict(cluster.sources),
+        "calibration": (cluster.calibration.to_dict() if cluster.calibration is not None
+                        else None),
     }

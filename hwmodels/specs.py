@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import networkx as nx
 
 from vocab.errors import SpecError
+
+if TYPE_CHECKING:
+    from hwmodels.calibration import Calibration
 
 DEVICE_KINDS = ("gpu", "cpu")
 FABRIC_KINDS = ("infiniband", "ethernet", "none")
@@ -121,7 +124,10 @@ class Cluster:
     message per small layer slow); ``comm_interference`` is the fraction by which compute slows
     while a collective is progressed on the same cores (CPU ranks; 0 on GPUs). ``fitted`` holds
     calibrated :class:`AlphaBeta` per link class (``intra``, ``inter``, ``host``) that override
-    what the hardware figures imply; ``provenance`` says where a fitted file came from.
+    what the hardware figures imply; ``provenance`` says where a fitted file came from (a
+    record: nothing reads it as configuration). A fitted file's ``calibration`` is the
+    :class:`~hwmodels.calibration.Calibration` that adapts the fitted figures to a rank count
+    and supplies the fitted compute.
 
     ``progress`` says when a posted non-blocking collective advances (MPI semantics):
     ``"async"`` on its own, whatever the rank does (NCCL's kernels; an MPI with an
@@ -146,6 +152,7 @@ class Cluster:
     #: Where each figure of a cluster file came from, keyed by field (``"collective_overhead"``,
     #: ``"node.options.nvlink_bandwidth"``), so that a saved file keeps its sources.
     sources: Mapping[str, str] = field(default_factory=dict)
+    calibration: "Calibration | None" = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 1:
@@ -182,6 +189,17 @@ class Cluster:
     def with_nodes(self, nodes: int) -> "Cluster":
         """The same cluster at another node count (validated against ``max_nodes``)."""
         return replace(self, nodes=nodes)
+
+    def with_devices_per_node(self, devices: int) -> "Cluster":
+        """The same cluster with ``devices`` devices (ranks) per node: the node rebuilt by its
+        topology (a CPU node's ``ranks``, a PCIe box's or NVSwitch node's device count), and a
+        calibrated machine's figures as fitted at that rank count. SpecError if the topology
+        has a fixed device count."""
+        if devices == self.devices_per_node:
+            return self
+        from hwmodels.topology import with_devices  # the topology builders sit above specs
+        cluster = replace(self, node=with_devices(self.node, devices))
+        return self.calibration.adapt(cluster) if self.calibration is not None else cluster
 
     def with_fabric(self, fabric: Fabric) -> "Cluster":
         """The same nodes on another inter-node fabric (fitted inter-node figures dropped)."""

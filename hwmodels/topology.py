@@ -283,6 +283,27 @@ def build_node(topology: str, device: Device | str | None = None, **options: Any
     return node
 
 
+#: The option that sets a topology's device count, where it has one (others are fixed).
+DEVICE_COUNT_OPTION: Mapping[str, str] = {"cpu": "ranks", "pcie8": "devices", "nvswitch": "n"}
+
+
+def with_devices(node: NodeSpec, devices: int) -> NodeSpec:
+    """``node`` rebuilt by its topology with ``devices`` devices (its other options kept)."""
+    info = node.graph.graph
+    topology = info.get("topology", "custom")
+    option = DEVICE_COUNT_OPTION.get(topology)
+    if option is None:
+        fixed = [name for name in TOPOLOGIES if name not in DEVICE_COUNT_OPTION] + ["custom"]
+        raise SpecError("devices_per_node", devices,
+                        f"{node.devices_per_node} for a {topology} node (its device count is "
+                        f"fixed: {', '.join(fixed)} are; {', '.join(DEVICE_COUNT_OPTION)} "
+                        "take a count)")
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        raise SpecError("devices_per_node", devices, "a whole number >= 1")
+    options = {**info.get("options", {}), option: devices}
+    return build_node(topology, info["device"], **options)
+
+
 def custom_node(device: Device | str, *, devices: int, links: Sequence[Mapping[str, Any]],
                 vertices: Mapping[str, str] | None = None, nics: Sequence[str] = (),
                 host_mem_bandwidth_Bps: float = 50e9, description: str = "",

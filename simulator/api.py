@@ -20,6 +20,7 @@ import numpy as np
 from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
 from vocab.errors import SpecError, UnknownNameError
+from hwmodels.calibration import Compute
 from hwmodels.specs import Cluster
 from simulator.detailed import DetailedNetwork
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
@@ -45,6 +46,8 @@ class Context:
     batch: int
     profile: Any                     # ComputeProfile (duck-typed: forward_s, backward_s, ...)
     comm_model: Any                  # .allreduce(nbytes) -> Affine, .link_params(), .schedule()
+    #: The calibrated compute the profile came from (its noise, whether it was extrapolated).
+    compute: Compute | None = None
     _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _phases: dict[int, tuple] = field(default_factory=dict, repr=False)
     _steps: dict[int, int] = field(default_factory=dict, repr=False)
@@ -83,9 +86,15 @@ class Context:
 def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
             batch: int | None = None, nodes: int | None = None, transport: str | None = None,
             profile: ComputeProfile | str | Path | None = None, comm_model: Any = None,
-            algorithm: str = "auto", progress: str | None = None) -> Context:
-    """Resolve names and files into a :class:`Context` (validating every input)."""
-    cluster_obj = resolve_cluster(cluster, nodes)
+            algorithm: str = "auto", progress: str | None = None,
+            devices_per_node: int | None = None) -> Context:
+    """Resolve names and files into a :class:`Context` (validating every input).
+
+    This is the one place where a calibrated machine (a cluster with a ``calibration``) is
+    applied: the fitted figures at the rank count (``devices_per_node``), and, unless a
+    ``profile`` is given, the calibrated compute of the model with its noise.
+    """
+    cluster_obj = resolve_cluster(cluster, nodes, devices_per_node)
     if transport is not None:
         cluster_obj = cluster_obj.with_transport(transport)
     if progress is not None:
@@ -94,24 +103,38 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
     workload = model if isinstance(model, Workload) else load_workload(model)
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
+    calibration = cluster_obj.calibration
+    calibrated = calibration is not None and profile is None and bool(calibration.profiles)
     if batch is None:
-        batch = profile.batch if profile is not None else workload.default_batch
+        batch = profile.batch if profile is not None else (
+            (calibration.batches(workload.name) or [workload.default_batch])[0] if calibrated
+            else workload.default_batch)
     if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch <= 0:
         raise SpecError("batch", batch, "a whole number of samples per device > 0")
     batch = int(batch)
+    compute = None
+    if calibrated:
+        compute = calibration.compute(workload.name, batch, cluster_obj.devices_per_node)
+        if compute is None:
+            raise calibration.missing_compute(workload.name, batch, cluster_obj.devices_per_node)
+        profile = compute.profile
     if profile is None:
         profile = roofline_profile(workload, cluster_obj.device, batch)
     check_profile(profile, workload, batch)
     if comm_model is None:
         comm_model = CommModel(cluster_obj, algorithm=algorithm)
-    return Context(cluster_obj, workload, batch, profile, comm_model)
+    return Context(cluster_obj, workload, batch, profile, comm_model, compute=compute)
 
 
-def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None) -> Cluster:
-    """A Cluster object from a preset name, a file, or an object (at ``nodes`` if given)."""
+def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None,
+                    devices_per_node: int | None = None) -> Cluster:
+    """A Cluster object from a preset name, a file, or an object (at ``nodes`` and
+    ``devices_per_node`` if given)."""
     if isinstance(cluster, Cluster):
-        return cluster if nodes is None else cluster.with_nodes(nodes)
-    return load_cluster(cluster, nodes=nodes)
+        obj = cluster if nodes is None else cluster.with_nodes(nodes)
+    else:
+        obj = load_cluster(cluster, nodes=nodes)
+    return obj if devices_per_node is None else obj.with_devices_per_node(devices_per_node)
 
 
 def check_progress(cluster: Cluster) -> None:
@@ -183,6 +206,35 @@ class RunSettings:
             raise SpecError("seed", self.seed, "an integer")
 
 
+#: Iterations simulated (after warm-up) when none are asked for: the steady state of symmetric
+#: ranks repeats itself, so a few suffice; with noise, enough for the mean to settle.
+DEFAULT_ITERATIONS = 5
+NOISY_ITERATIONS = 40
+
+
+def default_ordering(cluster: Cluster) -> str:
+    """How concurrent collectives share the network unless asked: as calibrated on a fitted
+    machine; else NCCL-like serial streams for device transport, MPI's concurrent progress for
+    host-staged collectives."""
+    if cluster.calibration is not None:
+        return cluster.calibration.ordering
+    return "serial" if cluster.transport == "device" else "concurrent"
+
+
+def settings_for(ctx: Context, iterations: int | None = None, fidelity: str = "analytic",
+                 seed: int = 0, noise: NoiseSpec | dict | float | None = None,
+                 ordering: str | None = None, warmup: int | None = None) -> RunSettings:
+    """Run settings with the context's defaults: a calibrated profile's compute noise unless
+    ``noise`` is given, and ``NOISY_ITERATIONS`` when there is noise unless ``iterations``
+    is given."""
+    if noise is None and ctx.compute is not None and ctx.compute.noise_cv > 0:
+        noise = ctx.compute.noise_cv
+    spec = as_noise(noise)
+    if iterations is None:
+        iterations = DEFAULT_ITERATIONS if spec.is_zero else NOISY_ITERATIONS
+    return RunSettings(iterations, fidelity, seed, spec, ordering, warmup)
+
+
 def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> SimResult:
     """Plan and simulate one strategy in a resolved context."""
     started = time.perf_counter()
@@ -190,7 +242,7 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     plan = make_strategy_plan(spec, ctx)
     # One definition of warm-up for simulated and measured runs (vocab.timing).
     warmup = settings.warmup if settings.warmup is not None else warmup_iterations(spec)
-    ordering = settings.ordering or ("serial" if cluster.transport == "device" else "concurrent")
+    ordering = settings.ordering or default_ordering(cluster)
     setup = EngineSetup(tuple(layer.name for layer in ctx.workload.layers),
                         tuple(map(float, ctx.profile.forward_s)),
                         tuple(map(float, ctx.profile.backward_s)),
@@ -238,6 +290,10 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
                      "total_grad_bytes": ctx.workload.total_grad_bytes},
         "batch": ctx.batch,
         "profile": {"source": getattr(ctx.profile, "source", ""),
+                    "calibrated": None if ctx.compute is None else {
+                        "measured_occupancy": ctx.compute.measured_occupancy,
+                        "extrapolated": ctx.compute.extrapolated,
+                        "noise_cv": ctx.compute.noise_cv},
                     "forward_s": float(sum(ctx.profile.forward_s)),
                     "backward_s": float(sum(ctx.profile.backward_s)),
                     "update_s": float(ctx.profile.update_s)},
@@ -256,36 +312,40 @@ def run_id_for(specs: dict[str, Any]) -> str:
 
 def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
              batch: int | None = None, strategy: str | StrategySpec = "sync",
-             nodes: int | None = None, iterations: int = 5, fidelity: str = "analytic",
+             nodes: int | None = None, iterations: int | None = None,
+             fidelity: str = "analytic",
              seed: int = 0, noise: NoiseSpec | dict | float | None = None,
              transport: str | None = None, profile: ComputeProfile | str | Path | None = None,
              bucket_bytes: int | None = None, staleness: int | None = None,
              merge: str | None = None, first_bucket_bytes: int | None = None,
              ordering: str | None = None, warmup: int | None = None,
              comm_model: Any = None, algorithm: str = "auto",
-             progress: str | None = None) -> SimResult:
+             progress: str | None = None, devices_per_node: int | None = None) -> SimResult:
     """Simulate one strategy; see the module docstring and :class:`SimResult`.
 
     ``progress`` overrides the cluster's MPI progress mode (``"async"``, ``"wait"``,
-    ``"test"``; see :mod:`simulator.progress`).
+    ``"test"``; see :mod:`simulator.progress`); ``devices_per_node`` the node's rank count
+    where its topology allows (a calibrated machine then uses its figures at that count).
+    ``iterations`` defaults to 5, or 40 with noise (a calibrated profile brings its own).
     """
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
-                  progress)
+                  progress, devices_per_node)
     spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness)
-    return run_strategy(ctx, spec, RunSettings(iterations, fidelity, seed, as_noise(noise),
-                                               ordering, warmup))
+    return run_strategy(ctx, spec, settings_for(ctx, iterations, fidelity, seed, noise,
+                                                ordering, warmup))
 
 
 def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bucketed",
                                                           "delayed"),
             cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
-            batch: int | None = None, nodes: int | None = None, iterations: int = 5,
+            batch: int | None = None, nodes: int | None = None, iterations: int | None = None,
             fidelity: str = "analytic", seed: int = 0,
             noise: NoiseSpec | dict | float | None = None, transport: str | None = None,
             profile: ComputeProfile | str | Path | None = None, bucket_bytes: int | None = None,
             staleness: int | None = None, merge: str | None = None,
             ordering: str | None = None, comm_model: Any = None,
-            algorithm: str = "auto", progress: str | None = None) -> Comparison:
+            algorithm: str = "auto", progress: str | None = None,
+            devices_per_node: int | None = None) -> Comparison:
     """Simulate several strategies on the same inputs; sync is the baseline (run if absent).
 
     ``progress`` overrides the cluster's MPI progress mode, as in :func:`simulate`.
@@ -296,8 +356,8 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     if not specs:
         raise SpecError("strategies", [], "at least one strategy")
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
-                  progress)
-    settings = RunSettings(iterations, fidelity, seed, as_noise(noise), ordering)
+                  progress, devices_per_node)
+    settings = settings_for(ctx, iterations, fidelity, seed, noise, ordering)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
     return Comparison(results, baseline)

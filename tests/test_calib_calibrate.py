@@ -14,8 +14,6 @@ import pytest
 
 from calibration import synthetic
 from calibration.calibrate import calibrate, mpich_algorithm
-from calibration.profiles import profiles_dir
-from calibration.scaling import with_ranks
 from calibration.validate import validate
 from calibration.whatif import what_if
 from gradsync.cli.main import main
@@ -43,11 +41,11 @@ def measured(tmp_path_factory, true_cluster):
     d = tmp_path_factory.mktemp("calib")
     synthetic.write_bench(d / "bench", true_cluster, mpich_algorithm, ranks=(2, 4), noise=0.002)
     profile = roofline_profile(load_workload(MODEL), true_cluster.device, BATCH)
-    one = synthetic.write_run(d / "n1", with_ranks(true_cluster, 1), MODEL, StrategySpec("sync"),
-                              BATCH, profile)
+    one = synthetic.write_run(d / "n1", true_cluster.with_devices_per_node(1), MODEL,
+                              StrategySpec("sync"), BATCH, profile)
     fit = synthetic.write_run(d / "sync-n2", true_cluster, MODEL, StrategySpec("sync"), BATCH,
                               profile)
-    held = [synthetic.write_run(d / f"{s}-n{p}", with_ranks(true_cluster, p), MODEL,
+    held = [synthetic.write_run(d / f"{s}-n{p}", true_cluster.with_devices_per_node(p), MODEL,
                                 StrategySpec(s), BATCH, profile)
             for s in ("layerwise", "bucketed", "delayed") for p in (2, 4)]
     fitted = calibrate([d / "bench", one, fit], d / "fitted.yaml")
@@ -69,7 +67,7 @@ def test_fitted_file_round_trips_through_load_cluster_and_the_simulator(measured
     assert loaded.provenance["runs"][0]["model"] == MODEL
     assert loaded.provenance["link_fit"]["rms_rel"] < 0.02
     assert loaded.sources["comm_interference"].startswith("fitted")   # not the base's text
-    assert (profiles_dir(path) / f"{MODEL}-b{BATCH}.yaml").exists()
+    assert set(loaded.calibration.profiles) == {(MODEL, BATCH, 1)}       # in the one file
     result = simulate(cluster=path, model=MODEL, batch=BATCH, strategy="sync", iterations=2)
     assert result.iteration_time_s > 0
 

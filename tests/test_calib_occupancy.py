@@ -14,12 +14,11 @@ import pytest
 
 from calibration import synthetic
 from calibration.calibrate import calibrate, mpich_algorithm
-from calibration.profiles import (device_label, load_profiles, occupancy_of, profile_file,
-                                  profile_from_runs, profiles_dir)
+from calibration.calibrate import base_profiles
 from calibration.runs import read_run
-from calibration.scaling import profile_for, with_ranks
 from calibration.validate import group_repeats, validate
 from calibration.whatif import what_if
+from hwmodels.calibration import ProfileKey
 from hwmodels.cluster import load_cluster
 from vocab.errors import SpecError
 from hwmodels.specs import AlphaBeta
@@ -43,7 +42,7 @@ def machine(tmp_path_factory):
     at = {1: alone, 2: alone, 4: alone.scaled(CONTENTION)}
 
     def run(name: str, p: int, strategy: str = "sync", local: bool = False):
-        return synthetic.write_run(d / name, with_ranks(cluster, p), MODEL,
+        return synthetic.write_run(d / name, cluster.with_devices_per_node(p), MODEL,
                                    StrategySpec(strategy), BATCH, at[p], local=local)
 
     runs = {"n1": run("n1", 1), "local-n2": run("local-n2", 2, local=True),
@@ -52,28 +51,28 @@ def machine(tmp_path_factory):
     return d, runs
 
 
-def test_a_local_run_is_a_profile_labelled_with_its_rank_count(machine):
+def test_a_local_run_is_a_profile_keyed_by_its_rank_count(machine):
     d, runs = machine
     run = read_run(runs["local-n4"])
     assert run.local and run.is_profile and run.ranks == 4
     assert not read_run(runs["fit"]).is_profile
-    profile = profile_from_runs([run])
-    assert occupancy_of(profile) == 4 and profile.device == device_label(4)
-    assert occupancy_of(profile_from_runs([read_run(runs["n1"])])) == 1
+    found = base_profiles([run, read_run(runs["n1"]), read_run(runs["fit"])])
+    assert set(found) == {ProfileKey(MODEL, BATCH, 4), ProfileKey(MODEL, BATCH, 1)}
 
 
 def test_profiles_at_each_rank_count_are_written_and_read_back(machine, tmp_path):
     d, runs = machine
     fitted = tmp_path / "fitted.yaml"
     calibrate([d / "bench", runs["n1"], runs["local-n2"], runs["local-n4"], runs["fit"]], fitted)
-    found = load_profiles(fitted)
-    assert set(found) == {(MODEL, BATCH, 1), (MODEL, BATCH, 2), (MODEL, BATCH, 4)}
-    assert profile_file(profiles_dir(fitted), MODEL, BATCH, 4).exists()
     cluster = load_cluster(fitted)
-    own, _ = profile_for(cluster, found, MODEL, BATCH, 2)
-    assert own == found[(MODEL, BATCH, 2)]              # the local run is the compute, as is
-    compute = cluster.provenance["scaling"]["compute"]
-    assert abs(compute["runs"][0]["matched_error_pct"]) < 2.0   # and the fit run checks it
+    found = cluster.calibration.profiles
+    assert set(found) == {(MODEL, BATCH, 1), (MODEL, BATCH, 2), (MODEL, BATCH, 4)}
+    own = cluster.calibration.compute(MODEL, BATCH, 2)
+    assert own.profile == found[(MODEL, BATCH, 2)]      # the local run is the compute, as is
+    assert not own.extrapolated
+    assert cluster.calibration.compute(MODEL, BATCH, 3).extrapolated   # carried from 1 rank
+    fit_notes = cluster.provenance["compute_fit"]
+    assert abs(fit_notes[0]["matched_error_pct"]) < 2.0   # and the fit run checks it
 
 
 def test_a_profile_at_the_runs_rank_count_predicts_contention_the_benchmark_misses(machine,
@@ -106,8 +105,9 @@ def test_repeats_of_one_setup_are_one_prediction_measured_by_their_median(machin
     d, runs = machine
     fitted = tmp_path / "fitted.yaml"
     calibrate([d / "bench", runs["n1"], runs["local-n2"], runs["local-n4"], runs["fit"]], fitted)
-    profile = load_profiles(fitted)[(MODEL, BATCH, 4)]
-    slower = synthetic.write_run(tmp_path / "sync-n4-again", with_ranks(load_cluster(fitted), 4),
+    profile = load_cluster(fitted).calibration.profiles[(MODEL, BATCH, 4)]
+    slower = synthetic.write_run(tmp_path / "sync-n4-again",
+                                 load_cluster(fitted).with_devices_per_node(4),
                                  MODEL, StrategySpec("sync"), BATCH, profile.scaled(1.2))
     held = runs["held"]
     report = validate(fitted, [held[0], held[1], slower, held[0]])  # a path twice: read once

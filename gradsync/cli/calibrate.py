@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from calibration.calibrate import BASE_CLUSTER, calibrate
-from calibration.profiles import profiles_dir
 from calibration.protocol import DEFAULT_OUT, run_protocol
 from vocab.errors import SpecError
 from vocab.units import format_time
@@ -19,9 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate", help="fit link, overhead, interference and compute parameters",
         description=("Fit the simulator to bench-net directories and executor run directories "
                      "(one-rank runs give compute profiles; multi-rank runs, normally one "
-                     "model's sync runs, the executor's costs) and write a cluster file that "
-                     "load_cluster reads like any preset, with provenance; profiles go to "
-                     "FITTED.profiles/. --protocol runs the whole held-out protocol instead."))
+                     "model's sync runs, the executor's costs) and write one fitted cluster "
+                     "file: a cluster file like any preset plus its calibration (links, "
+                     "collective scales, compute profiles, noise) and provenance. 'gradsync "
+                     "simulate --cluster FITTED.yaml' and 'gradsync validate' predict from it "
+                     "alike. Profiles measured at the rank count you predict for ('gradsync "
+                     "run -n N --local ...') beat one-rank profiles carried to N ranks. "
+                     "--protocol runs the whole held-out protocol instead."))
     parser.add_argument("inputs", nargs="*", metavar="DIR", help="bench-net and run directories")
     parser.add_argument("--out", help="the fitted cluster file to write (.yaml)")
     parser.add_argument("--profile", action="append", default=[], metavar="FILE",
@@ -47,12 +50,22 @@ def run(args: argparse.Namespace) -> int:
     cluster = calibrate(args.inputs, args.out, profiles=[load_profile(p) for p in args.profile],
                         base=args.base, overwrite=args.force)
     intra = cluster.fitted["intra"]
-    print(f"calibrate: wrote {args.out} (profiles in {profiles_dir(args.out)})")
+    calibration = cluster.calibration
+    print(f"calibrate: wrote {args.out}")
     print(f"  intra: alpha {format_time(intra.alpha_s)}, beta {intra.beta_s_per_B:.3g} s/B "
           f"({1 / intra.beta_s_per_B / 1e9 if intra.beta_s_per_B else float('inf'):.3g} GB/s), "
           f"gamma {intra.gamma_s_per_B:.3g} s/B")
     print(f"  collective overhead {format_time(cluster.collective_overhead_s)}, "
           f"comm interference {cluster.comm_interference:.3g}")
-    scales = cluster.provenance["scaling"]["compute"]["by_ranks"]
-    print("  compute scale by ranks: " + ", ".join(f"{k}: {v:.3g}" for k, v in scales.items()))
+    print("  compute profiles: " + (", ".join(
+        f"{k.model} batch {k.batch} at {k.occupancy} rank(s)"
+        for k in sorted(calibration.profiles)) or "none"))
+    if calibration.compute_scales:
+        print("  one-rank compute scale by ranks: " + ", ".join(
+            f"{k}: {v:.3g}" for k, v in sorted(calibration.compute_scales.items())))
+    carried = cluster.provenance.get("extrapolated_compute") or []
+    if carried:
+        print("  predictions that rest on extrapolated compute:")
+        for line in carried:
+            print(f"    {line}")
     return 0

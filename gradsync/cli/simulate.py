@@ -38,7 +38,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="alexnet", help="zoo workload name or YAML file")
     p.add_argument("--batch", type=int, help="samples per device (default: the model's)")
     p.add_argument("--nodes", type=int, help="number of nodes (default: the preset's)")
-    p.add_argument("--iterations", type=int, default=5, help="measured iterations")
+    p.add_argument("--devices-per-node", type=int, metavar="N",
+                   help="devices (ranks) per node where the node's topology allows (a CPU "
+                        "node's ranks; a fitted machine then uses its figures at N ranks)")
+    p.add_argument("--iterations", type=int,
+                   help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"),
                    help="device-direct (NCCL-like) or host-staged MPI collectives")
@@ -50,7 +54,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", choices=("size", "mgwfbp"), help="bucketing rule")
     p.add_argument("--staleness", type=int, help="delayed: update applies gradients d steps old")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--noise-cv", type=float, default=0.0, help="per-rank compute noise CV")
+    p.add_argument("--noise-cv", type=float,
+                   help="per-rank compute noise CV (default 0; a fitted machine's calibrated "
+                        "noise)")
 
 
 def bucket_bytes(args: argparse.Namespace) -> int | None:
@@ -67,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     comparison = compare(strategies, cluster=args.cluster, model=args.model, batch=args.batch,
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
-                         seed=args.seed, noise=args.noise_cv or None, transport=args.transport,
+                         seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
-                         merge=args.merge, progress=args.progress)
+                         merge=args.merge, progress=args.progress,
+                         devices_per_node=args.devices_per_node)
     table = comparison.table()
     if args.out:
         comparison.save(args.out)
