@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError
+from vocab.registry import Registry
 from hwmodels.specfile import (
     check_keys,
     figure,
@@ -63,9 +64,9 @@ def _fraction(value: object, field: str) -> float:
 
 
 @lru_cache(maxsize=1)
-def _registry() -> Mapping[str, Device]:
+def _registry() -> Registry[Device]:
     # Read once: the data file is part of the package and never changes while running.
-    return load_registry(DATA_FILE, build_device)
+    return load_registry(DATA_FILE, build_device, "device")
 
 
 def get_device(name: str) -> Device:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError
+from vocab.registry import Registry
 from hwmodels.specfile import (
     check_keys,
     figure,
@@ -52,9 +53,9 @@ def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | N
 
 
 @lru_cache(maxsize=1)
-def _registry() -> Mapping[str, Fabric]:
+def _registry() -> Registry[Fabric]:
     # Read once: the data file is part of the package and never changes while running.
-    return load_registry(DATA_FILE, build_fabric)
+    return load_registry(DATA_FILE, build_fabric, "fabric")
 
 
 def get_fabric(name: str) -> Fabric:

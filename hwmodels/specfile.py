@@ -13,10 +13,10 @@ import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-from vocab.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError
+from vocab.registry import Registry
 # Re-exported: the device, fabric and cluster loaders import them from here.
 from vocab.yamlfile import dump_yaml as dump_yaml
 from vocab.yamlfile import read_yaml as read_yaml
@@ -121,8 +121,11 @@ def figure(value: float, unit: str, source: str = "") -> Any:
     return {"value": written, "source": source} if source else written
 
 
-def load_registry(path: Path, build: Builder) -> Mapping[str, Any]:
-    """Read a data file of named entries (``name: {figures}``) into a read-only registry."""
+def load_registry(path: Path, build: Builder, field: str) -> Registry[Any]:
+    """Read a data file of named entries (``name: {figures}``) into a read-only registry.
+
+    ``field`` names what the entries are (``"device"``) in the errors of a failed lookup.
+    """
     data = require_mapping(read_yaml(path), "")
     entries: dict[str, Any] = {}
     for name, raw in data.items():
@@ -130,10 +133,10 @@ def load_registry(path: Path, build: Builder) -> Mapping[str, Any]:
             entries[str(name)] = build(str(name), require_mapping(raw, str(name)), str(name), None)
         except SpecError as exc:
             raise exc.with_source(str(path)) from None
-    return MappingProxyType(entries)
+    return Registry(field, entries)
 
 
-def resolve_named(raw: Any, field: str, registry: Mapping[str, Any], build: Builder) -> Any:
+def resolve_named(raw: Any, field: str, registry: Registry[Any], build: Builder) -> Any:
     """A registry entry named by ``raw``, or one described inline in a file.
 
     ``raw`` is a name (``"ib-edr"``), or a mapping with ``name`` plus figures. When the name is
@@ -142,15 +145,13 @@ def resolve_named(raw: Any, field: str, registry: Mapping[str, Any], build: Buil
     """
     raw, _ = unwrap(raw)
     if isinstance(raw, str):
-        if raw not in registry:
-            raise UnknownNameError(field, raw, list(registry))
-        return registry[raw]
+        return registry.lookup(raw, field)
     mapping = require_mapping(raw, field)
     name = text(mapping.get("name"), join(field, "name"))
     rest = {k: v for k, v in mapping.items() if k != "name"}
     base = registry.get(name)
     if base is None and not set(rest) - {"source"}:
-        raise UnknownNameError(join(field, "name"), name, list(registry))
+        registry.lookup(name, join(field, "name"))  # raises: a new entry needs its figures
     return build(name, rest, field, base)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 
@@ -33,9 +34,16 @@ class SpecError(GradsyncError, ValueError):
 
 
 class UnknownNameError(SpecError):
-    """A registry lookup failed; the message lists the valid names."""
+    """A registry lookup failed; the message lists the valid names and the nearest one.
+
+    ``strategy: got 'bucketd', expected one of bucketed, delayed, sync (did you mean
+    'bucketed'?)``. ``suggestion`` is that nearest name, or None when nothing is close.
+    """
 
     def __init__(self, field: str, value: Any, valid: list[str] | tuple[str, ...],
                  source: str | None = None):
         self.valid = tuple(valid)
-        super().__init__(field, value, "one of " + ", ".join(sorted(self.valid)), source)
+        near = difflib.get_close_matches(str(value), [str(v) for v in self.valid], n=1)
+        self.suggestion: str | None = near[0] if near else None
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        super().__init__(field, value, "one of " + ", ".join(sorted(self.valid)) + hint, source)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vocab.errors import SpecError, UnknownNameError
+from vocab.registry import Registry
 from vocab.yamlfile import read_yaml
 
 #: Zoo workload files, one per model: ``<name>.yaml``.
@@ -119,9 +120,14 @@ _WHOLE_KEYS = ("params", "param_tensors", "grad_bytes", "dtype_bytes", "default_
                "total_params")
 
 
+def workload_zoo() -> Registry[Path]:
+    """The zoo: each workload file shipped in ``vocab/workloads/`` by name, sorted."""
+    return Registry("workload", {p.stem: p for p in sorted(WORKLOAD_DIR.glob("*.yaml"))})
+
+
 def list_workloads() -> list[str]:
     """Names of the zoo workloads shipped in ``vocab/workloads/``, sorted."""
-    return sorted(p.stem for p in WORKLOAD_DIR.glob("*.yaml"))
+    return list(workload_zoo())
 
 
 def load_workload(name_or_path: str | Path) -> Workload:
@@ -135,8 +141,7 @@ def load_workload(name_or_path: str | Path) -> Workload:
     if isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text \
             or Path(text).is_file():
         return _load_file(Path(text))
-    if not (WORKLOAD_DIR / f"{text}.yaml").is_file():
-        raise UnknownNameError("workload", text, list_workloads())
+    workload_zoo().lookup(text)
     return _load_zoo(text)
 
 

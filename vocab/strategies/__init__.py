@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from vocab.errors import SpecError
+from vocab.registry import Registry
 from vocab.strategies.bucketed import plan_bucketed
 from vocab.strategies.crossiter import plan_crossiter
 from vocab.strategies.delayed import plan_delayed
@@ -14,13 +15,18 @@ from vocab.strategies.plan import (BASELINES, MERGE_RULES, STRATEGIES, WAIT_POIN
                                    Plan, StrategySpec)
 from vocab.strategies.sync import plan_sync
 
-_PLANNERS: dict[str, Callable[[StrategySpec, Sequence[int]], Plan]] = {
+Planner = Callable[[StrategySpec, Sequence[int]], Plan]
+
+#: The plan builder of each strategy; ``STRATEGIES`` is its names, in this order.
+PLANNERS: Registry[Planner] = Registry("strategy", {
     "sync": plan_sync,
     "layerwise": plan_layerwise,
     "bucketed": plan_bucketed,
     "delayed": plan_delayed,
     "crossiter": plan_crossiter,
-}
+})
+if PLANNERS.names() != STRATEGIES:  # plan.py cannot import the planners (they import it)
+    raise ImportError(f"vocab.strategies: planners {PLANNERS.names()} != STRATEGIES {STRATEGIES}")
 
 
 def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int], *,
@@ -40,8 +46,8 @@ def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int], *,
             raise SpecError("merge", "mgwfbp", "backward_s and cost for the MG-WFBP rule "
                             "(or merge='size')")
         return plan_mgwfbp(spec, list(grad_bytes), list(backward_s), cost)
-    return _PLANNERS[spec.name](spec, list(grad_bytes))
+    return PLANNERS.lookup(spec.name)(spec, list(grad_bytes))
 
 
-__all__ = ["BASELINES", "MERGE_RULES", "STRATEGIES", "WAIT_POINTS", "CostFn", "Message", "Plan",
-           "StrategySpec", "make_plan", "mgwfbp_messages", "plan_mgwfbp"]
+__all__ = ["BASELINES", "MERGE_RULES", "PLANNERS", "STRATEGIES", "WAIT_POINTS", "CostFn", "Message",
+           "Plan", "Planner", "StrategySpec", "make_plan", "mgwfbp_messages", "plan_mgwfbp"]
