@@ -41,7 +41,8 @@ from typing import Any
 
 from hwmodels.calibration import Calibration
 from hwmodels.devices import device_to_spec, resolve_device
-from vocab.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError
+from vocab.registry import Registry
 from hwmodels.fabrics import fabric_to_spec, resolve_fabric
 from hwmodels.specfile import (
     check_keys,
@@ -71,9 +72,16 @@ CUSTOM_NODE_KEYS = ("devices", "links", "vertices", "nics", "host_mem_bandwidth"
 FITTED_KEYS = ("alpha_s", "beta_s_per_B", "gamma_s_per_B")
 
 
+def cluster_presets() -> Registry[Path]:
+    """The built-in cluster preset files (``hwmodels/presets/*.yaml``) by name, sorted."""
+    files = sorted(PRESET_DIR.glob("*.yaml"), key=lambda path: path.stem)
+    return Registry("cluster", {path.stem: path for path in files},
+                    also_valid=("a path to a .yaml file",))
+
+
 def list_presets() -> list[str]:
     """Names of the built-in cluster presets (``hwmodels/presets/*.yaml``)."""
-    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+    return list(cluster_presets())
 
 
 def preset_path(name_or_path: str | Path) -> Path:
@@ -83,9 +91,7 @@ def preset_path(name_or_path: str | Path) -> Path:
                        or text_form.endswith((".yaml", ".yml")) or Path(text_form).exists())
     if looks_like_path:
         return Path(name_or_path)
-    if text_form not in list_presets():
-        raise UnknownNameError("cluster", text_form, list_presets() + ["a path to a .yaml file"])
-    return PRESET_DIR / f"{text_form}.yaml"
+    return cluster_presets().lookup(text_form)
 
 
 def load_cluster(name_or_path: str | Path, nodes: int | None = None) -> Cluster:

@@ -23,7 +23,8 @@ from typing import Any
 import networkx as nx
 
 from hwmodels.devices import get_device
-from vocab.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError
+from vocab.registry import Registry
 from hwmodels.specfile import check_keys, join, quantity, require_mapping, text, unwrap, whole
 from hwmodels.specs import Device, NodeSpec
 from vocab.units import parse_bandwidth, parse_time
@@ -220,10 +221,11 @@ def dgx_h100(device: Device | str = "h100-sxm5", *, nvlink_bandwidth_Bps: float 
                    description="DGX H100: 8 GPUs on NVSwitch, 18 NVLink 4.0 links each")
 
 
-TOPOLOGIES: Mapping[str, Callable[..., NodeSpec]] = {
+#: Node builders by topology name; a cluster file may also say ``custom`` and list its graph.
+TOPOLOGIES: Registry[Callable[..., NodeSpec]] = Registry("topology", {
     "dgx1-p100": dgx1_p100, "dgx1-v100": dgx1_v100, "pcie8": pcie8, "cpu": cpu_node,
     "nvswitch": nvswitch_node, "dgx-a100": dgx_a100, "dgx-h100": dgx_h100,
-}
+}, also_valid=("custom",))
 
 
 def _option_names(builder: Callable[..., NodeSpec]) -> dict[str, str]:
@@ -259,9 +261,7 @@ def options_to_file(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _builder(topology: str, field: str) -> Callable[..., NodeSpec]:
-    if topology not in TOPOLOGIES:
-        raise UnknownNameError(field, topology, [*TOPOLOGIES, "custom"])
-    return TOPOLOGIES[topology]
+    return TOPOLOGIES.lookup(topology, field)
 
 
 def build_node(topology: str, device: Device | str | None = None, **options: Any) -> NodeSpec:

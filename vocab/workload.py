@@ -122,7 +122,8 @@ _WHOLE_KEYS = ("params", "param_tensors", "grad_bytes", "dtype_bytes", "default_
 
 def workload_zoo() -> Registry[Path]:
     """The zoo: each workload file shipped in ``vocab/workloads/`` by name, sorted."""
-    return Registry("workload", {p.stem: p for p in sorted(WORKLOAD_DIR.glob("*.yaml"))})
+    files = sorted(WORKLOAD_DIR.glob("*.yaml"), key=lambda path: path.stem)
+    return Registry("workload", {path.stem: path for path in files})
 
 
 def list_workloads() -> list[str]:

@@ -25,9 +25,11 @@ from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
 from executor.models.mlp import MLP
 from executor.models.resnet import resnet18, resnet50
 from executor.models.vgg import VGG16, VGGConfig
-from vocab.errors import SpecError, UnknownNameError
+from vocab.errors import SpecError
+from vocab.registry import Registry
 
 __all__ = [
+    "MODELS",
     "ModelInfo",
     "build_model",
     "example_batch",
@@ -61,25 +63,21 @@ class ModelInfo:
     source: str
 
 
-_REGISTRY: dict[str, ModelInfo] = {}
+_ENTRIES: list[ModelInfo] = []  # filled by _register_zoo(), then frozen into MODELS
 
 
 def _register(info: ModelInfo) -> None:
-    if info.name in _REGISTRY:  # loud, never a silent overwrite
-        raise ValueError(f"model {info.name!r} registered twice")
-    _REGISTRY[info.name] = info
+    _ENTRIES.append(info)  # a name given twice is refused when MODELS is built
 
 
 def list_models() -> list[str]:
     """Names of every zoo model, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(MODELS)
 
 
 def model_info(name: str) -> ModelInfo:
     """The registry entry of ``name``; unknown names list the valid ones."""
-    if name not in _REGISTRY:
-        raise UnknownNameError("model", name, list_models())
-    return _REGISTRY[name]
+    return MODELS.lookup(name)
 
 
 def build_model(name: str, num_classes: int | None = None) -> nn.Module:
@@ -195,3 +193,5 @@ def _language(name: str, config: tf.TransformerConfig, batch: int, source: str) 
 
 
 _register_zoo()
+#: Every zoo model by name, in registration order.
+MODELS: Registry[ModelInfo] = Registry("model", ((info.name, info) for info in _ENTRIES))
