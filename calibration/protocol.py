@@ -33,17 +33,17 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from calibration.benchnet import find_mpiexec, read_bench, run_bench_net
+from calibration.benchnet import read_bench, run_bench_net
 from calibration.calibrate import calibrate
 from calibration.hostload import ForeignLoad, wait_for_quiet
 from calibration.runs import RunError
 from calibration.validate import Report, plot, validate
+from vocab.mpiexec import mpiexec_command, python_argv
 
 DEFAULT_OUT = "calibration-protocol"
 MODELS = ("resnet18-ci", "alexnet-ci", "bert-ci")
@@ -103,10 +103,10 @@ class Hygiene:
 def executor_command(nranks: int, model: str, strategy: str, batch: int, steps: int,
                      out: Path, local: bool = False) -> list[str]:
     """The executor's command line (every rank runs ``python -m executor``)."""
-    return [find_mpiexec(), "-n", str(nranks), sys.executable, "-m", "executor",
-            "--model", model, "--strategy", strategy, "--batch", str(batch),
-            "--steps", str(steps), "--data", "synthetic", "--out", str(out),
-            *(["--local"] if local else [])]
+    return mpiexec_command(nranks, python_argv(
+        "executor", "--model", model, "--strategy", strategy, "--batch", str(batch),
+        "--steps", str(steps), "--data", "synthetic", "--out", str(out),
+        *(["--local"] if local else [])))
 
 
 def _run(command: list[str], what: str, timeout_s: float,

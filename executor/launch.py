@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,53 +21,21 @@ from executor import deathwatch, preflight
 from executor.config import RunConfig, to_argv
 from executor.outputs import write_failure
 from executor.tracing import PARTIAL_DIR
-from vocab.errors import GradsyncError
+from vocab.mpiexec import MpiexecError, find_mpiexec, mpi_flavour, mpiexec_command, python_argv
 
 _HYDRA_PID = re.compile(r"BAD TERMINATION.*?PID\s+(\d+).*?EXIT CODE:\s*(\d+)", re.S)
 _OMPI_RANK = re.compile(r"rank\s+(\d+)\s+with PID\s+(\d+).*?(?:exited|signal\s+(\d+))", re.S)
 _RANK_FAILED = re.compile(r"gradsync exec: rank \d+.*")
 
 
-class LaunchError(GradsyncError):
-    """No usable ``mpiexec``."""
-
-
-def find_mpiexec() -> str:
-    """``mpiexec`` beside this interpreter (the ``mpich`` wheel installs it there), else PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("mpiexec")
-    if found is None:
-        raise LaunchError("no mpiexec beside the Python interpreter or on PATH; install the "
-                          "executor extra (pip install 'gradsync[executor]')")
-    return found
-
-
-def mpi_flavour(mpiexec: str) -> str:
-    """'openmpi', 'mpich' or 'unknown', from ``mpiexec --version``."""
-    try:
-        out = subprocess.run([mpiexec, "--version"], capture_output=True, text=True,
-                             timeout=20, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    text = out.stdout + out.stderr
-    if "Open MPI" in text or "OpenRTE" in text or "open-mpi" in text:
-        return "openmpi"
-    if "HYDRA" in text or "MPICH" in text or "Intel(R) MPI" in text:
-        return "mpich"
-    return "unknown"
+#: No usable ``mpiexec`` (the error of :func:`vocab.mpiexec.find_mpiexec`).
+LaunchError = MpiexecError
 
 
 def build_command(cfg: RunConfig, mpiexec: str, flavour: str) -> list[str]:
     """The ``mpiexec ... python -m executor ...`` command line for ``cfg``."""
-    extra: list[str] = []
-    if flavour == "openmpi":
-        extra.append("--oversubscribe")     # 4 ranks on 2 cores is refused otherwise
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            extra.append("--allow-run-as-root")
-    return [mpiexec, *extra, "-n", str(cfg.nprocs), sys.executable, "-m", "executor",
-            *to_argv(cfg)]
+    return mpiexec_command(cfg.nprocs, python_argv("executor", *to_argv(cfg)), mpiexec=mpiexec,
+                           flavour=flavour)
 
 
 def launch(cfg: RunConfig, timeout_s: float | None = None) -> int:

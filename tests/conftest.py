@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
+
+from vocab.mpiexec import INSTALL_HINT, locate_mpiexec
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -26,16 +26,11 @@ else:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def find_mpiexec() -> str | None:
-    """mpiexec beside this interpreter (the pip ``mpich`` wheel puts it there), else on PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
-
-
 @pytest.fixture(scope="session")
 def mpiexec() -> str:
     """Path of mpiexec; MPI tests skip (loudly, with the reason) where there is none."""
-    path = find_mpiexec()
+    path = locate_mpiexec()
     if path is None:
-        pytest.skip("no mpiexec: install the executor extra (pip install -e '.[executor]')")
+        pytest.skip(f"no mpiexec: install one ({INSTALL_HINT}) or the executor extra "
+                    "(pip install -e '.[executor]')")
     return path
