@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from vocab.errors import GradsyncError, SpecError
+from vocab.mpiexec import mpiexec_command, python_argv
 from vocab.units import parse_bytes
 from vocab.runrecord import RUN_FILE, read_run_record
 
@@ -51,25 +50,13 @@ def parse_sizes(text: str, factor: int = 2) -> list[int]:
     return sorted(set(sizes))
 
 
-def find_mpiexec() -> str:
-    """mpiexec beside this interpreter (the pip ``mpich`` wheel puts it there), else on PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    found = str(beside) if beside.exists() else shutil.which("mpiexec")
-    if not found:
-        raise BenchError("no mpiexec found: install the executor extra (pip install -e "
-                         "'.[executor]') or put an MPI launcher on PATH")
-    return found
-
-
 def bench_command(nranks: int, out_dir: Path, sizes: list[int], repeats: int,
                   ops: tuple[str, ...] | None = None) -> list[str]:
     """The ``mpiexec ... python -m calibration.microbench`` command line."""
-    command = [find_mpiexec(), "-n", str(nranks), sys.executable, "-m", "calibration.microbench",
-               "--out", str(out_dir), "--sizes", ",".join(map(str, sizes)),
-               "--repeats", str(repeats)]
+    args = ["--out", str(out_dir), "--sizes", ",".join(map(str, sizes)), "--repeats", str(repeats)]
     if ops:
-        command += ["--ops", ",".join(ops)]
-    return command
+        args += ["--ops", ",".join(ops)]
+    return mpiexec_command(nranks, python_argv("calibration.microbench", *args))
 
 
 def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
