@@ -438,7 +438,7 @@ def _read_nccl_tests(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any
             continue
         m = re.search(r"NCCL version\s+(\d+\.\d+\.\d+)", line)
         if m:
-            if run is not None and run.table is not None and run.avg_busbw is None:
+            if run is not None and run.avg_busbw is None:
                 run.nccl_version = run.nccl_version or m.group(1)
             else:
                 pending_nccl = pending_nccl or m.group(1)
