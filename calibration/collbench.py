@@ -221,7 +221,7 @@ def _facts_for(path: Path, facts: Mapping[str, Mapping[str, Any]] | None,
             out["nodes"] = int(osu_nodes)
     for pattern, values in (facts or {}).items():
         if (fnmatch.fnmatch(path.name, pattern) or fnmatch.fnmatch(str(path), pattern)
-                or fnmatch.fnmatch(path.as_posix(), f"*{pattern}")):
+                or fnmatch.fnmatch(path.as_posix(), f"*/{pattern}")):
             for key, value in values.items():
                 out.setdefault(key, value)
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
@@ -445,9 +445,11 @@ def _read_nccl_tests(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any
             continue
         tokens = line.split()
         table = run.table if run is not None else None
-        looks_like_row = _is_int(tokens[0]) or (
-            table is not None and run.avg_busbw is None and len(tokens) == table.width
-            and any(_is_int(t) for t in tokens[:2]))
+        # a row starts with two integers (size, count) or is cut after its size; a line of the
+        # table's width is a row even when its size is garbled; anything else is noise
+        looks_like_row = _is_int(tokens[0]) and (len(tokens) == 1 or _is_int(tokens[1]))
+        if table is not None and run.avg_busbw is None and len(tokens) == table.width:
+            looks_like_row = True
         if not looks_like_row:
             op = _op_from_text(line)
             if op:
@@ -459,6 +461,8 @@ def _read_nccl_tests(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any
                                          "the '#  size  count  type ...' header before the rows")
             continue
         if run.avg_busbw is not None:
+            if len(tokens) < 8:
+                continue
             raise CollectiveLogError(
                 path, lineno, "data row after the run's 'Avg bus bandwidth' line (rows of "
                 "another run without its header?)", "each run to begin with its own "

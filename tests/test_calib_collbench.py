@@ -284,6 +284,24 @@ def test_removed_row_breaks_the_average(tmp_path):
         read_collective_log(path)
 
 
+def test_launcher_noise_inside_the_table_is_skipped(tmp_path):
+    lines = _real_lines()
+    row = _line_of(lines, "1048576 ")
+    noisy = lines[:row] + ["1 more process has sent help message help-mpi-btl-openib.txt\n",
+                           "g0185:144167:144180 [0] NCCL INFO Launch mode Parallel\n"] + lines[row:]
+    frame = read_collective_log(_write(tmp_path, "allreduce_noisy.log", noisy))
+    assert len(frame) == 48 and _at(frame, 1 << 20).line == row
+
+
+def test_garbled_size_names_the_size_column(tmp_path):
+    lines = _real_lines()
+    row = _line_of(lines, "1048576 ")
+    lines[row - 1] = lines[row - 1].replace("1048576", "10485x6", 1)
+    path = _write(tmp_path, "allreduce_bad.log", lines)
+    with pytest.raises(CollectiveLogError, match=rf"allreduce_bad\.log:{row}: column 'size'"):
+        read_collective_log(path)
+
+
 def test_neither_format(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello\nthis is not a benchmark\n")
