@@ -43,9 +43,8 @@ import pandas as pd
 import torch
 
 from executor.comm import MPI, Clock, threads_per_rank
-from executor.config import RunConfig
+from executor.config import RunConfig, exec_strategy
 from executor.launch import find_mpiexec, launch
-from executor.runtime import StrategyRuntime
 from executor.tracing import Tracer
 from executor.train import RankState, build_model, make_strategy, run_step
 
@@ -125,13 +124,13 @@ def _slowest(comm: MPI.Comm, seconds: list[float]) -> np.ndarray | None:
 def _side(cfg: Config, strategy: str, steps: int, out: Path, trace: bool, comm: MPI.Comm,
           clock: Clock) -> tuple:
     """One copy of the model set up as :func:`executor.train.train_rank` does."""
-    run = RunConfig(nprocs=comm.size, model=cfg.model, strategy=strategy, batch=cfg.batch,
-                    steps=steps, out=str(out), trace=trace, device="cpu")
+    run = RunConfig(nprocs=comm.size, model=cfg.model, strategy=exec_strategy(strategy),
+                    batch=cfg.batch, steps=steps, out=str(out), trace=trace, device="cpu")
     source = build_model(run, comm, torch.device("cpu"))
     tracer = Tracer("bench", comm.rank, clock.now, trace)
     state = RankState(run, comm.rank, tracer=tracer)
     strategy_rt = make_strategy(run, comm, source, clock, tracer)
-    tracer.attach(source.layers(), grad_hooks=not isinstance(strategy_rt, StrategyRuntime))
+    tracer.attach(source.layers(), grad_hooks=not strategy_rt.reports_gradients)
     return run, source, strategy_rt, state
 
 
@@ -179,8 +178,8 @@ def run_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
 
 def _run_step_s(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
                 trace: bool) -> float:
-    run = RunConfig(nprocs=cfg.ranks, model=cfg.model, strategy=strategy, batch=cfg.batch,
-                    steps=steps, out=str(out), trace=trace)
+    run = RunConfig(nprocs=cfg.ranks, model=cfg.model, strategy=exec_strategy(strategy),
+                    batch=cfg.batch, steps=steps, out=str(out), trace=trace)
     with contextlib.redirect_stdout(io.StringIO()):
         rc = launch(run, timeout_s=600)
     if rc != 0:

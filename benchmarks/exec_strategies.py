@@ -17,7 +17,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from executor.config import RunConfig
+from executor.config import RunConfig, exec_strategy
 from executor.launch import launch
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter", "ddp")
@@ -27,11 +27,12 @@ def measure(out: Path, model: str, nprocs: int, strategy: str, steps: int, batch
             trace: bool = True) -> float | None:
     """Median per-step seconds of one run (None when it failed)."""
     name = f"{model}-n{nprocs}-{strategy}{'' if trace else '-notrace'}"
-    cfg = RunConfig(nprocs=nprocs, model=model, strategy=strategy, batch=batch, steps=steps,
-                    out=str(out / name), trace=trace, bucket_mb=1.0, flush_every=steps)
+    cfg = RunConfig(nprocs=nprocs, model=model, strategy=exec_strategy(strategy, bucket_mb=1.0),
+                    batch=batch, steps=steps, out=str(out / name), trace=trace,
+                    flush_every=steps)
     if launch(cfg, timeout_s=600) != 0:
         return None
-    return json.loads((out / name / "run.json").read_text())["median_step_s"]
+    return json.loads((out / name / "run.json").read_text())["results"]["median_step_s"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

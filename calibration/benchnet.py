@@ -98,12 +98,12 @@ def read_bench(bench_dir: str | Path) -> pd.DataFrame:
 
 
 def is_bench_dir(path: str | Path) -> bool:
-    """True for a directory written by bench-net (its run.json says kind 'bench-net')."""
+    """True for a directory written by bench-net (its run.json says source 'bench-net')."""
     path = Path(path)
     if not (path / RUN_FILE).exists():
         return (path / TABLE_FILE).exists()
     try:
-        return read_run_record(path).get("kind") == "bench-net"
+        return read_run_record(path).get("source") == "bench-net"
     except ValueError:
         return False
 

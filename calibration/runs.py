@@ -1,9 +1,11 @@
 """Reading measured runs: an executor run directory (``trace.parquet`` + ``run.json``) as numbers.
 
 A :class:`MeasuredRun` holds what calibration and validation need from one run: its setup
-(model, strategy and its knobs, ranks, per-rank batch), the machine it ran on, and medians over
-steps after warm-up: the iteration time, per-layer forward and backward times, the update, and
-each allreduce message's duration. Only run directories are read; the executor is never imported.
+(model, strategy and its knobs, ranks, per-rank batch, from ``run.json``'s nested ``specs``),
+the machine it ran on, the iteration time as :mod:`vocab.timing` defines it (the mean over
+ranks and steps after warm-up, as the simulator's), and medians over those steps of per-layer
+forward and backward times, the update, and each allreduce message's duration. Only run
+directories are read; the executor is never imported.
 """
 
 from __future__ import annotations
@@ -15,15 +17,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from vocab.errors import GradsyncError
-from vocab.runrecord import RUN_FILE, read_run_record
+from vocab.errors import GradsyncError, SpecError
+from vocab.runrecord import RUN_FILE, read_run_record, strategy_from_record
 from vocab.strategies import StrategySpec
+from vocab.timing import iteration_durations, warmup_iterations
 from vocab.trace import read_trace
-
-MiB = 1 << 20
-#: Steps dropped from the start of a run: the first pays allocation and cache warm-up, and
-#: ``delayed`` makes no update in its first ``staleness`` steps.
-DEFAULT_WARMUP = 2
 
 
 class RunError(GradsyncError):
@@ -32,7 +30,8 @@ class RunError(GradsyncError):
 
 @dataclass(frozen=True)
 class MeasuredRun:
-    """One executor run, reduced to medians over steps after warm-up (seconds, bytes)."""
+    """One executor run, reduced to its mean iteration time and medians over steps after
+    warm-up (seconds, bytes)."""
 
     path: str
     run_id: str
@@ -47,7 +46,7 @@ class MeasuredRun:
     update_s: float
     step_overhead_s: float                 # data + loss (host work outside the layers)
     allreduce: pd.DataFrame = field(repr=False)  # nbytes, seconds: one row per message per step
-    steps_timed: int = 0                   # steps after warm-up that the medians cover
+    steps_timed: int = 0                   # steps after warm-up that the figures cover
     step_cv: float = 0.0                   # robust CV of one rank's step times (see below)
     local: bool = False                    # ranks exchanged no gradients (``--local``)
 
@@ -72,44 +71,51 @@ def read_record(path: str | Path) -> dict[str, Any]:
         raise RunError(f"{path}: no {RUN_FILE} here (expected a run written by 'gradsync run')")
     try:
         return read_run_record(path)
+    except SpecError as exc:    # a record of another schema: the error names the field
+        raise RunError(str(exc)) from None
     except ValueError as exc:
         raise RunError(f"{path}/{RUN_FILE}: not valid JSON ({exc})") from None
 
 
 def machine_of(record: dict[str, Any]) -> str:
-    """The machine a run or benchmark ran on: a cluster name if recorded, else the host."""
-    specs = record.get("specs") or {}
-    return str(specs.get("cluster") or record.get("cluster") or record.get("host") or "unknown")
+    """The machine a run or benchmark ran on: its cluster's name if recorded (a preset for a
+    simulated run, the host for an executor run), else the host."""
+    cluster = (record.get("specs") or {}).get("cluster")
+    name = cluster.get("name") if isinstance(cluster, dict) else cluster
+    return str(name or record.get("host") or "unknown")
 
 
-def read_run(path: str | Path, warmup: int = DEFAULT_WARMUP) -> MeasuredRun:
-    """Read one executor run directory (raises RunError / TraceError on bad input)."""
+def read_run(path: str | Path, warmup: int | None = None) -> MeasuredRun:
+    """Read one executor run directory (raises RunError / TraceError on bad input).
+
+    ``warmup``: steps left out at the start; by default :func:`vocab.timing.warmup_iterations`
+    of the run's strategy, as for a simulated run.
+    """
     record = read_record(path)
-    if record.get("kind") != "exec":
-        raise RunError(f"{path}: a '{record.get('kind')}' record, not an executor run")
-    if record.get("error") or record.get("status") == "failed":
-        raise RunError(f"{path}: the run failed ({record.get('error') or 'status failed'})")
+    if record["source"] != "exec":
+        raise RunError(f"{path}: a '{record['source']}' record, not an executor run")
+    if record["error"] or record["status"] != "ok":
+        what = "did not finish" if record["status"] == "running" else "failed"
+        why = record["error"] or f"status {record['status']}"
+        raise RunError(f"{path}: the run {what} ({why})")
+    specs = record["specs"]
+    strategy = strategy_from_record(specs, f"{path}/{RUN_FILE}")
+    model, ranks, batch = specs["workload"]["name"], specs["cluster"]["ranks"], specs["batch"]
+    warmup = warmup_iterations(strategy) if warmup is None else warmup
     trace = read_trace(path)
-    specs = record.get("specs") or {}
-    try:
-        strategy = StrategySpec(
-            specs["strategy"], bucket_bytes=max(1, int(specs.get("bucket_mb", 25) * MiB)),
-            first_bucket_bytes=max(1, int(specs.get("first_bucket_mb", 1) * MiB)),
-            staleness=int(specs.get("staleness", 1)))
-        model, ranks, batch = str(specs["model"]), int(specs["nprocs"]), int(specs["batch"])
-    except KeyError as exc:
-        raise RunError(f"{path}/{RUN_FILE}: specs lack {exc}") from None
+    # A resumed run's earlier steps ran in another process, on another clock.
+    trace = trace[trace["iteration"] >= (record.get("resumed_from_step") or 0)]
     steady = _steady(trace, warmup, path)
-    gaps = _step_gaps(trace, steady)
+    durations = iteration_durations(trace, warmup)["duration_s"].to_numpy(float)
     return MeasuredRun(
-        str(path), str(record.get("run_id", Path(path).name)), model, strategy, ranks, batch,
-        machine_of(record), float(np.median(gaps)), *_layer_medians(steady),
+        str(path), record["run_id"], model, strategy, ranks, batch,
+        machine_of(record), float(np.mean(durations)), *_layer_medians(steady),
         _op_median(steady, "update"), _op_median(steady, "data") + _op_median(steady, "loss"),
-        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(gaps),
-        bool(specs.get("local", False)))
+        _allreduce_rows(steady), int(steady["iteration"].nunique()), _step_cv(durations),
+        bool(specs["run"].get("local", False)))
 
 
-def read_runs(paths: Iterable[str | Path], warmup: int = DEFAULT_WARMUP) -> list[MeasuredRun]:
+def read_runs(paths: Iterable[str | Path], warmup: int | None = None) -> list[MeasuredRun]:
     """Read several run directories; a path given twice is read once."""
     seen: dict[str, MeasuredRun] = {}
     for path in paths:
@@ -141,22 +147,14 @@ def _steady(trace: pd.DataFrame, warmup: int, path: str | Path) -> pd.DataFrame:
     return trace[trace["iteration"] >= iterations[0] + warmup]
 
 
-def _step_gaps(trace: pd.DataFrame, steady: pd.DataFrame) -> np.ndarray:
-    """Every rank's gaps between consecutive iteration starts, for the steady iterations (their
-    median over ranks and steps is the run's iteration time)."""
-    starts = trace.groupby(["rank", "iteration"])["start_s"].min().reset_index()
-    starts["gap"] = starts.groupby("rank")["start_s"].diff()
-    kept = starts[starts["iteration"].isin(steady["iteration"].unique())]["gap"].dropna()
-    return kept.to_numpy(float)
-
-
-def _step_cv(gaps: np.ndarray) -> float:
+def _step_cv(durations: np.ndarray) -> float:
     """How much one rank's step time varies from step to step: ``1.4826 * MAD / median`` (a
-    coefficient of variation that the odd slow step, a trace flush, does not inflate)."""
-    if len(gaps) < 3:
+    coefficient of variation that the odd slow step, a trace flush, does not inflate: robust
+    on purpose, unlike the iteration time, which is what the run costs)."""
+    if len(durations) < 3:
         return 0.0
-    median = float(np.median(gaps))
-    return float(1.4826 * np.median(np.abs(gaps - median)) / median) if median > 0 else 0.0
+    median = float(np.median(durations))
+    return float(1.4826 * np.median(np.abs(durations - median)) / median) if median > 0 else 0.0
 
 
 def _layer_medians(steady: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:

@@ -2,13 +2,13 @@
 
 :func:`write_bench` writes a bench-net directory whose times come from the closed forms of a
 known cluster (plus optional noise); :func:`write_run` writes an executor-style run directory
-(``run.json`` of kind ``exec`` + a schema-v1 trace) whose trace is the simulator's. A fit of
-such inputs must give back the parameters they were made with.
+(``run.json`` of source ``exec`` with the executor's specs, + a schema-v1 trace) whose trace is
+the simulator's. A fit of such inputs must give back the parameters they were made with.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,10 +22,10 @@ from simulator.api import simulate
 from vocab.profile import ComputeProfile
 from vocab.runrecord import make_run_record, write_run_record
 from vocab.strategies import StrategySpec
+from vocab.timing import warmup_iterations
 from vocab.trace import write_trace
 
 HOST = "synthetic-host"
-MiB = 1 << 20
 
 
 def write_bench(out_dir: str | Path, cluster: Cluster, algorithm_for: AlgorithmFor,
@@ -70,10 +70,12 @@ def write_run(out_dir: str | Path, cluster: Cluster, model: str, strategy: Strat
     frame["source"] = "exec"
     out = Path(out_dir)
     write_trace(frame, out)
-    specs = {"nprocs": cluster.total_devices, "model": model, "strategy": strategy.name,
-             "batch": batch, "steps": iterations, "bucket_mb": strategy.bucket_bytes / MiB,
-             "first_bucket_mb": strategy.first_bucket_bytes / MiB,
-             "staleness": strategy.staleness, "local": local}
+    workload = result.specs["workload"]
+    specs = {"cluster": {"name": HOST, "host": HOST, "ranks": cluster.total_devices,
+                         "device": "cpu", "threads_per_rank": None},
+             "workload": workload, "batch": batch, "strategy": asdict(strategy),
+             "run": {"steps": iterations, "seed": 0, "data": "synthetic", "local": local,
+                     "warmup": warmup_iterations(strategy)}}
     write_run_record(make_run_record("exec", result.run_id, specs, seed=0, host=HOST,
                                      status="ok"), out)
     return out

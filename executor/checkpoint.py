@@ -2,7 +2,9 @@
 
 A rank's file holds the model, every optimizer (momentum buffers), the strategy's state (the
 averaged gradients a ``delayed`` run has not applied yet), torch's RNG state and the next step,
-so a resumed run reaches the same weights, bit for bit, as an uninterrupted one. Files are
+so a resumed run reaches the same weights, bit for bit, as an uninterrupted one. numpy's global
+RNG is not saved: nothing draws from it (data order and synthetic batches come from
+``numpy.random.default_rng`` seeded by (seed, epoch or step, rank)). Files are
 written to a temporary name and renamed, so a crash mid-save leaves the previous checkpoint.
 """
 

@@ -2,7 +2,11 @@
 
 The same argument parser serves ``gradsync run`` (which starts ``mpiexec``) and
 ``python -m executor`` (what every rank runs), so a setting means the same thing on both sides.
-Importing this module loads neither torch nor mpi4py.
+The strategy is one :class:`~vocab.strategies.StrategySpec`, bucket sizes in bytes, as the
+simulator's: the ``--bucket-mb`` / ``--first-bucket-mb`` flags are MiB for humans, converted
+once, when the arguments are parsed (:func:`exec_strategy`). ``ddp``, torch DDP as the peer
+baseline, is a StrategySpec too (``vocab.strategies.BASELINES``: a name with no Plan; its
+``bucket_bytes`` is DDP's bucket cap). Importing this module loads neither torch nor mpi4py.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from vocab.errors import SpecError, UnknownNameError
-from vocab.strategies import STRATEGIES
+from vocab.strategies import BASELINES, STRATEGIES, StrategySpec
+from vocab.units import MiB
 
 #: Strategies the executor runs: the shared plans plus torch DDP as the peer baseline.
-EXEC_STRATEGIES = STRATEGIES + ("ddp",)
+EXEC_STRATEGIES = STRATEGIES + BASELINES
 DTYPES = ("float32", "float64")
 FAIL_MODES = ("raise", "kill")
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,14 +32,11 @@ class RunConfig:
 
     nprocs: int
     model: str
-    strategy: str
+    strategy: StrategySpec
     batch: int
     steps: int
     out: str
     data: str = "synthetic"
-    bucket_mb: float = 25.0
-    first_bucket_mb: float = 1.0
-    staleness: int = 1
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -56,24 +58,25 @@ class RunConfig:
         _check_int("nprocs", self.nprocs, 1)
         _check_int("batch", self.batch, 1)
         _check_int("steps", self.steps, 1)
-        _check_int("staleness", self.staleness, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_int("flush_every", self.flush_every, 1)
         _check_int("eval_every", self.eval_every, 0)
-        if self.strategy not in EXEC_STRATEGIES:
-            raise UnknownNameError("strategy", self.strategy, EXEC_STRATEGIES)
+        if not isinstance(self.strategy, StrategySpec):
+            raise SpecError("strategy", self.strategy, "a StrategySpec (see exec_strategy)")
+        if self.strategy.merge != "size":
+            raise SpecError("merge", self.strategy.merge, "'size' (the executor lays buckets "
+                            "out by size; MG-WFBP merging is the simulator's)")
         if self.dtype not in DTYPES:
             raise UnknownNameError("dtype", self.dtype, DTYPES)
         if self.device not in DEVICES:
             raise UnknownNameError("device", self.device, DEVICES)
-        if self.local and self.strategy == "ddp":
+        if self.local and self.strategy.is_baseline:
             raise SpecError("local", self.local, "false with strategy ddp (a local run "
                             "exchanges no gradients; use one of " + ", ".join(STRATEGIES) + ")")
         if self.fail_mode not in FAIL_MODES:
             raise UnknownNameError("fail_mode", self.fail_mode, FAIL_MODES)
-        for name in ("bucket_mb", "first_bucket_mb", "comm_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise SpecError(name, getattr(self, name), "a number > 0")
+        if not self.comm_timeout_s > 0:
+            raise SpecError("comm_timeout_s", self.comm_timeout_s, "a number > 0")
         for name in ("lr", "momentum", "weight_decay"):
             if not getattr(self, name) >= 0:
                 raise SpecError(name, getattr(self, name), "a number >= 0")
@@ -88,13 +91,35 @@ class RunConfig:
         return self.nprocs * self.batch
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON-ready values."""
+        """The settings as plain JSON-ready values (``strategy`` a dict, sizes in bytes)."""
         return asdict(self)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunConfig":
-        """Build from parsed arguments (see :func:`add_run_arguments`)."""
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+        """Build from parsed arguments (see :func:`add_run_arguments`); MiB become bytes here."""
+        strategy = exec_strategy(args.strategy, args.bucket_mb, args.first_bucket_mb,
+                                 args.staleness)
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)
+                      if f.name != "strategy"}, strategy=strategy)
+
+
+_DEFAULT = StrategySpec("sync")
+DEFAULT_BUCKET_MB = _DEFAULT.bucket_bytes / MiB
+DEFAULT_FIRST_BUCKET_MB = _DEFAULT.first_bucket_bytes / MiB
+
+
+def exec_strategy(name: str, bucket_mb: float = DEFAULT_BUCKET_MB,
+                  first_bucket_mb: float = DEFAULT_FIRST_BUCKET_MB,
+                  staleness: int = _DEFAULT.staleness) -> StrategySpec:
+    """The StrategySpec of the CLI's flags: ``--bucket-mb`` and ``--first-bucket-mb`` are MiB
+    (a size that rounds below one byte is one byte), converted to bytes once, here."""
+    sizes = {}
+    for flag, value in (("bucket_mb", bucket_mb), ("first_bucket_mb", first_bucket_mb)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise SpecError(flag, value, "a size in MiB > 0")
+        sizes[flag] = max(1, int(value * MiB))
+    return StrategySpec(name, bucket_bytes=sizes["bucket_mb"],
+                        first_bucket_bytes=sizes["first_bucket_mb"], staleness=staleness)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -114,9 +139,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run directory (must not hold another run)")
     parser.add_argument("--data", default=d["data"].default,
                         help="synthetic | digits | npz:PATH (arrays x and y)")
-    parser.add_argument("--bucket-mb", type=float, default=d["bucket_mb"].default)
-    parser.add_argument("--first-bucket-mb", type=float, default=d["first_bucket_mb"].default)
-    parser.add_argument("--staleness", type=int, default=d["staleness"].default,
+    parser.add_argument("--bucket-mb", type=float, default=DEFAULT_BUCKET_MB,
+                        help=f"bucket size in MiB (bucketed, crossiter; ddp's bucket cap; "
+                             f"default {DEFAULT_BUCKET_MB:g})")
+    parser.add_argument("--first-bucket-mb", type=float, default=DEFAULT_FIRST_BUCKET_MB,
+                        help=f"first bucket in MiB (default {DEFAULT_FIRST_BUCKET_MB:g})")
+    parser.add_argument("--staleness", type=int, default=_DEFAULT.staleness,
                         help="delayed: the update at t applies the gradient of t - d")
     parser.add_argument("--lr", type=float, default=d["lr"].default)
     parser.add_argument("--momentum", type=float, default=d["momentum"].default)
@@ -152,7 +180,13 @@ def to_argv(cfg: RunConfig) -> list[str]:
     for f in fields(cfg):
         value = getattr(cfg, f.name)
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "trace":
+        if f.name == "strategy":
+            # bytes / 2**20 and back is exact in binary floating point: the ranks get the
+            # very bytes of cfg.
+            argv += ["--strategy", value.name, "--bucket-mb", repr(value.bucket_bytes / MiB),
+                     "--first-bucket-mb", repr(value.first_bucket_bytes / MiB),
+                     "--staleness", str(value.staleness)]
+        elif f.name == "trace":
             argv += [] if value else ["--no-trace"]
         elif f.name in ("resume", "local"):
             argv += [flag] if value else []

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from executor import data as datamod  # noqa: E402
-from executor.config import RunConfig  # noqa: E402
+from executor.config import RunConfig, exec_strategy  # noqa: E402
 from executor.launch import launch  # noqa: E402
 from executor.outputs import METRICS_FILE  # noqa: E402
 
@@ -35,10 +35,11 @@ def run_all(out: Path, nprocs: int, epochs: int, batch: int, model: str, seed: i
     per_epoch = datamod.steps_per_epoch(arrays, nprocs * batch)
     rows = []
     for strategy in STRATEGIES:
-        cfg = RunConfig(nprocs=nprocs, model=model, strategy=strategy, batch=batch,
-                        steps=epochs * per_epoch, out=str(out / strategy), data="digits",
-                        seed=seed, lr=lr, momentum=0.9, eval_every=per_epoch,
-                        bucket_mb=0.01, first_bucket_mb=0.005, trace=False, flush_every=50)
+        cfg = RunConfig(nprocs=nprocs, model=model,
+                        strategy=exec_strategy(strategy, bucket_mb=0.01, first_bucket_mb=0.005),
+                        batch=batch, steps=epochs * per_epoch, out=str(out / strategy),
+                        data="digits", seed=seed, lr=lr, momentum=0.9, eval_every=per_epoch,
+                        trace=False, flush_every=50)
         rc = launch(cfg, timeout_s=600)
         metrics = pd.read_csv(out / strategy / METRICS_FILE) if rc == 0 else None
         acc = float(metrics["test_accuracy"].dropna().iloc[-1]) if metrics is not None \

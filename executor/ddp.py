@@ -1,9 +1,10 @@
 """``--strategy ddp``: the same model and data under torch DistributedDataParallel (gloo).
 
-The peer baseline: torch's own bucketed, overlapped allreduce (``--bucket-mb`` is DDP's
-``bucket_cap_mb``). Ranks and world size come from MPI; rank 0 picks a free TCP port on
-127.0.0.1 (``MASTER_ADDR``/``MASTER_PORT`` when set win) and broadcasts it. With tracing on, a
-DDP communication hook records each bucket's allreduce (post to completion) in the trace.
+The peer baseline: torch's own bucketed, overlapped allreduce (the spec's ``bucket_bytes``,
+``--bucket-mb``, is DDP's ``bucket_cap_mb``). Ranks and world size come from MPI; rank 0 picks
+a free TCP port on 127.0.0.1 (``MASTER_ADDR``/``MASTER_PORT`` when set win) and broadcasts it.
+With tracing on, a DDP communication hook records each bucket's allreduce (post to completion)
+in the trace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from executor.comm import MPI
-from executor.config import RunConfig
+from vocab.units import MiB
 
 
 def free_port() -> int:
@@ -39,16 +40,23 @@ def init_gloo(comm: MPI.Comm, timeout_s: float) -> None:
 
 
 class DDPStrategy:
-    """Same interface as :class:`executor.runtime.StrategyRuntime`; ``net`` is the DDP model."""
+    """torch DDP as an :class:`executor.strategy.ExecStrategy`; ``net`` is the DDP model.
+
+    It needs only the bucket cap (bytes) and the timeout of the run, not its whole config.
+    """
+
+    #: DDP's own hooks see no layer: the tracer hooks the gradients itself.
+    reports_gradients = False
 
     def __init__(self, comm: MPI.Comm, model: nn.Module,
                  make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
-                 clock: Callable[[], float], record: Callable | None, cfg: RunConfig):
-        init_gloo(comm, cfg.comm_timeout_s)
+                 clock: Callable[[], float], record: Callable | None, bucket_bytes: int,
+                 timeout_s: float):
+        init_gloo(comm, timeout_s)
         self.clock, self.record, self.step, self.size = clock, record, 0, comm.size
         device_ids = [model_device(model).index] if model_device(model).type == "cuda" else None
         self.net = DistributedDataParallel(model, device_ids=device_ids,
-                                           bucket_cap_mb=cfg.bucket_mb)
+                                           bucket_cap_mb=bucket_bytes / MiB)
         self.optimizers = [make_optimizer(list(model.parameters()))]
         if record is not None:
             self.net.register_comm_hook(None, self._traced_allreduce)

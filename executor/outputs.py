@@ -2,7 +2,8 @@
 
 ``DIR/run.json`` is written as soon as a run starts (``status: running``), so a directory that
 holds a run, even a crashed one, is never mistaken for an empty one; it is rewritten at the end
-with ``status`` ``ok`` or ``failed`` and the error.
+with ``status`` ``ok`` or ``failed`` and the error. Its ``specs`` have the simulator's sections
+(:func:`run_specs`; the schema is :mod:`vocab.runrecord`'s).
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Sequence
+
 import pandas as pd
 import torch
 
@@ -20,6 +25,7 @@ from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
 from vocab.errors import SpecError
 from vocab.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
+from vocab.timing import iteration_time_s, warmup_iterations
 from vocab.trace import TRACE_FILE, write_trace
 
 METRICS_FILE = "metrics.csv"
@@ -31,7 +37,38 @@ RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE)
 def new_run_id(cfg: RunConfig) -> str:
     """A readable, unique-enough run id."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"exec-{cfg.model}-{cfg.strategy}-n{cfg.nprocs}-{stamp}-{os.getpid() % 10000:04d}"
+    return (f"exec-{cfg.model}-{cfg.strategy.name}-n{cfg.nprocs}-{stamp}-"
+            f"{os.getpid() % 10000:04d}")
+
+
+#: The ``run`` section: every setting of the config that is not the machine, model, batch
+#: or strategy.
+_RUN_KEYS_SKIPPED = ("nprocs", "model", "batch", "strategy")
+
+
+def run_specs(cfg: RunConfig, grad_bytes: Sequence[int] | None = None,
+              device: torch.device | str | None = None,
+              threads_per_rank: int | None = None) -> dict[str, Any]:
+    """``run.json``'s ``specs``, in the simulator's sections: ``cluster`` (the host, its ranks,
+    the device they ran on), ``workload``, ``batch``, ``strategy`` (bytes) and ``run``.
+
+    ``grad_bytes`` (per layer), ``device`` and ``threads_per_rank`` are known once the ranks
+    have built the model; before that (the launcher) they are recorded as null.
+    """
+    host = platform.node()
+    run = {k: v for k, v in cfg.to_dict().items() if k not in _RUN_KEYS_SKIPPED}
+    return {
+        "cluster": {"name": host, "host": host, "ranks": cfg.nprocs,
+                    "device": str(device) if device is not None else None,
+                    "threads_per_rank": threads_per_rank},
+        "workload": {"name": cfg.model,
+                     "layers": len(grad_bytes) if grad_bytes is not None else None,
+                     "total_grad_bytes": int(sum(grad_bytes)) if grad_bytes is not None
+                     else None},
+        "batch": cfg.batch,
+        "strategy": asdict(cfg.strategy),
+        "run": {**run, "warmup": warmup_iterations(cfg.strategy)},
+    }
 
 
 def check_out_dir(cfg: RunConfig) -> None:
@@ -47,21 +84,31 @@ def check_out_dir(cfg: RunConfig) -> None:
         return
     if not has_checkpoint(out):
         raise SpecError("resume", cfg.out, "a run directory with a checkpoint")
-    saved = read_run_record(out)["specs"]
-    for key in ("nprocs", "model", "strategy", "batch", "data", "seed", "dtype", "staleness",
-                "bucket_mb", "lr", "momentum", "weight_decay"):
-        if saved.get(key) != getattr(cfg, key):
-            raise SpecError(key, getattr(cfg, key),
-                            f"{saved.get(key)!r} as in the run being resumed")
+    record = read_run_record(out)
+    if record["source"] != "exec":
+        raise SpecError("resume", cfg.out, f"an executor run (this one is {record['source']!r})")
+    saved, mine = record["specs"], run_specs(cfg)
+    pairs = [("nprocs", saved["cluster"].get("ranks"), cfg.nprocs),
+             ("model", saved["workload"].get("name"), cfg.model),
+             ("batch", saved["batch"], cfg.batch)]
+    pairs += [("strategy" if k == "name" else k, v, mine["strategy"][k])
+              for k, v in saved["strategy"].items()]
+    pairs += [(k, saved["run"].get(k), mine["run"][k])
+              for k in ("data", "seed", "dtype", "lr", "momentum", "weight_decay")]
+    for key, theirs, ours in pairs:
+        if theirs != ours:
+            raise SpecError(key, ours, f"{theirs!r} as in the run being resumed")
 
 
-def prepare_run_dir(cfg: RunConfig, run_id: str, start_step: int) -> None:
+def prepare_run_dir(cfg: RunConfig, specs: dict[str, Any], run_id: str,
+                    start_step: int) -> None:
     """Rank 0, before the first step: mark the directory as holding this run."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if start_step:
         drop_redone_rows(out, start_step)
-    record = make_run_record("exec", run_id, cfg.to_dict(), cfg.seed, status="running",
+    record = make_run_record("exec", run_id, specs, cfg.seed, status="running",
+                             versions={"torch": torch.__version__},
                              resumed_from_step=start_step or None)
     write_run_record(record, out)
 
@@ -111,8 +158,8 @@ def merge_metrics(out: Path) -> pd.DataFrame:
     return merged.sort_values("step").reset_index(drop=True)
 
 
-def finish_run(cfg: RunConfig, run_id: str, model: torch.nn.Module, start_step: int,
-               wall_s: float, device: torch.device, mpi_library: str) -> None:
+def finish_run(cfg: RunConfig, specs: dict[str, Any], run_id: str, model: torch.nn.Module,
+               start_step: int, wall_s: float, mpi_library: str) -> None:
     """Rank 0, after the last step: trace, metrics, final weights and the run record."""
     out = Path(cfg.out)
     frame = merge_partials(out)
@@ -122,18 +169,23 @@ def finish_run(cfg: RunConfig, run_id: str, model: torch.nn.Module, start_step: 
     metrics.to_csv(out / METRICS_FILE, index=False)
     torch.save(model.state_dict(), out / MODEL_FILE)
     record = make_run_record(
-        "exec", run_id, cfg.to_dict(), cfg.seed, wall_s=wall_s, status="ok",
-        resumed_from_step=start_step or None, device=str(device),
-        torch_version=torch.__version__, mpi_library=mpi_library,
-        torch_threads=torch.get_num_threads(),
-        iteration_time_s=median_iteration_time(frame),
-        median_step_s=float(metrics["step_s"].iloc[1:].median()) if len(metrics) > 1 else None)
+        "exec", run_id, specs, cfg.seed, wall_s=wall_s, status="ok",
+        versions={"torch": torch.__version__, "mpi": mpi_library},
+        resumed_from_step=start_step or None,
+        results={"iteration_time_s": mean_iteration_time(this_attempt(frame, start_step),
+                                                         specs["run"]["warmup"]),
+                 "median_step_s": float(metrics["step_s"].iloc[1:].median())
+                 if len(metrics) > 1 else None})
     write_run_record(record, out)
 
 
-def write_failure(out: Path, cfg: RunConfig | None, error: str, run_id: str | None = None,
+def write_failure(out: Path, cfg: RunConfig, error: str, run_id: str | None = None,
                   wall_s: float | None = None) -> None:
-    """After a failure: merge what the ranks flushed into the trace; record the error."""
+    """After a failure: merge what the ranks flushed into the trace; record the error.
+
+    The specs (and run id) of the record rank 0 wrote at the start are kept where there is
+    one: they describe the model the ranks built, which the launcher never sees.
+    """
     frame = merge_partials(out)
     if frame is not None:
         write_trace(frame, out)
@@ -141,19 +193,39 @@ def write_failure(out: Path, cfg: RunConfig | None, error: str, run_id: str | No
             run_id = str(frame["run_id"].iloc[0])
     if list((out / PARTIAL_DIR).glob("metrics-*.csv")):
         merge_metrics(out).to_csv(out / METRICS_FILE, index=False)
-    specs = cfg.to_dict() if cfg is not None else {}
-    record = make_run_record("exec", run_id or "exec-failed", specs,
-                             cfg.seed if cfg else None, wall_s=wall_s, error=error,
-                             status="failed")
+    started = _started_record(out)
+    specs = started["specs"] if started else run_specs(cfg)
+    run_id = run_id or (started["run_id"] if started else "exec-failed")
+    record = make_run_record("exec", run_id, specs, cfg.seed, wall_s=wall_s, error=error,
+                             status="failed", versions={"torch": torch.__version__},
+                             resumed_from_step=started.get("resumed_from_step")
+                             if started else None)
     write_run_record(record, out)
 
 
-def median_iteration_time(frame: pd.DataFrame | None, warmup: int = 1) -> float | None:
-    """Median over ranks and iterations (after ``warmup``) of the gap between iteration starts."""
+def _started_record(out: Path) -> dict[str, Any] | None:
+    """The executor record already in ``out`` (written when the run started), if any."""
+    try:
+        record = read_run_record(out)
+    except (OSError, ValueError):
+        return None
+    return record if record["source"] == "exec" else None
+
+
+def this_attempt(frame: pd.DataFrame | None, start_step: int) -> pd.DataFrame | None:
+    """The rows of the iterations this process ran: a resumed run's earlier steps ran in
+    another process, on another clock (the gap across the restart is no iteration's)."""
+    if frame is None or not start_step:
+        return frame
+    return frame[frame["iteration"] >= start_step]
+
+
+def mean_iteration_time(frame: pd.DataFrame | None, warmup: int) -> float | None:
+    """The run's iteration time as :mod:`vocab.timing` defines it (the mean over ranks and
+    steady iterations of start-to-next-start), or None when no iteration is steady."""
     if frame is None or frame.empty:
         return None
-    starts = frame.groupby(["rank", "iteration"])["start_s"].min().reset_index()
-    gaps = starts.groupby("rank")["start_s"].diff()
-    gaps = gaps[starts["iteration"] > starts["iteration"].min() + warmup - 1].dropna()
-    return float(gaps.median()) if len(gaps) else None
-
+    try:
+        return iteration_time_s(frame, warmup)
+    except ValueError:
+        return None

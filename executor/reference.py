@@ -27,7 +27,7 @@ def reference_train(cfg: RunConfig) -> dict[str, torch.Tensor]:
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
-    stale = cfg.staleness if cfg.strategy == "delayed" else 0
+    stale = cfg.strategy.staleness if cfg.strategy.name == "delayed" else 0
     queue: deque[list[torch.Tensor]] = deque()
     for step in range(cfg.steps):
         if cfg.local:

@@ -57,12 +57,17 @@ class _Slot:
 
 
 class StrategyRuntime:
-    """Runs ``plan`` on ``layers`` (forward order) over ``comm``; see the module docstring."""
+    """Runs ``plan`` on ``layers`` (forward order) of ``net`` over ``comm``; see the module
+    docstring. An :class:`executor.strategy.ExecStrategy`."""
 
-    def __init__(self, comm: MPI.Comm, layers: Layers, plan: Plan,
+    #: Gradients reach the tracer through ``on_grad`` from this runtime's own hooks.
+    reports_gradients = True
+
+    def __init__(self, comm: MPI.Comm, net: nn.Module, layers: Layers, plan: Plan,
                  make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
                  clock: Callable[[], float], record: Recorder | None, timeout_s: float,
                  on_grad: Callable[[int], None] | None = None):
+        self.net = net   # the model, run as it is: the hooks communicate
         self.comm, self.plan, self.clock, self.record = comm, plan, clock, record
         self.on_grad = on_grad   # the tracer's grad_ready (see "Tracing" above)
         self.timeout_s = timeout_s

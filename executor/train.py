@@ -1,8 +1,9 @@
 """One rank's training run: setup, the step loop, checkpoints, partial flushes, final outputs.
 
-Every rank runs :func:`train_rank`; the strategy object (:class:`StrategyRuntime` for the
-shared plans, :class:`executor.ddp.DDPStrategy` for the torch baseline) does the
-communication. Rank 0 writes ``trace.parquet``, ``metrics.csv``, ``model.pt`` and ``run.json``.
+Every rank runs :func:`train_rank`; the strategy object, an
+:class:`executor.strategy.ExecStrategy` (:class:`StrategyRuntime` for the shared plans,
+:class:`executor.ddp.DDPStrategy` for the torch baseline), does the communication. Rank 0
+writes ``trace.parquet``, ``metrics.csv``, ``model.pt`` and ``run.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -26,10 +26,9 @@ from executor.ddp import DDPStrategy
 from executor.deathwatch import start_watcher
 from executor.modelsrc import ModelSource, build_source
 from executor.runtime import StrategyRuntime
+from executor.strategy import ExecStrategy
 from executor.tracing import PARTIAL_DIR, Tracer
-from vocab.strategies import StrategySpec, make_plan
-
-MiB = 1 << 20
+from vocab.strategies import make_plan
 
 
 @dataclass
@@ -77,25 +76,28 @@ def build_model(cfg: RunConfig, comm: MPI.Comm, device: torch.device) -> ModelSo
 
 
 def make_strategy(cfg: RunConfig, comm: MPI.Comm, source: ModelSource, clock: Clock,
-                  tracer: Tracer):
+                  tracer: Tracer) -> ExecStrategy:
     """The strategy runtime (or DDP baseline) with its optimizer(s)."""
     def sgd(params: list[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay)
 
     record = tracer.record if cfg.trace else None
-    if cfg.strategy == "ddp":
-        return DDPStrategy(comm, source.model, sgd, clock.now, record, cfg)
+    if cfg.strategy.name == "ddp":
+        return DDPStrategy(comm, source.model, sgd, clock.now, record,
+                           cfg.strategy.bucket_bytes, cfg.comm_timeout_s)
     layers = source.layers()
-    grad_bytes = [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
-    spec = StrategySpec(cfg.strategy, bucket_bytes=max(1, int(cfg.bucket_mb * MiB)),
-                        first_bucket_bytes=max(1, int(cfg.first_bucket_mb * MiB)),
-                        staleness=cfg.staleness)
     # A local run gives the strategy a communicator of one rank: the same hooks, buffers and
     # updates, no exchange (what the other ranks compute beside it is the point).
     grad_comm = MPI.COMM_SELF if cfg.local else comm
-    return StrategyRuntime(grad_comm, layers, make_plan(spec, grad_bytes), sgd, clock.now, record,
-                           cfg.comm_timeout_s, tracer.grad_ready if cfg.trace else None)
+    return StrategyRuntime(grad_comm, source.model, layers,
+                           make_plan(cfg.strategy, grad_bytes_of(layers)), sgd, clock.now,
+                           record, cfg.comm_timeout_s, tracer.grad_ready if cfg.trace else None)
+
+
+def grad_bytes_of(layers) -> list[int]:
+    """Gradient bytes per layer (forward order), as the plan and the run record count them."""
+    return [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
 
 
 def train_rank(cfg: RunConfig, state: RankState) -> None:
@@ -119,10 +121,12 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     strategy = make_strategy(cfg, comm, source, clock, tracer)
     # After the strategy's hooks (a forward row excludes its polling); the strategy runtime
     # reports gradients to the tracer from its own hooks, DDP needs the tracer's.
-    tracer.attach(source.layers(), grad_hooks=not isinstance(strategy, StrategyRuntime))
+    tracer.attach(source.layers(), grad_hooks=not strategy.reports_gradients)
     start = restore(resume, source, strategy, state) if resume else 0
+    specs = outputs.run_specs(cfg, grad_bytes_of(source.layers()), device,
+                              torch.get_num_threads())
     if comm.rank == 0:
-        outputs.prepare_run_dir(cfg, run_id, start)
+        outputs.prepare_run_dir(cfg, specs, run_id, start)
     watchdog.arm("aligning clocks")
     clock.align(comm)
     watchdog.disarm()
@@ -142,16 +146,18 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     watchdog.arm("gathering results")
     comm.Barrier()
     if comm.rank == 0:
-        outputs.finish_run(cfg, run_id, source.model, start, time.perf_counter() - wall0,
-                           device, MPI.Get_library_version().splitlines()[0].strip())
+        outputs.finish_run(cfg, specs, run_id, source.model, start,
+                           time.perf_counter() - wall0,
+                           MPI.Get_library_version().splitlines()[0].strip())
     comm.Barrier()
     watchdog.disarm()
     strategy.close()
     tracer.close()
 
 
-def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource, strategy,
-             tracer: Tracer, arrays, device: torch.device, state: RankState) -> None:
+def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
+             strategy: ExecStrategy, tracer: Tracer, arrays, device: torch.device,
+             state: RankState) -> None:
     """Data, forward, loss, backward (hooks communicate), wait and update per the strategy."""
     maybe_fail(cfg, comm.rank, step)
     rec = tracer.record if cfg.trace else None
@@ -166,7 +172,7 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource, str
     tracer.begin_step(step)
     strategy.begin_step(step)
     source.model.zero_grad(set_to_none=True)
-    out = getattr(strategy, "net", source.model)(x)
+    out = strategy.net(x)
     t2 = tracer.clock()
     loss = source.loss_fn(out, y)
     if rec:
@@ -197,7 +203,7 @@ def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
 
 
 def save(cfg: RunConfig, rank: int, next_step: int, run_id: str, source: ModelSource,
-         strategy, state: RankState, clock: Clock, tracer: Tracer) -> None:
+         strategy: ExecStrategy, state: RankState, clock: Clock, tracer: Tracer) -> None:
     """Checkpoint this rank (crossiter updates are applied first, delayed ones kept)."""
     t0 = clock.now()
     strategy.flush(next_step - 1)
@@ -206,20 +212,20 @@ def save(cfg: RunConfig, rank: int, next_step: int, run_id: str, source: ModelSo
         "model": source.model.state_dict(),
         "optimizers": [o.state_dict() for o in strategy.optimizers],
         "pending": strategy.pending_state(), "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state(), "config": cfg.to_dict()})
+        "config": cfg.to_dict()})
     if cfg.trace:
         tracer.record(next_step - 1, "host", "checkpoint", "checkpoint", t0, clock.now())
     state.flush()   # the trace up to a checkpoint survives whatever comes next
 
 
-def restore(resume: dict, source: ModelSource, strategy, state: RankState) -> int:
+def restore(resume: dict, source: ModelSource, strategy: ExecStrategy,
+            state: RankState) -> int:
     """Load a checkpoint into the model and strategy; returns the step to continue from."""
     source.model.load_state_dict(resume["model"])
     for opt, saved in zip(strategy.optimizers, resume["optimizers"]):
         opt.load_state_dict(saved)
     strategy.load_pending_state(resume["pending"])
     torch.set_rng_state(resume["torch_rng"])
-    np.random.set_state(resume["numpy_rng"])
     return int(resume["step"])
 
 

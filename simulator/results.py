@@ -137,7 +137,7 @@ class SimResult:
     @cached_property
     def run_record(self) -> dict[str, Any]:
         """``run.json`` content: every resolved input, versions, seed, wall time, results."""
-        return make_run_record("simulate", self.run_id, self.specs, self.seed,
+        return make_run_record("sim", self.run_id, self.specs, self.seed,
                                wall_s=self.wall_s, results=self.to_dict())
 
     # -- files and plots --------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_a_trace_of_another_schema_version(run_dir):
 def test_runs_of_mixed_clusters_in_one_fit(tmp_path, run_dir, cluster, capsys):
     bench = synthetic.write_bench(tmp_path / "bench", cluster, mpich_algorithm)
     record = json.loads((run_dir / RUN_FILE).read_text())
-    record["host"] = "another-machine"
+    record["host"] = record["specs"]["cluster"]["name"] = "another-machine"
     (run_dir / RUN_FILE).write_text(json.dumps(record))
     with pytest.raises(RunError, match="mixed clusters"):
         calibrate([bench, run_dir], tmp_path / "fit.yaml")

@@ -15,10 +15,12 @@ pytest.importorskip("torch")
 pytest.importorskip("mpi4py")
 
 from executor import data as datamod  # noqa: E402
-from executor.config import RunConfig, to_argv  # noqa: E402
+from executor.config import RunConfig, add_run_arguments, exec_strategy, to_argv  # noqa: E402
 from executor.launch import build_command, failure_message  # noqa: E402
-from executor.outputs import median_iteration_time  # noqa: E402
+from executor.outputs import mean_iteration_time  # noqa: E402
 from vocab.errors import SpecError  # noqa: E402
+from vocab.strategies import StrategySpec  # noqa: E402
+from vocab.units import MiB  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +74,8 @@ def test_resume_needs_a_checkpoint(tmp_path):
 
 
 def test_open_mpi_gets_oversubscribe_and_the_ranks_run_the_executor(tmp_path):
-    cfg = RunConfig(nprocs=4, model="tiny-mlp", strategy="sync", batch=2, steps=1,
-                    out=str(tmp_path))
+    cfg = RunConfig(nprocs=4, model="tiny-mlp", strategy=exec_strategy("sync"), batch=2,
+                    steps=1, out=str(tmp_path))
     command = build_command(cfg, "/x/mpiexec", "openmpi")
     assert command[:2] == ["/x/mpiexec", "--oversubscribe"]
     assert command[command.index("-n") + 1] == "4"
@@ -104,7 +106,37 @@ def test_shards_are_disjoint_and_make_up_the_global_batch():
         assert (xr == x[r * 8:(r + 1) * 8]).all()
 
 
-def test_median_iteration_time_is_the_gap_between_iteration_starts():
-    frame = pd.DataFrame({"rank": [0] * 4, "iteration": [0, 1, 2, 3],
-                          "start_s": [0.0, 1.0, 3.0, 5.0]})
-    assert median_iteration_time(frame) == 2.0
+def test_the_iteration_time_is_the_mean_gap_between_iteration_starts():
+    frame = pd.DataFrame({"rank": [0] * 5, "iteration": [0, 1, 2, 3, 4],
+                          "start_s": [0.0, 1.0, 3.0, 4.0, 6.0],
+                          "end_s": [0.5, 2.5, 3.5, 5.5, 7.0]})
+    assert mean_iteration_time(frame, warmup=2) == pytest.approx((1.0 + 2.0 + 1.0) / 3)
+    assert mean_iteration_time(frame, warmup=5) is None
+    assert mean_iteration_time(None, warmup=2) is None
+
+
+def parse(*argv: str) -> RunConfig:
+    import argparse
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    return RunConfig.from_args(parser.parse_args([*GOOD[2:], "--out", "x", *argv]))
+
+
+def test_the_strategy_is_one_spec_in_bytes_converted_once_at_parse_time():
+    cfg = parse("--strategy", "bucketed", "--bucket-mb", "0.002", "--first-bucket-mb", "0.001")
+    assert cfg.strategy == StrategySpec("bucketed", bucket_bytes=int(0.002 * MiB),
+                                        first_bucket_bytes=int(0.001 * MiB))
+    assert parse().strategy == StrategySpec("sync")          # the shared defaults
+    assert parse("--strategy", "ddp").strategy.is_baseline
+    # the ranks get the very bytes of the launcher's spec
+    again = parse(*to_argv(replace(cfg, strategy=StrategySpec("delayed", bucket_bytes=12345,
+                                                               first_bucket_bytes=7,
+                                                               staleness=3)))[2:])
+    assert again.strategy == StrategySpec("delayed", bucket_bytes=12345, first_bucket_bytes=7,
+                                          staleness=3)
+    with pytest.raises(SpecError, match="bucket_mb: got 0.0"):
+        parse("--bucket-mb", "0")
+    with pytest.raises(SpecError, match="staleness"):
+        parse("--strategy", "delayed", "--staleness", "0")
+    with pytest.raises(SpecError, match="strategy"):
+        RunConfig(nprocs=1, model="tiny-mlp", strategy="sync", batch=1, steps=1, out="x")

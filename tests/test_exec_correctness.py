@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("mpi4py")
 
-from executor.config import RunConfig  # noqa: E402
+from executor.config import RunConfig, exec_strategy, to_argv  # noqa: E402
 from executor.reference import max_relative_difference, reference_train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,21 +32,22 @@ def run_executor(mpiexec: str, nprocs: int, out: Path, *args: str,
                           timeout=timeout_s, check=False)
 
 
-def tiny_config(strategy: str, nprocs: int, out: Path, **kw) -> RunConfig:
+def tiny_config(strategy: str, nprocs: int, out: Path, staleness: int = 1, **kw) -> RunConfig:
     """The configuration these tests train: tiny-cnn on digits, float64, 4 steps."""
-    settings = dict(nprocs=nprocs, model="tiny-cnn", strategy=strategy, batch=6, steps=4,
-                    out=str(out), data="digits", dtype="float64", bucket_mb=0.002,
-                    first_bucket_mb=0.001, lr=0.05, momentum=0.9, weight_decay=1e-4)
+    settings = dict(nprocs=nprocs, model="tiny-cnn",
+                    strategy=exec_strategy(strategy, bucket_mb=0.002, first_bucket_mb=0.001,
+                                           staleness=staleness),
+                    batch=6, steps=4, out=str(out), data="digits", dtype="float64", lr=0.05,
+                    momentum=0.9, weight_decay=1e-4)
     settings.update(kw)
     return RunConfig(**settings)
 
 
 def argv_of(cfg: RunConfig) -> list[str]:
-    return ["--model", cfg.model, "--strategy", cfg.strategy, "--batch", str(cfg.batch),
-            "--steps", str(cfg.steps), "--data", cfg.data, "--dtype", cfg.dtype,
-            "--bucket-mb", str(cfg.bucket_mb), "--first-bucket-mb", str(cfg.first_bucket_mb),
-            "--lr", str(cfg.lr), "--momentum", str(cfg.momentum),
-            "--weight-decay", str(cfg.weight_decay), "--staleness", str(cfg.staleness)]
+    """The executor's arguments for ``cfg`` (without ``--out``: run_executor adds it)."""
+    argv = to_argv(cfg)
+    at = argv.index("--out")
+    return argv[:at] + argv[at + 2:]
 
 
 CASES = [(s, n) for n in (2, 4) for s in ("sync", "layerwise", "bucketed", "delayed",
