@@ -22,6 +22,7 @@ from hwmodels.commmodel import CommModel
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.calibration import Compute
 from hwmodels.specs import Cluster
+from simulator.costmodel import CostModel, LayerTimes, missing_members
 from simulator.detailed import DetailedNetwork
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
@@ -44,13 +45,21 @@ class Context:
     cluster: Cluster
     workload: Workload
     batch: int
-    profile: Any                     # ComputeProfile (duck-typed: forward_s, backward_s, ...)
-    comm_model: Any                  # .allreduce(nbytes) -> Affine, .link_params(), .schedule()
+    profile: LayerTimes              # a ComputeProfile, or anything with its layer times
+    comm_model: CostModel            # a CommModel, or anything that prices collectives alike
     #: The calibrated compute the profile came from (its noise, whether it was extrapolated).
     compute: Compute | None = None
     _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _phases: dict[int, tuple] = field(default_factory=dict, repr=False)
     _steps: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Loud at once, not an AttributeError deep inside a simulation.
+        for name, protocol in (("profile", LayerTimes), ("comm_model", CostModel)):
+            missing = missing_members(getattr(self, name), protocol)
+            if missing:
+                raise SpecError(name, type(getattr(self, name)).__name__,
+                                f"a {protocol.__name__} (it lacks {', '.join(missing)})")
 
     def cost(self, nbytes: int) -> tuple[float, float]:
         """(fixed_s, per_byte_s) of an allreduce of ``nbytes`` over all ranks (cached)."""
@@ -60,10 +69,9 @@ class Context:
         return self._costs[nbytes]
 
     def steps(self, nbytes: int) -> int:
-        """Sequential steps of the allreduce (1 when the cost model does not say; cached)."""
+        """Sequential steps of the allreduce (at least 1; cached)."""
         if nbytes not in self._steps:
-            steps = getattr(self.comm_model, "steps", None)
-            self._steps[nbytes] = max(1, int(steps(nbytes))) if steps is not None else 1
+            self._steps[nbytes] = max(1, int(self.comm_model.steps(nbytes)))
         return self._steps[nbytes]
 
     def phases(self, nbytes: int) -> tuple[float, tuple[tuple[str, float], ...]]:
@@ -146,13 +154,13 @@ def check_progress(cluster: Cluster) -> None:
                         "MPI progress semantics")
 
 
-def check_profile(profile: Any, workload: Workload, batch: int) -> None:
+def check_profile(profile: LayerTimes, workload: Workload, batch: int) -> None:
     """The profile must time every layer of the workload, at the batch being simulated."""
     layers = len(workload.layers)
     if len(profile.forward_s) != layers or len(profile.backward_s) != layers:
         raise SpecError("profile", f"{len(profile.forward_s)} layers",
                         f"{layers} layers, one per layer of {workload.name}")
-    if getattr(profile, "batch", batch) != batch:
+    if profile.batch != batch:
         raise SpecError("batch", batch, f"the profile's batch {profile.batch} (profiles are "
                         "per batch size; make one for this batch)")
 
@@ -289,7 +297,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
         "workload": {"name": ctx.workload.name, "layers": len(ctx.workload.layers),
                      "total_grad_bytes": ctx.workload.total_grad_bytes},
         "batch": ctx.batch,
-        "profile": {"source": getattr(ctx.profile, "source", ""),
+        "profile": {"source": ctx.profile.source,
                     "calibrated": None if ctx.compute is None else {
                         "measured_occupancy": ctx.compute.measured_occupancy,
                         "extrapolated": ctx.compute.extrapolated,
@@ -297,7 +305,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
                     "forward_s": float(sum(ctx.profile.forward_s)),
                     "backward_s": float(sum(ctx.profile.backward_s)),
                     "update_s": float(ctx.profile.update_s)},
-        "comm": {"algorithm": getattr(ctx.comm_model, "algorithm", "custom")},
+        "comm": {"algorithm": ctx.comm_model.algorithm},
         "strategy": asdict(spec),
         "run": {**asdict(settings), "noise": asdict(settings.noise), "warmup": warmup,
                 "ordering": ordering},

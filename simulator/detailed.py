@@ -36,6 +36,7 @@ from vocab.errors import SpecError
 from hwmodels.specs import Cluster
 from hwmodels.collectives.rings import find_rings
 from simulator.channel import Channel
+from simulator.costmodel import CostModel
 from vocab.strategies import Message
 
 
@@ -96,7 +97,7 @@ def _nearest_nic(graph: nx.Graph, device: int, nics: tuple[str, ...]) -> str:
 class DetailedNetwork:
     """Collectives as schedules of transfers over every link of the cluster."""
 
-    def __init__(self, env: simpy.Environment, cluster: Cluster, comm_model: Any,
+    def __init__(self, env: simpy.Environment, cluster: Cluster, comm_model: CostModel,
                  ordering: str, rows: list):
         self.env = env
         self.cluster = cluster
@@ -119,9 +120,8 @@ class DetailedNetwork:
             self.core = Channel(env, "fabric-core", capacity)
         params = comm_model.link_params()
         # Price steps on the links the closed form prices them on (host-staged collectives
-        # run among host buffers: shared memory inside a node); a duck-typed cost model
-        # without ``collective_links`` runs on its raw link classes.
-        links = getattr(comm_model, "collective_links", comm_model.link_params)()
+        # run among host buffers: shared memory inside a node).
+        links = comm_model.collective_links()
         self.alpha = {"intra": links["intra"].alpha_s, "inter": links["inter"].alpha_s}
         self.stage_alpha = params["host"].alpha_s if self.host and "host" in params else 0.0
         reduce_class = "host" if self.host and "host" in params else "intra"

@@ -46,7 +46,7 @@ def toy_cluster(nodes: int = 1, k: int = 4, intra_Bps: float = 20e9, inter_Bps: 
 
 
 class ToyComm:
-    """Ring allreduce over all ranks, priced on the bottleneck link class."""
+    """Ring allreduce over all ranks, priced on the bottleneck link class (a CostModel)."""
 
     algorithm = "ring"
 
@@ -69,6 +69,13 @@ class ToyComm:
             return Affine(self.cluster.collective_overhead_s, 0.0)
         return Affine(2 * (p - 1) * self.alpha_s + self.cluster.collective_overhead_s,
                       2 * (p - 1) / p / self.bw)
+
+    def collective_links(self) -> dict[str, AlphaBeta]:
+        params = self.link_params()
+        return {"intra": params["intra"], "inter": params["inter"]}
+
+    def steps(self, nbytes: int) -> int:
+        return 1  # one call drives it: these oracles leave the progress model out
 
     def schedule(self, nbytes: int):
         return allreduce_schedule("ring", self.cluster.total_devices, nbytes)
