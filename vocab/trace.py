@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vocab.errors import GradsyncError
+from vocab.errors import GradsyncError, UnknownNameError
 
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.parquet"
@@ -50,27 +50,24 @@ class TraceRecorder:
 
     def __init__(self, run_id: str, source: str):
         if source not in SOURCES:
-            raise ValueError(f"source: got {source!r}, expected one of {SOURCES}")
+            raise UnknownNameError("trace source", source, SOURCES)
         self.run_id = run_id
         self.source = source
         self.rows: list[tuple] = []
 
-    def add(self, iteration: int, rank: int, stream: str, op: str, name: str,
-            start_s: float, end_s: float, bucket: int = -1, nbytes: int = 0) -> None:
-        """Record one interval ``[start_s, end_s]`` of ``op`` on ``rank``'s ``stream``."""
-        self.rows.append((iteration, rank, stream, op, name, bucket, nbytes, start_s, end_s))
-
     def extend(self, rows: Iterable[tuple]) -> None:
-        """Append rows already in :meth:`add`'s argument order (iteration .. end_s)."""
+        """Append rows ``(iteration, rank, stream, op, name, bucket, nbytes, start_s, end_s)``:
+        the v1 columns after ``run_id`` and ``source``."""
         self.rows.extend(rows)
 
     def to_frame(self) -> pd.DataFrame:
-        """The trace as a DataFrame with the v1 columns and dtypes."""
+        """The trace as a DataFrame with the v1 columns and dtypes; streams and ops checked
+        against :data:`STREAMS` and :data:`OPS`."""
         names = [c for c in COLUMNS if c not in ("run_id", "source")]
         frame = pd.DataFrame.from_records(self.rows, columns=names)
         frame.insert(0, "source", self.source)
         frame.insert(0, "run_id", self.run_id)
-        return conform(frame)
+        return check_vocabulary(conform(frame))
 
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,11 +79,30 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[list(COLUMNS)].astype(COLUMNS).reset_index(drop=True)
 
 
+#: The closed vocabularies of the trace: column -> the values a row may hold there.
+VOCABULARY: dict[str, tuple[str, ...]] = {"source": SOURCES, "stream": STREAMS, "op": OPS}
+
+
+def check_vocabulary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` unchanged if every ``source``, ``stream`` and ``op`` is a declared one
+    (:data:`SOURCES`, :data:`STREAMS`, :data:`OPS`); otherwise raise :class:`UnknownNameError`
+    naming the column, the first unknown value and the valid ones."""
+    for column, valid in VOCABULARY.items():
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        bad = values[~values.isin(valid)]
+        if len(bad):
+            raise UnknownNameError(f"trace {column}", bad.iloc[0], valid)
+    return frame
+
+
 def write_trace(frame: pd.DataFrame, out_dir: str | Path) -> Path:
-    """Write ``frame`` as ``out_dir/trace.parquet`` tagged with the schema version."""
+    """Write ``frame`` as ``out_dir/trace.parquet`` tagged with the schema version; refuses
+    (:func:`check_vocabulary`) a stream or op outside :data:`STREAMS` / :data:`OPS`."""
+    table = pa.Table.from_pandas(check_vocabulary(conform(frame)), preserve_index=False)
     path = Path(out_dir) / TRACE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(conform(frame), preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[_META_KEY] = str(SCHEMA_VERSION).encode()
     pq.write_table(table.replace_schema_metadata(metadata), path)
