@@ -261,7 +261,7 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     if settings.fidelity == "analytic":
         # Symmetric ranks: one representative, paced as the group advances (the slowest rank
         # each step; less for delayed, whose ranks may drift apart by ``staleness`` steps).
-        factors = pacing_factors(factors, spec.staleness if spec.name == "delayed" else 0)
+        factors = pacing_factors(factors, plan.staleness)
         output = run_engine(setup, lambda env, rows: AnalyticNetwork(
             env, ctx.phases, ordering, rows, ctx.steps), factors)
     else:
@@ -276,10 +276,7 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     specs = resolved_specs(ctx, spec, settings, warmup, ordering)
     return SimResult(spec.name, run_id_for(specs), setup, output, ranks, ctx.batch, specs,
                      memory_breakdown(ctx.workload, plan, ctx.batch), int(settings.seed),
-                     wall_s=time.perf_counter() - started,
-                     extra={"cluster": cluster.name, "nodes": cluster.nodes,
-                            "model": ctx.workload.name, "fidelity": settings.fidelity,
-                            "transport": cluster.transport, "progress": cluster.progress})
+                     wall_s=time.perf_counter() - started)
 
 
 def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warmup: int,

@@ -7,7 +7,7 @@ the per-iteration summary become DataFrames only when first asked for.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ class SimResult:
     memory: dict[str, int]           # bytes per rank by component
     seed: int
     wall_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # -- metrics ------------------------------------------------------------------------------
     @cached_property
@@ -123,7 +122,9 @@ class SimResult:
         return frame[SUMMARY_COLUMNS]
 
     def to_dict(self) -> dict[str, Any]:
-        """The headline numbers as plain JSON-able values."""
+        """The headline numbers as plain JSON-able values, with the run's cluster, nodes,
+        model, fidelity, transport and progress (from :attr:`specs`)."""
+        cluster = self.specs["cluster"]
         return {
             "strategy": self.strategy, "run_id": self.run_id, "ranks": self.ranks,
             "batch": self.batch, "iteration_time_s": self.iteration_time_s,
@@ -131,7 +132,10 @@ class SimResult:
             "speedup_vs_single": self.speedup_vs_single,
             "exposed_comm_s": self.exposed_comm_s, "compute_s": self.compute_s,
             "update_s": self.update_s, "memory_bytes_per_rank": self.memory_bytes_per_rank,
-            "messages": len(self.setup.plan.messages), **self.extra,
+            "messages": len(self.setup.plan.messages),
+            "cluster": cluster["name"], "nodes": cluster["nodes"],
+            "model": self.specs["workload"]["name"], "fidelity": self.specs["run"]["fidelity"],
+            "transport": cluster["transport"], "progress": cluster["progress"],
         }
 
     @cached_property

@@ -97,7 +97,7 @@ def test_async_is_the_default_and_changes_nothing():
     explicit = simulate("dgx1-p100", MODEL, BATCH, "layerwise", transport="host",
                         iterations=2, progress="async")
     assert plain.output.rows == explicit.output.rows
-    assert plain.specs["cluster"]["progress"] == "async" == plain.extra["progress"]
+    assert plain.specs["cluster"]["progress"] == "async" == plain.to_dict()["progress"]
 
 
 def test_the_run_record_says_which_progress():
@@ -135,9 +135,10 @@ def test_cluster_field_loads_validates_and_round_trips(tmp_path):
     again = load_cluster(save_cluster(waiting, tmp_path / "c.yaml"))
     assert again.progress == "wait" and cluster_to_dict(again) == cluster_to_dict(waiting)
     # A file's progress is the default of every run on it; simulate(progress=...) overrides.
-    assert simulate(again, MODEL, BATCH, "sync", iterations=1).extra["progress"] == "wait"
+    plain = simulate(again, MODEL, BATCH, "sync", iterations=1)
+    assert plain.specs["cluster"]["progress"] == "wait"
     assert simulate(again, MODEL, BATCH, "sync", iterations=1,
-                    progress="test").extra["progress"] == "test"
+                    progress="test").specs["cluster"]["progress"] == "test"
 
 
 def test_cli_progress_flag(capsys):

@@ -42,6 +42,12 @@ def test_sync_and_delayed_send_one_fused_message() -> None:
     assert (len(delayed.messages), delayed.staleness, delayed.wait_point) == (1, 3, "delayed")
 
 
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "delayed"])
+def test_only_delayed_plans_have_staleness(strategy: str) -> None:
+    # callers read plan.staleness (the simulator's pacing, memory) instead of the spec's knob
+    assert make_plan(StrategySpec(strategy, staleness=3), [4, 8, 0, 12]).staleness == 0
+
+
 def test_mgwfbp_needs_the_times_it_decides_by() -> None:
     with pytest.raises(SpecError, match="merge"):
         make_plan(StrategySpec("bucketed", merge="mgwfbp"), [100, 200])

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                  nodes=nodes, iterations=args.iterations,
                                  transport=transport, progress=progress)
             first = comparison["sync"]
-            used = first.extra["transport"]
+            used = first.specs["cluster"]["transport"]
             print(f"\n{model}, batch {batch}/device, on {cluster} x {nodes} nodes "
                   f"({first.ranks} ranks, {used} transport) - {meaning}")
             print(format_table(comparison.table()))

@@ -86,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
                          default=float))
         return 0
     first = next(iter(comparison))
-    print(f"{first.extra['model']} batch {first.batch}/device on {first.extra['cluster']} "
-          f"x {first.extra['nodes']} nodes ({first.ranks} ranks, {first.extra['transport']} "
-          f"transport, {first.extra['progress']} progress, {args.fidelity})")
+    cluster = first.specs["cluster"]
+    print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster['name']} "
+          f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
+          f"transport, {cluster['progress']} progress, {args.fidelity})")
     print(format_table(table))
     if args.out:
         print(f"runs written under {args.out}")
