@@ -37,6 +37,25 @@ def test_all_six_notebooks_are_there():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
+def cell_sources(nb) -> list[tuple[str, str, list[str]]]:
+    """What a notebook says: each cell's type, source and tags (no outputs, counts or ids)."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_what_its_generator_writes(path):
+    from notebooks.build import NOTEBOOKS as GENERATED, generate
+
+    assert path.name in GENERATED, f"{path.name} has no generator in notebooks/build.py"
+    hint = (f"{path.name} differs from what {GENERATED[path.name]} generates: "
+            "run `python -m notebooks.build` and commit the result")
+    committed, generated = cell_sources(read(path)), cell_sources(generate(path.name))
+    for i, (mine, theirs) in enumerate(zip(committed, generated)):
+        assert mine == theirs, f"{hint} (cell {i} is the first that differs)"
+    assert len(committed) == len(generated), (
+        f"{hint} ({len(committed)} cells committed, {len(generated)} generated)")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_without_outputs(path):
     nb = read(path)
