@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("benchmarks.bench_scale", "benchmarks.bench_growth", "benchmarks.bench_sweep")
+MODULES = ("benchmarks.bench_scale", "benchmarks.bench_growth", "benchmarks.bench_sweep",
+           "benchmarks.bench_micro")
 
 
 def main(argv: list[str]) -> int:

@@ -6,7 +6,6 @@ bottleneck share, and an undirected Hamiltonian cycle run both ways counts as tw
 
 from __future__ import annotations
 
-import time
 from itertools import combinations, pairwise
 
 import networkx as nx
@@ -69,13 +68,12 @@ def test_complete_graphs() -> None:
     assert ring_bandwidth(device_graph(complete(5)), range(5)) == pytest.approx(40 * GB)
 
 
-def test_dense_graphs_stay_fast() -> None:
+def test_dense_graphs() -> None:
     # K8 (2,520 cycles, searched exhaustively): 3 disjoint cycles; K9 (more cycles than the
-    # search enumerates): greedy peeling still finds its 4 disjoint cycles (Walecki)
+    # search enumerates): greedy peeling still finds its 4 disjoint cycles (Walecki).
+    # How fast: benchmarks/bench_micro.py (goal < 0.5 s each).
     for n, expected in ((8, 60 * GB), (9, 80 * GB)):
-        start = time.perf_counter()
         assert ring_bandwidth(device_graph(complete(n)), range(n)) == pytest.approx(expected)
-        assert time.perf_counter() - start < 0.5
 
 
 def test_two_devices_and_one() -> None:
@@ -96,16 +94,10 @@ def test_dgx1_p100_holds_two_cycles() -> None:
 
 
 def test_dgx1_v100_holds_three_cycles_over_its_six_links() -> None:
+    # how fast (goal < 0.1 s): benchmarks/bench_micro.py
     g = device_graph(dgx1_v100_pairs(), 25 * GB)
     assert ring_bandwidth(g, range(8)) == pytest.approx(150 * GB)   # 6 rings x 25 GB/s
     assert all(r.bandwidth_Bps == pytest.approx(25 * GB) for r in find_rings(g, range(8)))
-
-
-def test_eight_devices_are_fast() -> None:
-    g = device_graph(dgx1_v100_pairs(), 25 * GB)
-    start = time.perf_counter()
-    ring_bandwidth(g, range(8))
-    assert time.perf_counter() - start < 0.1
 
 
 def pcie_box(qpi_Bps: float) -> nx.Graph:

@@ -7,7 +7,6 @@ host memory 60 GB/s; one NIC. Fabric: 10 GB/s per NIC, 2 us; oversubscription 2.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import networkx as nx
@@ -143,14 +142,14 @@ def test_faster_fabric_never_slower_more_bytes_never_faster(n, speedup, nodes, a
     assert slow.allreduce_by("ring").at(2 * n) >= slow.allreduce_by("ring").at(n)
 
 
-def test_allreduce_is_cheap_to_call() -> None:
+def test_allreduce_costs_are_cached_per_size() -> None:
+    # what keeps the engines' inner call cheap; how cheap (56,000 calls, goal < 1 s):
+    # benchmarks/bench_micro.py
     model = CommModel(toy(nodes=4))
     sizes = [float(4 << i) for i in range(28)]
-    start = time.perf_counter()
-    for _ in range(2000):
-        for n in sizes:
-            model.allreduce(n).at(n)
-    assert time.perf_counter() - start < 1.0            # 56,000 calls
+    first = [model.allreduce(n) for n in sizes]
+    assert all(model.allreduce(n) is cost for n, cost in zip(sizes, first))
+    assert [model.allreduce(n).at(n) for n in sizes] == [c.at(n) for n, c in zip(sizes, first)]
 
 
 cluster_mod = pytest.importorskip("hwmodels.cluster")

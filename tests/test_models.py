@@ -7,7 +7,6 @@ only, no memory, no arithmetic); only the ``-ci`` sizes run real training steps.
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
@@ -74,19 +73,17 @@ def test_the_workload_file_is_what_the_export_script_writes(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_a_small_model_trains_a_step_quickly_and_every_parameter_gets_a_gradient(
-        name: str) -> None:
+def test_a_small_model_trains_a_step_and_every_parameter_gets_a_gradient(name: str) -> None:
+    # how quickly (CPU seconds, goal < 1 s a step): benchmarks/bench_micro.py
     torch.manual_seed(0)
     model = build_model(name)
     inputs, targets = example_batch(name, model_info(name).default_batch)
     loss_function(name)(model(inputs), targets).backward()  # warm-up: allocator, kernels
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
     model.zero_grad()
-    start = time.process_time()  # CPU seconds: not inflated by other jobs on shared cores
     loss = loss_function(name)(model(inputs), targets)
     loss.backward()
     assert math.isfinite(loss.item())
-    assert time.process_time() - start < 1.0
 
 
 def test_alexnet_uses_caffes_grouped_convolutions() -> None:
