@@ -25,9 +25,21 @@ from vocab.units import MiB  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gradsync", "run", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+def run_cli(*args: str, capsys=None) -> subprocess.CompletedProcess:
+    """``gradsync run ARGS`` as a real command, or with ``capsys`` in this process (what the
+    command runs, less the 4 s of starting Python and importing torch each time)."""
+    if capsys is None:
+        return subprocess.run([sys.executable, "-m", "gradsync", "run", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, check=False)
+    from gradsync.cli.main import main
+
+    capsys.readouterr()
+    try:
+        status = main(["run", *args])
+    except SystemExit as exc:          # argparse's usage errors
+        status = exc.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["gradsync", "run", *args], status, out, err)
 
 
 GOOD = ["-n", "2", "--model", "tiny-mlp", "--strategy", "sync", "--batch", "4", "--steps", "2"]
@@ -42,13 +54,22 @@ GOOD = ["-n", "2", "--model", "tiny-mlp", "--strategy", "sync", "--batch", "4", 
     ({"--model": "resnet18-ci", "--data": "digits"}, "64-feature vectors"),
     ({"--strategy": "ddp", "--local": None}, "local: got True"),
 ])
-def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, change, expected):
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, change, expected):
     args = dict(zip(GOOD[::2], GOOD[1::2]))
     args.update(change)
     out = tmp_path / "run"
-    done = run_cli(*[x for kv in args.items() for x in kv if x is not None], "--out", str(out))
+    done = run_cli(*[x for kv in args.items() for x in kv if x is not None], "--out", str(out),
+                   capsys=capsys)
     assert done.returncode == 2
     assert expected in done.stderr and done.stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_the_command_itself_exits_2_with_one_line(tmp_path):
+    out = tmp_path / "run"
+    done = run_cli(*GOOD, "--model", "no-such-net", "--out", str(out))
+    assert done.returncode == 2
+    assert "model: got 'no-such-net'" in done.stderr and done.stderr.count("\n") == 1
     assert not out.exists()
 
 
@@ -59,17 +80,17 @@ def test_an_npz_without_x_and_y_is_refused(tmp_path):
         datamod.load_arrays(f"npz:{path}", 0)
 
 
-def test_a_directory_holding_another_run_is_not_overwritten(tmp_path):
+def test_a_directory_holding_another_run_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "run.json").write_text('{"keep": true}')
-    done = run_cli(*GOOD, "--out", str(out))
+    done = run_cli(*GOOD, "--out", str(out), capsys=capsys)
     assert done.returncode == 2 and "holds another run" in done.stderr
     assert (out / "run.json").read_text() == '{"keep": true}'
 
 
-def test_resume_needs_a_checkpoint(tmp_path):
-    done = run_cli(*GOOD, "--out", str(tmp_path), "--resume")
+def test_resume_needs_a_checkpoint(tmp_path, capsys):
+    done = run_cli(*GOOD, "--out", str(tmp_path), "--resume", capsys=capsys)
     assert done.returncode == 2 and "checkpoint" in done.stderr
 
 
