@@ -17,6 +17,7 @@ import pandas as pd
 
 from calibration.benchnet import TABLE_FILE
 from calibration.fitting import AlgorithmFor
+from hwmodels.cluster import load_cluster
 from hwmodels.specs import AlphaBeta, Cluster
 from simulator.api import simulate
 from vocab.profile import ComputeProfile
@@ -26,6 +27,17 @@ from vocab.timing import warmup_iterations
 from vocab.trace import write_trace
 
 HOST = "synthetic-host"
+
+
+#: The intra-node link of :func:`local_machine` unless another is given.
+TRUE_LINK = AlphaBeta(3e-6, 1e-10, 3e-11)
+
+
+def local_machine(link: AlphaBeta = TRUE_LINK, collective_overhead_s: float = 8e-6) -> Cluster:
+    """The "true" machine of a synthetic calibration: the ``local-cpu`` preset with a known
+    intra-node link and per-call overhead, device transport, no interference."""
+    return replace(load_cluster("local-cpu"), transport="device", fitted={"intra": link},
+                   collective_overhead_s=collective_overhead_s, comm_interference=0.0)
 
 
 def write_bench(out_dir: str | Path, cluster: Cluster, algorithm_for: AlgorithmFor,

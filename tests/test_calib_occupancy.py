@@ -8,7 +8,6 @@ predicts the 4-rank runs; with the one-rank profile alone it cannot know the slo
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 
@@ -21,7 +20,6 @@ from calibration.whatif import what_if
 from hwmodels.calibration import ProfileKey
 from hwmodels.cluster import load_cluster
 from vocab.errors import SpecError
-from hwmodels.specs import AlphaBeta
 from simulator.roofline import roofline_profile
 from vocab.strategies import StrategySpec
 from vocab.workload import load_workload
@@ -34,9 +32,7 @@ CONTENTION = 1.3
 @pytest.fixture(scope="module")
 def machine(tmp_path_factory):
     d = tmp_path_factory.mktemp("occupancy")
-    cluster = replace(load_cluster("local-cpu"), transport="device",
-                      fitted={"intra": AlphaBeta(3e-6, 1e-10, 3e-11)},
-                      collective_overhead_s=8e-6, comm_interference=0.0)
+    cluster = synthetic.local_machine()
     synthetic.write_bench(d / "bench", cluster, mpich_algorithm, ranks=(2, 4))
     alone = roofline_profile(load_workload(MODEL), cluster.device, BATCH)
     at = {1: alone, 2: alone, 4: alone.scaled(CONTENTION)}

@@ -21,7 +21,6 @@ from calibration.whatif import what_if
 from gradsync.cli.main import main
 from hwmodels.calibration import Calibration
 from hwmodels.cluster import load_cluster, save_cluster
-from hwmodels.specs import AlphaBeta
 from simulator.api import simulate
 from simulator.roofline import roofline_profile
 from vocab.errors import SpecError
@@ -35,9 +34,7 @@ NOISE_CV = 0.1
 @pytest.fixture(scope="module")
 def machine(tmp_path_factory):
     d = tmp_path_factory.mktemp("onepath")
-    cluster = replace(load_cluster("local-cpu"), transport="device",
-                      fitted={"intra": AlphaBeta(3e-6, 1e-10, 3e-11)},
-                      collective_overhead_s=8e-6, comm_interference=0.0)
+    cluster = synthetic.local_machine()
     synthetic.write_bench(d / "bench", cluster, mpich_algorithm, ranks=(2, 4), noise=0.002)
     profile = roofline_profile(load_workload(MODEL), cluster.device, BATCH)
 
