@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import io
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -44,7 +43,8 @@ import torch
 
 from executor.comm import MPI, Clock, threads_per_rank
 from executor.config import RunConfig, exec_strategy
-from executor.launch import find_mpiexec, launch
+from executor.launch import launch
+from vocab.mpiexec import mpiexec_command, python_argv
 from executor.tracing import Tracer
 from executor.train import RankState, build_model, make_strategy, run_step
 
@@ -141,10 +141,10 @@ def step_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
     for i in range(repeats):
         folder = out / f"steps-{cfg.slug()}-{i}"
         folder.mkdir(parents=True, exist_ok=True)
-        command = [find_mpiexec(), "-n", str(cfg.ranks), sys.executable, "-m",
-                   "benchmarks.exec_overhead", "--worker", f"{cfg.model}:{cfg.batch}:"
-                   f"{cfg.ranks}", "--strategy", strategy, "--steps", str(steps),
-                   "--out", str(folder), *(["--traced-first"] if i % 2 == 0 else [])]
+        command = mpiexec_command(cfg.ranks, python_argv(
+            "benchmarks.exec_overhead", "--worker", f"{cfg.model}:{cfg.batch}:{cfg.ranks}",
+            "--strategy", strategy, "--steps", str(steps), "--out", str(folder),
+            *(["--traced-first"] if i % 2 == 0 else [])))
         done = subprocess.run(command, timeout=600, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{cfg}: worker failed ({done.returncode}): {done.stderr[-2000:]}")

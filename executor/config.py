@@ -132,8 +132,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     d = RunConfig.__dataclass_fields__
     parser.add_argument("-n", "--nprocs", type=int, default=1, help="MPI ranks (default 1)")
     parser.add_argument("--model", required=True, help="model name (zoo or tiny-*)")
-    parser.add_argument("--strategy", required=True,
-                        help="one of " + ", ".join(EXEC_STRATEGIES))
+    parser.add_argument("--strategy", default="sync",
+                        help="one of " + ", ".join(EXEC_STRATEGIES) + " (default sync; with "
+                             "--local there is no exchange, so it only sets the buffers)")
     parser.add_argument("--batch", type=int, required=True, help="per-rank batch size")
     parser.add_argument("--steps", type=int, required=True, help="training steps in total")
     parser.add_argument("--out", required=True, help="run directory (must not hold another run)")

@@ -8,7 +8,6 @@ float64 keeps the comparison about semantics, not summation order.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ pytest.importorskip("mpi4py")
 
 from executor.config import RunConfig, exec_strategy, to_argv  # noqa: E402
 from executor.reference import max_relative_difference, reference_train  # noqa: E402
+from vocab.mpiexec import mpiexec_command, python_argv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 240
@@ -26,8 +26,8 @@ TIMEOUT_S = 240
 def run_executor(mpiexec: str, nprocs: int, out: Path, *args: str,
                  timeout_s: float = TIMEOUT_S) -> subprocess.CompletedProcess:
     """``mpiexec -n N python -m executor ARGS --out OUT`` with a timeout."""
-    command = [mpiexec, "-n", str(nprocs), sys.executable, "-m", "executor", *args,
-               "--out", str(out)]
+    command = mpiexec_command(nprocs, python_argv("executor", *args, "--out", str(out)),
+                              mpiexec=mpiexec)
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout_s, check=False)
 
