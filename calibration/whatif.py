@@ -51,8 +51,9 @@ class Scenario:
 
     def simulate(self, strategy: str = "sync", **kwargs) -> SimResult:
         """Simulate ``strategy`` in this scenario (keywords go to :func:`simulate`)."""
-        return simulate(cluster=self.cluster, model=self.model or "alexnet", batch=self.batch,
-                        strategy=strategy, **kwargs)
+        model = {"model": self.model} if self.model is not None else {}  # else simulate's own
+        return simulate(cluster=self.cluster, batch=self.batch, strategy=strategy,
+                        **model, **kwargs)
 
 
 def what_if(fitted: str | Path | Cluster, *, fabric: str | Fabric | None = None,
