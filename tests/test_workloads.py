@@ -35,6 +35,7 @@ PUBLISHED = {
     "resnet50": (25_557_032, 161),
     "vgg16": (138_357_544, 32),
     "bert-base": (109_482_240, 199),
+    "bert-large": (335_141_888, 391),
     "gpt2-small": (124_439_808, 148),
 }
 FULL_TO_CI = {"alexnet": "alexnet-ci", "googlenet": "googlenet-ci", "resnet18": "resnet18-ci",

@@ -127,7 +127,7 @@ def loss_function(name: str) -> Loss:
 
 
 def _transformer_config(name: str) -> tf.TransformerConfig:
-    return {"bert-base": tf.BERT_BASE, "bert-ci": tf.BERT_CI,
+    return {"bert-base": tf.BERT_BASE, "bert-ci": tf.BERT_CI, "bert-large": tf.BERT_LARGE,
             "gpt2-small": tf.GPT2_SMALL, "gpt2-ci": tf.GPT2_CI}[name]
 
 
@@ -170,6 +170,7 @@ def _register_zoo() -> None:
     hf = "Hugging Face transformers {} ({}) module names and sizes"
     _language("bert-base", tf.BERT_BASE, 32, hf.format("BertModel", "bert-base-uncased"))
     _language("bert-ci", tf.BERT_CI, 16, "gradsync CI size")
+    _language("bert-large", tf.BERT_LARGE, 8, hf.format("BertModel", "bert-large-uncased"))
     _language("gpt2-small", tf.GPT2_SMALL, 8, hf.format("GPT2LMHeadModel", "gpt2"))
     _language("gpt2-ci", tf.GPT2_CI, 16, "gradsync CI size")
 
@@ -178,9 +179,12 @@ def _language(name: str, config: tf.TransformerConfig, batch: int, source: str) 
     """Register a BERT (``bert-*``) or GPT-2 (``gpt2-*``) model of size ``config``."""
     bert = name.startswith("bert")
     model_class = tf.Bert if bert else tf.GPT2
+    # BertForPreTraining's untied heads: the MLM transform (h*h + h), its LayerNorm (2h), the
+    # decoder bias (vocab) and the next-sentence classifier (2h + 2).
+    untied = config.hidden ** 2 + 5 * config.hidden + config.vocab + 2
     what = ("BERT encoder with pooler; masked-LM and sentence-pair heads tied to the word "
             "and token-type embeddings, so no parameters beyond BertModel (Hugging Face's "
-            "untied BertForPreTraining heads would add 624,188)" if bert
+            f"untied BertForPreTraining heads would add {untied:,})" if bert
             else "GPT-2 decoder; LM head tied to wte (counted once)")
 
     def build(_: int | None) -> nn.Module:

@@ -43,6 +43,7 @@ class TransformerConfig:
 
 BERT_BASE = TransformerConfig(30522, 768, 12, 12, 3072, 512, 128)
 BERT_CI = TransformerConfig(1000, 64, 2, 4, 256, 64, 32)
+BERT_LARGE = TransformerConfig(30522, 1024, 24, 16, 4096, 512, 128)
 GPT2_SMALL = TransformerConfig(50257, 768, 12, 12, 3072, 1024, 1024)
 GPT2_CI = TransformerConfig(1000, 64, 2, 4, 256, 64, 32)
 
