@@ -1,0 +1,362 @@
+"""Published multi-GPU scaling, predicted: ``python -m benchmarks.published [--csv FILE] [--json]``.
+
+Each CSV row is one published measurement: a cluster (a preset name, or a YAML file relative to
+the CSV), ``nodes`` x ``gpus_per_node`` GPUs, a zoo model at ``batch`` samples per GPU, the
+framework's ``precision``, software ``stack`` and gradient ``strategy`` (``bucket_mb`` for
+bucketed ones), the published one-GPU throughput ``throughput_1gpu`` and the published
+``throughput`` at that size. The compute profile is the roofline estimate scaled so that one
+device runs at ``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then
+predicts the throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x
+throughput_1gpu)``, published and predicted; the error is predicted minus published, in points.
+
+An optional ``baseline_gpus`` column (default 1) is for tables that publish efficiency relative
+to a larger baseline (ABCI: to one node of 4 GPUs): the predicted efficiency is then the
+simulated throughput per GPU over that of the simulated baseline.
+
+``stack`` and ``precision`` are passed to the simulator only where ``simulator.api.simulate``
+accepts them (``inspect.signature``); otherwise each row says they were not applied.
+``--write-bands`` writes the per-class residuals that every prediction's trust line reads
+(``simulator/trust.py``). The default CSV and its machines are in ``benchmarks/published/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import json
+import statistics
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hwmodels.cluster import cluster_presets, load_cluster
+from hwmodels.specs import Cluster
+from simulator.api import simulate
+from simulator.roofline import roofline_profile
+from simulator.trust import (
+    BANDS_FILE, bands_document, bands_from_residuals, setup_class, write_bands,
+)
+from vocab.errors import GradsyncError
+from vocab.strategies import STRATEGIES
+from vocab.strategies.plan import MiB
+from vocab.workload import Workload, load_workload
+
+DATA_DIR = Path(__file__).with_name("published")
+DEFAULT_CSV = DATA_DIR / "published.csv"
+REQUIRED_COLUMNS = ("set", "source", "cluster", "nodes", "gpus_per_node", "model", "batch",
+                    "precision", "stack", "strategy", "throughput_1gpu", "throughput")
+OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus")
+PRECISIONS = ("fp32", "amp", "fp16", "bf16")
+#: What the simulator computes when it is not told a precision: fp32 gradients and compute.
+MODEL_PRECISION = "fp32"
+WITHIN_POINTS = 5.0
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    """One published measurement (a CSV row, checked)."""
+
+    set: str
+    source: str
+    cluster: str
+    nodes: int
+    gpus_per_node: int
+    model: str
+    batch: int
+    precision: str
+    stack: str
+    strategy: str
+    bucket_mb: float | None
+    throughput_1gpu: float
+    throughput: float
+    baseline_gpus: int = 1
+    row: int = 0                     # 1-based data row of the CSV
+
+    @property
+    def gpus(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+    @property
+    def published_efficiency(self) -> float:
+        """Published throughput over GPUs x the published one-GPU throughput."""
+        return efficiency(self.throughput, self.gpus, self.throughput_1gpu)
+
+
+def efficiency(throughput: float, gpus: int, throughput_1gpu: float) -> float:
+    """Scaling efficiency: ``throughput / (gpus * throughput_1gpu)``."""
+    return throughput / (gpus * throughput_1gpu)
+
+
+# ------------------------------------------------------------------------------- the CSV
+
+class RowError(GradsyncError):
+    """A bad CSV cell: names the file, the row and the column."""
+
+    def __init__(self, path: Path, row: int, column: str, value: Any, expected: str):
+        super().__init__(f"{path}: row {row} column {column}: got {value!r}, expected "
+                         f"{expected}")
+
+
+def load_rows(path: str | Path = DEFAULT_CSV) -> list[PublishedRow]:
+    """Every row of a published-scaling CSV, checked (clusters and models resolved)."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [c for c in REQUIRED_COLUMNS if c not in header]
+            if missing:
+                raise GradsyncError(f"{path}: row 0 (header) column {missing[0]}: missing "
+                                    f"(required: {', '.join(REQUIRED_COLUMNS)})")
+            raw_rows = list(reader)
+    except OSError as exc:
+        raise GradsyncError(f"{path}: cannot read the CSV ({exc.strerror})") from None
+    if not raw_rows:
+        raise GradsyncError(f"{path}: row 1: no data rows")
+    return [parse_row(path, number, raw) for number, raw in enumerate(raw_rows, start=1)]
+
+
+def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedRow:
+    """One CSV row as a :class:`PublishedRow`; a bad cell is a :class:`RowError`."""
+    def cell(column: str) -> str:
+        return (raw.get(column) or "").strip()
+
+    def count(column: str, default: int | None = None) -> int:
+        text = cell(column)
+        if not text and default is not None:
+            return default
+        if not text.isdigit() or int(text) < 1:
+            raise RowError(path, number, column, text, "a whole number >= 1")
+        return int(text)
+
+    def positive(column: str) -> float:
+        try:
+            value = float(cell(column))
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise RowError(path, number, column, cell(column), "a positive number")
+        return value
+
+    for column in ("set", "source", "stack"):
+        if not cell(column):
+            raise RowError(path, number, column, cell(column), "a non-empty text")
+    if cell("precision") not in PRECISIONS:
+        raise RowError(path, number, "precision", cell("precision"),
+                       f"one of {', '.join(PRECISIONS)}")
+    if cell("strategy") not in STRATEGIES:
+        raise RowError(path, number, "strategy", cell("strategy"),
+                       f"one of {', '.join(STRATEGIES)}")
+    row = PublishedRow(cell("set"), cell("source"), cell("cluster"), count("nodes"),
+                       count("gpus_per_node"), cell("model"), count("batch"), cell("precision"),
+                       cell("stack"), cell("strategy"),
+                       positive("bucket_mb") if cell("bucket_mb") else None,
+                       positive("throughput_1gpu"), positive("throughput"),
+                       count("baseline_gpus", default=1), number)
+    for column, resolve in (("cluster", lambda: row_cluster(row, path.parent)),
+                            ("model", lambda: workload(row.model))):
+        try:
+            resolve()
+        except GradsyncError as exc:
+            raise RowError(path, number, column, getattr(row, column), str(exc)) from None
+    return row
+
+
+def cluster_path(name: str, csv_dir: Path) -> str:
+    """A preset name as it is; a YAML file relative to the CSV's folder."""
+    if name in cluster_presets():
+        return name
+    if not name.endswith((".yaml", ".yml")):
+        cluster_presets().lookup(name)          # raises, listing the presets
+    return str((csv_dir / name).resolve())
+
+
+@lru_cache(maxsize=64)
+def base_cluster(name: str) -> Cluster:
+    """A cluster file or preset, loaded once per run of the benchmark."""
+    return load_cluster(name)
+
+
+@lru_cache(maxsize=32)
+def workload(name: str) -> Workload:
+    """A zoo workload (or file), loaded once."""
+    return load_workload(name)
+
+
+def row_cluster(row: PublishedRow, csv_dir: Path, gpus: int | None = None) -> Cluster:
+    """The row's cluster at ``gpus`` GPUs (default the row's own size)."""
+    gpus = row.gpus if gpus is None else gpus
+    per_node = min(row.gpus_per_node, gpus)
+    if gpus % per_node:
+        raise GradsyncError(f"row {row.row}: {gpus} GPUs do not fill nodes of {per_node}")
+    cluster = base_cluster(cluster_path(row.cluster, csv_dir))
+    return cluster.with_nodes(gpus // per_node).with_devices_per_node(per_node)
+
+
+# ------------------------------------------------------------------------------- predicting
+
+@dataclass(frozen=True)
+class RowResult:
+    """A row's published and predicted scaling efficiency (fractions) and its setup class."""
+
+    row: PublishedRow
+    setup_class: str
+    predicted_efficiency: float
+    not_applied: tuple[str, ...] = field(default=())
+
+    @property
+    def published_efficiency(self) -> float:
+        return self.row.published_efficiency
+
+    @property
+    def error_points(self) -> float:
+        """Predicted minus published efficiency, in points (percent of perfect scaling)."""
+        return 100 * (self.predicted_efficiency - self.published_efficiency)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: v for k, v in asdict(self.row).items()}, "gpus": self.row.gpus,
+                "setup_class": self.setup_class,
+                "published_efficiency": self.published_efficiency,
+                "predicted_efficiency": self.predicted_efficiency,
+                "error_points": self.error_points, "not_applied": list(self.not_applied)}
+
+
+def api_accepts(name: str) -> bool:
+    """Whether ``simulator.api.simulate`` takes the keyword ``name`` (stack, precision)."""
+    return name in inspect.signature(simulate).parameters
+
+
+def row_settings(row: PublishedRow) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The simulate keywords from the row's software fields, and those the API cannot take."""
+    keywords: dict[str, Any] = {}
+    not_applied = []
+    if api_accepts("stack"):
+        keywords["stack"] = row.stack
+    else:
+        not_applied.append(f"stack={row.stack}")
+    if api_accepts("precision"):
+        keywords["precision"] = row.precision
+    elif row.precision != MODEL_PRECISION:
+        not_applied.append(f"precision={row.precision}")
+    if row.bucket_mb is not None:
+        keywords["bucket_bytes"] = int(row.bucket_mb * MiB)
+    return keywords, tuple(not_applied)
+
+
+def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int) -> float:
+    """Samples/s of the row's setup at ``gpus`` GPUs, the profile scaled to one GPU's rate."""
+    cluster = row_cluster(row, csv_dir, gpus)
+    model = workload(row.model)
+    profile = roofline_profile(model, cluster.device, row.batch)
+    profile = profile.scaled_to_throughput(row.throughput_1gpu)
+    keywords, _ = row_settings(row)
+    result = simulate(cluster, model, row.batch, row.strategy, profile=profile, **keywords)
+    return result.throughput_samples_s
+
+
+def predict_row(row: PublishedRow, csv_dir: Path) -> RowResult:
+    """Predict one row's scaling efficiency (relative to its baseline's GPUs)."""
+    throughput = simulated_throughput(row, csv_dir, row.gpus)
+    if row.baseline_gpus == 1:
+        predicted = efficiency(throughput, row.gpus, row.throughput_1gpu)
+    else:
+        base = simulated_throughput(row, csv_dir, row.baseline_gpus)
+        predicted = (throughput / row.gpus) / (base / row.baseline_gpus)
+    return RowResult(row, setup_class(row_cluster(row, csv_dir)), predicted,
+                     row_settings(row)[1])
+
+
+def predict_csv(path: str | Path = DEFAULT_CSV) -> list[RowResult]:
+    """Every row of the CSV, predicted; a row's error names its file and row."""
+    path = Path(path)
+    results = []
+    for row in load_rows(path):
+        try:
+            results.append(predict_row(row, path.parent))
+        except GradsyncError as exc:
+            raise GradsyncError(f"{path}: row {row.row}: {exc}") from None
+    return results
+
+
+def summary(results: list[RowResult]) -> dict[str, Any]:
+    """Rows, how many within 5 points, median and max absolute error (points)."""
+    errors = [abs(r.error_points) for r in results]
+    return {"rows": len(results),
+            "within_5_points": sum(e <= WITHIN_POINTS for e in errors),
+            "median_abs_error_points": statistics.median(errors) if errors else None,
+            "max_abs_error_points": max(errors) if errors else None}
+
+
+# ------------------------------------------------------------------------------- output
+
+def format_report(results: list[RowResult]) -> str:
+    """The human table: one line per row, then the counts."""
+    lines = [f"{'set':<18} {'GPUs':>9} {'model':<10} {'strategy':<9} {'stack':<18} "
+             f"{'published':>9} {'predicted':>9} {'error':>7}  class"]
+    for r in results:
+        size = f"{r.row.nodes}x{r.row.gpus_per_node}"
+        lines.append(f"{r.row.set:<18} {size:>9} {r.row.model:<10} {r.row.strategy:<9} "
+                     f"{r.row.stack:<18} {100 * r.published_efficiency:>8.1f}% "
+                     f"{100 * r.predicted_efficiency:>8.1f}% {r.error_points:>+7.1f}  "
+                     f"{r.setup_class}")
+    s = summary(results)
+    lines.append(f"\n{s['within_5_points']} of {s['rows']} rows within {WITHIN_POINTS:g} points "
+                 f"of published scaling efficiency; median error "
+                 f"{s['median_abs_error_points']:.1f}, max {s['max_abs_error_points']:.1f} "
+                 "points")
+    unapplied = sorted({item.split("=")[0] for r in results for item in r.not_applied})
+    if unapplied:
+        rows = sum(1 for r in results if r.not_applied)
+        lines.append(f"not applied by the current simulator API (recorded only): "
+                     f"{', '.join(unapplied)} ({rows} rows)")
+    return "\n".join(lines)
+
+
+def command_line(csv_path: Path) -> str:
+    """How the figures were made, as a user would retype it."""
+    tail = "" if csv_path.resolve() == DEFAULT_CSV.resolve() else f" --csv {csv_path}"
+    return f"python -m benchmarks.published{tail}"
+
+
+def write_band_file(results: list[RowResult], csv_path: Path, out: Path) -> Path:
+    """The per-class residual bands (``simulator/trust.py``'s file) from these results."""
+    bands = bands_from_residuals((r.setup_class, r.error_points) for r in results)
+    document = bands_document(bands, command=command_line(csv_path),
+                              date=datetime.now(timezone.utc).date().isoformat(),
+                              csv=csv_path.name, rows=len(results))
+    return write_bands(out, document)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Predict every row, print the table (or JSON), optionally write the trust bands."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.published",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="published rows")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--write-bands", nargs="?", type=Path, const=BANDS_FILE, metavar="FILE",
+                        help=f"write the per-class error bands (default {BANDS_FILE.name} "
+                             "under simulator/data/)")
+    args = parser.parse_args(argv)
+    try:
+        results = predict_csv(args.csv)
+        written = write_band_file(results, args.csv, args.write_bands) if args.write_bands \
+            else None
+    except GradsyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"csv": str(args.csv), "summary": summary(results),
+                          "rows": [r.to_dict() for r in results]}, indent=1))
+    else:
+        print(format_report(results))
+    if written is not None:
+        print(f"trust bands written to {written}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

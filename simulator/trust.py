@@ -1,0 +1,179 @@
+"""How far to trust a prediction: the setup's class and the published-scaling error of that class.
+
+``python -m benchmarks.published`` predicts published multi-GPU scaling tables (DLPerf, ABCI,
+HKBU ddl-benchmarks, ...) and writes, per setup class, how far its predicted scaling efficiency
+fell from the published one (``--write-bands`` -> :data:`BANDS_FILE`). Every prediction then
+looks its own class up here: "expected error +-4 points of scaling efficiency, from 14
+published rows of multi-node InfiniBand setups", or, for a class no published row covers,
+"no published rows validate this class".
+
+A setup's class is read from the cluster's properties (device kind, node count, the links
+between a node's devices, the fabric's kind), never from its name, so a user's own cluster file
+falls in the class of the machines it resembles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hwmodels.specs import Cluster
+from vocab.errors import GradsyncError
+
+BANDS_FILE = Path(__file__).with_name("data") / "trust_bands.json"
+BANDS_SCHEMA = 1
+
+#: Setup classes, each with the words a sentence uses for it.
+SETUP_CLASSES: Mapping[str, str] = {
+    "single-device": "single-device",
+    "single-node-nvlink": "single-node NVLink",
+    "single-node-pcie": "single-node PCIe",
+    "multi-node-infiniband": "multi-node InfiniBand",
+    "multi-node-ethernet": "multi-node Ethernet",
+    "multi-node-other": "multi-node (other fabric)",
+    "cpu": "CPU",
+}
+#: Links between two devices of a node that make it an NVLink node (NVSwitch nodes included).
+NVLINK_KINDS = ("nvlink", "nvswitch")
+#: The share of a class's rows whose error the band covers (nearest-rank percentile).
+BAND_QUANTILE = 0.9
+
+
+def setup_class(cluster: Cluster) -> str:
+    """The class of ``cluster`` (a key of :data:`SETUP_CLASSES`), from its properties alone."""
+    if cluster.device.kind == "cpu":
+        return "cpu"
+    if cluster.total_devices == 1:
+        return "single-device"
+    if cluster.nodes == 1:
+        return "single-node-nvlink" if has_nvlink(cluster) else "single-node-pcie"
+    kind = cluster.fabric.kind
+    return f"multi-node-{kind}" if kind in ("infiniband", "ethernet") else "multi-node-other"
+
+
+def has_nvlink(cluster: Cluster) -> bool:
+    """Whether the node's devices reach each other over NVLink (directly or via NVSwitch)."""
+    graph = cluster.node.graph
+    devices = set(cluster.node.device_ids)
+    for a, b, kind in graph.edges(data="kind"):
+        if kind in NVLINK_KINDS and (a in devices or b in devices):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Band:
+    """The published-scaling error of one setup class, in points of scaling efficiency.
+
+    ``points`` is the band (the :data:`BAND_QUANTILE` nearest-rank percentile of the absolute
+    errors); ``bias_points`` the mean signed error (predicted minus published: positive means
+    the model is optimistic).
+    """
+
+    setup_class: str
+    rows: int
+    points: float
+    median_points: float
+    max_points: float
+    bias_points: float
+
+
+def band_of(setup: str, errors_points: Iterable[float]) -> Band:
+    """The band of one class from its rows' signed errors (predicted - published, points)."""
+    errors = [float(e) for e in errors_points]
+    if not errors:
+        raise GradsyncError(f"no rows to make a trust band of class {setup!r} from")
+    absolute = sorted(abs(e) for e in errors)
+    n = len(absolute)
+    middle = n // 2
+    median = absolute[middle] if n % 2 else (absolute[middle - 1] + absolute[middle]) / 2
+    quantile = absolute[max(0, math.ceil(BAND_QUANTILE * n) - 1)]
+    return Band(setup, n, quantile, median, absolute[-1], sum(errors) / n)
+
+
+def bands_from_residuals(residuals: Iterable[tuple[str, float]]) -> dict[str, Band]:
+    """Bands by class from ``(setup_class, signed error in points)`` pairs."""
+    by_class: dict[str, list[float]] = {}
+    for setup, error in residuals:
+        if setup not in SETUP_CLASSES:
+            raise GradsyncError(f"unknown setup class {setup!r} (known: "
+                                f"{', '.join(SETUP_CLASSES)})")
+        by_class.setdefault(setup, []).append(error)
+    return {setup: band_of(setup, errors) for setup, errors in sorted(by_class.items())}
+
+
+def bands_document(bands: Mapping[str, Band], *, command: str, date: str, csv: str,
+                   rows: int) -> dict[str, Any]:
+    """The band file's content: the bands and how they were made (command, date, rows)."""
+    return {"schema": BANDS_SCHEMA, "command": command, "date": date, "csv": csv, "rows": rows,
+            "quantile": BAND_QUANTILE,
+            "bands": {setup: {k: v for k, v in asdict(band).items() if k != "setup_class"}
+                      for setup, band in bands.items()}}
+
+
+def write_bands(path: str | Path, document: Mapping[str, Any]) -> Path:
+    """Write a band file (see :func:`bands_document`)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def load_bands(path: str | Path = BANDS_FILE) -> dict[str, Any]:
+    """A band file as written by :func:`write_bands`; an absent file has no bands."""
+    path = Path(path)
+    if not path.is_file():
+        return {"schema": BANDS_SCHEMA, "bands": {}}
+    try:
+        document = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GradsyncError(f"{path}: not a trust band file ({exc})") from None
+    if document.get("schema") != BANDS_SCHEMA or not isinstance(document.get("bands"), dict):
+        raise GradsyncError(f"{path}: schema {document.get('schema')!r}, expected a trust "
+                            f"band file of schema {BANDS_SCHEMA}")
+    return document
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How far to trust one prediction: its setup class and that class's band (or None)."""
+
+    setup_class: str
+    band: Band | None
+    source: str = ""                 # the benchmark command and date the band came from
+
+    @property
+    def line(self) -> str:
+        """The sentence shown under a prediction."""
+        what = SETUP_CLASSES[self.setup_class]
+        if self.band is None:
+            return f"trust: no published rows validate this class ({what} setups)"
+        b = self.band
+        rows = "row" if b.rows == 1 else "rows"
+        return (f"trust: expected error +-{b.points:.1f} points of scaling efficiency, from "
+                f"{b.rows} published {rows} of {what} setups (median {b.median_points:.1f}, "
+                f"max {b.max_points:.1f}; {self.source})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (the ``trust`` entry of ``--json``)."""
+        band = None if self.band is None else {
+            k: v for k, v in asdict(self.band).items() if k != "setup_class"}
+        return {"setup_class": self.setup_class, "validated": self.band is not None,
+                "band": band, "source": self.source, "line": self.line}
+
+
+def trust_for(cluster: Cluster, bands_file: str | Path = BANDS_FILE) -> Trust:
+    """The trust band of a prediction on ``cluster`` (at its nodes and devices per node)."""
+    setup = setup_class(cluster)
+    document = load_bands(bands_file)
+    raw = document["bands"].get(setup)
+    source = (f"{document.get('command', '?')}, {document.get('date', '?')}"
+              if raw is not None else "")
+    band = None if raw is None else Band(setup, int(raw["rows"]), float(raw["points"]),
+                                         float(raw["median_points"]),
+                                         float(raw["max_points"]), float(raw["bias_points"]))
+    return Trust(setup, band, source)
