@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hwmodels.cluster import cluster_presets, load_cluster
 from hwmodels.specs import Cluster
@@ -142,15 +142,7 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
             raise RowError(path, number, column, cell(column), "a positive number")
         return value
 
-    for column in ("set", "source", "stack"):
-        if not cell(column):
-            raise RowError(path, number, column, cell(column), "a non-empty text")
-    if cell("precision") not in PRECISIONS:
-        raise RowError(path, number, "precision", cell("precision"),
-                       f"one of {', '.join(PRECISIONS)}")
-    if cell("strategy") not in STRATEGIES:
-        raise RowError(path, number, "strategy", cell("strategy"),
-                       f"one of {', '.join(STRATEGIES)}")
+    check_words(path, number, cell)
     row = PublishedRow(cell("set"), cell("source"), cell("cluster"), count("nodes"),
                        count("gpus_per_node"), cell("model"), count("batch"), cell("precision"),
                        cell("stack"), cell("strategy"),
@@ -164,6 +156,16 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
         except GradsyncError as exc:
             raise RowError(path, number, column, getattr(row, column), str(exc)) from None
     return row
+
+
+def check_words(path: Path, number: int, cell: Callable[[str], str]) -> None:
+    """The row's text cells: present, and precision and strategy from their lists."""
+    for column in ("set", "source", "stack"):
+        if not cell(column):
+            raise RowError(path, number, column, cell(column), "a non-empty text")
+    for column, valid in (("precision", PRECISIONS), ("strategy", STRATEGIES)):
+        if cell(column) not in valid:
+            raise RowError(path, number, column, cell(column), f"one of {', '.join(valid)}")
 
 
 def cluster_path(name: str, csv_dir: Path) -> str:

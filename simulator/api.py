@@ -30,6 +30,7 @@ from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors
 from vocab.profile import ComputeProfile, load_profile
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
+from simulator.trust import trust_for
 from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan
 from vocab.timing import warmup_iterations
 from vocab.workload import Workload, load_workload
@@ -365,7 +366,7 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     settings = settings_for(ctx, iterations, fidelity, seed, noise, ordering)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
-    return Comparison(results, baseline)
+    return Comparison(results, baseline, trust=trust_for(ctx.cluster))
 
 
 def label(spec: StrategySpec) -> str:

@@ -183,11 +183,14 @@ def refuse_other_run(out: Path, run_id: str) -> None:
 class Comparison:
     """Several strategies on the same cluster, model and batch."""
 
-    def __init__(self, results: dict[str, SimResult], baseline: SimResult | None = None):
+    def __init__(self, results: dict[str, SimResult], baseline: SimResult | None = None,
+                 trust: Any = None):
         if not results:
             raise GradsyncError("a comparison needs at least one strategy")
         self.results = dict(results)
         self.baseline = baseline or self.results.get("sync")
+        #: How far to trust these predictions (a :class:`simulator.trust.Trust`, or None).
+        self.trust = trust
 
     def __getitem__(self, strategy: str) -> SimResult:
         return self.results[strategy]

@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,8 @@ def bands_document(bands: Mapping[str, Band], *, command: str, date: str, csv: s
     """The band file's content: the bands and how they were made (command, date, rows)."""
     return {"schema": BANDS_SCHEMA, "command": command, "date": date, "csv": csv, "rows": rows,
             "quantile": BAND_QUANTILE,
-            "bands": {setup: {k: v for k, v in asdict(band).items() if k != "setup_class"}
+            "bands": {setup: {k: round(v, 2) if isinstance(v, float) else v
+                              for k, v in asdict(band).items() if k != "setup_class"}
                       for setup, band in bands.items()}}
 
 
@@ -128,6 +130,13 @@ def load_bands(path: str | Path = BANDS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         return {"schema": BANDS_SCHEMA, "bands": {}}
+    # Every compare() reads it: cached, keyed by the file's modification time so that a file
+    # rewritten by --write-bands is read afresh.
+    return _read_bands(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _read_bands(path: Path, _mtime_ns: int) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
     except ValueError as exc:
@@ -152,11 +161,11 @@ class Trust:
         what = SETUP_CLASSES[self.setup_class]
         if self.band is None:
             return f"trust: no published rows validate this class ({what} setups)"
-        b = self.band
+        b = self.band          # mean: the signed error, + where the model is optimistic
         rows = "row" if b.rows == 1 else "rows"
         return (f"trust: expected error +-{b.points:.1f} points of scaling efficiency, from "
                 f"{b.rows} published {rows} of {what} setups (median {b.median_points:.1f}, "
-                f"max {b.max_points:.1f}; {self.source})")
+                f"max {b.max_points:.1f}, mean {b.bias_points:+.1f}; {self.source})")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (the ``trust`` entry of ``--json``)."""

@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         comparison.save(args.out)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
-        print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows]},
-                         default=float))
+        print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows],
+                          "trust": comparison.trust.to_dict()}, default=float))
         return 0
     first = next(iter(comparison))
     cluster = first.specs["cluster"]
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
           f"transport, {cluster['progress']} progress, {args.fidelity})")
     print(format_table(table))
+    print(comparison.trust.line)
     if args.out:
         print(f"runs written under {args.out}")
     return 0

@@ -1,0 +1,208 @@
+"""``python -m benchmarks.published`` and the trust band every prediction shows with it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import published
+from benchmarks.published import (
+    DEFAULT_CSV, PublishedRow, api_accepts, load_rows, predict_row, row_cluster,
+)
+from gradsync.cli.main import main as gradsync_main
+from hwmodels.cluster import load_cluster
+from hwmodels.fabrics import get_fabric
+from simulator.api import compare, prepare
+from simulator.trust import BANDS_FILE, load_bands, setup_class, trust_for
+
+FIXTURES = Path(__file__).resolve().parent / "data" / "published"
+FIXTURE_CSV = FIXTURES / "fixture.csv"
+
+
+def write_csv(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------------------ the shipped CSV
+
+def test_the_shipped_csv_parses_and_every_row_names_its_source():
+    rows = load_rows(DEFAULT_CSV)
+    assert len(rows) >= 40
+    assert {r.set.split("-")[0] for r in rows} >= {"dlperf", "abci", "hkbu", "tf10723"}
+    for row in rows:
+        assert row.source and row.stack
+        assert 0.0 < row.published_efficiency <= 1.05, row   # superlinear by at most 5 %
+
+
+def test_every_shipped_row_resolves_its_cluster_at_its_size():
+    for row in load_rows(DEFAULT_CSV):
+        cluster = row_cluster(row, DEFAULT_CSV.parent)
+        assert (cluster.nodes, cluster.devices_per_node) == (row.nodes, row.gpus_per_node)
+
+
+def test_published_efficiency_against_the_source_tables():
+    """DLPerf states efficiencies; the CSV stores throughputs derived from them, and must give
+    them back (gpu-fidelity.md section 5: PyTorch 95.9 % at 8 GPUs, TF1+Horovod 82.0 % at 32)."""
+    rows = load_rows(DEFAULT_CSV)
+    pytorch8 = next(r for r in rows if r.set == "dlperf-resnet50" and r.stack == "ddp"
+                    and r.gpus == 8)
+    horovod32 = next(r for r in rows if r.set == "dlperf-resnet50" and r.gpus == 32
+                     and "TensorFlow 1" in r.source)
+    assert pytorch8.published_efficiency == pytest.approx(0.959, abs=1e-4)
+    assert horovod32.published_efficiency == pytest.approx(0.820, abs=1e-4)
+    # HKBU publishes throughputs: ResNet-50 on 10 GbE, 32 GPUs: 5113.18 / (32 x 253.1).
+    hkbu = next(r for r in rows if r.set == "hkbu-resnet50" and r.gpus == 32
+                and "10gbe" in r.source)
+    assert hkbu.published_efficiency == pytest.approx(5113.18 / (32 * 253.1))
+
+
+# ------------------------------------------------------------------------------ arithmetic
+
+def test_efficiency_of_a_hand_worked_row():
+    row = PublishedRow("s", "src", "dgx1-v100", 1, 8, "resnet50", 64, "fp32", "ddp", "sync",
+                       None, throughput_1gpu=100.0, throughput=700.0)
+    assert row.gpus == 8
+    assert row.published_efficiency == pytest.approx(700 / 800)
+
+
+def test_predicted_sync_efficiency_is_compute_over_compute_plus_allreduce():
+    """Oracle: sync runs one fused allreduce after backward, so efficiency is the one-device
+    iteration over that plus the allreduce of every gradient byte (the cost model's price)."""
+    row = PublishedRow("s", "src", "dgx1-v100", 2, 8, "resnet50", 64, "fp32", "ddp", "sync",
+                       None, throughput_1gpu=400.0, throughput=5000.0, row=1)
+    result = predict_row(row, FIXTURES)
+    cluster = load_cluster("dgx1-v100", nodes=2)
+    ctx = prepare(cluster, "resnet50", 64)
+    nbytes = ctx.workload.total_grad_bytes
+    fixed_s, per_byte_s = ctx.cost(nbytes)
+    one_device_s = 64 / 400.0
+    assert result.predicted_efficiency == pytest.approx(
+        one_device_s / (one_device_s + fixed_s + per_byte_s * nbytes), rel=1e-9)
+    assert result.error_points == pytest.approx(100 * (result.predicted_efficiency - 5000 / 6400))
+
+
+def test_a_row_relative_to_its_own_size_predicts_perfect_scaling():
+    row = PublishedRow("s", "src", "dgx1-v100", 2, 8, "resnet50", 64, "fp32", "ddp",
+                       "bucketed", 25, 400.0, 6000.0, baseline_gpus=16, row=1)
+    assert predict_row(row, FIXTURES).predicted_efficiency == pytest.approx(1.0)
+
+
+def test_fields_the_simulator_cannot_take_are_reported_not_dropped():
+    rows = {r.precision: r for r in load_rows(FIXTURE_CSV)}
+    fp32, amp = predict_row(rows["fp32"], FIXTURES), predict_row(rows["amp"], FIXTURES)
+    assert ("stack=ddp" in amp.not_applied) == (not api_accepts("stack"))
+    assert ("precision=amp" in amp.not_applied) == (not api_accepts("precision"))
+    assert not any(item.startswith("precision") for item in fp32.not_applied)
+
+
+# ------------------------------------------------------------------------------ bad CSVs
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda t: t.replace(",throughput_1gpu,", ",one_gpu,", 1), "column throughput_1gpu"),
+    (lambda t: t.replace(",dgx1-v100,1,8,resnet50,64,fp32,ddp,bucketed",
+                         ",dgx9-v100,1,8,resnet50,64,fp32,ddp,bucketed", 1),
+     "row 1 column cluster"),
+    (lambda t: t.replace(",400,2900", ",400,lots", 1), "row 2 column throughput"),
+    (lambda t: t.replace("2,8,resnet50", "2,8,resnet51", 1), "row 3 column model"),
+    (lambda t: t.replace("tiny-eth.yaml", "missing.yaml", 1), "row 6 column cluster"),
+    (lambda t: t.replace(",amp,", ",fp8,", 1), "row 4 column precision"),
+])
+def test_a_broken_csv_is_one_line_naming_file_row_and_column(tmp_path, capsys, edit, needle):
+    (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())
+    path = write_csv(tmp_path, edit(FIXTURE_CSV.read_text()))
+    assert published.main(["--csv", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(path) in err and needle in err, err
+
+
+# ------------------------------------------------------------------------------ classes
+
+def test_setup_classes_come_from_the_clusters_properties():
+    dgx = load_cluster("dgx1-v100")
+    assert setup_class(dgx) == "single-node-nvlink"
+    assert setup_class(dgx.with_nodes(4)) == "multi-node-infiniband"
+    assert setup_class(dgx.with_nodes(4).with_fabric(get_fabric("eth-25g"))) == \
+        "multi-node-ethernet"
+    pcie = load_cluster("pcie8-p100")
+    assert setup_class(pcie) == "single-node-pcie"
+    assert setup_class(pcie.with_devices_per_node(1)) == "single-device"
+    assert setup_class(load_cluster("cpu-10gbe")) == "cpu"
+    # A custom node described link by link (ABCI: NVLink between all 4 GPUs).
+    abci = load_cluster(DEFAULT_CSV.parent / "clusters" / "abci-v-node.yaml")
+    assert setup_class(abci.with_nodes(1)) == "single-node-nvlink"
+    assert setup_class(abci) == "multi-node-infiniband"
+
+
+# ------------------------------------------------------------------------------ bands
+
+def nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[math.ceil(q * len(ordered)) - 1]
+
+
+def test_band_file_agrees_with_the_rows_residuals(tmp_path, capsys):
+    bands_file = tmp_path / "bands.json"
+    assert published.main(["--csv", str(FIXTURE_CSV), "--json", "--write-bands",
+                           str(bands_file)]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    document = load_bands(bands_file)
+    assert document["rows"] == len(rows) == 6
+    assert "--csv" in document["command"] and document["date"]
+    by_class: dict[str, list[float]] = {}
+    for row in rows:
+        assert row["error_points"] == pytest.approx(
+            100 * (row["predicted_efficiency"] - row["throughput"]
+                   / (row["gpus"] * row["throughput_1gpu"])))
+        by_class.setdefault(row["setup_class"], []).append(row["error_points"])
+    assert set(document["bands"]) == set(by_class) == {
+        "single-node-nvlink", "multi-node-infiniband", "multi-node-ethernet"}
+    for setup, errors in by_class.items():
+        band = document["bands"][setup]
+        absolute = sorted(abs(e) for e in errors)
+        assert band["rows"] == len(errors)
+        assert band["points"] == pytest.approx(nearest_rank(absolute, 0.9), abs=0.01)
+        assert band["max_points"] == pytest.approx(absolute[-1], abs=0.01)
+        assert band["bias_points"] == pytest.approx(sum(errors) / len(errors), abs=0.01)
+    ib = document["bands"]["multi-node-infiniband"]
+    assert ib["median_points"] == pytest.approx(sorted(abs(e) for e in by_class[
+        "multi-node-infiniband"])[1], abs=0.01)                 # 3 rows: the middle one
+    trust = trust_for(load_cluster("dgx1-v100", nodes=8), bands_file)
+    assert trust.band is not None and trust.band.rows == 3
+    assert "from 3 published rows of multi-node InfiniBand setups" in trust.line
+    assert "no published rows validate this class" in \
+        trust_for(load_cluster("pcie8-p100"), bands_file).line
+
+
+def test_the_shipped_band_file_covers_the_shipped_csv():
+    document = load_bands(BANDS_FILE)
+    assert document["rows"] == len(load_rows(DEFAULT_CSV))
+    assert document["command"].startswith("python -m benchmarks.published")
+    assert sum(band["rows"] for band in document["bands"].values()) == document["rows"]
+
+
+# ------------------------------------------------------------------------------ shown to users
+
+def test_simulate_shows_the_trust_line_and_json_entry(capsys):
+    assert gradsync_main(["simulate", "--cluster", "cpu-10gbe", "--model", "alexnet-ci",
+                          "--strategy", "sync", "--iterations", "2"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == \
+        "trust: no published rows validate this class (CPU setups)"
+    assert gradsync_main(["simulate", "--cluster", "dgx1-v100", "--nodes", "4", "--model",
+                          "alexnet-ci", "--strategy", "sync", "--iterations", "2",
+                          "--json"]) == 0
+    trust = json.loads(capsys.readouterr().out)["trust"]
+    expected = load_bands(BANDS_FILE)["bands"].get("multi-node-infiniband")
+    assert trust["setup_class"] == "multi-node-infiniband"
+    assert trust["band"] == expected and trust["validated"] == (expected is not None)
+
+
+def test_the_comparison_object_carries_the_trust_of_its_cluster():
+    comparison = compare(["sync"], cluster="pcie8-p100", model="alexnet-ci", iterations=2)
+    assert comparison.trust.setup_class == "single-node-pcie"
+    assert comparison.trust.to_dict()["line"] == comparison.trust.line
