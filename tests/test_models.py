@@ -31,8 +31,8 @@ from executor.models.googlenet import AUX_WEIGHT  # noqa: E402
 from vocab.errors import SpecError, UnknownNameError  # noqa: E402
 from vocab.workload import WORKLOAD_DIR, list_workloads, load_workload  # noqa: E402
 
-FULL = ["alexnet", "googlenet", "resnet18", "resnet50", "vgg16", "bert-base", "bert-large",
-        "gpt2-small"]
+FULL = ["alexnet", "googlenet", "resnet18", "resnet50", "resnet101", "resnet152", "vgg16",
+        "bert-base", "bert-large", "gpt2-small"]
 SMALL = [name for name in list_models() if name not in FULL]
 
 

@@ -23,7 +23,7 @@ from executor.models.alexnet import AlexNet, AlexNetConfig
 from executor.models.common import parametric_layers
 from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
 from executor.models.mlp import MLP
-from executor.models.resnet import resnet18, resnet50
+from executor.models.resnet import resnet18, resnet50, resnet101, resnet152
 from executor.models.vgg import VGG16, VGGConfig
 from vocab.errors import SpecError
 from vocab.registry import Registry
@@ -157,6 +157,10 @@ def _register_zoo() -> None:
            "ResNet-18 with width 16, 32x32 images (CI)", "gradsync CI size")
     _image("resnet50", lambda n: resnet50(n), 32, 224, 1000, ce,
            "ResNet-50 (bottleneck blocks 3-4-6-3)", tv.format("resnet50"))
+    _image("resnet101", lambda n: resnet101(n), 32, 224, 1000, ce,
+           "ResNet-101 (bottleneck blocks 3-4-23-3)", tv.format("resnet101"))
+    _image("resnet152", lambda n: resnet152(n), 32, 224, 1000, ce,
+           "ResNet-152 (bottleneck blocks 3-8-36-3)", tv.format("resnet152"))
     _image("resnet50-ci", lambda n: resnet50(n, width=8, image_size=32), 16, 32, 10, ce,
            "ResNet-50 with width 8, 32x32 images (CI)", "gradsync CI size")
     _image("vgg16", lambda n: VGG16(VGGConfig(num_classes=n)), 32, 224, 1000, ce,

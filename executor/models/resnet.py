@@ -1,8 +1,8 @@
-"""ResNet-18 and ResNet-50 (He et al. 2016) with torchvision's layout and module names.
+"""ResNet-18, -50, -101 and -152 (He et al. 2016) with torchvision's layout and module names.
 
 Names such as ``layer1.0.conv1``, ``layer1.0.bn1`` and ``layer1.0.downsample.0`` are those of
 ``torchvision.models.resnet`` (v1.5: the stride sits in the 3x3 convolution of a bottleneck),
-so parameter counts equal torchvision's: 11,689,512 and 25,557,032, batch-norm scale and shift
+so parameter counts equal torchvision's: 11,689,512, 25,557,032, 44,549,160 and 60,192,808, batch-norm scale and shift
 included (running statistics are buffers, not parameters). Convolutions have no bias. Every
 block registers its modules in forward order; the downsample branch runs after ``conv3``/``bn3``
 (as in torchvision's forward), so it is registered last.
@@ -120,3 +120,13 @@ def resnet18(num_classes: int = 1000, width: int = 64, image_size: int = 224) ->
 def resnet50(num_classes: int = 1000, width: int = 64, image_size: int = 224) -> ResNet:
     """ResNet-50: bottleneck blocks (3, 4, 6, 3)."""
     return ResNet(ResNetConfig("bottleneck", (3, 4, 6, 3), width, num_classes, image_size))
+
+
+def resnet101(num_classes: int = 1000, width: int = 64, image_size: int = 224) -> ResNet:
+    """ResNet-101: bottleneck blocks (3, 4, 23, 3)."""
+    return ResNet(ResNetConfig("bottleneck", (3, 4, 23, 3), width, num_classes, image_size))
+
+
+def resnet152(num_classes: int = 1000, width: int = 64, image_size: int = 224) -> ResNet:
+    """ResNet-152: bottleneck blocks (3, 8, 36, 3)."""
+    return ResNet(ResNetConfig("bottleneck", (3, 8, 36, 3), width, num_classes, image_size))
