@@ -149,7 +149,10 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
                        positive("bucket_mb") if cell("bucket_mb") else None,
                        positive("throughput_1gpu"), positive("throughput"),
                        count("baseline_gpus", default=1), number)
-    for column, resolve in (("cluster", lambda: row_cluster(row, path.parent)),
+    # The cluster file must load here; whether it takes the row's size is the simulator's
+    # answer, per row (predict_csv).
+    for column, resolve in (("cluster", lambda: base_cluster(cluster_path(row.cluster,
+                                                                          path.parent))),
                             ("model", lambda: workload(row.model))):
         try:
             resolve()
@@ -207,16 +210,19 @@ class RowResult:
 
     row: PublishedRow
     setup_class: str
-    predicted_efficiency: float
+    predicted_efficiency: float | None         # None: the simulator refused the row
     not_applied: tuple[str, ...] = field(default=())
+    failure: str = ""                          # why the simulator refused it
 
     @property
     def published_efficiency(self) -> float:
         return self.row.published_efficiency
 
     @property
-    def error_points(self) -> float:
+    def error_points(self) -> float | None:
         """Predicted minus published efficiency, in points (percent of perfect scaling)."""
+        if self.predicted_efficiency is None:
+            return None
         return 100 * (self.predicted_efficiency - self.published_efficiency)
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,7 +230,8 @@ class RowResult:
                 "setup_class": self.setup_class,
                 "published_efficiency": self.published_efficiency,
                 "predicted_efficiency": self.predicted_efficiency,
-                "error_points": self.error_points, "not_applied": list(self.not_applied)}
+                "error_points": self.error_points, "not_applied": list(self.not_applied),
+                "failure": self.failure}
 
 
 def api_accepts(name: str) -> bool:
@@ -273,21 +280,28 @@ def predict_row(row: PublishedRow, csv_dir: Path) -> RowResult:
 
 
 def predict_csv(path: str | Path = DEFAULT_CSV) -> list[RowResult]:
-    """Every row of the CSV, predicted; a row's error names its file and row."""
+    """Every row of the CSV, predicted. A CSV that does not parse raises; a well-formed row
+    that the simulator refuses (a node count past ``max_nodes``, a GPU count the node's
+    topology cannot take) is kept as a failed row, so that one row never hides the others."""
     path = Path(path)
     results = []
     for row in load_rows(path):
         try:
             results.append(predict_row(row, path.parent))
         except GradsyncError as exc:
-            raise GradsyncError(f"{path}: row {row.row}: {exc}") from None
+            try:
+                setup = setup_class(row_cluster(row, path.parent))
+            except GradsyncError:
+                setup = "unknown"
+            results.append(RowResult(row, setup, None, row_settings(row)[1], str(exc)))
     return results
 
 
 def summary(results: list[RowResult]) -> dict[str, Any]:
-    """Rows, how many within 5 points, median and max absolute error (points)."""
-    errors = [abs(r.error_points) for r in results]
-    return {"rows": len(results),
+    """Rows, how many within 5 points (a failed row is not), median and max absolute error
+    over the predicted rows (points)."""
+    errors = [abs(r.error_points) for r in results if r.error_points is not None]
+    return {"rows": len(results), "failed": len(results) - len(errors),
             "within_5_points": sum(e <= WITHIN_POINTS for e in errors),
             "median_abs_error_points": statistics.median(errors) if errors else None,
             "max_abs_error_points": max(errors) if errors else None}
@@ -301,15 +315,19 @@ def format_report(results: list[RowResult]) -> str:
              f"{'published':>9} {'predicted':>9} {'error':>7}  class"]
     for r in results:
         size = f"{r.row.nodes}x{r.row.gpus_per_node}"
-        lines.append(f"{r.row.set:<18} {size:>9} {r.row.model:<10} {r.row.strategy:<9} "
-                     f"{r.row.stack:<18} {100 * r.published_efficiency:>8.1f}% "
-                     f"{100 * r.predicted_efficiency:>8.1f}% {r.error_points:>+7.1f}  "
-                     f"{r.setup_class}")
+        start = (f"{r.row.set:<18} {size:>9} {r.row.model:<10} {r.row.strategy:<9} "
+                 f"{r.row.stack:<18} {100 * r.published_efficiency:>8.1f}% ")
+        lines.append(start + (f"{'-':>9} {'-':>7}  not predicted: {r.failure}"
+                              if r.predicted_efficiency is None else
+                              f"{100 * r.predicted_efficiency:>8.1f}% {r.error_points:>+7.1f}  "
+                              f"{r.setup_class}"))
     s = summary(results)
+    failed = f" ({s['failed']} rows not predicted)" if s["failed"] else ""
+    spread = ("" if s["median_abs_error_points"] is None else
+              f"; median error {s['median_abs_error_points']:.1f}, max "
+              f"{s['max_abs_error_points']:.1f} points")
     lines.append(f"\n{s['within_5_points']} of {s['rows']} rows within {WITHIN_POINTS:g} points "
-                 f"of published scaling efficiency; median error "
-                 f"{s['median_abs_error_points']:.1f}, max {s['max_abs_error_points']:.1f} "
-                 "points")
+                 f"of published scaling efficiency{failed}{spread}")
     unapplied = sorted({item.split("=")[0] for r in results for item in r.not_applied})
     if unapplied:
         rows = sum(1 for r in results if r.not_applied)
@@ -326,10 +344,11 @@ def command_line(csv_path: Path) -> str:
 
 def write_band_file(results: list[RowResult], csv_path: Path, out: Path) -> Path:
     """The per-class residual bands (``simulator/trust.py``'s file) from these results."""
-    bands = bands_from_residuals((r.setup_class, r.error_points) for r in results)
+    predicted = [r for r in results if r.error_points is not None]
+    bands = bands_from_residuals((r.setup_class, r.error_points) for r in predicted)
     document = bands_document(bands, command=command_line(csv_path),
                               date=datetime.now(timezone.utc).date().isoformat(),
-                              csv=csv_path.name, rows=len(results))
+                              csv=csv_path.name, rows=len(predicted))
     return write_bands(out, document)
 
 

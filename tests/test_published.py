@@ -16,6 +16,7 @@ from gradsync.cli.main import main as gradsync_main
 from hwmodels.cluster import load_cluster
 from hwmodels.fabrics import get_fabric
 from simulator.api import compare, prepare
+from vocab.errors import GradsyncError
 from simulator.trust import BANDS_FILE, load_bands, setup_class, trust_for
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "published"
@@ -206,3 +207,23 @@ def test_the_comparison_object_carries_the_trust_of_its_cluster():
     comparison = compare(["sync"], cluster="pcie8-p100", model="alexnet-ci", iterations=2)
     assert comparison.trust.setup_class == "single-node-pcie"
     assert comparison.trust.to_dict()["line"] == comparison.trust.line
+
+
+def test_a_row_the_simulator_refuses_is_reported_and_the_others_still_run(tmp_path, capsys):
+    """A DGX-1's 8 GPUs are fixed by its topology today: a 3-GPU row is refused by the
+    simulator, not by the CSV check, and is shown as not predicted."""
+    text = FIXTURE_CSV.read_text().replace("dgx1-v100,1,8,resnet50,64,fp32,ddp,sync",
+                                           "dgx1-v100,1,3,resnet50,64,fp32,ddp,sync", 1)
+    (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())
+    path = write_csv(tmp_path, text)
+    try:
+        row_cluster(load_rows(path)[1], path.parent)
+    except GradsyncError:
+        pass
+    else:
+        pytest.skip("the DGX-1 topology takes a GPU count now")
+    assert published.main(["--csv", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["failed"] == 1 and report["summary"]["rows"] == 6
+    failed = report["rows"][1]
+    assert failed["predicted_efficiency"] is None and "devices_per_node" in failed["failure"]
