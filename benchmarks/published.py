@@ -51,6 +51,8 @@ REQUIRED_COLUMNS = ("set", "source", "cluster", "nodes", "gpus_per_node", "model
                     "precision", "stack", "strategy", "throughput_1gpu", "throughput")
 OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus")
 PRECISIONS = ("fp32", "amp", "fp16", "bf16")
+#: Strategy names, and the tables' labels for MG-WFBP merging (``simulator.api.label``).
+ROW_STRATEGIES = (*STRATEGIES, "bucketed+mgwfbp", "crossiter+mgwfbp")
 #: What the simulator computes when it is not told a precision: fp32 gradients and compute.
 MODEL_PRECISION = "fp32"
 WITHIN_POINTS = 5.0
@@ -166,7 +168,7 @@ def check_words(path: Path, number: int, cell: Callable[[str], str]) -> None:
     for column in ("set", "source", "stack"):
         if not cell(column):
             raise RowError(path, number, column, cell(column), "a non-empty text")
-    for column, valid in (("precision", PRECISIONS), ("strategy", STRATEGIES)):
+    for column, valid in (("precision", PRECISIONS), ("strategy", ROW_STRATEGIES)):
         if cell(column) not in valid:
             raise RowError(path, number, column, cell(column), f"one of {', '.join(valid)}")
 
@@ -253,6 +255,8 @@ def row_settings(row: PublishedRow) -> tuple[dict[str, Any], tuple[str, ...]]:
         not_applied.append(f"precision={row.precision}")
     if row.bucket_mb is not None:
         keywords["bucket_bytes"] = int(row.bucket_mb * MiB)
+    if row.strategy.endswith("+mgwfbp"):
+        keywords["merge"] = "mgwfbp"
     return keywords, tuple(not_applied)
 
 
@@ -263,7 +267,8 @@ def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int) -> float:
     profile = roofline_profile(model, cluster.device, row.batch)
     profile = profile.scaled_to_throughput(row.throughput_1gpu)
     keywords, _ = row_settings(row)
-    result = simulate(cluster, model, row.batch, row.strategy, profile=profile, **keywords)
+    strategy = row.strategy.split("+")[0]
+    result = simulate(cluster, model, row.batch, strategy, profile=profile, **keywords)
     return result.throughput_samples_s
 
 
@@ -311,11 +316,11 @@ def summary(results: list[RowResult]) -> dict[str, Any]:
 
 def format_report(results: list[RowResult]) -> str:
     """The human table: one line per row, then the counts."""
-    lines = [f"{'set':<18} {'GPUs':>9} {'model':<10} {'strategy':<9} {'stack':<18} "
+    lines = [f"{'set':<20} {'GPUs':>5} {'model':<10} {'strategy':<15} {'stack':<18} "
              f"{'published':>9} {'predicted':>9} {'error':>7}  class"]
     for r in results:
         size = f"{r.row.nodes}x{r.row.gpus_per_node}"
-        start = (f"{r.row.set:<18} {size:>9} {r.row.model:<10} {r.row.strategy:<9} "
+        start = (f"{r.row.set:<20} {size:>5} {r.row.model:<10} {r.row.strategy:<15} "
                  f"{r.row.stack:<18} {100 * r.published_efficiency:>8.1f}% ")
         lines.append(start + (f"{'-':>9} {'-':>7}  not predicted: {r.failure}"
                               if r.predicted_efficiency is None else

@@ -93,6 +93,12 @@ def test_a_row_relative_to_its_own_size_predicts_perfect_scaling():
     assert predict_row(row, FIXTURES).predicted_efficiency == pytest.approx(1.0)
 
 
+def test_a_tables_mgwfbp_label_runs_bucketed_with_mgwfbp_merging():
+    row = next(r for r in load_rows(DEFAULT_CSV) if r.strategy == "bucketed+mgwfbp")
+    assert published.row_settings(row)[0]["merge"] == "mgwfbp"
+    assert 0 < predict_row(row, DEFAULT_CSV.parent).predicted_efficiency <= 1.0
+
+
 def test_fields_the_simulator_cannot_take_are_reported_not_dropped():
     rows = {r.precision: r for r in load_rows(FIXTURE_CSV)}
     fp32, amp = predict_row(rows["fp32"], FIXTURES), predict_row(rows["amp"], FIXTURES)
