@@ -28,6 +28,7 @@ SUBCOMMANDS = (
     "gradsync.cli.calibrate",
     "gradsync.cli.validate",
     "gradsync.cli.tta",
+    "gradsync.cli.convergence",
 )
 
 
