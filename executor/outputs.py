@@ -30,7 +30,8 @@ from vocab.trace import TRACE_FILE, write_trace
 
 METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.pt"
-METRIC_COLUMNS = ("step", "rank", "loss", "accuracy", "test_accuracy", "updated", "step_s")
+METRIC_COLUMNS = ("step", "rank", "loss", "accuracy", "test_accuracy", "test_loss", "updated",
+                  "step_s")
 RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE)
 
 
@@ -146,14 +147,15 @@ def write_metrics_part(out: Path, rank: int, attempt: int, first: int, rows: lis
 
 
 def merge_metrics(out: Path) -> pd.DataFrame:
-    """Per-step loss and accuracy averaged over ranks, and test accuracy where evaluated."""
+    """Per-step loss and accuracy averaged over ranks, and test accuracy and loss where
+    evaluated."""
     parts = sorted(glob.glob(str(out / PARTIAL_DIR / "metrics-*.csv")))
     if not parts:
-        return pd.DataFrame(columns=["step", "loss", "accuracy", "test_accuracy"])
+        return pd.DataFrame(columns=["step", "loss", "accuracy", "test_accuracy", "test_loss"])
     rows = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
     ranks = rows[rows["rank"] >= 0].groupby("step")
     train = ranks[["loss", "accuracy"]].mean().join(ranks["step_s"].max())
-    test = rows[rows["rank"] < 0].groupby("step")["test_accuracy"].last()
+    test = rows[rows["rank"] < 0].groupby("step")[["test_accuracy", "test_loss"]].last()
     merged = train.join(test, how="outer").reset_index()
     return merged.sort_values("step").reset_index(drop=True)
 

@@ -182,13 +182,13 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
     tracer.end_step()
     acc = float((out.argmax(dim=-1) == y).double().mean()) \
         if isinstance(out, torch.Tensor) and out.dim() == 2 else float("nan")
-    state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), int(updated),
-                          tracer.clock() - t0))
+    state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), float("nan"),
+                          int(updated), tracer.clock() - t0))
 
 
 def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
              state: RankState, step: int) -> None:
-    """Rank 0: accuracy on the test split (every rank holds the same weights)."""
+    """Rank 0: accuracy and loss on the test split (every rank holds the same weights)."""
     if comm.rank != 0 or arrays is None:
         return
     model = source.model
@@ -196,10 +196,12 @@ def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
         state.tracer.paused = True
     with torch.no_grad():
         x = arrays.x_test.to(device=device, dtype=next(model.parameters()).dtype)
-        acc = float((model(x).argmax(dim=-1).cpu() == arrays.y_test).double().mean())
+        logits = model(x)
+        acc = float((logits.argmax(dim=-1).cpu() == arrays.y_test).double().mean())
+        test_loss = float(nn.functional.cross_entropy(logits.cpu().double(), arrays.y_test))
     if state.tracer is not None:
         state.tracer.paused = False
-    state.metrics.append((step, -1, float("nan"), float("nan"), acc, 0, float("nan")))
+    state.metrics.append((step, -1, float("nan"), float("nan"), acc, test_loss, 0, float("nan")))
 
 
 def save(cfg: RunConfig, rank: int, next_step: int, run_id: str, source: ModelSource,

@@ -47,6 +47,9 @@ _PUBLIC = {
     "calibrate": "calibration.calibrate", "validate": "calibration.validate",
     "what_if": "calibration.whatif", "run_protocol": "calibration.protocol",
     "run_bench_net": "calibration.benchnet",
+    # convergence and time to accuracy
+    "time_to_accuracy": "convergence.tta", "PenaltyTable": "convergence.penalty",
+    "nqm_penalty": "convergence.penalty",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]

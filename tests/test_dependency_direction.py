@@ -24,6 +24,7 @@ FORBIDDEN = {
     "simulator": {"torch", "mpi4py", "executor", "calibration", "gradsync"},
     "executor": {"calibration", "gradsync"},
     "calibration": {"executor", "torch", "gradsync"},
+    "convergence": {"calibration", "torch", "mpi4py", "gradsync"},
 }
 
 

@@ -27,6 +27,8 @@ SUBCOMMANDS = (
     "gradsync.cli.bench_net",
     "gradsync.cli.calibrate",
     "gradsync.cli.validate",
+    "gradsync.cli.tta",
+    "gradsync.cli.convergence",
 )
 
 

@@ -1,0 +1,92 @@
+"""The convergence study: planning, resuming, refusing, and (MPI tier) the real strategies'
+curves: every synchronous strategy is the same SGD, step for step."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from convergence.study import (
+    StudyError, StudyPlan, _subprocess_runner, plan_runs, run_command, run_study,
+    steps_to_target,
+)
+from vocab.errors import SpecError
+
+TINY = StudyPlan(strategies=("sync", "layerwise", "bucketed", "delayed"), staleness=(2,),
+                 ranks=(2,), seeds=1, batch=16, steps=20, eval_every=5, target=0.3)
+
+
+def test_plan_has_delayed_once_per_staleness_and_every_seed() -> None:
+    plan = StudyPlan(strategies=("sync", "delayed"), staleness=(1, 2, 4), ranks=(2, 4), seeds=3)
+    keys = plan_runs(plan)
+    assert len(keys) == 2 * 3 * (1 + 3) and len({k.name for k in keys}) == len(keys)
+
+
+def test_run_command_says_what_the_run_is() -> None:
+    key = [k for k in plan_runs(TINY) if k.strategy == "delayed"][0]
+    cmd = run_command(TINY, key, "OUT")
+    for flag, value in (("--strategy", "delayed"), ("--staleness", "2"), ("-n", "2"),
+                        ("--eval-every", "5"), ("--data", "digits")):
+        assert cmd[cmd.index(flag) + 1] == value
+
+
+def test_linear_scaling_rule() -> None:
+    plan = StudyPlan(lr=0.1, batch=16, base_batch=32, linear_scaling=True)
+    assert plan.lr_for(4) == pytest.approx(0.1 * 64 / 32)
+    assert StudyPlan(lr=0.1).lr_for(4) == 0.1
+
+
+@pytest.mark.parametrize("kwargs,field", [({"staleness": (-1,)}, "staleness"),
+                                          ({"target": 1.5}, "target"),
+                                          ({"strategies": ("snyc",)}, "strategies"),
+                                          ({"seeds": 0}, "seeds")])
+def test_bad_plans_name_the_field(kwargs, field) -> None:
+    with pytest.raises(SpecError, match=field):
+        StudyPlan(**kwargs)
+
+
+def test_another_studys_folder_or_a_users_files_are_refused(tmp_path) -> None:
+    (tmp_path / "mine.txt").write_text("precious")
+    with pytest.raises(SpecError, match="--out"):
+        run_study(TINY, tmp_path, progress=False, runner=lambda cmd: 0)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "study.json").write_text(json.dumps({"plan": {"steps": 1}}))
+    with pytest.raises(StudyError, match="other settings"):
+        run_study(TINY, other, progress=False, runner=lambda cmd: 0)
+    assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def test_a_failed_run_stops_the_study_naming_it(tmp_path) -> None:
+    with pytest.raises(StudyError, match="mlp-digits-sync-n2-s0 failed"):
+        run_study(TINY, tmp_path / "s", progress=False, runner=lambda cmd: 1)
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_synchronous_strategies_share_one_curve_and_the_study_resumes(tmp_path) -> None:
+    out = tmp_path / "study"
+    curves = run_study(TINY, out, progress=False)
+    by = {s: g.sort_values("step") for s, g in curves.groupby("strategy")}
+    for name in ("layerwise", "bucketed"):
+        for col in ("train_loss", "test_loss", "test_accuracy"):
+            np.testing.assert_allclose(by[name][col].to_numpy(), by["sync"][col].to_numpy(),
+                                       rtol=1e-5, err_msg=f"{name} {col}")
+    assert not np.allclose(by["delayed"]["test_loss"], by["sync"]["test_loss"])
+    assert (out / "penalty.csv").exists() and len(steps_to_target(curves, 0.3)) == 4
+    # Resume: an interrupted run (half-written folder) is moved aside and redone; finished
+    # runs are not repeated.
+    victim = out / "runs" / "mlp-digits-delayed-d2-n2-s0"
+    (victim / "run.json").write_text(json.dumps({"status": "running"}))
+    launched = []
+
+    def runner(cmd):
+        launched.append(cmd)
+        return _subprocess_runner(cmd)
+
+    again = run_study(TINY, out, progress=False, runner=runner)
+    assert len(launched) == 1 and "delayed" in launched[0]
+    assert (out / "runs" / "mlp-digits-delayed-d2-n2-s0.interrupted").is_dir()
+    assert len(again) == len(curves)
