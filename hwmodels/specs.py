@@ -155,8 +155,11 @@ class Cluster:
     """``nodes`` identical nodes on a fat tree of ``fabric``, plus the software costs.
 
     ``collective_overhead_s`` is the software cost of launching one collective (what makes one
-    message per small layer slow); ``comm_interference`` is the fraction by which compute slows
-    while a collective is progressed on the same cores (CPU ranks; 0 on GPUs). ``fitted`` holds
+    message per small layer slow); ``comm_interference`` is the overlap interference f: compute
+    and an overlapped collective both run (1 + f) times slower while they overlap (CPU ranks
+    progressing MPI on their cores; GPUs sharing HBM and SMs with NCCL); None when the file
+    sets none, and then the stack's or the device's default applies
+    (:func:`hwmodels.stacks.overlap_interference`). ``fitted`` holds
     calibrated :class:`AlphaBeta` per link class (``intra``, ``inter``, ``host``) that override
     what the hardware figures imply; ``provenance`` says where a fitted file came from (a
     record: nothing reads it as configuration). A fitted file's ``calibration`` is the
@@ -177,7 +180,7 @@ class Cluster:
     oversubscription: float = 1.0
     max_nodes: int = 1024
     collective_overhead_s: float = 5e-6
-    comm_interference: float = 0.0
+    comm_interference: float | None = None
     transport: str = "device"
     progress: str = "async"
     fitted: Mapping[str, AlphaBeta] = field(default_factory=dict)
@@ -197,7 +200,8 @@ class Cluster:
         if not (isinstance(self.oversubscription, (int, float)) and self.oversubscription >= 1):
             raise SpecError("fabric.oversubscription", self.oversubscription, "a ratio >= 1")
         require_positive("collective_overhead_s", self.collective_overhead_s, allow_zero=True)
-        require_positive("comm_interference", self.comm_interference, allow_zero=True)
+        if self.comm_interference is not None:
+            require_positive("comm_interference", self.comm_interference, allow_zero=True)
         if self.transport not in TRANSPORTS:
             raise SpecError("transport", self.transport, f"one of {', '.join(TRANSPORTS)}")
         if self.progress not in PROGRESS_MODES:

@@ -235,6 +235,24 @@ def save_stack(stack: Stack, path: str | Path, overwrite: bool = False) -> Path:
     return path
 
 
+def overlap_interference(cluster: Any, stack: Stack | None) -> tuple[float, str]:
+    """The one overlap interference factor f of a run, and where it came from.
+
+    The cluster file's ``comm_interference`` when it sets one (what calibration fits, so a
+    measurement wins), else the stack's ``overlap_interference``, else the device's default
+    (``data/devices.yaml``, from the measured range) when collectives run on the device (the
+    default measures NCCL kernels sharing SMs and HBM with compute; host-staged collectives
+    run on the host), else 0.
+    """
+    if cluster.comm_interference is not None:
+        return float(cluster.comm_interference), "cluster"
+    if stack is not None and stack.overlap_interference is not None:
+        return float(stack.overlap_interference), f"stack {stack.name}"
+    if cluster.transport != "device":
+        return 0.0, "none (host-staged collectives)"
+    return float(cluster.device.overlap_interference), f"device {cluster.device.name}"
+
+
 def stack_record(stack: Stack | None) -> dict[str, Any] | None:
     """The run record's ``specs.stack``: every figure in SI units (None without a stack)."""
     if stack is None:

@@ -34,7 +34,7 @@ ALIASES = {"clusters": "cluster", "models": "model", "strategies": "strategy",
            "bucket_mbs": "bucket_mb", "batches": "batch"}
 RESULT_COLUMNS = ["ranks", "iteration_time_s", "throughput_samples_s", "speedup_vs_single",
                   "speedup_vs_sync", "exposed_comm_s", "compute_s", "update_s",
-                  "memory_bytes_per_rank", "messages"]
+                  "interference_s", "memory_bytes_per_rank", "messages"]
 MPI_ENV_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALRANKID",
                 "HYDRA_CONTROL_FD")
 
