@@ -458,6 +458,10 @@ def label(spec: StrategySpec) -> str:
 
 @lru_cache(maxsize=64)
 def cached_context(cluster: str, model: str, batch: int | None, nodes: int | None,
-                   transport: str | None, algorithm: str = "auto") -> Context:
+                   transport: str | None, stack: str | None = None,
+                   precision: str | None = None, throughput: float | None = None,
+                   devices_per_node: int | None = None, algorithm: str = "auto") -> Context:
     """A Context for names (sweeps reuse it across strategies and bucket sizes)."""
-    return prepare(cluster, model, batch, nodes, transport, None, None, algorithm)
+    return prepare(cluster, model, batch, nodes, transport, None, None, algorithm,
+                   devices_per_node=devices_per_node, stack=stack, precision=precision,
+                   throughput=throughput)

@@ -29,7 +29,11 @@ GRID_AXES = {"cluster": ["dgx1-p100"], "nodes": [None], "model": ["alexnet"],
              "strategy": ["sync", "layerwise", "bucketed", "delayed"], "bucket_mb": [None],
              "batch": [None]}
 SCALARS = {"iterations": 2, "fidelity": "analytic", "transport": None, "seed": 0,
-           "merge": None}
+           "merge": None, "stack": None, "precision": None, "throughput": None,
+           "devices_per_node": None}
+#: The point's entries that resolve its context (``simulator.api.cached_context``), in order.
+CONTEXT_KEYS = ("cluster", "model", "batch", "nodes", "transport", "stack", "precision",
+                "throughput", "devices_per_node")
 ALIASES = {"clusters": "cluster", "models": "model", "strategies": "strategy",
            "bucket_mbs": "bucket_mb", "batches": "batch"}
 RESULT_COLUMNS = ["ranks", "iteration_time_s", "throughput_samples_s", "speedup_vs_single",
@@ -71,10 +75,10 @@ def _as_list(value: Any) -> list[Any]:
 def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
     """Simulate one grid point; returns the point with its result columns (or its error)."""
     try:
-        ctx = cached_context(point["cluster"], point["model"], point["batch"], point["nodes"],
-                             point["transport"])
+        ctx = cached_context(*context_key(point))
         bucket = None if point["bucket_mb"] is None else int(point["bucket_mb"] * MiB)
-        spec = strategy_spec(point["strategy"], bucket_bytes=bucket, merge=point["merge"])
+        spec = strategy_spec(point["strategy"], bucket_bytes=bucket, merge=point["merge"],
+                             stack=ctx.stack)
         settings = RunSettings(point["iterations"], point["fidelity"], point["seed"])
         result = run_strategy(ctx, spec, settings).to_dict()
         return {**point, **{k: result.get(k) for k in RESULT_COLUMNS}, "error": ""}
@@ -122,9 +126,14 @@ def run_sweep(points: Sequence[Mapping[str, Any]], jobs: int | None = None,
 
 def validate_contexts(points: Sequence[Mapping[str, Any]]) -> None:
     """Resolve each distinct cluster/model/batch once, so bad input fails before the sweep."""
-    seen = {(p["cluster"], p["model"], p["batch"], p["nodes"], p["transport"]) for p in points}
+    seen = {context_key(p) for p in points}
     for key in sorted(seen, key=str):
         cached_context(*key)
+
+
+def context_key(point: Mapping[str, Any]) -> tuple:
+    """The arguments of ``cached_context`` for a point (defaults for keys it lacks)."""
+    return tuple(point.get(k, SCALARS.get(k)) for k in CONTEXT_KEYS)
 
 
 def with_speedup_vs_sync(table: pd.DataFrame) -> pd.DataFrame:
