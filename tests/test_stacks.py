@@ -254,3 +254,30 @@ def test_cpu_clusters_keep_their_results_without_a_stack():
     assert plain.specs["cluster"]["comm_interference"] == cluster.comm_interference
     assert not plain.setup.stretch_comm and math.isfinite(plain.iteration_time_s)
     assert load_workload(MODEL).total_grad_bytes == plain.specs["workload"]["total_grad_bytes"]
+
+
+def test_a_channel_slowed_mid_transfer_finishes_when_the_remaining_work_says():
+    import simpy
+    from simulator.channel import Channel
+    env = simpy.Environment()
+    channel = Channel(env, "x", 1.0)
+    done = channel.transfer(1.0)
+    env.run(until=0.5)
+    channel.set_rate(0.5)        # half the work left, at half the rate: one more second
+    env.run(until=done)
+    assert env.now == pytest.approx(1.5)
+
+
+def test_tensor_core_rates_speed_up_compute_bound_layers_by_the_rate_ratio():
+    from hwmodels.devices import get_device
+    from simulator.roofline import roofline_profile
+    device = get_device("v100-sxm2")
+    workload = load_workload("resnet50")
+    fp32 = roofline_profile(workload, device, 64)
+    amp = roofline_profile(workload, device, 64, precision="amp")
+    ratio = device.rate_flops("amp") / device.rate_flops("fp32")
+    # 125 TFLOP/s x 0.2 against 15.7 x 0.5 (the datasheets and the stated efficiencies)
+    assert ratio == pytest.approx(125 * 0.2 / (15.7 * 0.5))
+    assert all(a <= f for a, f in zip(amp.forward_s, fp32.forward_s))
+    heaviest = max(range(len(workload.layers)), key=lambda i: workload.layers[i].fwd_flops)
+    assert fp32.forward_s[heaviest] / amp.forward_s[heaviest] == pytest.approx(ratio)
