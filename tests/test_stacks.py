@@ -281,3 +281,19 @@ def test_tensor_core_rates_speed_up_compute_bound_layers_by_the_rate_ratio():
     assert all(a <= f for a, f in zip(amp.forward_s, fp32.forward_s))
     heaviest = max(range(len(workload.layers)), key=lambda i: workload.layers[i].fwd_flops)
     assert fp32.forward_s[heaviest] / amp.forward_s[heaviest] == pytest.approx(ratio)
+
+
+def test_a_sweep_varies_the_stack_as_an_axis():
+    from simulator.sweep import expand_grid, run_sweep
+    points = expand_grid({"cluster": "dgx1-p100", "model": MODEL, "batch": BATCH,
+                          "strategy": ["sync", "layerwise"],
+                          "stack": ["nccl2", "horovod-0.19"], "iterations": 2})
+    table = run_sweep(points, jobs=1, progress=False)
+    assert (table["error"] == "").all() and set(table["stack"]) == {"nccl2", "horovod-0.19"}
+    sync = table[table["strategy"] == "sync"]
+    assert (sync["speedup_vs_sync"] == 1.0).all()      # each stack against its own sync
+    single = {s: simulate("dgx1-p100", MODEL, BATCH, "layerwise", stack=s, iterations=2)
+              for s in ("nccl2", "horovod-0.19")}
+    for stack, result in single.items():
+        row = table[(table["stack"] == stack) & (table["strategy"] == "layerwise")]
+        assert row["iteration_time_s"].iloc[0] == pytest.approx(result.iteration_time_s)

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sweep", help="simulate a grid of configurations in parallel",
                               description=__doc__)
     p.add_argument("--grid", type=Path, help="YAML grid file (axes: cluster, nodes, model, "
-                   "strategy, bucket_mb, batch; scalars: iterations, fidelity, transport, seed)")
+                   "strategy, bucket_mb, batch, stack; scalars: iterations, fidelity, "
+                   "transport, seed, precision, throughput, devices_per_node)")
     p.add_argument("--clusters", type=_list, help="cluster presets or files, comma-separated")
     p.add_argument("--nodes", type=_list, help="node counts, comma-separated")
     p.add_argument("--models", type=_list, help="workloads, comma-separated")
