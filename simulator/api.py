@@ -135,6 +135,10 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
     if precision is not None and precision not in PRECISIONS:
         raise UnknownNameError("precision", precision, PRECISIONS)
     cluster_obj = resolve_cluster(cluster, nodes, devices_per_node)
+    if stack_obj is not None and stack_obj.library.startswith("nccl") and \
+            cluster_obj.device.kind != "gpu":
+        raise SpecError("stack", stack_obj.name, f"a stack with library mpi on {cluster_obj.name}"
+                        f" (its devices are CPUs; {stack_obj.library} runs on GPUs)")
     if transport is None and stack_obj is not None and stack_obj.transport == "host":
         transport = "host"
     if transport is not None:

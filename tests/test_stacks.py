@@ -152,6 +152,12 @@ def test_the_stack_bucket_is_the_default_bucket_of_bucketed():
     assert mine.specs["strategy"]["bucket_bytes"] == 2**20
 
 
+def test_an_nccl_stack_on_a_cpu_cluster_is_refused():
+    with pytest.raises(SpecError, match="stack"):
+        simulate("cpu-broadwell-edr", MODEL, BATCH, "sync", stack="ddp")
+    assert simulate("cpu-broadwell-edr", MODEL, BATCH, "sync", stack="mpi").iteration_time_s > 0
+
+
 def test_mpi_stacks_stage_through_the_host():
     result = simulate("dgx1-p100", MODEL, BATCH, "sync", stack="caffe-mpi-2016")
     assert result.specs["cluster"]["transport"] == "host"
@@ -254,6 +260,15 @@ def test_cpu_clusters_keep_their_results_without_a_stack():
     assert plain.specs["cluster"]["comm_interference"] == cluster.comm_interference
     assert not plain.setup.stretch_comm and math.isfinite(plain.iteration_time_s)
     assert load_workload(MODEL).total_grad_bytes == plain.specs["workload"]["total_grad_bytes"]
+    # sync overlaps nothing: compute, then the one allreduce at its closed-form cost, then
+    # the update, with nothing of a framework added.
+    ctx = prepare(cluster, MODEL, BATCH)
+    fixed, per_byte = ctx.cost(ctx.workload.total_grad_bytes)
+    expected = (sum(ctx.profile.forward_s) + sum(ctx.profile.backward_s) + ctx.profile.update_s
+                + fixed + per_byte * ctx.workload.total_grad_bytes)
+    sync = simulate(cluster, MODEL, BATCH, "sync")
+    assert sync.iteration_time_s == pytest.approx(expected, rel=1e-9)
+    assert sync.interference_s == 0
 
 
 def test_a_channel_slowed_mid_transfer_finishes_when_the_remaining_work_says():
