@@ -22,7 +22,10 @@ each step's time follows from its bytes per link without simulating them one by 
 the shared channels. The alphas are those of the links the cost model prices the
 collective on (``CommModel.collective_links``: host-staged collectives run among host buffers).
 Host-staged transport adds a device-to-host copy before and a host-to-device copy after, on
-each rank's path to its nearest CPU, each paying the host link's alpha once.
+each rank's path to its nearest CPU, each paying the host link's alpha once. The software
+stack's per-call seconds are paid with the launch overhead, its Horovod cycle before the
+collective queues, and overlap interference slows every link (and the serial collectives' bytes)
+while ranks compute, as in the analytic fidelity.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ posted collective progresses at once, sharing bandwidth (MPI progresses non-bloc
 concurrently). The engine appends plain tuples (trace schema v1 order, without run id and
 source); DataFrames are built once, by the result.
 
+The software stack (``hwmodels.stacks``) adds its costs to each collective the strategy sends:
+``call_s(message)`` seconds before the bytes move (launch, copies, per-variable calls) and, with
+a Horovod cycle, a wait for the next tick (:func:`wait_for_cycle`). Overlap interference
+``f``: a compute segment that starts while a collective is active runs ``1 + f`` times longer
+(its extra time is the result's ``interference_s``), and on GPUs (``stretch_comm``) the
+collectives' channels serve at ``1 / (1 + f)`` while any rank computes (:class:`OverlapStretch`).
+
 MPI progress (``progress``, :mod:`simulator.progress`): each rank owns a
 :class:`~simulator.progress.ProgressGate` that it opens while it waits and polls at every layer
 boundary; under ``"wait"`` and ``"test"`` the analytic network runs a collective as steps,
