@@ -27,6 +27,8 @@ _PUBLIC = {
     "CommModel": "hwmodels.commmodel",
     "Cluster": "hwmodels.specs", "Device": "hwmodels.specs", "Fabric": "hwmodels.specs",
     "AlphaBeta": "hwmodels.specs",
+    "Stack": "hwmodels.stacks", "load_stack": "hwmodels.stacks", "list_stacks": "hwmodels.stacks",
+    "save_stack": "hwmodels.stacks",
     "GradsyncError": "vocab.errors", "SpecError": "vocab.errors",
     # workloads and profiles
     "load_workload": "vocab.workload", "list_workloads": "vocab.workload",

@@ -15,7 +15,7 @@ give a source for every one (see ``hwmodels/presets/dgx1-v100.yaml``)::
     oversubscription: 1                   # fat-tree ratio >= 1
     max_nodes: 4096
     collective_overhead: 15 us            # software cost of launching one collective
-    comm_interference: 0                  # compute slow-down while communicating (CPU ranks)
+    comm_interference: 0.1                # overlap slow-down f (default: the device's or stack's)
     transport: device                     # device | host (host-staged collectives)
     progress: async                       # async | wait | test: when non-blocking MPI
                                           # collectives progress (default async)
@@ -134,8 +134,8 @@ def cluster_from_dict(raw: Any) -> Cluster:
         max_nodes=whole(raw.get("max_nodes", 1024), "max_nodes"),
         collective_overhead_s=quantity(raw.get("collective_overhead", 5e-6),
                                        "collective_overhead", parse_time, allow_zero=True),
-        comm_interference=quantity(raw.get("comm_interference", 0.0), "comm_interference",
-                                   number, allow_zero=True),
+        comm_interference=(None if "comm_interference" not in raw else quantity(
+            raw["comm_interference"], "comm_interference", number, allow_zero=True)),
         transport=transport, progress=progress, fitted=_fitted(raw.get("fitted", {})),
         provenance=dict(require_mapping(raw.get("provenance", {}), "provenance")),
         source=str(raw.get("source") or ""),
@@ -222,7 +222,8 @@ def cluster_to_spec(cluster: Cluster) -> dict[str, Any]:
     spec["oversubscription"] = fig("oversubscription", cluster.oversubscription)
     spec["max_nodes"] = fig("max_nodes", cluster.max_nodes)
     spec["collective_overhead"] = fig("collective_overhead", cluster.collective_overhead_s, "s")
-    spec["comm_interference"] = fig("comm_interference", cluster.comm_interference)
+    if cluster.comm_interference is not None:   # unset: the device's or the stack's default
+        spec["comm_interference"] = fig("comm_interference", cluster.comm_interference)
     spec["transport"] = fig("transport", cluster.transport)
     spec["progress"] = fig("progress", cluster.progress)
     if cluster.fitted:

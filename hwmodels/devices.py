@@ -31,7 +31,8 @@ from hwmodels.specs import DEVICE_KINDS, Device
 from vocab.units import parse_bandwidth, parse_bytes, parse_flops
 
 DATA_FILE = Path(__file__).with_name("data") / "devices.yaml"
-FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency")
+FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency", "fp16_flops",
+           "bf16_flops", "half_efficiency", "overlap_interference")
 
 
 def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | None) -> Device:
@@ -42,10 +43,15 @@ def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | N
     if kind not in DEVICE_KINDS:
         raise SpecError(join(field, "kind"), kind, f"one of {', '.join(DEVICE_KINDS)}")
 
-    def get(key: str, parser: Any, default: float, at_most: float | None = None) -> float:
+    def get(key: str, parser: Any, default: float, at_most: float | None = None,
+            allow_zero: bool = False) -> float:
         if key not in raw:
             return default
-        return quantity(raw[key], join(field, key), parser, at_most=at_most)
+        return quantity(raw[key], join(field, key), parser, at_most=at_most,
+                        allow_zero=allow_zero)
+
+    def optional(key: str, parser: Any, at_most: float | None = None) -> float:
+        return get(key, parser, getattr(base, key) if base else 0.0, at_most, allow_zero=True)
 
     return Device(
         name=name, kind=kind,
@@ -54,6 +60,10 @@ def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | N
                               base.mem_bandwidth_Bps if base else 0.0),
         memory_bytes=get("memory", parse_bytes, base.memory_bytes if base else 0.0),
         efficiency=get("efficiency", _fraction, base.efficiency if base else 0.5, at_most=1.0),
+        fp16_flops=optional("fp16_flops", parse_flops),
+        bf16_flops=optional("bf16_flops", parse_flops),
+        half_efficiency=optional("half_efficiency", _fraction, at_most=1.0),
+        overlap_interference=optional("overlap_interference", _fraction),
         source=sources(raw, base.source if base else "", FIGURES))
 
 
@@ -92,4 +102,10 @@ def device_to_spec(device: Device) -> Any:
             "peak_flops": figure(device.peak_flops, "FLOP/s"),
             "mem_bandwidth": figure(device.mem_bandwidth_Bps, "B/s"),
             "memory": figure(device.memory_bytes, "B"),
-            "efficiency": device.efficiency, "source": device.source}
+            "efficiency": device.efficiency,
+            **({"fp16_flops": figure(device.fp16_flops, "FLOP/s")} if device.fp16_flops else {}),
+            **({"bf16_flops": figure(device.bf16_flops, "FLOP/s")} if device.bf16_flops else {}),
+            **({"half_efficiency": device.half_efficiency} if device.half_efficiency else {}),
+            **({"overlap_interference": device.overlap_interference}
+               if device.overlap_interference else {}),
+            "source": device.source}

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from hwmodels.calibration import Calibration
 
 DEVICE_KINDS = ("gpu", "cpu")
+#: Training precisions: the compute rate a layer runs at and the bytes of each gradient element.
+#: ``amp`` (torch.cuda.amp, TensorFlow AMP) computes in fp16 on tensor cores but keeps fp32
+#: master weights, so its gradients are fp32; ``fp16``/``bf16`` training sends 2-byte gradients.
+PRECISIONS = ("fp32", "amp", "fp16", "bf16")
+GRAD_BYTES_PER_ELEMENT = {"fp32": 4, "amp": 4, "fp16": 2, "bf16": 2}
 FABRIC_KINDS = ("infiniband", "ethernet", "none")
 TRANSPORTS = ("device", "host")
 #: When a posted non-blocking collective makes progress (see :class:`Cluster`).
@@ -48,6 +53,12 @@ class Device:
     memory_bytes: float          # device memory capacity
     efficiency: float = 0.5      # fraction of peak a training layer reaches (roofline factor)
     source: str = ""
+    fp16_flops: float = 0.0      # dense fp16 FLOP/s (tensor cores where present); 0: none
+    bf16_flops: float = 0.0      # dense bf16 FLOP/s; 0: the device has no bf16 arithmetic
+    half_efficiency: float = 0.0  # fraction of the half-precision peak reached; 0: efficiency
+    #: Default overlap interference f: compute and an overlapped collective both run (1 + f)
+    #: times slower while they overlap (a cluster file or a stack may set their own).
+    overlap_interference: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in DEVICE_KINDS:
@@ -56,6 +67,29 @@ class Device:
             require_positive(f"device.{name}", getattr(self, name))
         if not (isinstance(self.efficiency, (int, float)) and 0 < self.efficiency <= 1):
             raise SpecError("device.efficiency", self.efficiency, "a fraction in (0, 1]")
+        for name in ("fp16_flops", "bf16_flops", "overlap_interference"):
+            require_positive(f"device.{name}", getattr(self, name), allow_zero=True)
+        if not (isinstance(self.half_efficiency, (int, float)) and 0 <= self.half_efficiency <= 1):
+            raise SpecError("device.half_efficiency", self.half_efficiency, "a fraction in [0, 1]")
+
+    def rate_flops(self, precision: str = "fp32") -> float:
+        """FLOP/s a training layer reaches at ``precision`` (peak times efficiency).
+
+        fp32 runs at the fp32 peak; ``amp`` and ``fp16`` at the fp16 peak, ``bf16`` at the bf16
+        peak, each times ``half_efficiency`` (tensor-core layers reach a smaller fraction of a
+        much higher peak). A device without the half-precision figure runs at its fp32 rate for
+        ``amp``/``fp16``; ``bf16`` on a device without bf16 is an error.
+        """
+        if precision not in PRECISIONS:
+            raise SpecError("precision", precision, f"one of {', '.join(PRECISIONS)}")
+        peak = {"fp32": 0.0, "amp": self.fp16_flops, "fp16": self.fp16_flops,
+                "bf16": self.bf16_flops}[precision]
+        if precision == "bf16" and not peak:
+            raise SpecError("precision", precision, f"fp32, amp or fp16 ({self.name} has no "
+                            "bf16 arithmetic)")
+        if not peak:
+            return self.peak_flops * self.efficiency
+        return peak * (self.half_efficiency or self.efficiency)
 
 
 @dataclass(frozen=True)
@@ -121,8 +155,11 @@ class Cluster:
     """``nodes`` identical nodes on a fat tree of ``fabric``, plus the software costs.
 
     ``collective_overhead_s`` is the software cost of launching one collective (what makes one
-    message per small layer slow); ``comm_interference`` is the fraction by which compute slows
-    while a collective is progressed on the same cores (CPU ranks; 0 on GPUs). ``fitted`` holds
+    message per small layer slow); ``comm_interference`` is the overlap interference f: compute
+    and an overlapped collective both run (1 + f) times slower while they overlap (CPU ranks
+    progressing MPI on their cores; GPUs sharing HBM and SMs with NCCL); None when the file
+    sets none, and then the stack's or the device's default applies
+    (:func:`hwmodels.stacks.overlap_interference`). ``fitted`` holds
     calibrated :class:`AlphaBeta` per link class (``intra``, ``inter``, ``host``) that override
     what the hardware figures imply; ``provenance`` says where a fitted file came from (a
     record: nothing reads it as configuration). A fitted file's ``calibration`` is the
@@ -143,7 +180,7 @@ class Cluster:
     oversubscription: float = 1.0
     max_nodes: int = 1024
     collective_overhead_s: float = 5e-6
-    comm_interference: float = 0.0
+    comm_interference: float | None = None
     transport: str = "device"
     progress: str = "async"
     fitted: Mapping[str, AlphaBeta] = field(default_factory=dict)
@@ -163,7 +200,8 @@ class Cluster:
         if not (isinstance(self.oversubscription, (int, float)) and self.oversubscription >= 1):
             raise SpecError("fabric.oversubscription", self.oversubscription, "a ratio >= 1")
         require_positive("collective_overhead_s", self.collective_overhead_s, allow_zero=True)
-        require_positive("comm_interference", self.comm_interference, allow_zero=True)
+        if self.comm_interference is not None:
+            require_positive("comm_interference", self.comm_interference, allow_zero=True)
         if self.transport not in TRANSPORTS:
             raise SpecError("transport", self.transport, f"one of {', '.join(TRANSPORTS)}")
         if self.progress not in PROGRESS_MODES:

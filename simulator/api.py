@@ -8,6 +8,7 @@ strategies of one comparison (cluster, workload, profile, cost model) is resolve
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,8 @@ from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.calibration import Compute
-from hwmodels.specs import Cluster
+from hwmodels.specs import GRAD_BYTES_PER_ELEMENT, PRECISIONS, Cluster
+from hwmodels.stacks import Stack, overlap_interference, resolve_stack, stack_record
 from simulator.costmodel import CostModel, LayerTimes, missing_members
 from simulator.detailed import DetailedNetwork
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
@@ -50,6 +52,11 @@ class Context:
     comm_model: CostModel            # a CommModel, or anything that prices collectives alike
     #: The calibrated compute the profile came from (its noise, whether it was extrapolated).
     compute: Compute | None = None
+    #: The software stack (library and framework costs); None: the collective library alone.
+    stack: Stack | None = None
+    #: Training precision asked for (None: the workload's own element bytes, fp32 rates).
+    precision: str | None = None
+    _calls: dict[tuple[int, int], float] = field(default_factory=dict, repr=False)
     _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _phases: dict[int, tuple] = field(default_factory=dict, repr=False)
     _steps: dict[int, int] = field(default_factory=dict, repr=False)
@@ -68,6 +75,23 @@ class Context:
             affine = self.comm_model.allreduce(nbytes)
             self._costs[nbytes] = (float(affine.fixed_s), float(affine.per_byte_s))
         return self._costs[nbytes]
+
+    @property
+    def interference(self) -> tuple[float, str]:
+        """The run's overlap interference factor f and where it came from."""
+        return overlap_interference(self.cluster, self.stack)
+
+    def call_s(self, message: Any) -> float:
+        """Seconds the stack adds to ``message``'s collective (0 without a stack; cached)."""
+        if self.stack is None:
+            return 0.0
+        tensors = sum(self.workload.layers[i].param_tensors for i in message.layers)
+        key = (int(message.nbytes), tensors)
+        if key not in self._calls:
+            self._calls[key] = self.stack.call_s(
+                message.nbytes, tensors, self.cluster.device.mem_bandwidth_Bps,
+                lambda nbytes: self.cost(nbytes)[0])
+        return self._calls[key]
 
     def steps(self, nbytes: int) -> int:
         """Sequential steps of the allreduce (at least 1; cached)."""
@@ -96,20 +120,36 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
             batch: int | None = None, nodes: int | None = None, transport: str | None = None,
             profile: ComputeProfile | str | Path | None = None, comm_model: Any = None,
             algorithm: str = "auto", progress: str | None = None,
-            devices_per_node: int | None = None) -> Context:
+            devices_per_node: int | None = None, stack: str | Path | Stack | None = None,
+            precision: str | None = None, throughput: float | None = None) -> Context:
     """Resolve names and files into a :class:`Context` (validating every input).
 
     This is the one place where a calibrated machine (a cluster with a ``calibration``) is
     applied: the fitted figures at the rank count (``devices_per_node``), and, unless a
-    ``profile`` is given, the calibrated compute of the model with its noise.
+    ``profile`` is given, the calibrated compute of the model with its noise. ``stack`` (a
+    preset name, a YAML file or a :class:`~hwmodels.stacks.Stack`) picks the collective library
+    and adds the framework's costs (host-staged transport for ``mpi`` unless ``transport`` is
+    given); ``precision`` sets gradient bytes and compute rates; ``throughput`` scales the
+    compute profile to a measured one-device samples/s.
     """
+    stack_obj = resolve_stack(stack)
+    if precision is not None and precision not in PRECISIONS:
+        raise UnknownNameError("precision", precision, PRECISIONS)
     cluster_obj = resolve_cluster(cluster, nodes, devices_per_node)
+    if stack_obj is not None and stack_obj.library.startswith("nccl") and \
+            cluster_obj.device.kind != "gpu":
+        raise SpecError("stack", stack_obj.name, f"a stack with library mpi on {cluster_obj.name}"
+                        f" (its devices are CPUs; {stack_obj.library} runs on GPUs)")
+    if transport is None and stack_obj is not None and stack_obj.transport == "host":
+        transport = "host"
     if transport is not None:
         cluster_obj = cluster_obj.with_transport(transport)
     if progress is not None:
         cluster_obj = cluster_obj.with_progress(progress)
     check_progress(cluster_obj)
     workload = model if isinstance(model, Workload) else load_workload(model)
+    if precision is not None:
+        workload = workload.with_element_bytes(GRAD_BYTES_PER_ELEMENT[precision])
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
     calibration = cluster_obj.calibration
@@ -128,11 +168,32 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
             raise calibration.missing_compute(workload.name, batch, cluster_obj.devices_per_node)
         profile = compute.profile
     if profile is None:
-        profile = roofline_profile(workload, cluster_obj.device, batch)
+        profile = roofline_profile(workload, cluster_obj.device, batch,
+                                   precision=precision or "fp32")
     check_profile(profile, workload, batch)
+    if throughput is not None:
+        profile = scaled_profile(profile, throughput)
     if comm_model is None:
-        comm_model = CommModel(cluster_obj, algorithm=algorithm)
-    return Context(cluster_obj, workload, batch, profile, comm_model, compute=compute)
+        comm_model = build_comm_model(cluster_obj, algorithm, stack_obj)
+    return Context(cluster_obj, workload, batch, profile, comm_model, compute=compute,
+                   stack=stack_obj, precision=precision)
+
+
+def build_comm_model(cluster: Cluster, algorithm: str = "auto",
+                     stack: Stack | None = None) -> CommModel:
+    """The one place a collective model is built: the cluster's, priced for the stack's
+    library when the stack names one (and ``CommModel`` takes a ``library``)."""
+    if stack is not None and "library" in inspect.signature(CommModel).parameters:
+        return CommModel(cluster, algorithm=algorithm, library=stack.library)
+    return CommModel(cluster, algorithm=algorithm)
+
+
+def scaled_profile(profile: LayerTimes, throughput: float) -> LayerTimes:
+    """``profile`` scaled so one device runs ``throughput`` samples/s (its shape kept)."""
+    if not hasattr(profile, "scaled_to_throughput"):
+        raise SpecError("throughput", throughput, "a ComputeProfile to scale (this profile "
+                        f"is a {type(profile).__name__})")
+    return profile.scaled_to_throughput(throughput)
 
 
 def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None,
@@ -168,8 +229,15 @@ def check_profile(profile: LayerTimes, workload: Workload, batch: int) -> None:
 
 def strategy_spec(strategy: str | StrategySpec, bucket_bytes: int | None = None,
                   first_bucket_bytes: int | None = None, merge: str | None = None,
-                  staleness: int | None = None) -> StrategySpec:
-    """A validated StrategySpec from a name (or a spec) and the knobs given."""
+                  staleness: int | None = None, stack: Stack | None = None) -> StrategySpec:
+    """A validated StrategySpec from a name (or a spec) and the knobs given.
+
+    A strategy named by a string takes the stack's bucket (DDP's 25 MB, Horovod's fusion
+    buffer) when no ``bucket_bytes`` is given.
+    """
+    if bucket_bytes is None and stack is not None and stack.bucket_bytes is not None \
+            and isinstance(strategy, str):
+        bucket_bytes = stack.bucket_bytes
     if isinstance(strategy, StrategySpec):
         base = asdict(strategy)
     elif isinstance(strategy, str):
@@ -252,11 +320,16 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     # One definition of warm-up for simulated and measured runs (vocab.timing).
     warmup = settings.warmup if settings.warmup is not None else warmup_iterations(spec)
     ordering = settings.ordering or default_ordering(cluster)
+    interference = ctx.interference[0]
     setup = EngineSetup(tuple(layer.name for layer in ctx.workload.layers),
                         tuple(map(float, ctx.profile.forward_s)),
                         tuple(map(float, ctx.profile.backward_s)),
                         float(ctx.profile.update_s), plan, settings.iterations + warmup,
-                        warmup, float(cluster.comm_interference), ordering, cluster.progress)
+                        warmup, interference, ordering, cluster.progress,
+                        stretch_comm=(cluster.device.kind == "gpu" and interference > 0
+                                      and cluster.transport == "device"),
+                        cycle_s=ctx.stack.cycle_s if ctx.stack is not None else 0.0)
+    stretch = 1.0 + interference if setup.stretch_comm else 1.0
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
     if settings.fidelity == "analytic":
@@ -264,7 +337,8 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
         # each step; less for delayed, whose ranks may drift apart by ``staleness`` steps).
         factors = pacing_factors(factors, plan.staleness)
         output = run_engine(setup, lambda env, rows: AnalyticNetwork(
-            env, ctx.phases, ordering, rows, ctx.steps), factors)
+            env, ctx.phases, ordering, rows, ctx.steps, ctx.call_s, stretch, setup.cycle_s),
+            factors)
     else:
         if cluster.progress != "async":
             raise SpecError("progress", cluster.progress, "async with fidelity='detailed' "
@@ -273,7 +347,8 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
             raise SpecError("fidelity", "detailed", f"analytic for more than "
                             f"{MAX_DETAILED_RANKS} ranks (this cluster has {ranks})")
         output = run_engine(setup, lambda env, rows: DetailedNetwork(
-            env, cluster, ctx.comm_model, ordering, rows), factors)
+            env, cluster, ctx.comm_model, ordering, rows, ctx.call_s, stretch, setup.cycle_s),
+            factors)
     specs = resolved_specs(ctx, spec, settings, warmup, ordering)
     return SimResult(spec.name, run_id_for(specs), setup, output, ranks, ctx.batch, specs,
                      memory_breakdown(ctx.workload, plan, ctx.batch), int(settings.seed),
@@ -290,10 +365,12 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
                     "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
                     "transport": cluster.transport, "progress": cluster.progress,
                     "collective_overhead_s": cluster.collective_overhead_s,
-                    "comm_interference": cluster.comm_interference,
+                    "comm_interference": ctx.interference[0],
+                    "comm_interference_from": ctx.interference[1],
                     "fitted": {k: asdict(v) for k, v in cluster.fitted.items()}},
         "workload": {"name": ctx.workload.name, "layers": len(ctx.workload.layers),
-                     "total_grad_bytes": ctx.workload.total_grad_bytes},
+                     "total_grad_bytes": ctx.workload.total_grad_bytes,
+                     "precision": ctx.precision},
         "batch": ctx.batch,
         "profile": {"source": ctx.profile.source,
                     "calibrated": None if ctx.compute is None else {
@@ -304,6 +381,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
                     "backward_s": float(sum(ctx.profile.backward_s)),
                     "update_s": float(ctx.profile.update_s)},
         "comm": {"algorithm": ctx.comm_model.algorithm},
+        "stack": stack_record(ctx.stack),
         "strategy": asdict(spec),
         "run": {**asdict(settings), "noise": asdict(settings.noise), "warmup": warmup,
                 "ordering": ordering},
@@ -326,17 +404,22 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
              merge: str | None = None, first_bucket_bytes: int | None = None,
              ordering: str | None = None, warmup: int | None = None,
              comm_model: Any = None, algorithm: str = "auto",
-             progress: str | None = None, devices_per_node: int | None = None) -> SimResult:
+             progress: str | None = None, devices_per_node: int | None = None,
+             stack: str | Path | Stack | None = None, precision: str | None = None,
+             throughput: float | None = None) -> SimResult:
     """Simulate one strategy; see the module docstring and :class:`SimResult`.
 
     ``progress`` overrides the cluster's MPI progress mode (``"async"``, ``"wait"``,
     ``"test"``; see :mod:`simulator.progress`); ``devices_per_node`` the node's rank count
     where its topology allows (a calibrated machine then uses its figures at that count).
     ``iterations`` defaults to 5, or 40 with noise (a calibrated profile brings its own).
+    ``stack``, ``precision`` and ``throughput`` as in :func:`prepare`; None keeps the model
+    without framework costs, at the workload's element bytes and the roofline's rates.
     """
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
-                  progress, devices_per_node)
-    spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness)
+                  progress, devices_per_node, stack, precision, throughput)
+    spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness,
+                         ctx.stack)
     return run_strategy(ctx, spec, settings_for(ctx, iterations, fidelity, seed, noise,
                                                 ordering, warmup))
 
@@ -351,10 +434,11 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
             staleness: int | None = None, merge: str | None = None,
             ordering: str | None = None, comm_model: Any = None,
             algorithm: str = "auto", progress: str | None = None,
-            devices_per_node: int | None = None) -> Comparison:
+            devices_per_node: int | None = None, stack: str | Path | Stack | None = None,
+            precision: str | None = None, throughput: float | None = None) -> Comparison:
     """Simulate several strategies on the same inputs; sync is the baseline (run if absent).
 
-    ``progress`` overrides the cluster's MPI progress mode, as in :func:`simulate`.
+    ``progress``, ``stack``, ``precision`` and ``throughput`` as in :func:`simulate`.
     """
     if isinstance(strategies, str):
         strategies = [s for s in strategies.split(",") if s]
@@ -362,7 +446,9 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     if not specs:
         raise SpecError("strategies", [], "at least one strategy")
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
-                  progress, devices_per_node)
+                  progress, devices_per_node, stack, precision, throughput)
+    specs = [strategy_spec(s, bucket_bytes, None, merge, staleness, ctx.stack)
+             for s in strategies]
     settings = settings_for(ctx, iterations, fidelity, seed, noise, ordering)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
@@ -377,6 +463,10 @@ def label(spec: StrategySpec) -> str:
 
 @lru_cache(maxsize=64)
 def cached_context(cluster: str, model: str, batch: int | None, nodes: int | None,
-                   transport: str | None, algorithm: str = "auto") -> Context:
+                   transport: str | None, stack: str | None = None,
+                   precision: str | None = None, throughput: float | None = None,
+                   devices_per_node: int | None = None, algorithm: str = "auto") -> Context:
     """A Context for names (sweeps reuse it across strategies and bucket sizes)."""
-    return prepare(cluster, model, batch, nodes, transport, None, None, algorithm)
+    return prepare(cluster, model, batch, nodes, transport, None, None, algorithm,
+                   devices_per_node=devices_per_node, stack=stack, precision=precision,
+                   throughput=throughput)

@@ -51,6 +51,18 @@ class Channel:
             self._changed.succeed()
         return done
 
+    def set_rate(self, rate: float) -> None:
+        """Serve at ``rate`` from now on (work already served stays served): how overlap
+        interference slows a collective while compute runs beside it."""
+        if not rate > 0:
+            raise ValueError(f"channel {self.name}: rate must be > 0, got {rate!r}")
+        if rate == self.rate:
+            return
+        self._advance()
+        self.rate = float(rate)
+        if not self._changed.triggered:
+            self._changed.succeed()
+
     def _advance(self) -> None:
         """Charge the time since the last change to every job at the share it had."""
         now = self.env.now

@@ -22,7 +22,10 @@ each step's time follows from its bytes per link without simulating them one by 
 the shared channels. The alphas are those of the links the cost model prices the
 collective on (``CommModel.collective_links``: host-staged collectives run among host buffers).
 Host-staged transport adds a device-to-host copy before and a host-to-device copy after, on
-each rank's path to its nearest CPU, each paying the host link's alpha once.
+each rank's path to its nearest CPU, each paying the host link's alpha once. The software
+stack's per-call seconds are paid with the launch overhead, its Horovod cycle before the
+collective queues, and overlap interference slows every link (and the serial collectives' bytes)
+while ranks compute, as in the analytic fidelity.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from hwmodels.specs import Cluster
 from hwmodels.collectives.rings import find_rings
 from simulator.channel import Channel
 from simulator.costmodel import CostModel
+from simulator.engine import CallFn, OverlapStretch, wait_for_cycle
 from vocab.strategies import Message
 
 
@@ -98,8 +102,12 @@ class DetailedNetwork:
     """Collectives as schedules of transfers over every link of the cluster."""
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, comm_model: CostModel,
-                 ordering: str, rows: list):
+                 ordering: str, rows: list, call_s: CallFn | None = None,
+                 stretch: float = 1.0, cycle_s: float = 0.0):
         self.env = env
+        self.call_s = call_s or (lambda message: 0.0)
+        self.interference = OverlapStretch(stretch)
+        self.cycle_s = cycle_s
         self.cluster = cluster
         self.comm_model = comm_model
         self.rows = rows
@@ -129,11 +137,20 @@ class DetailedNetwork:
         self.rings = self._ring_orders()
         self.shm = [Channel(env, f"shm{n}", cluster.node.host_mem_bandwidth_Bps / 2)
                     for n in range(cluster.nodes)]
+        # Serial collectives' bandwidth seconds (``alone``) run on this channel, so that overlap
+        # interference stretches them as it stretches the links.
+        self.serial = Channel(env, "serial", 1.0)
+        self._rates = {ch: ch.rate for ch in (*self.links.values(), *self.shm, self.serial,
+                                               *([self.core] if self.core else []))}
         self._vertices: dict[tuple[int, bool, int], Hashable] = {}
         self._paths: dict[tuple[Hashable, Hashable], list[Channel]] = {}
         self._schedules: dict[int, Any] = {}
         self._alone: dict[int, tuple[float, float]] = {}
         self._pending: dict[tuple[int, int], list] = {}
+
+    def computing(self, rank: int, busy: bool) -> None:
+        """Rank ``rank`` started or stopped computing: stretch every link meanwhile."""
+        self.interference.computing(rank, busy, self._rates)
 
     # -- topology ---------------------------------------------------------------------------
     def _ring_orders(self) -> list[tuple[tuple[int, ...], float]]:
@@ -201,22 +218,24 @@ class DetailedNetwork:
     def allreduce(self, message: Message, iteration: int, priority: int, done: simpy.Event):
         """Run the schedule's steps as link transfers, then signal ``done``."""
         env = self.env
+        yield from wait_for_cycle(env, self.cycle_s)
         request = None
         if self.stream is not None:
             request = self.stream.request(priority=priority)
             yield request
         start = env.now
         self.active += 1
-        yield env.timeout(self.cluster.collective_overhead_s)
+        yield env.timeout(self.cluster.collective_overhead_s + self.call_s(message))
         if self.host:
             yield from self.stage(message.nbytes, to_host=True)
         schedule = self.schedule(message.nbytes)
         if self.stream is not None:
             # Serial: this collective has the links to itself, so each step lasts as long as
             # its most loaded link needs (processor sharing serves every job by then).
-            seconds, sent = self.alone(message.nbytes)
+            fixed_s, moving_s, sent = self.alone(message.nbytes)
             self.bytes_sent += sent
-            yield env.timeout(seconds)
+            yield env.timeout(fixed_s)
+            yield self.serial.transfer(moving_s)
         else:
             yield simpy.AllOf(env, [env.process(self.run_ring(schedule, ring, share))
                                     for ring, (_, share) in enumerate(self.rings)])
@@ -251,8 +270,9 @@ class DetailedNetwork:
             if reduce_bytes and self.gamma:
                 yield self.env.timeout(reduce_bytes * self.gamma)
 
-    def alone(self, nbytes: int) -> tuple[float, float]:
-        """(seconds, bytes sent) of the schedule's steps with no other traffic (cached).
+    def alone(self, nbytes: int) -> tuple[float, float, float]:
+        """(latency seconds, moving and reducing seconds, bytes sent) of the schedule's steps
+        with no other traffic (cached).
 
         The rings run a step together: all its transfers start at once after the step's
         alpha, so it ends when the link carrying the most bytes (over its rate) has served
@@ -260,7 +280,7 @@ class DetailedNetwork:
         cost (a flat ring over 64 ranks has 126 steps of 256 transfers).
         """
         if nbytes not in self._alone:
-            seconds = sent = 0.0
+            fixed = seconds = sent = 0.0
             for step in self.schedule(nbytes).steps:
                 load: dict[Channel, float] = {}
                 classes = set()
@@ -271,10 +291,10 @@ class DetailedNetwork:
                         sent += t.nbytes * share
                         for channel in self.path(src, dst):
                             load[channel] = load.get(channel, 0.0) + t.nbytes * share
-                seconds += max((self.alpha[c] for c in classes), default=0.0)
-                seconds += max((b / c.rate for c, b in load.items()), default=0.0)
+                fixed += max((self.alpha[c] for c in classes), default=0.0)
+                seconds += max((b / self._rates[c] for c, b in load.items()), default=0.0)
                 seconds += max(step.reduce_bytes, default=0) * self.gamma
-            self._alone[nbytes] = (seconds, sent)
+            self._alone[nbytes] = (fixed, seconds, sent)
         return self._alone[nbytes]
 
     def stage(self, nbytes: int, to_host: bool):

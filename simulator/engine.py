@@ -14,6 +14,13 @@ posted collective progresses at once, sharing bandwidth (MPI progresses non-bloc
 concurrently). The engine appends plain tuples (trace schema v1 order, without run id and
 source); DataFrames are built once, by the result.
 
+The software stack (``hwmodels.stacks``) adds its costs to each collective the strategy sends:
+``call_s(message)`` seconds before the bytes move (launch, copies, per-variable calls) and, with
+a Horovod cycle, a wait for the next tick (:func:`wait_for_cycle`). Overlap interference
+``f``: a compute segment that starts while a collective is active runs ``1 + f`` times longer
+(its extra time is the result's ``interference_s``), and on GPUs (``stretch_comm``) the
+collectives' channels serve at ``1 / (1 + f)`` while any rank computes (:class:`OverlapStretch`).
+
 MPI progress (``progress``, :mod:`simulator.progress`): each rank owns a
 :class:`~simulator.progress.ProgressGate` that it opens while it waits and polls at every layer
 boundary; under ``"wait"`` and ``"test"`` the analytic network runs a collective as steps,
@@ -22,6 +29,7 @@ each started only when its rank's gate permits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -36,6 +44,8 @@ ORDERINGS = ("serial", "concurrent")
 #: nbytes -> (fixed_s, ((link class, per_byte_s), ...)): the bandwidth phases in order
 PhaseFn = Callable[[int], tuple[float, tuple[tuple[str, float], ...]]]
 StepFn = Callable[[int], int]                   # nbytes -> sequential steps of the collective
+#: message -> seconds the software stack adds to its collective (launch, copies, extra calls)
+CallFn = Callable[[Message], float]
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,12 @@ class EngineSetup:
     interference: float = 0.0        # compute slowdown while a collective is active
     ordering: str = "serial"
     progress: str = "async"          # MPI progress of posted collectives (simulator.progress)
+    #: Whether an overlapped collective is also stretched by ``1 + interference`` while compute
+    #: runs (GPUs: NCCL kernels share SMs and HBM with compute; CPU ranks' fitted factor is
+    #: the compute slowdown alone).
+    stretch_comm: bool = False
+    #: Horovod's cycle: a posted collective starts at the next multiple of ``cycle_s`` (0: none).
+    cycle_s: float = 0.0
     triggers: dict[int, tuple[Message, ...]] = field(init=False, repr=False, compare=False)
     messages: tuple[Message, ...] = field(init=False, repr=False, compare=False)
 
@@ -81,9 +97,13 @@ class EngineSetup:
 
 
 class Network(Protocol):
-    """What a rank needs from a fidelity: post a collective, and whether one is active."""
+    """What a rank needs from a fidelity: post a collective, whether one is active, and to be
+    told when ranks start and stop computing (overlap interference)."""
 
     active: int
+
+    def computing(self, rank: int, busy: bool) -> None:
+        ...
 
     def post(self, rank: int, message: Message, iteration: int, priority: int,
              gate: ProgressGate | None = None) -> simpy.Event:
@@ -106,14 +126,22 @@ class AnalyticNetwork:
     """
 
     def __init__(self, env: simpy.Environment, phases: PhaseFn, ordering: str, rows: list,
-                 steps: StepFn | None = None):
+                 steps: StepFn | None = None, call_s: CallFn | None = None,
+                 stretch: float = 1.0, cycle_s: float = 0.0):
         self.env = env
         self.phases = phases
         self.steps = steps or (lambda nbytes: 1)
+        self.call_s = call_s or (lambda message: 0.0)
         self.rows = rows
         self.active = 0
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
         self.channels: dict[str, Channel] = {}
+        self.interference = OverlapStretch(stretch)
+        self.cycle_s = cycle_s
+
+    def computing(self, rank: int, busy: bool) -> None:
+        """Rank ``rank`` started or stopped computing: stretch the collectives meanwhile."""
+        self.interference.computing(rank, busy, self.channels.values())
 
     def post(self, rank: int, message: Message, iteration: int, priority: int,
              gate: ProgressGate | None = None) -> simpy.Event:
@@ -123,18 +151,20 @@ class AnalyticNetwork:
     def channel(self, link_class: str) -> Channel:
         """The processor-sharing channel of a link class (created on first use)."""
         if link_class not in self.channels:
-            self.channels[link_class] = Channel(self.env, link_class, 1.0)
+            self.channels[link_class] = Channel(self.env, link_class, self.interference.rate)
         return self.channels[link_class]
 
     def allreduce(self, message: Message, iteration: int, priority: int,
                   gate: ProgressGate | None = None):
         """One collective: queue on the stream (serial), latency, then the bandwidth share."""
         env = self.env
+        yield from wait_for_cycle(env, self.cycle_s)
         request = None
         if self.stream is not None:
             request = self.stream.request(priority=priority)
             yield request
         fixed_s, phases = self.phases(message.nbytes)
+        fixed_s += self.call_s(message)
         if gate is not None and gate.gated:
             start = yield from self.stepped(message.nbytes, fixed_s, phases, gate)
         else:
@@ -170,6 +200,42 @@ class AnalyticNetwork:
         return start
 
 
+def wait_for_cycle(env: simpy.Environment, cycle_s: float):
+    """Wait for the next tick of a framework's background cycle (Horovod), if it has one."""
+    if cycle_s > 0:
+        tick = math.ceil(env.now / cycle_s - 1e-9) * cycle_s
+        if tick > env.now:
+            yield env.timeout(tick - env.now)
+
+
+class OverlapStretch:
+    """Overlap interference on the collective side: while any rank computes, the channels a
+    collective's bytes move on serve at ``1 / stretch`` of their rate (Proteus's model: the
+    overlapped collective takes ``1 + f`` times as long)."""
+
+    def __init__(self, stretch: float = 1.0):
+        self.stretch = float(stretch)
+        self.busy: set[int] = set()
+        self.base: dict[int, float] = {}
+
+    @property
+    def rate(self) -> float:
+        """The rate factor of a channel created now."""
+        return 1.0 / self.stretch if self.busy else 1.0
+
+    def computing(self, rank: int, busy: bool, channels) -> None:
+        """Record ``rank``'s state; on the first rank busy or the last idle, rescale."""
+        if self.stretch == 1.0:
+            return
+        was = bool(self.busy)
+        (self.busy.add if busy else self.busy.discard)(rank)
+        if was != bool(self.busy):
+            for channel in channels:
+                base = self.base.setdefault(id(channel), channel.rate * (self.stretch if was
+                                                                          else 1.0))
+                channel.set_rate(base / self.stretch if self.busy else base)
+
+
 class Rank:
     """One data-parallel rank: its iteration loop and the strategy's waits and updates."""
 
@@ -182,19 +248,29 @@ class Rank:
         self.factors = [float(f) for f in factors]
         self.rows = rows
         self.done: dict[tuple[int, int], simpy.Event] = {}
-        self.summary: list[tuple] = []   # (iteration, start, end, compute, update, wait)
+        #: (iteration, start, end, compute, update, wait, interference)
+        self.summary: list[tuple] = []
         self.gate = ProgressGate(env, setup.progress)
-        self._acc = [0.0, 0.0, 0.0]      # compute, update, wait of the current iteration
+        self._acc = [0.0, 0.0, 0.0, 0.0]  # compute, update, wait, interference this iteration
+        self._busy = False
 
     def run(self):
         """The rank's process: every iteration, start to update."""
         for it in range(self.setup.iterations):
             start = self.env.now
-            self._acc = [0.0, 0.0, 0.0]
+            self._acc = [0.0, 0.0, 0.0, 0.0]
             yield from self.forward(it)
             yield from self.backward(it)
             yield from self.finish(it)
             self.summary.append((it, start, self.env.now, *self._acc))
+        self.busy(False)
+
+    def busy(self, computing: bool) -> None:
+        """Tell the network when this rank starts or stops computing (compute segments run
+        back to back, so only a wait ends a busy spell)."""
+        if computing != self._busy and self.setup.stretch_comm:
+            self._busy = computing
+            self.network.computing(self.id, computing)
 
     def forward(self, it: int):
         """Forward pass; under crossiter each message's update gates its first layer."""
@@ -240,8 +316,10 @@ class Rank:
             duration *= 1.0 + self.setup.interference
         start = self.env.now
         if duration > 0:
+            self.busy(True)
             yield self.env.timeout(duration)
         self._acc[1 if op == "update" else 0] += scaled
+        self._acc[3] += duration - scaled
         self.rows.append((it, self.id, "compute", op, name, -1, 0, start, self.env.now))
 
     def wait_for(self, it: int, events: list[simpy.Event]):
@@ -250,6 +328,7 @@ class Rank:
         if not pending:
             return
         start = self.env.now
+        self.busy(False)
         self.gate.enter_wait(pending)   # what the rank waits on progresses meanwhile
         yield simpy.AllOf(self.env, pending)
         self.gate.leave_wait()
@@ -262,7 +341,8 @@ class EngineOutput:
     """Plain records of one simulated run (tuples; DataFrames come later)."""
 
     rows: list[tuple]
-    summary: list[tuple]      # rank 0's (iteration, start, end, compute, update, wait)
+    summary: list[tuple]      # rank 0's (iteration, start, end, compute, update, wait,
+                              # interference)
 
 
 NetworkFactory = Callable[[simpy.Environment, list], Network]

@@ -46,11 +46,12 @@ def plot_timeline(trace: pd.DataFrame, ranks: Sequence[int] | None = None,
 
 
 def plot_breakdown(table: pd.DataFrame, title: str = "") -> Figure:
-    """Stacked bars per strategy (the index): compute, update, exposed communication."""
+    """Stacked bars per strategy (the index): compute, update, overlap interference, exposed
+    communication."""
     fig, ax = plt.subplots(figsize=(7, 4))
     bottom = pd.Series(0.0, index=table.index)
     for column, colour in (("compute_s", "#55a868"), ("update_s", "#c44e52"),
-                           ("exposed_comm_s", "#dd8452")):
+                           ("interference_s", "#8172b3"), ("exposed_comm_s", "#dd8452")):
         ax.bar(table.index.astype(str), table[column], bottom=bottom, color=colour,
                label=column.removesuffix("_s").replace("_", " "))
         bottom = bottom + table[column]

@@ -22,7 +22,10 @@ from vocab.trace import TraceRecorder, write_chrome_trace, write_trace
 
 SUMMARY_FILE = "summary.csv"
 SUMMARY_COLUMNS = ["iteration", "start_s", "end_s", "iteration_time_s", "compute_s",
-                   "update_s", "wait_s", "exposed_comm_s", "warmup"]
+                   "update_s", "interference_s", "wait_s", "exposed_comm_s", "warmup"]
+#: The engine's per-iteration summary tuples, in order.
+ENGINE_COLUMNS = ["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s",
+                  "interference_s"]
 
 
 @dataclass
@@ -45,9 +48,7 @@ class SimResult:
     def _timing(self) -> pd.DataFrame:
         """Rank 0's iterations as timing rows (the analytic fidelity's rank is the group's pace;
         the detailed one's rank 0 waits for the slowest in every collective)."""
-        frame = pd.DataFrame.from_records(
-            self.output.summary,
-            columns=["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s"])
+        frame = pd.DataFrame.from_records(self.output.summary, columns=ENGINE_COLUMNS)
         return frame.assign(rank=0)
 
     @cached_property
@@ -55,8 +56,9 @@ class SimResult:
         """The steady iterations (after warm-up) with their durations, as vocab.timing
         defines them; compute, update and exposed communication are means over the same."""
         durations = iteration_durations(self._timing, self.setup.warmup)
-        return durations.merge(self._timing[["iteration", "compute_s", "update_s"]],
-                               on="iteration", how="left")
+        return durations.merge(
+            self._timing[["iteration", "compute_s", "update_s", "interference_s"]],
+            on="iteration", how="left")
 
     # Means, not medians (see vocab.timing): a pipelined strategy can settle into a periodic
     # pattern (delayed, communication-bound: a long wait, then none), and only the mean gives
@@ -77,10 +79,17 @@ class SimResult:
         return float(self._steady["update_s"].mean())
 
     @property
+    def interference_s(self) -> float:
+        """Mean time compute (and update) ran longer because a collective overlapped it."""
+        return float(self._steady["interference_s"].mean())
+
+    @property
     def exposed_comm_s(self) -> float:
-        """Mean of iteration time minus compute and update: communication not hidden."""
+        """Mean of iteration time minus compute, update and interference: communication not
+        hidden."""
         m = self._steady
-        return float(max((m["duration_s"] - m["compute_s"] - m["update_s"]).mean(), 0.0))
+        return float(max((m["duration_s"] - m["compute_s"] - m["update_s"]
+                          - m["interference_s"]).mean(), 0.0))
 
     @property
     def throughput_samples_s(self) -> float:
@@ -112,12 +121,10 @@ class SimResult:
     @cached_property
     def summary(self) -> pd.DataFrame:
         """One row per iteration: times, compute, update, waits, exposed comm, warm-up flag."""
-        frame = pd.DataFrame.from_records(
-            self.output.summary,
-            columns=["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s"])
+        frame = pd.DataFrame.from_records(self.output.summary, columns=ENGINE_COLUMNS)
         frame["iteration_time_s"] = frame["end_s"] - frame["start_s"]
         frame["exposed_comm_s"] = (frame["iteration_time_s"] - frame["compute_s"]
-                                   - frame["update_s"]).clip(lower=0.0)
+                                   - frame["update_s"] - frame["interference_s"]).clip(lower=0.0)
         frame["warmup"] = frame["iteration"] < self.setup.warmup
         return frame[SUMMARY_COLUMNS]
 
@@ -131,11 +138,12 @@ class SimResult:
             "throughput_samples_s": self.throughput_samples_s,
             "speedup_vs_single": self.speedup_vs_single,
             "exposed_comm_s": self.exposed_comm_s, "compute_s": self.compute_s,
-            "update_s": self.update_s, "memory_bytes_per_rank": self.memory_bytes_per_rank,
+            "update_s": self.update_s, "interference_s": self.interference_s, "memory_bytes_per_rank": self.memory_bytes_per_rank,
             "messages": len(self.setup.plan.messages),
             "cluster": cluster["name"], "nodes": cluster["nodes"],
             "model": self.specs["workload"]["name"], "fidelity": self.specs["run"]["fidelity"],
             "transport": cluster["transport"], "progress": cluster["progress"],
+            "stack": (self.specs.get("stack") or {}).get("name"),
         }
 
     @cached_property

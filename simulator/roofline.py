@@ -18,7 +18,8 @@ UPDATE_ARRAY_PASSES = 4
 
 
 def roofline_profile(workload: Workload, device: Device, batch: int, *,
-                     launch_floor_s: float | None = None) -> ComputeProfile:
+                     launch_floor_s: float | None = None,
+                     precision: str = "fp32") -> ComputeProfile:
     """A profile estimated from the device's peak FLOP/s, efficiency and memory bandwidth.
 
     Per layer and direction: ``max(flops / (peak * efficiency), bytes / mem_bandwidth)``, at
@@ -26,13 +27,15 @@ def roofline_profile(workload: Workload, device: Device, batch: int, *,
     read plus the layer's input and output (twice its output's ``activation_bytes``) per
     sample; backward moves twice as much (weights, gradients, activations and their gradients).
     The update streams ``UPDATE_ARRAY_PASSES`` arrays of every parameter (SGD with momentum).
+    ``precision`` picks the FLOP rate (:meth:`hwmodels.specs.Device.rate_flops`: tensor-core
+    peaks for ``amp``, ``fp16``, ``bf16``); bytes per element come from the workload's layers.
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SpecError("batch", batch, "a whole number >= 1")
     floor = launch_floor_s if launch_floor_s is not None else (
         GPU_LAUNCH_FLOOR_S if device.kind == "gpu" else 0.0)
     nonnegative_seconds("launch_floor_s", floor)
-    rate = device.peak_flops * device.efficiency
+    rate = device.rate_flops(precision)
     bw = device.mem_bandwidth_Bps
     forward, backward = [], []
     for layer in workload.layers:
@@ -45,5 +48,6 @@ def roofline_profile(workload: Workload, device: Device, batch: int, *,
         device=device.name, model=workload.name, batch=batch, forward_s=tuple(forward),
         backward_s=tuple(backward), update_s=update,
         source=(f"roofline on {device.name}: efficiency {device.efficiency:g}, "
-                f"launch floor {floor:g} s"),
+                f"launch floor {floor:g} s" + ("" if precision == "fp32" else
+                                               f", {precision} at {rate:.4g} FLOP/s")),
         layer_names=tuple(layer.name for layer in workload.layers))

@@ -27,14 +27,18 @@ from vocab.strategies.plan import MiB
 #: Grid axes (lists) and their defaults; scalars apply to every point.
 GRID_AXES = {"cluster": ["dgx1-p100"], "nodes": [None], "model": ["alexnet"],
              "strategy": ["sync", "layerwise", "bucketed", "delayed"], "bucket_mb": [None],
-             "batch": [None]}
+             "batch": [None], "stack": [None]}
 SCALARS = {"iterations": 2, "fidelity": "analytic", "transport": None, "seed": 0,
-           "merge": None}
+           "merge": None, "precision": None, "throughput": None,
+           "devices_per_node": None}
+#: The point's entries that resolve its context (``simulator.api.cached_context``), in order.
+CONTEXT_KEYS = ("cluster", "model", "batch", "nodes", "transport", "stack", "precision",
+                "throughput", "devices_per_node")
 ALIASES = {"clusters": "cluster", "models": "model", "strategies": "strategy",
-           "bucket_mbs": "bucket_mb", "batches": "batch"}
+           "bucket_mbs": "bucket_mb", "batches": "batch", "stacks": "stack"}
 RESULT_COLUMNS = ["ranks", "iteration_time_s", "throughput_samples_s", "speedup_vs_single",
                   "speedup_vs_sync", "exposed_comm_s", "compute_s", "update_s",
-                  "memory_bytes_per_rank", "messages"]
+                  "interference_s", "memory_bytes_per_rank", "messages"]
 MPI_ENV_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALRANKID",
                 "HYDRA_CONTROL_FD")
 
@@ -71,10 +75,10 @@ def _as_list(value: Any) -> list[Any]:
 def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
     """Simulate one grid point; returns the point with its result columns (or its error)."""
     try:
-        ctx = cached_context(point["cluster"], point["model"], point["batch"], point["nodes"],
-                             point["transport"])
+        ctx = cached_context(*context_key(point))
         bucket = None if point["bucket_mb"] is None else int(point["bucket_mb"] * MiB)
-        spec = strategy_spec(point["strategy"], bucket_bytes=bucket, merge=point["merge"])
+        spec = strategy_spec(point["strategy"], bucket_bytes=bucket, merge=point["merge"],
+                             stack=ctx.stack)
         settings = RunSettings(point["iterations"], point["fidelity"], point["seed"])
         result = run_strategy(ctx, spec, settings).to_dict()
         return {**point, **{k: result.get(k) for k in RESULT_COLUMNS}, "error": ""}
@@ -122,16 +126,24 @@ def run_sweep(points: Sequence[Mapping[str, Any]], jobs: int | None = None,
 
 def validate_contexts(points: Sequence[Mapping[str, Any]]) -> None:
     """Resolve each distinct cluster/model/batch once, so bad input fails before the sweep."""
-    seen = {(p["cluster"], p["model"], p["batch"], p["nodes"], p["transport"]) for p in points}
+    seen = {context_key(p) for p in points}
     for key in sorted(seen, key=str):
         cached_context(*key)
+
+
+def context_key(point: Mapping[str, Any]) -> tuple:
+    """The arguments of ``cached_context`` for a point (defaults for keys it lacks)."""
+    defaults = {**{k: v[0] for k, v in GRID_AXES.items()}, **SCALARS}
+    return tuple(point.get(k, defaults.get(k)) for k in CONTEXT_KEYS)
 
 
 def with_speedup_vs_sync(table: pd.DataFrame) -> pd.DataFrame:
     """Fill ``speedup_vs_sync`` from the sync point of the same configuration, if swept."""
     if "iteration_time_s" not in table or not (table["strategy"] == "sync").any():
         return table
-    keys = ["cluster", "nodes", "model", "batch", "transport", "iterations", "fidelity", "seed"]
+    keys = [k for k in ("cluster", "nodes", "model", "batch", "stack", "transport", "precision",
+                        "throughput", "devices_per_node", "iterations", "fidelity", "seed")
+            if k in table]
     # Keys as strings: axes left at None are all-None columns that pandas will not merge on.
     config = pd.Series(["|".join(map(str, row)) for row in table[keys].itertuples(index=False)],
                        index=table.index)

@@ -150,6 +150,7 @@ def _check_run_specs(specs: dict[str, Any], source: str, where: str | None) -> N
         raise SpecError("specs.workload.name", specs["workload"].get("name"), "a model name",
                         where)
     strategy_from_record(specs, where)
+    check_stack_section(specs.get("stack"), where)
     if source == "exec":
         ranks = specs["cluster"].get("ranks")
         if not isinstance(ranks, int) or isinstance(ranks, bool) or ranks < 1:
@@ -157,6 +158,41 @@ def _check_run_specs(specs: dict[str, Any], source: str, where: str | None) -> N
         steps = specs["run"].get("steps")
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise SpecError("specs.run.steps", steps, "a whole number of steps >= 1", where)
+
+
+#: ``specs.stack`` (optional; null for a run without a software stack): field -> (JSON types,
+#: what is expected). Written by ``hwmodels.stacks.stack_record``.
+STACK_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "a stack name"),
+    "library": ((str,), "a collective library name"),
+    "launch_s": (_NUMBER, "seconds >= 0 per call"),
+    "copies": ((str,), "never, fused or always"),
+    "cycle_s": (_NUMBER, "seconds >= 0 (Horovod's cycle; 0 for none)"),
+    "bucket_bytes": ((int, type(None)), "a whole number of bytes or null"),
+    "per_variable": ((bool,), "true or false"),
+    "overlap_interference": ((*_NUMBER, type(None)), "a factor >= 0 or null"),
+}
+
+
+def check_stack_section(stack: Any, where: str | None = None) -> None:
+    """``specs.stack``: null, or an object with exactly :data:`STACK_FIELDS`, each well typed."""
+    if stack is None:
+        return
+    if not isinstance(stack, dict):
+        raise SpecError("specs.stack", stack, "a stack (an object) or null", where)
+    for key in stack:
+        if key not in STACK_FIELDS:
+            raise SpecError(f"specs.stack.{key}", stack[key],
+                            f"one of the fields {', '.join(STACK_FIELDS)}", where)
+    for key, (types, expected) in STACK_FIELDS.items():
+        value = stack.get(key, ...)
+        bad_bool = isinstance(value, bool) and bool not in types
+        if value is ... or not isinstance(value, types) or bad_bool or \
+                (isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0):
+            raise SpecError(f"specs.stack.{key}", None if value is ... else value, expected,
+                            where)
+    if stack["copies"] not in ("never", "fused", "always"):
+        raise SpecError("specs.stack.copies", stack["copies"], "never, fused or always", where)
 
 
 def strategy_from_record(specs: dict[str, Any], where: str | None = None) -> StrategySpec:

@@ -8,7 +8,7 @@ files in ``vocab/workloads/``; users load their own files in the same format.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,15 @@ class Workload:
     @property
     def param_tensors(self) -> int:
         return sum(layer.param_tensors for layer in self.layers)
+
+    def with_element_bytes(self, nbytes: int) -> "Workload":
+        """The same model with ``nbytes`` per parameter and gradient element (2 for fp16/bf16
+        training): gradient bytes become ``params * nbytes``; FLOPs and activations stay."""
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
+            raise SpecError("dtype_bytes", nbytes, "a whole number of bytes per element >= 1")
+        layers = tuple(replace(layer, dtype_bytes=nbytes, grad_bytes=layer.params * nbytes)
+                       for layer in self.layers)
+        return replace(self, layers=layers)
 
     @property
     def grad_bytes(self) -> list[int]:

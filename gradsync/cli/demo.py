@@ -25,12 +25,15 @@ from simulator.api import compare
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed")
 MODELS = (("alexnet", 256), ("googlenet", 32))
-#: (cluster, nodes, transport, MPI progress, what it stands for)
+#: (cluster, nodes, transport, MPI progress, software stack, what it stands for). The DGX-1
+#: study runs under both eras: the 2016 stacks (NCCL 1, Caffe-MPI) and today's NCCL 2.8.
 SCENARIOS = (
-    ("dgx1-p100", 1, "device", None, "NCCL-style collectives over NVLink"),
-    ("dgx1-p100", 1, "host", "test", "2016 Caffe+MPI style: host-staged MPI, progressed by polling"),
-    ("cpu-sandybridge-fdr", 8, None, None, "CPU cluster, FDR InfiniBand"),
-    ("cpu-sandybridge-fdr", 64, None, None, "CPU cluster, FDR InfiniBand"),
+    ("dgx1-p100", 1, "device", None, "nccl1", "2016: NCCL 1 collectives over NVLink"),
+    ("dgx1-p100", 1, "device", None, "nccl2.8", "today: NCCL 2.8 over NVLink"),
+    ("dgx1-p100", 1, "host", "test", "caffe-mpi-2016",
+     "2016 Caffe-MPI style: host-staged MPI, progressed by polling"),
+    ("cpu-sandybridge-fdr", 8, None, None, None, "CPU cluster, FDR InfiniBand"),
+    ("cpu-sandybridge-fdr", 64, None, None, None, "CPU cluster, FDR InfiniBand"),
 )
 
 
@@ -56,20 +59,22 @@ def run(args: argparse.Namespace) -> int:
     """Simulate every (cluster, model) pair, print its table, save runs and a summary."""
     out = fresh_dir(args.out)
     tables = []
-    for cluster, nodes, transport, progress, meaning in SCENARIOS:
+    for cluster, nodes, transport, progress, stack, meaning in SCENARIOS:
         for model, batch in MODELS:
             comparison = compare(STRATEGIES, cluster=cluster, model=model, batch=batch,
                                  nodes=nodes, iterations=args.iterations,
-                                 transport=transport, progress=progress)
+                                 transport=transport, progress=progress, stack=stack)
             first = comparison["sync"]
             used = first.specs["cluster"]["transport"]
             print(f"\n{model}, batch {batch}/device, on {cluster} x {nodes} nodes "
-                  f"({first.ranks} ranks, {used} transport) - {meaning}")
+                  f"({first.ranks} ranks, {used} transport, stack {stack or 'none'}) - "
+                  f"{meaning}")
             print(format_table(comparison.table()))
-            comparison.save(out / f"{cluster}-n{nodes}-{used}-{model}")
+            comparison.save(out / f"{cluster}-n{nodes}-{used}-{stack or 'nostack'}-{model}")
             table = comparison.table().reset_index()
             tables.append(table.assign(cluster=cluster, nodes=nodes, transport=used,
-                                       progress=progress or "async", model=model))
+                                       progress=progress or "async", stack=stack or "",
+                                       model=model))
     summary = out / "summary.csv"
     pd.concat(tables).to_csv(summary, index=False)
     print(f"\nsimulated runs and {summary.name} written under {out}")

@@ -98,7 +98,8 @@ def summary(data: dict[str, Any]) -> str:
          f"per NIC, latency {format_time(fab['latency_s'])}, "
          f"fat tree oversubscription {data['oversubscription']:g}"),
         (f"  software   collective overhead {format_time(data['collective_overhead_s'])}, "
-         f"comm interference {data['comm_interference']:g}, transport {data['transport']}"),
+         f"comm interference {_interference(data['comm_interference'])}, "
+         f"transport {data['transport']}"),
     ]
     for link_class, ab in data["fitted"].items():
         lines.append(f"  fitted     {link_class}: alpha {format_time(ab['alpha_s'])}, "
@@ -123,3 +124,8 @@ def _link_lines(links: list[dict[str, Any]]) -> list[str]:
                              peers, key=lambda item: item[0]))
         lines.append(f"    {a}: {total} links -> {text}")
     return lines
+
+
+def _interference(value: float | None) -> str:
+    """The cluster's overlap interference, or where it comes from when the file sets none."""
+    return "default (the device's or the stack's)" if value is None else f"{value:g}"

@@ -10,11 +10,13 @@ import pandas as pd
 
 from vocab.errors import SpecError
 from simulator.api import compare
+from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from vocab.strategies.plan import MiB
 
 TABLE_COLUMNS = {"iteration_time_s": "iter time (ms)", "throughput_samples_s": "samples/s",
                  "speedup_vs_sync": "vs sync", "speedup_vs_single": "vs 1 device",
-                 "exposed_comm_s": "exposed comm (ms)", "memory_bytes_per_rank": "mem/rank (GiB)"}
+                 "exposed_comm_s": "exposed comm (ms)", "interference_s": "interference (ms)",
+                 "memory_bytes_per_rank": "mem/rank (GiB)"}
 JSON_KEYS = ("strategy", "iteration_time_s", "throughput_samples_s", "speedup_vs_sync",
              "exposed_comm_s", "memory_bytes_per_rank")
 
@@ -24,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("simulate", help="simulate gradient strategies on a cluster",
                               description=__doc__)
     add_run_arguments(p)
+    add_stack_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
                         "crossiter)")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
                          merge=args.merge, progress=args.progress,
-                         devices_per_node=args.devices_per_node)
+                         **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
     table = comparison.table()
     if args.out:
         comparison.save(args.out)
@@ -89,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     cluster = first.specs["cluster"]
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster['name']} "
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
-          f"transport, {cluster['progress']} progress, {args.fidelity})")
+          f"transport, {cluster['progress']} progress, {args.fidelity}, stack "
+          f"{(first.specs.get('stack') or {}).get('name', 'none')})")
     print(format_table(table))
     print(comparison.trust.line)
     if args.out:
@@ -102,10 +106,12 @@ def format_table(table: pd.DataFrame) -> str:
     shown = table[list(TABLE_COLUMNS)].copy()
     shown["iteration_time_s"] *= 1e3
     shown["exposed_comm_s"] *= 1e3
+    shown["interference_s"] *= 1e3
     shown["memory_bytes_per_rank"] /= 2**30
     formats = {"iteration_time_s": "{:.2f}", "throughput_samples_s": "{:.0f}",
                "speedup_vs_sync": "{:.2f}x", "speedup_vs_single": "{:.2f}x",
-               "exposed_comm_s": "{:.2f}", "memory_bytes_per_rank": "{:.2f}"}
+               "exposed_comm_s": "{:.2f}", "interference_s": "{:.2f}",
+               "memory_bytes_per_rank": "{:.2f}"}
     for column, fmt in formats.items():
         shown[column] = shown[column].map(fmt.format)
     return shown.rename(columns=TABLE_COLUMNS).to_string()

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from vocab.errors import GradsyncError
+from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
 
 
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sweep", help="simulate a grid of configurations in parallel",
                               description=__doc__)
     p.add_argument("--grid", type=Path, help="YAML grid file (axes: cluster, nodes, model, "
-                   "strategy, bucket_mb, batch; scalars: iterations, fidelity, transport, seed)")
+                   "strategy, bucket_mb, batch, stack; scalars: iterations, fidelity, "
+                   "transport, seed, precision, throughput, devices_per_node)")
     p.add_argument("--clusters", type=_list, help="cluster presets or files, comma-separated")
     p.add_argument("--nodes", type=_list, help="node counts, comma-separated")
     p.add_argument("--models", type=_list, help="workloads, comma-separated")
@@ -42,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"))
+    add_stack_arguments(p)
     p.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
     p.add_argument("--mpi", action="store_true", help="run points on MPI ranks (mpi4py.futures)")
     p.add_argument("--out", type=Path, default=Path("sweep.csv"),
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
              "strategy": args.strategies, "bucket_mb": args.bucket_mb, "batch": args.batch,
              "iterations": args.iterations, "fidelity": args.fidelity,
              "transport": args.transport}
-    grid.update({k: v for k, v in flags.items() if v is not None})
+    grid.update({k: v for k, v in {**flags, **stack_kwargs(args)}.items() if v is not None})
     points = expand_grid(grid)
     if args.out.exists() and not args.force:   # fail before the work, not after it
         raise GradsyncError(f"{args.out} exists; choose another --out or pass --force")
