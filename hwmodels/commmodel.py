@@ -112,6 +112,7 @@ class CommModel:
                                 2 * self._params["host"].beta_s_per_B)
                          if self.host_staged else ZERO_COST)
         self._allreduce: dict[str, Affine] = {}
+        self._at_nodes: dict[int, NcclCosts] = {}
         self._choice: dict[float, str] = {}
 
     # ---- parameters ------------------------------------------------------------------------
@@ -193,6 +194,15 @@ class CommModel:
     def _nccl_runs(self, algorithm: str) -> bool:
         return self.nccl is not None and (algorithm == "auto" or algorithm in NCCL_ALGORITHMS)
 
+    def _model_at(self, nodes: int, nbytes: float) -> float:
+        """The fitted closed form at another node count (for measured curves' ratios)."""
+        model = self._at_nodes.get(nodes)
+        if model is None:
+            model = self._at_nodes[nodes] = (
+                self.nccl if nodes == self.nodes else
+                NcclCosts(self.cluster.with_nodes(nodes), self.era, _nccl_scales(self.cluster)))
+        return model.choose(nbytes).cost.at(nbytes)
+
     def _nccl_choice(self, nbytes: float):
         return self.nccl.choose(nbytes, algorithm=None if self.algorithm == "auto"
                                 else self.algorithm)
@@ -200,9 +210,8 @@ class CommModel:
     def _nccl_allreduce(self, nbytes: float) -> Affine:
         choice = self._nccl_choice(nbytes)
         curves = _nccl_curves(self.cluster)
-        if curves is not None:
-            measured = curves.time_s(self.nodes, self.ranks_per_node, nbytes, choice.cost,
-                                     lambda n: self.nccl.choose(n).cost.at(n))
+        if curves is not None and self.algorithm == "auto":
+            measured = curves.time_s(self.nodes, self.ranks_per_node, nbytes, self._model_at)
             if measured is not None:
                 fixed = min(choice.cost.fixed_s, measured)
                 return Affine(fixed, (measured - fixed) / nbytes if nbytes else 0.0)

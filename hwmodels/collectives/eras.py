@@ -86,13 +86,27 @@ class Era:
     achieved: float
     qpi_Bps: float | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: Bytes per thread below which a collective runs on fewer channels (None: all
+    #: channels at every size), and threads per channel, per protocol.
+    thread_threshold: Mapping[str, int] | None = None
+    threads: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
+        {"LL": 512, "LL128": 640, "Simple": 512}))
+    #: Channels NCCL runs per ring of its graph (2.x duplicates its rings onto more SMs).
+    channels_per_ring: int = 1
 
 
 def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
     return Era(name, description, protocols, trees, True, _us(_BASE_LAT_28),
                MappingProxyType({hw: _us(t) for hw, t in _HW_LAT_28.items()}),
                ring_plateau=1.9, tree_correction=True, achieved=0.9, qpi_Bps=None,
+               thread_threshold=MappingProxyType({"LL": 8, "LL128": 8, "Simple": 64}),
+               channels_per_ring=2,
                sources=MappingProxyType({
+                   "channels": "NVIDIA/nccl src/enqueue.cc getAlgoInfo: channels dropped "
+                               "while nBytes < nChannels x nThreads x threadThreshold "
+                               "(LL 8 B/thread, x ranks for rings; LL128 8; Simple 64); "
+                               "tuning.cc: LL 512 threads, LL128 640; rings duplicated "
+                               "(graph/connect.cc ncclTopoPostset)",
                    "latency": f"{_TUNING}: baseLat, hwLat",
                    "caps": f"{_TUNING}: LL x1/4, LL128 x0.92 <= 16.7 GB/s per channel, "
                            "tree x0.9 <= 80 GB/s (110 on 2 nodes), tree LL x1/3.8",

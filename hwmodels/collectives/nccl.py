@@ -206,9 +206,14 @@ class NcclCosts:
     """NCCL-style costs of the collectives over every GPU of ``cluster`` under ``era``."""
 
     def __init__(self, cluster: Cluster, era: str | Era,
-                 scales: NcclScales | None = None) -> None:
+                 scales: NcclScales | None = None, *, as_tuner: bool = False) -> None:
         self.era = ERAS[era] if isinstance(era, str) else era
-        self.scales = scales or NcclScales()
+        self.as_tuner = as_tuner
+        self.scales = NcclScales() if as_tuner or scales is None else scales
+        #: NCCL's own estimate, which picks the algorithm and protocol: its figures as they
+        #: are (no achieved fraction, every channel, nothing fitted). What runs then costs
+        #: what this model says it costs.
+        self.tuner = self if as_tuner else NcclCosts(cluster, self.era, as_tuner=True)
         self.k, self.nodes = cluster.devices_per_node, cluster.nodes
         self.p = self.k * self.nodes
         self.graph = node_graph(cluster.node, self.era)
@@ -234,13 +239,9 @@ class NcclCosts:
         pairs = self.candidates(collective)
         if algorithm is not None and any(a == algorithm for a, _ in pairs):
             pairs = [(a, p) for a, p in pairs if a == algorithm]
-        best = None
-        for algorithm, protocol in pairs:
-            cost = self.cost(algorithm, protocol, nbytes, collective)
-            if best is None or cost.at(nbytes) < best.cost.at(nbytes):
-                best = Choice(algorithm, protocol, cost)
-        assert best is not None
-        return best
+        estimate = {pair: self.tuner.cost(*pair, nbytes, collective).at(nbytes) for pair in pairs}
+        algorithm, protocol = min(pairs, key=estimate.__getitem__)
+        return Choice(algorithm, protocol, self.cost(algorithm, protocol, nbytes, collective))
 
     # -- the closed form --------------------------------------------------------------------
     def cost(self, algorithm: str, protocol: str, nbytes: float,
@@ -252,13 +253,13 @@ class NcclCosts:
         return Affine(latency, 1.0 / self._algbw(algorithm, protocol, nbytes, collective))
 
     def _bus(self, algorithm: str) -> float:
-        era = self.era
+        achieved = 1.0 if self.as_tuner else self.era.achieved
         if self.nodes == 1:
-            return era.achieved * self.intra_Bps
-        if algorithm == "tree" and self.nodes <= 2:
-            return era.achieved * (self.intra_Bps if math.isfinite(self.intra_Bps)
-                                   else self.net_Bps)
-        return era.achieved * min(self.intra_Bps, self.net_Bps)
+            return achieved * self.intra_Bps
+        if algorithm == "tree" and self.nodes <= 2 and self.as_tuner:
+            return achieved * (self.intra_Bps if math.isfinite(self.intra_Bps)
+                               else self.net_Bps)
+        return achieved * min(self.intra_Bps, self.net_Bps)
 
     def _algbw(self, algorithm: str, protocol: str, nbytes: float, collective: str) -> float:
         bus, channels = self._bus(algorithm), self.graph.channels
@@ -272,14 +273,33 @@ class NcclCosts:
                 log_size = max(0, int(math.log2(max(nbytes, 64) / 64)))
                 if log_size < len(TREE_CORRECTION[protocol]):
                     bus *= TREE_CORRECTION[protocol][log_size]
-            return bus / 2
+            # NCCL's tree moves each byte up and down: algbw = busbw / 2. On exactly two nodes
+            # the one tree level crosses the network once each way, so what runs gets the
+            # whole port (bus bandwidth up to ~2x the network's, NVIDIA/nccl#209).
+            ratio = 1.0 if self.nodes == 2 and not self.as_tuner else 0.5
+            return bus * self.channel_share(algorithm, protocol, nbytes) * ratio
         if protocol == "LL":
             bus /= 4 if (self.nodes > 1 or collective == "allreduce") else 3
         elif protocol == "LL128":
             bus = min(bus * (0.7 if self.k < 2 and self.nodes > 1 else 0.92),
                       LL128_MAX_PER_CHANNEL_Bps * channels)
         steps = self._steps(collective)[0]
+        bus *= self.channel_share(algorithm, protocol, nbytes)
         return bus * (self.p / steps if collective != "broadcast" else 1.0)
+
+    def channel_share(self, algorithm: str, protocol: str, nbytes: float) -> float:
+        """The fraction of its channels a collective of ``nbytes`` runs on: NCCL drops
+        channels while ``nbytes < channels x threads x threshold`` (``getAlgoInfo``), so a
+        mid-size message gets a fraction of the bandwidth its tuner priced it at."""
+        era = self.era
+        if era.thread_threshold is None or self.as_tuner:
+            return 1.0
+        total = self.graph.channels * era.channels_per_ring
+        threshold = era.thread_threshold[protocol]
+        if algorithm == "ring" and protocol == "LL":
+            threshold *= self.p
+        used = min(total, max(1, int(nbytes // (era.threads[protocol] * threshold))))
+        return used / total
 
     def _steps(self, collective: str) -> tuple[int, int]:
         """(ring steps, of which network steps)."""
