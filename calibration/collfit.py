@@ -39,7 +39,8 @@ from vocab.errors import GradsyncError
 #: The fit and the checks start here: below it every layout is latency alone.
 MIN_FIT_BYTES = 64 << 10
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
-_PARAMS = ("intra_bw", "net_bw", "intra_lat", "net_lat", "plateau")
+_PARAMS = ("intra_bw", "net_bw", "intra_lat", "net_lat", "plateau", "threshold", "tree_bw",
+           "tree_lat")
 
 
 def allreduce_curves(table: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
@@ -93,10 +94,10 @@ def fit_collectives(table: pd.DataFrame, base: Cluster, library: str | None = No
         return np.concatenate(out)
 
     era_plateau = math.log(NcclCosts(base, library).era.ring_plateau)
-    start = np.array([0.0, 0.0, 0.0, 0.0, era_plateau])
+    start = np.array([0.0, 0.0, 0.0, 0.0, era_plateau, 0.0, 0.0, 0.0])
     result = least_squares(residuals, start, diff_step=0.05,
-                           bounds=(np.log([0.2, 0.2, 0.1, 0.1, 1.0]),
-                                   np.log([5.0, 5.0, 20.0, 20.0, 4.0])))
+                           bounds=(np.log([0.2, 0.2, 0.1, 0.1, 1.0, 0.05, 0.1, 0.1]),
+                                   np.log([5.0, 5.0, 20.0, 20.0, 4.0, 50.0, 10.0, 20.0])))
     scales = _scales(result.x)
     rms = {}
     for layout, c in fit_points.items():

@@ -91,9 +91,9 @@ def test_abci_predictions_at_unfitted_node_counts_within_15_and_10_percent_where
 
 
 @needs_data
-@pytest.mark.xfail(strict=True, reason="the issue's goal, not met: 4 nodes at 128 KB-512 KB "
-                   "come out 21-48 % slow and 16-32 MB 15-17 % slow (python -m "
-                   "calibration.collfit --check)")
+@pytest.mark.xfail(strict=True, reason="the issue's goal, not met: 4 nodes at 128 KB-1 MB come "
+                   "out 17-54 % slow, 16 nodes at 8 MB 14 % (python -m calibration.collfit "
+                   "--check)")
 def test_abci_issue_goal_15_percent_from_64k_10_percent_from_4m() -> None:
     errors = abci_check(ABCI)
     for nodes in (4, 16):

@@ -101,7 +101,7 @@ class CollectiveFit:
         return {
             "library": self.library,
             "scales": {"intra_bw": s.intra_bw, "net_bw": s.net_bw, "intra_lat": s.intra_lat,
-                       "net_lat": s.net_lat, "plateau": s.plateau},
+                       "net_lat": s.net_lat, "plateau": s.plateau, "threshold": s.threshold},
             "curves": [{"nodes": n, "gpus_per_node": k, "nbytes": [float(x) for x in sizes],
                         "time_s": [float(t) for t in times]}
                        for (n, k), (sizes, times) in sorted(self.curves.items())],
@@ -121,7 +121,7 @@ class CollectiveFit:
         scales = raw.get("scales") or {}
         if not isinstance(scales, Mapping) or set(scales) - set(NcclScales.__dataclass_fields__):
             raise SpecError(f"{where}.scales", scales,
-                            "a mapping of intra_bw, net_bw, intra_lat, net_lat, plateau")
+                            "a mapping of intra_bw, net_bw, intra_lat, net_lat, plateau, threshold")
         curves = {}
         for i, entry in enumerate(raw.get("curves") or []):
             if not isinstance(entry, Mapping) or {"nodes", "gpus_per_node", "nbytes",

@@ -60,14 +60,20 @@ NCCL_ALGORITHMS = ("ring", "tree")
 @dataclass(frozen=True)
 class NcclScales:
     """Fitted multipliers on the closed form (1 = NCCL's figures): bandwidth of the
-    intra-node graph and of the network, latency of intra-node and network steps, and the
-    Simple ring's plateau factor (``None``: the era's)."""
+    intra-node graph and of the network, latency of intra-node and network steps, the
+    Simple ring's plateau factor (``None``: the era's), and the bytes per thread below which
+    a collective runs on fewer channels (``NCCL_THREAD_THRESHOLDS``), and the tree's
+    bandwidth and latency on their own (NCCL corrects its tree by size already; the tree
+    across a fabric is what its own figures fit least)."""
 
     intra_bw: float = 1.0
     net_bw: float = 1.0
     intra_lat: float = 1.0
     net_lat: float = 1.0
     plateau: float | None = None
+    threshold: float = 1.0       # on NCCL's per-thread bytes before it adds channels
+    tree_bw: float = 1.0         # on the tree's bandwidth
+    tree_lat: float = 1.0        # on the tree's latency
 
 
 @dataclass(frozen=True)
@@ -277,7 +283,8 @@ class NcclCosts:
             # the one tree level crosses the network once each way, so what runs gets the
             # whole port (bus bandwidth up to ~2x the network's, NVIDIA/nccl#209).
             ratio = 1.0 if self.nodes == 2 and not self.as_tuner else 0.5
-            return bus * self.channel_share(algorithm, protocol, nbytes) * ratio
+            return (bus * self.channel_share(algorithm, protocol, nbytes) * ratio
+                    * self.scales.tree_bw)
         if protocol == "LL":
             bus /= 4 if (self.nodes > 1 or collective == "allreduce") else 3
         elif protocol == "LL128":
@@ -295,10 +302,11 @@ class NcclCosts:
         if era.thread_threshold is None or self.as_tuner:
             return 1.0
         total = self.graph.channels * era.channels_per_ring
-        threshold = era.thread_threshold[protocol]
+        threshold = era.thread_threshold[protocol] * self.scales.threshold
         if algorithm == "ring" and protocol == "LL":
             threshold *= self.p
-        used = min(total, max(1, int(nbytes // (era.threads[protocol] * threshold))))
+        # NCCL drops one channel at a time; as a continuous share (what a fit can move).
+        used = min(total, max(1.0, nbytes / (era.threads[protocol] * threshold)))
         return used / total
 
     def _steps(self, collective: str) -> tuple[int, int]:
@@ -321,7 +329,7 @@ class NcclCosts:
         if self.nodes > 1 and protocol == "LL":
             intra *= 1.8
         if algorithm == "tree":
-            return base + 2 * ((self.k - 1) * intra + math.log2(self.nodes) * inter)
+            return base + 2 * ((self.k - 1) * intra + math.log2(self.nodes) * inter) * s.tree_lat
         steps, net_steps = self._steps(collective)
         step_part = (steps - net_steps) * intra + net_steps * inter
         plateau = s.plateau if s.plateau is not None else era.ring_plateau
