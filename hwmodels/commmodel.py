@@ -254,9 +254,7 @@ class CommModel:
         """
         if self.p == 1:
             return 1
-        if self._nccl_runs(self.algorithm):
-            return self.nccl.steps(self._nccl_choice(nbytes).algorithm)
-        algorithm = self.algorithm_for(nbytes)
+        algorithm = self.algorithm_for(nbytes)     # under NCCL: the schedule it runs
         entry = ALLREDUCE_ALGORITHMS[algorithm]
         if entry.terms is None:
             terms = sum(hierarchical_terms(self.ranks_per_node, self.nodes), ZERO)

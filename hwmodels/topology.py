@@ -129,6 +129,23 @@ def dgx1_v100(device: Device | str = "v100-sxm2", *, nvlink_bandwidth_Bps: float
                  "DGX-1 (V100): NVLink 2.0 hybrid cube-mesh, 6 links per GPU")
 
 
+def nvlink_quad(device: Device | str = "v100-sxm2", *, nvlink_bandwidth_Bps: float = 25e9,
+                nvlink_links: int = 2, pcie_bandwidth_Bps: float = PCIE3_X16_BPS,
+                qpi_bandwidth_Bps: float = 20.8e9, nics: int = 2,
+                host_mem_bandwidth_Bps: float = 255e9) -> NodeSpec:
+    """Four SXM2 GPUs, every pair joined by ``nvlink_links`` NVLinks (ABCI's compute node V,
+    and other 4-GPU V100 servers); two sockets, a PCIe switch per socket with 2 GPUs each,
+    ``nics`` NICs spread over the switches."""
+    graph = _devices(4)
+    for a in range(4):
+        for b in range(a + 1, 4):
+            _link(graph, a, b, "nvlink", nvlink_links, nvlink_bandwidth_Bps)
+    _sockets(graph, 2, 2, qpi_bandwidth_Bps / 2)
+    nic_names = _pcie_tree(graph, 4, 2, nics, pcie_bandwidth_Bps)
+    return NodeSpec("nvlink-quad", _device(device), 4, graph, nic_names, host_mem_bandwidth_Bps,
+                    f"4 GPUs, {nvlink_links} NVLinks per pair, all-to-all")
+
+
 def pcie8(device: Device | str = "p100-sxm2", *, devices: int = 8, devices_per_switch: int = 2,
           pcie_bandwidth_Bps: float = PCIE3_X16_BPS, qpi_bandwidth_Bps: float = 19.2e9,
           nics: int = 1, host_mem_bandwidth_Bps: float = 136.5e9) -> NodeSpec:
@@ -225,6 +242,7 @@ def dgx_h100(device: Device | str = "h100-sxm5", *, nvlink_bandwidth_Bps: float 
 TOPOLOGIES: Registry[Callable[..., NodeSpec]] = Registry("topology", {
     "dgx1-p100": dgx1_p100, "dgx1-v100": dgx1_v100, "pcie8": pcie8, "cpu": cpu_node,
     "nvswitch": nvswitch_node, "dgx-a100": dgx_a100, "dgx-h100": dgx_h100,
+    "nvlink-quad": nvlink_quad,
 }, also_valid=("custom",))
 
 

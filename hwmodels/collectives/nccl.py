@@ -348,9 +348,3 @@ class NcclCosts:
                                    per_byte(self.intra_Bps), gamma_s_per_B),
                 "inter": AlphaBeta(net[("ring", "Simple")] * self.scales.net_lat,
                                    per_byte(self.net_Bps), gamma_s_per_B)}
-
-    def steps(self, algorithm: str) -> int:
-        """Sequential rounds of the allreduce by ``algorithm`` (at least 1)."""
-        if algorithm == "tree":
-            return max(1, 2 * ((self.k - 1) + math.ceil(math.log2(self.nodes))))
-        return max(1, self._steps("allreduce")[0])
