@@ -113,6 +113,7 @@ class CommModel:
                          if self.host_staged else ZERO_COST)
         self._allreduce: dict[str, Affine] = {}
         self._at_nodes: dict[int, NcclCosts] = {}
+        self._by_size: dict[float, Affine] = {}
         self._choice: dict[float, str] = {}
 
     # ---- parameters ------------------------------------------------------------------------
@@ -167,7 +168,11 @@ class CommModel:
         if self._nccl_runs(self.algorithm):
             # The schedule nearest NCCL's: its ring, or for its tree (chains inside nodes,
             # a tree across them) the hierarchical one.
-            chosen = self._nccl_choice(nbytes).algorithm
+            chosen = self._choice.get(nbytes)
+            if chosen is None:
+                chosen = self._nccl_choice(nbytes).algorithm
+                if len(self._choice) < _CHOICE_CACHE_SIZE:
+                    self._choice[nbytes] = chosen
             return "ring" if chosen == "ring" else "hierarchical"
         if self.algorithm != "auto":
             return self.algorithm
@@ -188,7 +193,12 @@ class CommModel:
         (algorithm, protocol)'s latency there, per byte = 1 / its bandwidth there (measured
         curves of a fitted cluster take precedence)."""
         if self._nccl_runs(self.algorithm):
-            return self._with_overheads(self._nccl_allreduce(_whole_bytes(nbytes)))
+            cost = self._by_size.get(nbytes)
+            if cost is None:
+                cost = self._with_overheads(self._nccl_allreduce(_whole_bytes(nbytes)))
+                if len(self._by_size) < _CHOICE_CACHE_SIZE:
+                    self._by_size[nbytes] = cost
+            return cost
         return self.allreduce_by(self.algorithm_for(nbytes))
 
     def _nccl_runs(self, algorithm: str) -> bool:
