@@ -47,8 +47,9 @@ from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
 from hwmodels.collectives.tuner import choose_allreduce
 from hwmodels.collectives.eras import LIBRARIES, MPI
-from hwmodels.collectives.nccl import NCCL_ALGORITHMS, NcclCosts, NcclScales
+from hwmodels.collectives.nccl import NCCL_ALGORITHMS, Choice, NcclCosts, NcclScales
 from vocab.errors import SpecError, UnknownNameError
+from hwmodels.collectives.measured import CollectiveFit
 from hwmodels.specs import AlphaBeta, Cluster
 
 
@@ -64,10 +65,11 @@ def _nccl_scales(cluster: Cluster) -> NcclScales | None:
     fitted = getattr(calibration, "collectives", None) if calibration is not None else None
     return fitted.scales if fitted is not None else None
 
+
 _CHOICE_CACHE_SIZE = 4096
 
 
-def _nccl_curves(cluster: Cluster):
+def _nccl_curves(cluster: Cluster) -> CollectiveFit | None:
     calibration = cluster.calibration
     fitted = getattr(calibration, "collectives", None) if calibration is not None else None
     return fitted if fitted is not None and fitted.curves else None
@@ -82,6 +84,14 @@ class CommModel:
     ring on this cluster's links, as NCCL picks by its cost model), MPICH style otherwise
     (hierarchical when there are several nodes with several devices each). Every cost includes ``cluster.collective_overhead_s``; with one
     rank there is nothing to communicate and every cost is zero.
+
+    ``library`` is a collective-library era (:data:`~hwmodels.collectives.eras.LIBRARIES`):
+    ``None`` takes :func:`default_library` (``nccl2.8`` for GPUs with device transport, else
+    ``mpi``). Under an NCCL era, ``"auto"``, ``"ring"`` and ``"tree"`` are priced by
+    :class:`~hwmodels.collectives.nccl.NcclCosts` (its latency terms hold the launch, so no
+    ``collective_overhead_s`` is added), measured curves of a fitted cluster
+    (``cluster.calibration.collectives``) first; the MPI algorithms stay alpha-beta, as does
+    everything under ``mpi``, exactly the model before the eras.
     """
 
     def __init__(self, cluster: Cluster, algorithm: str = "auto",
@@ -213,7 +223,7 @@ class CommModel:
                 NcclCosts(self.cluster.with_nodes(nodes), self.era, _nccl_scales(self.cluster)))
         return model.choose(nbytes).cost.at(nbytes)
 
-    def _nccl_choice(self, nbytes: float):
+    def _nccl_choice(self, nbytes: float) -> Choice:
         return self.nccl.choose(nbytes, algorithm=None if self.algorithm == "auto"
                                 else self.algorithm)
 

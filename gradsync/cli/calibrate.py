@@ -7,6 +7,7 @@ from pathlib import Path
 
 from calibration.calibrate import BASE_CLUSTER, calibrate
 from calibration.protocol import DEFAULT_OUT, run_protocol
+from hwmodels.collectives.measured import CollectiveFit
 from vocab.errors import SpecError
 from vocab.units import format_time
 from vocab.profile import load_profile
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_collectives(fit) -> None:
+def _print_collectives(fit: CollectiveFit) -> None:
+    """The fitted collective figures, one line each."""
     scales = ", ".join(f"{k} x{v:.3g}" for k, v in fit.provenance["fitted"].items())
     print(f"  collectives ({fit.library}): {scales}")
     print("  measured layouts (nodes x GPUs): " + ", ".join(fit.provenance["layouts"]))
