@@ -30,11 +30,12 @@ from scipy.optimize import least_squares
 from calibration.collbench import read_collective_logs
 from hwmodels.calibration import Calibration
 from hwmodels.cluster import load_cluster
+from hwmodels.collectives.eras import ERAS
 from hwmodels.collectives.measured import CollectiveFit
 from hwmodels.collectives.nccl import NcclCosts, NcclScales
 from hwmodels.commmodel import CommModel, default_library
 from hwmodels.specs import Cluster
-from vocab.errors import GradsyncError
+from vocab.errors import GradsyncError, SpecError
 
 #: The fit and the checks start here: below it every layout is latency alone.
 MIN_FIT_BYTES = 64 << 10
@@ -77,6 +78,10 @@ def fit_collectives(table: pd.DataFrame, base: Cluster, library: str | None = No
                     min_bytes: int = MIN_FIT_BYTES) -> CollectiveFit:
     """The fitted model and the measured curves of ``table`` on ``base``'s hardware."""
     library = library or default_library(base)
+    if library not in ERAS:
+        raise SpecError("cluster", base.name, "a GPU cluster with device transport: collective "
+                        f"logs fit an NCCL era ({', '.join(ERAS)}), not the {library} model "
+                        "(fit CPU clusters from bench-net directories)")
     curves = allreduce_curves(table)
     fit_points = {layout: c[c["nbytes"] >= min_bytes] for layout, c in curves.items()}
     fit_points = {layout: c for layout, c in fit_points.items() if len(c) and layout[0] * layout[1] > 1}

@@ -101,6 +101,12 @@ def test_abci_issue_goal_15_percent_from_64k_10_percent_from_4m() -> None:
             assert abs(e) <= (0.10 if n >= 4 << 20 else 0.15), (nodes, n, e)
 
 
+@needs_data
+def test_logs_on_a_cpu_cluster_are_refused_naming_the_cluster() -> None:
+    with pytest.raises(SpecError, match="cluster"):
+        fit_collectives(read_collective_logs(ABCI), load_cluster("cpu-10gbe"))
+
+
 def _gradsync(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gradsync", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600,
