@@ -99,10 +99,10 @@ def fit_collectives(table: pd.DataFrame, base: Cluster, library: str | None = No
         return np.concatenate(out)
 
     era_plateau = math.log(NcclCosts(base, library).era.ring_plateau)
-    start = np.array([0.0, 0.0, 0.0, 0.0, era_plateau, 0.0, 0.0, 0.0])
+    start = np.array([-0.1, -0.1, 0.0, 0.0, era_plateau, 0.0, -0.1, 0.0])
     result = least_squares(residuals, start, diff_step=0.05,
                            bounds=(np.log([0.2, 0.2, 0.1, 0.1, 1.0, 0.05, 0.1, 0.1]),
-                                   np.log([5.0, 5.0, 20.0, 20.0, 4.0, 50.0, 10.0, 20.0])))
+                                   np.log([1.0, 1.0, 20.0, 20.0, 4.0, 50.0, 1.0, 20.0])))
     scales = _scales(result.x)
     rms = {}
     for layout, c in fit_points.items():

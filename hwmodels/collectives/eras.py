@@ -93,6 +93,11 @@ class Era:
         {"LL": 512, "LL128": 640, "Simple": 512}))
     #: Channels NCCL runs per ring of its graph (2.x duplicates its rings onto more SMs).
     channels_per_ring: int = 1
+    #: What a step takes as measured over NCCL's own per-step estimate (``hwLat``), inside a
+    #: node and across the network: NCCL's tuner prices with its estimate; what runs, with
+    #: this (1: the estimate holds).
+    step_latency_measured: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
+        {"intra": 1.0, "net": 1.0}))
 
 
 def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
@@ -101,6 +106,7 @@ def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool
                ring_plateau=1.9, tree_correction=True, achieved=0.9, qpi_Bps=None,
                thread_threshold=MappingProxyType({"LL": 8, "LL128": 8, "Simple": 64}),
                channels_per_ring=2,
+               step_latency_measured=MappingProxyType({"intra": 2.7, "net": 3.0}),
                sources=MappingProxyType({
                    "channels": "NVIDIA/nccl src/enqueue.cc getAlgoInfo: channels dropped "
                                "while nBytes < nChannels x nThreads x threadThreshold "
@@ -115,6 +121,11 @@ def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool
                    "tree_correction": f"{_TUNING}: treeCorrectionFactor",
                    "achieved": "nccl-tests busbw at 1 GB over NCCL's graph bandwidth on a "
                                "DGX-1 P100 (uuudown/Tartan, 2-8 GPUs): 0.86-0.96",
+                   "step_latency_measured": "python -m calibration.collfit fitted to the "
+                               "ABCI V100 nccl-tests logs, 1-32 nodes x 4 GPUs, NCCL 2.8 "
+                               "(aistabci/abci2.0benchmark): steps take 2.7x (NVLink) and 3.0x "
+                               "(network) NCCL's hwLat; the research notes NCCL's terms ~2x "
+                               "optimistic at 64 KB-1 MB",
                }))
 
 

@@ -323,9 +323,11 @@ class NcclCosts:
         key = (algorithm, protocol)
         base = era.base_lat_s.get(key, era.base_lat_s.get(("ring", protocol), 0.0))
         hw = era.hw_lat_s[self.graph.hw]
-        intra = hw.get(key, hw.get(("ring", protocol), 0.0)) * s.intra_lat
+        measured = ({"intra": 1.0, "net": 1.0} if self.as_tuner
+                    else era.step_latency_measured)
+        intra = hw.get(key, hw.get(("ring", protocol), 0.0)) * s.intra_lat * measured["intra"]
         inter = era.hw_lat_s["net"].get(key, era.hw_lat_s["net"].get(("ring", protocol), 0.0))
-        inter *= s.net_lat
+        inter *= s.net_lat * measured["net"]
         if self.nodes > 1 and protocol == "LL":
             intra *= 1.8
         if algorithm == "tree":
