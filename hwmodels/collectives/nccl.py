@@ -346,7 +346,8 @@ class NcclCosts:
         def per_byte(bw: float) -> float:
             return 0.0 if not math.isfinite(bw) else 1.0 / (self.era.achieved * bw)
         hw, net = self.era.hw_lat_s[self.graph.hw], self.era.hw_lat_s["net"]
-        return {"intra": AlphaBeta(hw[("ring", "Simple")] * self.scales.intra_lat,
-                                   per_byte(self.intra_Bps), gamma_s_per_B),
-                "inter": AlphaBeta(net[("ring", "Simple")] * self.scales.net_lat,
-                                   per_byte(self.net_Bps), gamma_s_per_B)}
+        measured = self.era.step_latency_measured
+        return {"intra": AlphaBeta(hw[("ring", "Simple")] * self.scales.intra_lat
+                                   * measured["intra"], per_byte(self.intra_Bps), gamma_s_per_B),
+                "inter": AlphaBeta(net[("ring", "Simple")] * self.scales.net_lat
+                                   * measured["net"], per_byte(self.net_Bps), gamma_s_per_B)}
