@@ -16,18 +16,23 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
   ``achieved`` fraction turns NCCL's figure into what nccl-tests measures.
 * **Per protocol**: ring LL at 1/4, LL128 at 0.92 (<= 16.7 GB/s per channel), tree 0.9 of the
   graph bandwidth (<= 80 GB/s, 110 on 2 nodes), tree LL 1/3.8; ring algorithm bandwidth = bus
-  bandwidth x p / 2(p-1), tree = bus bandwidth / 2. NCCL prices trees on ``<= 2`` nodes at the
-  intra-node speed: there the tree's reported bus bandwidth can exceed the network's
-  (NVIDIA/nccl#209), and so it does here.
+  bandwidth x p / 2(p-1), tree = bus bandwidth / 2. NCCL's tuner prices trees on ``<= 2`` nodes
+  at the intra-node speed; what runs is bound by the network, whose whole port one tree level
+  on exactly 2 nodes gets each way, so its reported bus bandwidth can exceed the network's
+  (NVIDIA/nccl#209).
 * **Latency**: base + per step on the link class: ring ``(2(p-1) - 2(N-1))`` NVLink/PCIe steps and
   ``2(N-1)`` network steps (LL intra steps x1.8 across nodes); tree ``2((k-1) intra + log2 N net)``.
-* **Mid sizes** (64 KB-1 MB run about 2x slower than that alpha-beta): NCCL corrects its own model
-  there, and so does this one: the tree's bandwidth x ``treeCorrectionFactor`` (0.5-0.9 by size),
-  and Simple rings pay their steps' latency 1.9x from ``p/16 x 64 KiB`` on ("plateau effect of
-  ring"), see :class:`~hwmodels.collectives.eras.Era`.
+* **Mid sizes** (64 KB-1 MB run about 2x slower than that alpha-beta): NCCL's tuner prices
+  every candidate with its own estimate (``self.tuner``: NCCL's figures as they are) and picks
+  the fastest; what then runs costs more, for reasons found in NCCL's source: a message below
+  ``channels x threads x threshold`` bytes runs on fewer channels (``getAlgoInfo`` in
+  ``src/enqueue.cc``), the tree's bandwidth is NCCL's x ``treeCorrectionFactor`` (0.5-0.9 by
+  size), Simple rings pay their steps' latency 1.9x from ``p/16 x 64 KiB`` on ("plateau effect of
+  ring"), and a step takes the era's measured multiple of NCCL's ``hwLat``
+  (:class:`~hwmodels.collectives.eras.Era`).
 
-The tuner takes the fastest (algorithm, protocol) the era has, as NCCL does. Fitted figures
-(:class:`NcclScales`, from :mod:`calibration.collfit`) multiply the closed form's terms.
+Fitted figures (:class:`NcclScales`, from :mod:`calibration.collfit`) multiply the terms of
+what runs, never the tuner's estimate.
 """
 
 from __future__ import annotations
