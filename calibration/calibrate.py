@@ -33,7 +33,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from calibration import scaling
+from calibration import collfit, scaling
+from calibration.collbench import is_collective_log, read_collective_logs
 from calibration.benchnet import bench_cores, is_bench_dir, read_bench
 from calibration.fitting import CostFn, FitError, fit_alpha_beta, interference_from_overlap, medians
 from calibration.profiles import profile_from_runs
@@ -128,9 +129,60 @@ def compute_noise(runs: list[MeasuredRun]) -> dict[ProfileKey, float]:
 
 def calibrate(paths: Sequence[str | Path], out: str | Path, *,
               profiles: Sequence[ComputeProfile] = (), base: str | Path = BASE_CLUSTER,
-              overwrite: bool = False) -> Cluster:
+              overwrite: bool = False, osu_ranks: int | None = None,
+              osu_nodes: int | None = None) -> Cluster:
     """Fit everything from ``paths`` and write the fitted cluster file ``out``; returns the
-    calibrated cluster (as loaded back from ``out``)."""
+    calibrated cluster (as loaded back from ``out``).
+
+    nccl-tests and OSU logs (files, or folders of them) among ``paths`` fit the collective
+    model (:mod:`calibration.collfit`) on ``base``'s hardware; alone they make the whole fit
+    (a GPU cluster), beside bench-net and run directories they join it. ``osu_ranks`` and
+    ``osu_nodes`` give OSU files their layout (or a sidecar ``FILE.meta.json``)."""
+    logs, paths = _collective_logs(paths)
+    collectives = (collfit.fit_collectives(read_collective_logs(
+        logs, osu_ranks=osu_ranks, osu_nodes=osu_nodes), load_cluster(base))
+        if logs else None)
+    if collectives is not None and not paths:
+        return _save_collectives_only(collectives, base, out, overwrite)
+    cluster = _calibrate_runs(paths, out, profiles=profiles, base=base)
+    if collectives is not None:
+        cluster = collfit.attach(cluster, collectives)
+        cluster = replace(cluster, provenance={**cluster.provenance,
+                                               "collectives": dict(collectives.provenance)})
+    out = Path(out)
+    save_cluster(cluster, out, overwrite=overwrite)
+    return load_cluster(out)
+
+
+def _collective_logs(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """(collective-benchmark logs, other inputs): a file that is a log, or a folder holding
+    logs and no bench-net or run directory."""
+    logs, rest = [], []
+    for entry in map(Path, paths):
+        if entry.is_file() or (entry.is_dir() and not is_bench_dir(entry)
+                               and not (entry / "run.json").exists()
+                               and any(is_collective_log(f) for f in entry.rglob("*"))):
+            logs.append(entry)
+        else:
+            rest.append(entry)
+    return logs, rest
+
+
+def _save_collectives_only(fit: collfit.CollectiveFit, base: str | Path, out: str | Path,
+                           overwrite: bool) -> Cluster:
+    cluster = load_cluster(base)
+    cluster = replace(collfit.attach(cluster, fit), name=f"{cluster.name}-fitted",
+                      provenance={"collectives": dict(fit.provenance)},
+                      source=f"fitted by gradsync calibrate from {len(fit.provenance['files'])} "
+                             f"collective log(s) on {cluster.name}")
+    out = Path(out)
+    save_cluster(cluster, out, overwrite=overwrite)
+    return load_cluster(out)
+
+
+def _calibrate_runs(paths: Sequence[str | Path], out: str | Path, *,
+                    profiles: Sequence[ComputeProfile], base: str | Path) -> Cluster:
+    """The bench-net and run fit (the CPU loop): the calibrated cluster, not yet saved."""
     benches, runs = split_inputs(paths)
     if not benches:
         raise FitError("no bench-net directory among the inputs: the link fit needs one "
@@ -162,15 +214,12 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
         "comm_interference": "fitted: bench-net overlap test (provenance.interference_fit)",
         "progress": "the executor polls its collectives from its hooks (MPI progress 'test')",
         "transport": "device: each rank's collectives use the fitted intra link"}
-    cluster = replace(calibration.adapt(cluster),
-                      provenance=_provenance(benches, runs, calibration, link_quality,
-                                             interference, compute, max_bytes),
-                      sources={**cluster.sources, **fitted_sources},
-                      source=f"fitted by gradsync calibrate from {len(benches)} benchmark(s) "
-                             f"and {len(runs)} run(s)")
-    out = Path(out)
-    save_cluster(cluster, out, overwrite=overwrite)
-    return load_cluster(out)
+    return replace(calibration.adapt(cluster),
+                   provenance=_provenance(benches, runs, calibration, link_quality,
+                                          interference, compute, max_bytes),
+                   sources={**cluster.sources, **fitted_sources},
+                   source=f"fitted by gradsync calibrate from {len(benches)} benchmark(s) "
+                          f"and {len(runs)} run(s)")
 
 
 def extrapolated_compute(calibration: Calibration, ranks: Sequence[int]) -> list[Compute]:

@@ -19,7 +19,10 @@ What it holds (SI units; keys by rank count mean *ranks sharing one node*):
 - ``compute_scales``: per rank count, the factor that carries a one-rank profile to a p-rank
   run (fitted on the fit runs), and ``bench_compute_s``, the benchmark's compute kernel per rank
   count, which carries a fitted factor to rank counts without one;
-- ``ordering``: how the machine's MPI progresses concurrent collectives.
+- ``ordering``: how the machine's MPI progresses concurrent collectives;
+- ``collectives`` (schema 2): the NCCL collective model fitted from nccl-tests/OSU logs and the
+  measured curves by rank layout (:class:`~hwmodels.collectives.measured.CollectiveFit`),
+  which :class:`~hwmodels.commmodel.CommModel` reads from ``cluster.calibration``.
 
 A profile measured at the rank count asked for is used as it is; otherwise the one-rank profile
 is *extrapolated* (:attr:`Compute.extrapolated`), and :meth:`Compute.advice` names the command
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
+from hwmodels.collectives.measured import CollectiveFit
 from hwmodels.specs import LINK_CLASSES, AlphaBeta, require_positive
 from vocab.errors import SpecError
 from vocab.profile import ComputeProfile, profile_from_dict, profile_to_dict
@@ -39,8 +43,10 @@ from vocab.profile import ComputeProfile, profile_from_dict, profile_to_dict
 if TYPE_CHECKING:
     from hwmodels.specs import Cluster
 
-#: Version of the ``calibration:`` section; a file of another version is refused.
-SCHEMA_VERSION = 1
+#: Version of the ``calibration:`` section; a file of another version is refused. Version 2
+#: added ``collectives``; a version-1 section (without it) still reads.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 ORDERINGS = ("serial", "concurrent")
 
 
@@ -110,12 +116,14 @@ class Calibration:
     profiles: Mapping[ProfileKey, ComputeProfile] = field(default_factory=dict)
     noise_cv: Mapping[ProfileKey, float] = field(default_factory=dict)
     ordering: str = "concurrent"
+    collectives: CollectiveFit | None = None
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        if self.schema != SCHEMA_VERSION:
+        if self.schema not in READABLE_SCHEMAS:
             raise SpecError("calibration.schema", self.schema,
                             f"{SCHEMA_VERSION} (recalibrate with this gradsync version)")
+        object.__setattr__(self, "schema", SCHEMA_VERSION)
         for name in ("cores", "fit_ranks"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -220,6 +228,7 @@ class Calibration:
                           "noise_cv": float(self.noise_cv.get(k, 0.0)),
                           "profile": profile_to_dict(p)}
                          for k, p in sorted(self.profiles.items())],
+            **({"collectives": self.collectives.to_dict()} if self.collectives else {}),
         }
 
     @classmethod
@@ -227,7 +236,7 @@ class Calibration:
         """The value from its file form; every problem names its field."""
         raw = _mapping(raw, "calibration")
         known = {"schema", "cores", "fit_ranks", "mpi_overhead_s", "ordering", "links",
-                 "comm_scales", "compute_scales", "bench_compute_s", "profiles"}
+                 "comm_scales", "compute_scales", "bench_compute_s", "profiles", "collectives"}
         for key in raw:
             if key not in known:
                 raise SpecError(f"calibration.{key}", raw[key],
@@ -256,7 +265,9 @@ class Calibration:
                 raw.get("comm_scales") or {}, "calibration.comm_scales").items()},
             compute_scales=_by_ranks(raw.get("compute_scales"), "calibration.compute_scales"),
             bench_compute_s=_by_ranks(raw.get("bench_compute_s"), "calibration.bench_compute_s"),
-            profiles=profiles, noise_cv=noise)
+            profiles=profiles, noise_cv=noise,
+            collectives=(CollectiveFit.from_dict(raw["collectives"])
+                         if raw.get("collectives") is not None else None))
 
 
 def _mapping(raw: Any, name: str) -> Mapping[str, Any]:

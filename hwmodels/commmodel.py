@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections import Counter
+from dataclasses import replace
 from itertools import pairwise
 from typing import Callable, Hashable
 
@@ -45,10 +46,33 @@ from hwmodels.collectives.cost import (
 from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
 from hwmodels.collectives.tuner import choose_allreduce
+from hwmodels.collectives.eras import LIBRARIES, MPI
+from hwmodels.collectives.nccl import NCCL_ALGORITHMS, Choice, NcclCosts, NcclScales
 from vocab.errors import SpecError, UnknownNameError
+from hwmodels.collectives.measured import CollectiveFit
 from hwmodels.specs import AlphaBeta, Cluster
 
+
+def default_library(cluster: Cluster) -> str:
+    """The library era a cluster gets without one named: ``nccl2.8`` for GPUs moving data
+    device to device, ``mpi`` for CPU ranks and host-staged GPUs (today's alpha-beta model)."""
+    direct = cluster.device.kind == "gpu" and cluster.transport != "host"
+    return "nccl2.8" if direct else MPI
+
+
+def _nccl_scales(cluster: Cluster) -> NcclScales | None:
+    calibration = cluster.calibration
+    fitted = getattr(calibration, "collectives", None) if calibration is not None else None
+    return fitted.scales if fitted is not None else None
+
+
 _CHOICE_CACHE_SIZE = 4096
+
+
+def _nccl_curves(cluster: Cluster) -> CollectiveFit | None:
+    calibration = cluster.calibration
+    fitted = getattr(calibration, "collectives", None) if calibration is not None else None
+    return fitted if fitted is not None and fitted.curves else None
 
 
 class CommModel:
@@ -60,9 +84,18 @@ class CommModel:
     ring on this cluster's links, as NCCL picks by its cost model), MPICH style otherwise
     (hierarchical when there are several nodes with several devices each). Every cost includes ``cluster.collective_overhead_s``; with one
     rank there is nothing to communicate and every cost is zero.
+
+    ``library`` is a collective-library era (:data:`~hwmodels.collectives.eras.LIBRARIES`):
+    ``None`` takes :func:`default_library` (``nccl2.8`` for GPUs with device transport, else
+    ``mpi``). Under an NCCL era, ``"auto"``, ``"ring"`` and ``"tree"`` are priced by
+    :class:`~hwmodels.collectives.nccl.NcclCosts` (its latency terms hold the launch, so no
+    ``collective_overhead_s`` is added), measured curves of a fitted cluster
+    (``cluster.calibration.collectives``) first; the MPI algorithms stay alpha-beta, as does
+    everything under ``mpi``, exactly the model before the eras.
     """
 
-    def __init__(self, cluster: Cluster, algorithm: str = "auto") -> None:
+    def __init__(self, cluster: Cluster, algorithm: str = "auto",
+                 library: str | None = None) -> None:
         if algorithm != "auto" and algorithm not in ALLREDUCE_ALGORITHMS:
             raise UnknownNameError("algorithm", algorithm, ["auto", *ALLREDUCE_ALGORITHMS])
         self.cluster = cluster
@@ -72,13 +105,25 @@ class CommModel:
         self.nodes = cluster.nodes
         # A CPU rank's buffers already live in host memory: only GPUs stage through the host.
         self.host_staged = cluster.transport == "host" and cluster.device.kind == "gpu"
-        self.library = "nccl" if cluster.device.kind == "gpu" and not self.host_staged else "mpich"
+        device_direct = cluster.device.kind == "gpu" and not self.host_staged
+        self.era = default_library(cluster) if library is None else library
+        if self.era not in LIBRARIES:
+            raise UnknownNameError("library", self.era, list(LIBRARIES))
+        if self.era != MPI and not device_direct:
+            raise SpecError("library", self.era, "mpi for CPU ranks or host-staged GPUs "
+                            "(the NCCL eras move data GPU to GPU)")
+        # The alpha-beta tuner's style (the "mpi" library, and algorithms NCCL does not run).
+        self.library = "nccl" if device_direct else "mpich"
+        self.nccl = (NcclCosts(cluster, self.era, _nccl_scales(cluster))
+                     if self.era != MPI else None)
         self._params = {**_derived_params(cluster), **cluster.fitted}
         self._intra, self._inter = self._collective_links()
         self._staging = (Affine(2 * self._params["host"].alpha_s,
                                 2 * self._params["host"].beta_s_per_B)
                          if self.host_staged else ZERO_COST)
         self._allreduce: dict[str, Affine] = {}
+        self._at_nodes: dict[int, NcclCosts] = {}
+        self._by_size: dict[float, Affine] = {}
         self._choice: dict[float, str] = {}
 
     # ---- parameters ------------------------------------------------------------------------
@@ -91,9 +136,12 @@ class CommModel:
         """``{"intra", "inter"}``: the links the collectives are priced on.
 
         The device links with device transport; with host staging the host buffers (shared
-        memory inside a node, host reductions). The detailed simulator charges its steps these
+        memory inside a node, host reductions); under an NCCL era the achieved ring bandwidth
+        and Simple step latency of each class. The detailed simulator charges its steps these
         alphas, so that the schedule and the closed form describe the same algorithm.
         """
+        if self._nccl_runs(self.algorithm):
+            return self.nccl.links(self._intra.gamma_s_per_B)
         return {"intra": self._intra, "inter": self._inter}
 
     def _collective_links(self) -> tuple[AlphaBeta, AlphaBeta]:
@@ -127,6 +175,15 @@ class CommModel:
 
     def algorithm_for(self, nbytes: float) -> str:
         """The allreduce algorithm used for ``nbytes`` per rank."""
+        if self._nccl_runs(self.algorithm):
+            # The schedule nearest NCCL's: its ring, or for its tree (chains inside nodes,
+            # a tree across them) the hierarchical one.
+            chosen = self._choice.get(nbytes)
+            if chosen is None:
+                chosen = self._nccl_choice(nbytes).algorithm
+                if len(self._choice) < _CHOICE_CACHE_SIZE:
+                    self._choice[nbytes] = chosen
+            return "ring" if chosen == "ring" else "hierarchical"
         if self.algorithm != "auto":
             return self.algorithm
         choice = self._choice.get(nbytes)
@@ -140,8 +197,45 @@ class CommModel:
         return choice
 
     def allreduce(self, nbytes: float) -> Affine:
-        """Affine cost of an allreduce of ``nbytes`` per rank (evaluate with ``.at(nbytes)``)."""
+        """Affine cost of an allreduce of ``nbytes`` per rank (evaluate with ``.at(nbytes)``).
+
+        Under an NCCL era the Affine belongs to ``nbytes``'s regime: fixed = the chosen
+        (algorithm, protocol)'s latency there, per byte = 1 / its bandwidth there (measured
+        curves of a fitted cluster take precedence)."""
+        if self._nccl_runs(self.algorithm):
+            cost = self._by_size.get(nbytes)
+            if cost is None:
+                cost = self._with_overheads(self._nccl_allreduce(_whole_bytes(nbytes)))
+                if len(self._by_size) < _CHOICE_CACHE_SIZE:
+                    self._by_size[nbytes] = cost
+            return cost
         return self.allreduce_by(self.algorithm_for(nbytes))
+
+    def _nccl_runs(self, algorithm: str) -> bool:
+        return self.nccl is not None and (algorithm == "auto" or algorithm in NCCL_ALGORITHMS)
+
+    def _model_at(self, nodes: int, nbytes: float) -> float:
+        """The fitted closed form at another node count (for measured curves' ratios)."""
+        model = self._at_nodes.get(nodes)
+        if model is None:
+            model = self._at_nodes[nodes] = (
+                self.nccl if nodes == self.nodes else
+                NcclCosts(self.cluster.with_nodes(nodes), self.era, _nccl_scales(self.cluster)))
+        return model.choose(nbytes).cost.at(nbytes)
+
+    def _nccl_choice(self, nbytes: float) -> Choice:
+        return self.nccl.choose(nbytes, algorithm=None if self.algorithm == "auto"
+                                else self.algorithm)
+
+    def _nccl_allreduce(self, nbytes: float) -> Affine:
+        choice = self._nccl_choice(nbytes)
+        curves = _nccl_curves(self.cluster)
+        if curves is not None and self.algorithm == "auto":
+            measured = curves.time_s(self.nodes, self.ranks_per_node, nbytes, self._model_at)
+            if measured is not None:
+                fixed = min(choice.cost.fixed_s, measured)
+                return Affine(fixed, (measured - fixed) / nbytes if nbytes else 0.0)
+        return choice.cost
 
     def allreduce_by(self, algorithm: str) -> Affine:
         """Affine cost of an allreduce by ``algorithm`` on this cluster (cached)."""
@@ -158,9 +252,17 @@ class CommModel:
             return affine_hierarchical(self.ranks_per_node, self.nodes, self._intra, self._inter)
         return affine_terms(entry.terms(self.p), self._flat_link(algorithm == "ring"))
 
+    @property
+    def overhead_s(self) -> float:
+        """The per-call constant in every cost: the cluster's ``collective_overhead_s``, or 0
+        under an NCCL era, whose measured latency terms already hold the launch."""
+        return 0.0 if self._nccl_runs(self.algorithm) else self.cluster.collective_overhead_s
+
     def _with_overheads(self, cost: Affine) -> Affine:
         if self.p == 1:
             return ZERO_COST
+        if self._nccl_runs(self.algorithm):   # NCCL's latency terms hold the launch cost
+            return cost
         return (cost + self._staging).plus_fixed(self.cluster.collective_overhead_s)
 
     def steps(self, nbytes: float) -> int:
@@ -172,7 +274,7 @@ class CommModel:
         """
         if self.p == 1:
             return 1
-        algorithm = self.algorithm_for(nbytes)
+        algorithm = self.algorithm_for(nbytes)     # under NCCL: the schedule it runs
         entry = ALLREDUCE_ALGORITHMS[algorithm]
         if entry.terms is None:
             terms = sum(hierarchical_terms(self.ranks_per_node, self.nodes), ZERO)
@@ -181,22 +283,35 @@ class CommModel:
         return max(1, round(terms.alpha)) + (2 if self.host_staged else 0)
 
     def schedule(self, nbytes: float) -> Schedule:
-        """The allreduce of ``nbytes`` per rank as steps, for the detailed simulator."""
-        return allreduce_schedule(self.algorithm_for(nbytes), self.p, _whole_bytes(nbytes),
-                                  ranks_per_node=self.ranks_per_node)
+        """The allreduce of ``nbytes`` per rank as steps, for the detailed simulator (under
+        an NCCL era priced as :meth:`allreduce` prices that size)."""
+        schedule = allreduce_schedule(self.algorithm_for(nbytes), self.p, _whole_bytes(nbytes),
+                                      ranks_per_node=self.ranks_per_node)
+        if self.nccl is None or not self._nccl_runs(self.algorithm) or not schedule.steps:
+            return schedule
+        cost = self.allreduce(nbytes)
+        return replace(schedule, alpha_s=cost.fixed_s / len(schedule.steps),
+                       transfer_s=cost.per_byte_s * _whole_bytes(nbytes))
 
     # ---- other collectives -----------------------------------------------------------------
 
     def reduce_scatter(self, nbytes: float) -> Affine:
         """Ring reduce-scatter of an ``nbytes`` input over all ranks."""
+        if self.nccl is not None:
+            return self.nccl.choose(_whole_bytes(nbytes), "reduce_scatter").cost
         return self._flat(ring_reduce_scatter_terms, neighbour_only=True)
 
     def allgather(self, nbytes: float) -> Affine:
         """Ring allgather to an ``nbytes`` output over all ranks."""
+        if self.nccl is not None:
+            return self.nccl.choose(_whole_bytes(nbytes), "allgather").cost
         return self._flat(ring_allgather_terms, neighbour_only=True)
 
     def broadcast(self, nbytes: float) -> Affine:
-        """Binomial broadcast of ``nbytes`` from one rank to all."""
+        """Broadcast of ``nbytes`` from one rank to all (NCCL: a pipelined ring; MPI:
+        binomial)."""
+        if self.nccl is not None:
+            return self.nccl.choose(_whole_bytes(nbytes), "broadcast").cost
         return self._flat(binomial_broadcast_terms, neighbour_only=False)
 
     def _flat(self, terms: Callable[[int], CostTerms], neighbour_only: bool) -> Affine:

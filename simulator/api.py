@@ -8,7 +8,6 @@ strategies of one comparison (cluster, workload, profile, cost model) is resolve
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -182,10 +181,10 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
 def build_comm_model(cluster: Cluster, algorithm: str = "auto",
                      stack: Stack | None = None) -> CommModel:
     """The one place a collective model is built: the cluster's, priced for the stack's
-    library when the stack names one (and ``CommModel`` takes a ``library``)."""
-    if stack is not None and "library" in inspect.signature(CommModel).parameters:
-        return CommModel(cluster, algorithm=algorithm, library=stack.library)
-    return CommModel(cluster, algorithm=algorithm)
+    library (without a stack, the cluster's default library: ``nccl2.8`` on GPUs with device
+    transport, ``mpi`` otherwise)."""
+    return CommModel(cluster, algorithm=algorithm,
+                     library=stack.library if stack is not None else None)
 
 
 def scaled_profile(profile: LayerTimes, throughput: float) -> LayerTimes:

@@ -135,6 +135,8 @@ class DetailedNetwork:
         reduce_class = "host" if self.host and "host" in params else "intra"
         self.gamma = params[reduce_class].gamma_s_per_B
         self.rings = self._ring_orders()
+        # The per-call constant the cost model charges (an NCCL era's latency terms hold it).
+        self.overhead_s = getattr(comm_model, "overhead_s", cluster.collective_overhead_s)
         self.shm = [Channel(env, f"shm{n}", cluster.node.host_mem_bandwidth_Bps / 2)
                     for n in range(cluster.nodes)]
         # Serial collectives' bandwidth seconds (``alone``) run on this channel, so that overlap
@@ -146,6 +148,7 @@ class DetailedNetwork:
         self._paths: dict[tuple[Hashable, Hashable], list[Channel]] = {}
         self._schedules: dict[int, Any] = {}
         self._alone: dict[int, tuple[float, float]] = {}
+        self._stretch: dict[int, float] = {}
         self._pending: dict[tuple[int, int], list] = {}
 
     def computing(self, rank: int, busy: bool) -> None:
@@ -225,7 +228,7 @@ class DetailedNetwork:
             yield request
         start = env.now
         self.active += 1
-        yield env.timeout(self.cluster.collective_overhead_s + self.call_s(message))
+        yield env.timeout(self.overhead_s + self.call_s(message))
         if self.host:
             yield from self.stage(message.nbytes, to_host=True)
         schedule = self.schedule(message.nbytes)
@@ -251,24 +254,43 @@ class DetailedNetwork:
 
     def run_ring(self, schedule: Any, ring: int, share: float):
         """The schedule's steps on one ring, carrying ``share`` of every transfer's bytes."""
+        stretch = self.stretch(schedule)
         for step in schedule.steps:
             ends = [(self.vertex(t.src, ring=ring), self.vertex(t.dst, ring=ring), t.nbytes)
                     for t in step.transfers]
             # A step waits for its slowest transfer's latency: the largest alpha of the link
             # classes it uses. Latency first, then the bytes: a step costs alpha + bytes /
             # bandwidth, as in the closed forms (bytes moving during alpha would hide alpha).
-            classes = {"inter" if src[0] != dst[0] else "intra" for src, dst, _ in ends}
-            yield self.env.timeout(max((self.alpha[c] for c in classes), default=0.0))
+            yield self.env.timeout(self.step_alpha(schedule, ends))
             events = []
             for src, dst, nbytes in ends:
                 self.bytes_sent += nbytes * share
-                events.extend(ch.transfer(nbytes * share) for ch in self.path(src, dst))
+                events.extend(ch.transfer(nbytes * share * stretch)
+                              for ch in self.path(src, dst))
             yield simpy.AllOf(self.env, events)
             # Rings reduce on the same device memory at once: each step waits for the whole
             # step's reduction (the slowest rank's), as the cost model's gamma term counts it.
             reduce_bytes = max(step.reduce_bytes, default=0)
-            if reduce_bytes and self.gamma:
+            if reduce_bytes and self.gamma and schedule.transfer_s is None:
                 yield self.env.timeout(reduce_bytes * self.gamma)
+
+    def step_alpha(self, schedule: Any, ends: list) -> float:
+        """A step's latency: the schedule's own (a regime model), else its link classes'."""
+        if schedule.alpha_s is not None:
+            return schedule.alpha_s
+        classes = {"inter" if src[0] != dst[0] else "intra" for src, dst, _ in ends}
+        return max((self.alpha[c] for c in classes), default=0.0)
+
+    def stretch(self, schedule: Any) -> float:
+        """How much longer the schedule's bytes take than on the links at line rate: 1, or
+        for a schedule priced by its model, its ``transfer_s`` over the line-rate time."""
+        if schedule.transfer_s is None:
+            return 1.0
+        if schedule.nbytes not in self._stretch:
+            line_rate = self._loads(schedule)[0]
+            self._stretch[schedule.nbytes] = (schedule.transfer_s / line_rate if line_rate > 0
+                                              else 1.0)
+        return self._stretch[schedule.nbytes]
 
     def alone(self, nbytes: int) -> tuple[float, float, float]:
         """(latency seconds, moving and reducing seconds, bytes sent) of the schedule's steps
@@ -280,22 +302,32 @@ class DetailedNetwork:
         cost (a flat ring over 64 ranks has 126 steps of 256 transfers).
         """
         if nbytes not in self._alone:
-            fixed = seconds = sent = 0.0
-            for step in self.schedule(nbytes).steps:
-                load: dict[Channel, float] = {}
-                classes = set()
-                for ring, (_, share) in enumerate(self.rings):
-                    for t in step.transfers:
-                        src, dst = self.vertex(t.src, ring=ring), self.vertex(t.dst, ring=ring)
-                        classes.add("inter" if src[0] != dst[0] else "intra")
-                        sent += t.nbytes * share
-                        for channel in self.path(src, dst):
-                            load[channel] = load.get(channel, 0.0) + t.nbytes * share
-                fixed += max((self.alpha[c] for c in classes), default=0.0)
-                seconds += max((b / self._rates[c] for c, b in load.items()), default=0.0)
-                seconds += max(step.reduce_bytes, default=0) * self.gamma
-            self._alone[nbytes] = (fixed, seconds, sent)
+            schedule = self.schedule(nbytes)
+            transfer_s, alpha_s, reduce_s, sent = self._loads(schedule)
+            if schedule.transfer_s is not None:
+                transfer_s, reduce_s = schedule.transfer_s, 0.0
+            self._alone[nbytes] = (alpha_s, transfer_s + reduce_s, sent)
         return self._alone[nbytes]
+
+    def _loads(self, schedule: Any) -> tuple[float, float, float, float]:
+        """(seconds of bytes at line rate, of step latencies, of reductions; bytes sent)."""
+        transfer_s = alpha_s = reduce_s = sent = 0.0
+        for step in schedule.steps:
+            load: dict[Channel, float] = {}
+            ends = []
+            for ring, (_, share) in enumerate(self.rings):
+                for t in step.transfers:
+                    src, dst = self.vertex(t.src, ring=ring), self.vertex(t.dst, ring=ring)
+                    ends.append((src, dst, t.nbytes))
+                    sent += t.nbytes * share
+                    for channel in self.path(src, dst):
+                        load[channel] = load.get(channel, 0.0) + t.nbytes * share
+            alpha_s += self.step_alpha(schedule, ends) if ends else 0.0
+            # at the links' own rates: interference stretches them while it lasts, not here
+            transfer_s += max((b / self._rates.get(c, c.rate) for c, b in load.items()),
+                              default=0.0)
+            reduce_s += max(step.reduce_bytes, default=0) * self.gamma
+        return transfer_s, alpha_s, reduce_s, sent
 
     def stage(self, nbytes: int, to_host: bool):
         """Host staging: every rank copies the message between its device and its CPU."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from calibration.calibrate import BASE_CLUSTER, calibrate
 from calibration.protocol import DEFAULT_OUT, run_protocol
+from hwmodels.collectives.measured import CollectiveFit
 from vocab.errors import SpecError
 from vocab.units import format_time
 from vocab.profile import load_profile
@@ -25,11 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "alike. Profiles measured at the rank count you predict for ('gradsync "
                      "run -n N --local ...') beat one-rank profiles carried to N ranks. "
                      "--protocol runs the whole held-out protocol instead."))
-    parser.add_argument("inputs", nargs="*", metavar="DIR", help="bench-net and run directories")
+    parser.add_argument("inputs", nargs="*", metavar="DIR",
+                        help="bench-net and run directories; nccl-tests/OSU log files or "
+                             "folders of them (alone for a GPU cluster, or beside the others)")
     parser.add_argument("--out", help="the fitted cluster file to write (.yaml)")
     parser.add_argument("--profile", action="append", default=[], metavar="FILE",
                         help="a compute profile file (repeatable)")
-    parser.add_argument("--base", default=BASE_CLUSTER, help="cluster the fit starts from")
+    parser.add_argument("--base", "--cluster", dest="base", default=BASE_CLUSTER,
+                        help="cluster the fit starts from (a preset or file; for collective "
+                             "logs the GPU cluster they ran on, e.g. dgx1-v100)")
+    parser.add_argument("--osu-ranks", type=int, help="ranks of the OSU logs given")
+    parser.add_argument("--osu-nodes", type=int, help="nodes of the OSU logs given")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--protocol", action="store_true",
                         help="run the held-out protocol end to end (executor runs, bench-net, "
@@ -48,10 +55,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise SpecError("out", None, "a path for the fitted cluster file (--out FITTED.yaml)")
     cluster = calibrate(args.inputs, args.out, profiles=[load_profile(p) for p in args.profile],
-                        base=args.base, overwrite=args.force)
-    intra = cluster.fitted["intra"]
+                        base=args.base, overwrite=args.force, osu_ranks=args.osu_ranks,
+                        osu_nodes=args.osu_nodes)
     calibration = cluster.calibration
     print(f"calibrate: wrote {args.out}")
+    if calibration.collectives is not None:
+        _print_collectives(calibration.collectives)
+    if "intra" not in cluster.fitted:
+        return 0
+    intra = cluster.fitted["intra"]
     print(f"  intra: alpha {format_time(intra.alpha_s)}, beta {intra.beta_s_per_B:.3g} s/B "
           f"({1 / intra.beta_s_per_B / 1e9 if intra.beta_s_per_B else float('inf'):.3g} GB/s), "
           f"gamma {intra.gamma_s_per_B:.3g} s/B")
@@ -69,3 +81,12 @@ def run(args: argparse.Namespace) -> int:
         for line in carried:
             print(f"    {line}")
     return 0
+
+
+def _print_collectives(fit: CollectiveFit) -> None:
+    """The fitted collective figures, one line each."""
+    scales = ", ".join(f"{k} x{v:.3g}" for k, v in fit.provenance["fitted"].items())
+    print(f"  collectives ({fit.library}): {scales}")
+    print("  measured layouts (nodes x GPUs): " + ", ".join(fit.provenance["layouts"]))
+    print("  closed-form RMS error by layout: " + ", ".join(
+        f"{k} {v * 100:.0f} %" for k, v in fit.provenance["closed_form_rms_rel"].items()))

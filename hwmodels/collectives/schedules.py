@@ -50,12 +50,20 @@ class Step:
 
 @dataclass(frozen=True)
 class Schedule:
-    """The steps of one collective of ``nbytes`` per rank over ``p`` ranks."""
+    """The steps of one collective of ``nbytes`` per rank over ``p`` ranks.
+
+    A regime cost model (NCCL's) prices the steps itself: ``alpha_s`` is every step's latency
+    (instead of the link classes'), and ``transfer_s`` the seconds all the steps' bytes take
+    on otherwise idle links at the bandwidth the model achieves (reductions included); the
+    detailed engine then moves each transfer at that achieved fraction of its links' rate.
+    """
 
     algorithm: str
     p: int
     nbytes: int
     steps: tuple[Step, ...]
+    alpha_s: float | None = None
+    transfer_s: float | None = None
 
 
 # A raw step lists (src, dst, nbytes, reduced) on some numbering of ranks.

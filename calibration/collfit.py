@@ -1,0 +1,205 @@
+"""Fit the NCCL collective model to nccl-tests/OSU logs: ``python -m calibration.collfit``.
+
+:func:`fit_collectives` takes the tidy table of :func:`calibration.collbench.read_collective_logs`
+and a base cluster (its node graph, NICs and fabric) and fits, jointly over every rank layout
+(nodes x GPUs per node) in the table, the multipliers of the NCCL closed form
+(:class:`~hwmodels.collectives.nccl.NcclScales`: achieved bandwidth of the node's rings and of
+the network, latency of intra-node and network steps, the Simple ring's plateau factor), by
+least squares on ``log(model / measured)`` over the allreduce sizes from
+:data:`MIN_FIT_BYTES`. The measured curves are kept too (they take precedence over the closed
+form, :mod:`hwmodels.collectives.measured`), with provenance: files, sizes and residuals.
+
+``python -m calibration.collfit --check`` prints the two checks of issue 11 with per-size
+errors: ABCI fitted on 1, 2, 8, 32 nodes predicting 4 and 16; the DGX-1 P100 preset (no fit)
+under the era of each Tartan log, by size and by GPU count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from calibration.collbench import read_collective_logs
+from hwmodels.calibration import Calibration
+from hwmodels.cluster import load_cluster
+from hwmodels.collectives.eras import ERAS
+from hwmodels.collectives.measured import CollectiveFit
+from hwmodels.collectives.nccl import NcclCosts, NcclScales
+from hwmodels.commmodel import CommModel, default_library
+from hwmodels.specs import Cluster
+from vocab.errors import GradsyncError, SpecError
+
+#: The fit and the checks start here: below it every layout is latency alone.
+MIN_FIT_BYTES = 64 << 10
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
+_PARAMS = ("intra_bw", "net_bw", "intra_lat", "net_lat", "plateau", "threshold", "tree_bw",
+           "tree_lat")
+
+
+def allreduce_curves(table: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
+    """Per layout, the allreduce's median time by size (out-of-place where both are given)."""
+    rows = table[table["op"] == "allreduce"].copy()
+    # A summary CSV states only the bandwidth: the time is nbytes / algbw.
+    algbw = rows["algbw_Bps"].astype(float)
+    derived = rows["nbytes"].astype(float) / algbw.where(algbw > 0)
+    rows["time_s"] = rows["time_s"].astype(float).fillna(derived)
+    rows = rows.dropna(subset=["time_s"])
+    if (rows["placement"] == "out_of_place").any():
+        rows = rows[rows["placement"] != "in_place"]
+    curves = {}
+    for (nodes, k), group in rows.groupby(["nodes", "gpus_per_node"]):
+        curve = group.groupby("nbytes", as_index=False)["time_s"].median()
+        curves[(int(nodes), int(k))] = curve[curve["nbytes"] > 0].sort_values("nbytes")
+    if not curves:
+        raise GradsyncError("no allreduce rows with times among the collective logs; "
+                            "expected all_reduce_perf or osu_allreduce output")
+    return curves
+
+
+def _model(base: Cluster, layout: tuple[int, int], library: str,
+           scales: NcclScales | None) -> NcclCosts:
+    nodes, k = layout
+    return NcclCosts(base.with_devices_per_node(k).with_nodes(nodes), library, scales)
+
+
+def _scales(x: np.ndarray) -> NcclScales:
+    return NcclScales(*(float(v) for v in np.exp(x)))
+
+
+def fit_collectives(table: pd.DataFrame, base: Cluster, library: str | None = None,
+                    min_bytes: int = MIN_FIT_BYTES) -> CollectiveFit:
+    """The fitted model and the measured curves of ``table`` on ``base``'s hardware."""
+    library = library or default_library(base)
+    if library not in ERAS:
+        raise SpecError("cluster", base.name, "a GPU cluster with device transport: collective "
+                        f"logs fit an NCCL era ({', '.join(ERAS)}), not the {library} model "
+                        "(fit CPU clusters from bench-net directories)")
+    curves = allreduce_curves(table)
+    fit_points = {layout: c[c["nbytes"] >= min_bytes] for layout, c in curves.items()}
+    fit_points = {layout: c for layout, c in fit_points.items() if len(c) and layout[0] * layout[1] > 1}
+    if not fit_points:
+        raise GradsyncError(f"no allreduce sizes >= {min_bytes} B on two or more GPUs in the "
+                            "collective logs: nothing to fit")
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        scales = _scales(x)
+        out = []
+        for layout, c in fit_points.items():
+            model = _model(base, layout, library, scales)
+            pred = [model.choose(n).cost.at(n) for n in c["nbytes"]]
+            out.append(np.log(np.array(pred) / c["time_s"].to_numpy()))
+        return np.concatenate(out)
+
+    era_plateau = math.log(NcclCosts(base, library).era.ring_plateau)
+    start = np.array([-0.1, -0.1, 0.0, 0.0, era_plateau, 0.0, -0.1, 0.0])
+    result = least_squares(residuals, start, diff_step=0.05,
+                           bounds=(np.log([0.2, 0.2, 0.1, 0.1, 1.0, 0.05, 0.1, 0.1]),
+                                   np.log([1.0, 1.0, 20.0, 20.0, 4.0, 50.0, 1.0, 20.0])))
+    scales = _scales(result.x)
+    rms = {}
+    for layout, c in fit_points.items():
+        model = _model(base, layout, library, scales)
+        err = [model.choose(n).cost.at(n) / t - 1 for n, t in zip(c["nbytes"], c["time_s"])]
+        rms[f"{layout[0]}x{layout[1]}"] = float(np.sqrt(np.mean(np.square(err))))
+    provenance = {
+        "files": sorted({str(f) for f in table["file"].unique()}),
+        "fit_sizes": [int(min_bytes), int(max(c["nbytes"].max() for c in fit_points.values()))],
+        "layouts": sorted(f"{n}x{k}" for n, k in curves),
+        "closed_form_rms_rel": rms,
+        "fitted": dict(zip(_PARAMS, (float(v) for v in np.exp(result.x)))),
+    }
+    stored = {layout: (tuple(float(v) for v in c["nbytes"]), tuple(float(v) for v in c["time_s"]))
+              for layout, c in curves.items()}
+    return CollectiveFit(library, scales, stored, provenance)
+
+
+def attach(cluster: Cluster, fit: CollectiveFit) -> Cluster:
+    """``cluster`` carrying ``fit`` in its calibration (a new one for a GPU cluster fitted from
+    logs alone: nothing else measured, so cores and MPI figures stay neutral)."""
+    calibration = cluster.calibration or Calibration(cores=1, fit_ranks=1, mpi_overhead_s=0.0)
+    return replace(cluster, calibration=replace(calibration, collectives=fit))
+
+
+# ---- the checks --------------------------------------------------------------------------------
+
+def _errors(cluster: Cluster, library: str, sizes: Iterable[float],
+            times: Iterable[float]) -> list[tuple[int, float]]:
+    model = CommModel(cluster, library=library)
+    return [(int(n), model.allreduce(n).at(n) / t - 1) for n, t in zip(sizes, times)]
+
+
+def abci_check(folder: Path = DATA / "abci-v100", fit_nodes: Sequence[int] = (1, 2, 8, 32),
+               check_nodes: Sequence[int] = (4, 16)) -> dict[int, list[tuple[int, float]]]:
+    """Fit on ``fit_nodes``' logs, predict ``check_nodes``: {nodes: [(size, relative error)]}."""
+    table = read_collective_logs(folder)
+    base = load_cluster("abci-v100")
+    fit = fit_collectives(table[table["nodes"].isin(fit_nodes)], base, "nccl2.8")
+    fitted = attach(base, fit)
+    curves = allreduce_curves(table[table["nodes"].isin(check_nodes)])
+    return {nodes: _errors(fitted.with_nodes(nodes), "nccl2.8",
+                           c["nbytes"][c["nbytes"] >= MIN_FIT_BYTES],
+                           c["time_s"][c["nbytes"] >= MIN_FIT_BYTES])
+            for (nodes, _), c in sorted(curves.items())}
+
+
+def dgx1_check(folder: Path = DATA / "tartan-dgx1-p100") -> dict[str, list[tuple[int, float]]]:
+    """The ``dgx1-p100`` preset, no fit: by size under ``nccl2`` and ``nccl1``, and busbw at
+    1 GB by GPU count under ``nccl2``; {curve: [(size or GPUs, relative error)]}."""
+    preset = load_cluster("dgx1-p100")
+    out = {}
+    for era in ("nccl2", "nccl1"):
+        table = read_collective_logs(folder / f"{era}-by-size.csv",
+                                     facts={"*": {"ranks": 8, "nodes": 1}})
+        c = allreduce_curves(table)[(1, 8)]
+        keep = c["nbytes"] >= MIN_FIT_BYTES
+        out[f"{era} by size"] = _errors(preset, era, c["nbytes"][keep], c["time_s"][keep])
+    rows = pd.read_csv(folder / "nccl2-by-gpus.csv")
+    rows = rows[(rows["OP"] == "all_reduce_perf") & (rows["GPU"] > 1)]
+    by_gpus = []
+    for gpus, busbw in zip(rows["GPU"], rows["Bandwidth"]):
+        model = CommModel(preset.with_devices_per_node(int(gpus)), library="nccl2")
+        n = float(1 << 30)
+        predicted = n / model.allreduce(n).at(n) * 2 * (gpus - 1) / gpus
+        by_gpus.append((int(gpus), predicted / (busbw * 1e9) - 1))
+    out["nccl2 busbw at 1 GB by GPUs"] = by_gpus
+    return out
+
+
+def _print(title: str, rows: dict, size: bool = True) -> None:
+    print(title)
+    for name, errors in rows.items():
+        print(f"  {name}:")
+        for x, e in errors:
+            label = f"{x / 1024:>9.0f} KiB" if size else f"{x:>3d} GPUs"
+            print(f"    {label}  {e * 100:+6.1f} %")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m calibration.collfit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="print the issue-11 checks")
+    parser.add_argument("--data", type=Path, default=DATA, help="the nccl-tests data folder")
+    args = parser.parse_args(argv)
+    if not args.check:
+        parser.print_help()
+        return 0
+    abci = abci_check(args.data / "abci-v100")
+    _print("ABCI V100 (fitted on 1, 2, 8, 32 nodes), model/measured - 1:",
+           {f"{n} nodes": e for n, e in abci.items()})
+    dgx = dgx1_check(args.data / "tartan-dgx1-p100")
+    by_gpus = dgx.pop("nccl2 busbw at 1 GB by GPUs")
+    _print("DGX-1 P100 preset (no fit), model/measured - 1:", dgx)
+    _print("", {"nccl2 busbw at 1 GB by GPUs": by_gpus}, size=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Collective-library eras: which algorithms and protocols a library had, and its cost terms.
+
+An *era* is what a "software stack" names as its collective library (``library=`` of
+:class:`~hwmodels.commmodel.CommModel`). The NCCL eras carry the terms of NCCL's own cost model
+(``src/graph/tuning.cc`` and ``src/graph/topo.h``, NVIDIA/nccl at commit 01afd20a, the 2.7/2.8
+line, which the research notes as v2.8.4-1): base latency per (algorithm, protocol), latency per
+step on NVLink, PCIe and the network, per-protocol bandwidth caps. ``mpi`` is not an NCCL era:
+it selects the MPICH-style alpha-beta model that CPU ranks and host-staged GPUs always had.
+
+Eras (names fixed; other parts pass them by name):
+
+``nccl1``   open-source NCCL 1.x of 2016-17: rings within one node over PCIe only (its README:
+            NVLink-aware NCCL then shipped only inside NVIDIA's DGX containers, NVIDIA/nccl#76).
+``nccl2``   NCCL 2.0-2.3: rings inside and across nodes, the Simple protocol (LL arrived in
+            2.3.5, the last release of this line; the measured 2.x curve on a DGX-1 P100 has
+            Simple's latency, 47 us at 8 B, not LL's ~10 us).
+``nccl2.4`` NCCL 2.4-2.7: trees across nodes (NVIDIA/nccl#211), LL and Simple.
+``nccl2.8`` NCCL 2.8: LL128 too (from 2.5; enabled on Volta/Ampere NVLink).
+``mpi``     MPICH-style algorithms on alpha-beta links (see :mod:`hwmodels.collectives.tuner`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from vocab.registry import Registry
+
+PROTOCOLS = ("LL", "LL128", "Simple")
+ALGORITHMS = ("ring", "tree")
+HW = ("nvlink", "pcie", "net")
+
+_TUNING = "NVIDIA/nccl src/graph/tuning.cc @01afd20a (2.7/2.8)"
+
+#: NCCL 2.8 baseLat (us): Tree {LL, LL128, Simple}, Ring {LL, LL128, Simple}.
+_BASE_LAT_28 = {("tree", "LL"): 4.4, ("tree", "LL128"): 4.4, ("tree", "Simple"): 0.0,
+                ("ring", "LL"): 3.6, ("ring", "LL128"): 10.0, ("ring", "Simple"): 8.4}
+#: NCCL 2.8 hwLat (us) per hardware, algorithm, protocol.
+_HW_LAT_28 = {
+    "nvlink": {("tree", "LL"): .52, ("tree", "LL128"): 1.2, ("tree", "Simple"): 28.0,
+               ("ring", "LL"): .47, ("ring", "LL128"): 1.9, ("ring", "Simple"): 3.4},
+    "pcie": {("tree", "LL"): 1.0, ("tree", "LL128"): 1.9, ("tree", "Simple"): 28.0,
+             ("ring", "LL"): 1.0, ("ring", "LL128"): 2.5, ("ring", "Simple"): 5.7},
+    "net": {("tree", "LL"): 5.0, ("tree", "LL128"): 8.5, ("tree", "Simple"): 50.0,
+            ("ring", "LL"): 2.7, ("ring", "LL128"): 4.0, ("ring", "Simple"): 9.6},
+}
+
+#: NCCL 2.8 treeCorrectionFactor, per protocol, by log2(nbytes / 64) (0..21): "Trees are not
+#: perfectly sticking to the model for medium sizes" -- the tree's bandwidth at mid sizes.
+TREE_CORRECTION = {
+    "LL": (1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9, 1.0,
+           1.0, 1.0),
+    "LL128": (1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .5, .6, .6, .7, .7, .8, .9,
+              .9, 1.0),
+    "Simple": (.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .5, .5, .6, .6, .7,
+               .8, .9),
+}
+
+
+def _us(table: Mapping) -> Mapping:
+    return MappingProxyType({k: v * 1e-6 for k, v in table.items()})
+
+
+@dataclass(frozen=True)
+class Era:
+    """One library era: what it runs and the figures it is priced with (seconds, bytes/s).
+
+    ``ring_plateau`` multiplies the per-step latency of Simple rings once a message reaches
+    ``ranks / 16 * 64 KiB`` (NCCL's "plateau effect of ring", ``ncclTopoGetAlgoTime``): the
+    mid-size regime where a ring of Simple steps pays each step's handshake twice over. NCCL's
+    model applies it across nodes; the measured single-node curves show it too, so it is
+    applied wherever Simple rings run. ``achieved`` is the fraction of NCCL's graph bandwidth
+    (channels x per-channel speed) that nccl-tests measures at large sizes.
+    """
+
+    name: str
+    description: str
+    protocols: tuple[str, ...]
+    trees: bool
+    nvlink: bool
+    base_lat_s: Mapping[tuple[str, str], float]
+    hw_lat_s: Mapping[str, Mapping[tuple[str, str], float]]
+    ring_plateau: float
+    tree_correction: bool
+    achieved: float
+    qpi_Bps: float | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    #: Bytes per thread below which a collective runs on fewer channels (None: all
+    #: channels at every size), and threads per channel, per protocol.
+    thread_threshold: Mapping[str, int] | None = None
+    threads: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
+        {"LL": 512, "LL128": 640, "Simple": 512}))
+    #: Channels NCCL runs per ring of its graph (2.x duplicates its rings onto more SMs).
+    channels_per_ring: int = 1
+    #: What a step takes as measured over NCCL's own per-step estimate (``hwLat``), inside a
+    #: node and across the network: NCCL's tuner prices with its estimate; what runs, with
+    #: this (1: the estimate holds).
+    step_latency_measured: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
+        {"intra": 1.0, "net": 1.0}))
+
+
+def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
+    return Era(name, description, protocols, trees, True, _us(_BASE_LAT_28),
+               MappingProxyType({hw: _us(t) for hw, t in _HW_LAT_28.items()}),
+               ring_plateau=1.9, tree_correction=True, achieved=0.9, qpi_Bps=None,
+               thread_threshold=MappingProxyType({"LL": 8, "LL128": 8, "Simple": 64}),
+               channels_per_ring=2,
+               step_latency_measured=MappingProxyType({"intra": 2.7, "net": 3.0}),
+               sources=MappingProxyType({
+                   "channels": "NVIDIA/nccl src/enqueue.cc getAlgoInfo: channels dropped "
+                               "while nBytes < nChannels x nThreads x threadThreshold "
+                               "(LL 8 B/thread, x ranks for rings; LL128 8; Simple 64); "
+                               "tuning.cc: LL 512 threads, LL128 640; rings duplicated "
+                               "(graph/connect.cc ncclTopoPostset)",
+                   "latency": f"{_TUNING}: baseLat, hwLat",
+                   "caps": f"{_TUNING}: LL x1/4, LL128 x0.92 <= 16.7 GB/s per channel, "
+                           "tree x0.9 <= 80 GB/s (110 on 2 nodes), tree LL x1/3.8",
+                   "ring_plateau": f"{_TUNING} ncclTopoGetAlgoTime: lat *= 1.9 (plateau "
+                                   "effect of ring) from ranks/16*64 KiB",
+                   "tree_correction": f"{_TUNING}: treeCorrectionFactor",
+                   "achieved": "nccl-tests busbw at 1 GB over NCCL's graph bandwidth on a "
+                               "DGX-1 P100 (uuudown/Tartan, 2-8 GPUs): 0.86-0.96",
+                   "step_latency_measured": "python -m calibration.collfit fitted to the "
+                               "ABCI V100 nccl-tests logs, 1-32 nodes x 4 GPUs, NCCL 2.8 "
+                               "(aistabci/abci2.0benchmark): steps take 2.7x (NVLink) and 3.0x "
+                               "(network) NCCL's hwLat; the research notes NCCL's terms ~2x "
+                               "optimistic at 64 KB-1 MB",
+               }))
+
+
+def _measured_era(name: str, description: str, base_us: float, step_us: float,
+                  plateau: float, nvlink: bool, qpi_Bps: float | None,
+                  sources: Mapping[str, str]) -> Era:
+    """An era older than NCCL's cost model: one ring protocol with measured latency terms."""
+    lat = {("ring", "Simple"): step_us}
+    return Era(name, description, ("Simple",), False, nvlink,
+               _us({("ring", "Simple"): base_us}),
+               MappingProxyType({hw: _us(lat) for hw in HW}), ring_plateau=plateau,
+               tree_correction=False, achieved=0.9, qpi_Bps=qpi_Bps,
+               sources=MappingProxyType(dict(sources)))
+
+
+_TARTAN = "uuudown/Tartan microbenchmark/scale_up_cl (DGX-1 P100)"
+
+ERAS: Registry[Era] = Registry("library", {
+    "nccl1": _measured_era(
+        "nccl1", "open-source NCCL 1.x (2016-17): PCIe-only rings inside one node",
+        base_us=8.7, step_us=4.7, plateau=1.35, nvlink=False, qpi_Bps=8.5e9, sources={
+            "latency": f"{_TARTAN} nccl-v1/latency.txt: 18 us at 2 GPUs to 74 us at 8, "
+                       "i.e. 8.7 us + 4.7 us per ring step",
+            "ring_plateau": f"{_TARTAN} nccl-v1/packet.txt: 64 KB-1 MB run ~1.35x the "
+                            "small-message step latency",
+            "qpi": f"{_TARTAN} nccl-v1/packet.txt: 7.69 GB/s busbw plateau on 8 GPUs, one "
+                   "PCIe ring crossing the sockets (7.69 / 0.9 achieved)",
+            "pcie_only": "NVIDIA/nccl#76: NVLink-aware NCCL shipped only in DGX containers"}),
+    "nccl2": _measured_era(
+        "nccl2", "NCCL 2.0-2.3: NVLink/PCIe rings inside and across nodes, Simple protocol",
+        base_us=15.5, step_us=2.25, plateau=1.9, nvlink=True, qpi_Bps=6e9, sources={
+            "latency": f"{_TARTAN} nccl-v2/latency.txt: 20 us at 2 GPUs to 47 us at 8, "
+                       "i.e. 15.5 us + 2.25 us per ring step",
+            "ring_plateau": f"{_TUNING} ncclTopoGetAlgoTime (x1.9); the Tartan 2.x curve "
+                            "steps from 47 to ~75 us at 32 KB on 8 GPUs",
+            "qpi": "NVIDIA/nccl src/graph/topo.h: QPI 6 GB/s (Broadwell)",
+            "protocols": "LL from 2.3.5, LL128 from 2.5 (research notes, gpu-fidelity.md s2)"}),
+    "nccl2.4": _nccl28("nccl2.4", "NCCL 2.4-2.7: rings, and trees across nodes; LL and Simple",
+                       ("LL", "Simple"), trees=True),
+    "nccl2.8": _nccl28("nccl2.8", "NCCL 2.8: rings and trees; LL, LL128 and Simple",
+                       ("LL", "LL128", "Simple"), trees=True),
+})
+
+#: Not an NCCL era: the MPICH-style alpha-beta model (CPU ranks, host-staged GPUs).
+MPI = "mpi"
+LIBRARIES = (*ERAS, MPI)
+
+#: NCCL's per-link NVLink speed by GPU generation (``topo.h`` ``ncclTopoNVLinkSpeed``: SM60
+#: 18 GB/s, SM70 21, SM80 20; SM90 20.6 from NCCL 2.12), keyed by the device-name prefix.
+NVLINK_Bps = {"p100": 18e9, "v100": 21e9, "a100": 20e9, "h100": 20.6e9}
+#: ``topo.h``: PCIe 12 GB/s (PCI_WIDTH), QPI 6 (Broadwell), network 12 per 100 Gb/s NIC.
+PCIE_Bps = 12e9
+QPI_Bps = 6e9

@@ -1,0 +1,135 @@
+"""The NCCL-style collective model: eras, regimes, the topology cliff, and the DGX-1 P100 logs.
+
+Figures asserted by hand come from NCCL's ``tuning.cc``/``topo.h`` (as cited in
+``hwmodels/collectives/eras.py``) and from the Tartan logs in ``../shared/data/nccl-tests/``,
+never from the model's own output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from calibration.collfit import dgx1_check
+from hwmodels.cluster import load_cluster
+from hwmodels.collectives.eras import ERAS, LIBRARIES
+from hwmodels.collectives.nccl import NcclCosts, node_graph
+from hwmodels.commmodel import CommModel, default_library
+from vocab.errors import SpecError, UnknownNameError
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
+needs_data = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"no public nccl-tests logs at {DATA} (shared/ beside the clone)")
+GiB = float(1 << 30)
+
+
+def busbw(model: CommModel, n: float = GiB) -> float:
+    p = model.p
+    return n / model.allreduce(n).at(n) * 2 * (p - 1) / p
+
+
+def test_era_names_are_the_registry() -> None:
+    assert set(LIBRARIES) == {"nccl1", "nccl2", "nccl2.4", "nccl2.8", "mpi"}
+    with pytest.raises(UnknownNameError, match="nccl2.8"):
+        CommModel(load_cluster("dgx1-p100"), library="nccl3")
+
+
+def test_default_library_by_transport() -> None:
+    gpu = load_cluster("dgx1-v100")
+    assert default_library(gpu) == "nccl2.8"
+    assert default_library(gpu.with_transport("host")) == "mpi"
+    assert default_library(load_cluster("cpu-10gbe")) == "mpi"
+    with pytest.raises(SpecError, match="library"):
+        CommModel(gpu.with_transport("host"), library="nccl2")
+
+
+def test_mpi_library_is_the_alpha_beta_model() -> None:
+    cluster = load_cluster("dgx1-v100", nodes=2)
+    mpi = CommModel(cluster, library="mpi")
+    # today's model: the alpha-beta cost plus the cluster's constant launch overhead
+    assert mpi.allreduce(1e6).at(1e6) == pytest.approx(
+        mpi.allreduce_by(mpi.algorithm_for(1e6)).at(1e6))
+    assert mpi.overhead_s == cluster.collective_overhead_s
+
+
+def test_dgx1_p100_rings_by_gpu_count() -> None:
+    # NCCL's search over the cube-mesh at 18 GB/s per NVLink 1.0 link (topo.h): 2 GPUs one
+    # link; 3 a triangle both ways (2 x 18); 4 a full quad, 6 directed rings at 9 (54); 8 the
+    # two edge-disjoint Hamiltonian cycles both ways (4 x 18); 5 none: PCIe, across QPI (6).
+    p100 = load_cluster("dgx1-p100")
+    expected = {2: 18e9, 3: 36e9, 4: 54e9, 5: 6e9, 6: 36e9, 8: 72e9}
+    for gpus, bw in expected.items():
+        graph = node_graph(p100.with_devices_per_node(gpus).node, ERAS["nccl2"])
+        assert graph.intra_Bps == pytest.approx(bw), gpus
+    assert node_graph(p100.with_devices_per_node(5).node, ERAS["nccl2"]).hw == "pcie"
+
+
+def test_five_gpus_of_a_dgx1_p100_are_slower_per_byte_than_four_or_eight() -> None:
+    p100 = load_cluster("dgx1-p100")
+    per_byte = {g: CommModel(p100.with_devices_per_node(g)).allreduce(GiB).per_byte_s
+                for g in (4, 5, 8)}
+    assert per_byte[5] > 3 * per_byte[4] and per_byte[5] > 3 * per_byte[8]
+
+
+def test_nccl1_uses_pcie_only() -> None:
+    p100 = load_cluster("dgx1-p100")
+    assert node_graph(p100.node, ERAS["nccl1"]).hw == "pcie"
+    assert busbw(CommModel(p100, library="nccl1")) < busbw(CommModel(p100, library="nccl2")) / 4
+
+
+def test_protocol_regimes_and_caps() -> None:
+    # One DGX-1 V100 under 2.8: LL's latency (3.6 + 14 x 0.47 us) for tiny messages, Simple's
+    # bandwidth for large ones; LL's bandwidth is a quarter of Simple's.
+    model = NcclCosts(load_cluster("dgx1-v100"), "nccl2.8")
+    assert model.choose(8).protocol == "LL"
+    assert model.choose(GiB).protocol == "Simple"
+    assert model.tuner.cost("ring", "LL", 8).fixed_s == pytest.approx((3.6 + 14 * 0.47) * 1e-6)
+    ll, simple = (model.cost("ring", p, GiB).per_byte_s for p in ("LL", "Simple"))
+    assert ll == pytest.approx(4 * simple)
+
+
+def test_latency_grows_with_nodes_and_trees_appear_across_nodes() -> None:
+    times = []
+    for nodes in (2, 4, 8, 32):
+        model = CommModel(load_cluster("dgx1-v100", nodes=nodes))
+        times.append(model.allreduce(8).at(8))
+        assert "tree" in {a for a, _ in model.nccl.candidates()}
+    assert times == sorted(times)
+    assert "tree" not in {a for a, _ in CommModel(load_cluster(
+        "dgx1-v100", nodes=4), library="nccl2").nccl.candidates()}
+
+
+def test_more_bytes_never_faster_and_faster_fabric_never_slower() -> None:
+    cluster = load_cluster("dgx1-v100", nodes=4)
+    fast = cluster.with_fabric(load_cluster("dgx-a100").fabric)
+    slow_m, fast_m = CommModel(cluster), CommModel(fast)
+    sizes = [float(1 << k) for k in range(3, 31)]
+    slow_t = [slow_m.allreduce(n).at(n) for n in sizes]
+    assert all(a <= b * (1 + 1e-9) for a, b in zip(slow_t, slow_t[1:]))
+    assert all(fast_m.allreduce(n).at(n) <= t * (1 + 1e-9) for n, t in zip(sizes, slow_t))
+
+
+@needs_data
+def test_dgx1_p100_preset_reproduces_the_tartan_nccl_curves() -> None:
+    # Tartan's NCCL 2.x shows Simple's latency (47 us at 8 B): the nccl2 era; NCCL 1.x: nccl1.
+    errors = dgx1_check(DATA / "tartan-dgx1-p100")
+    for curve in ("nccl2 by size", "nccl1 by size"):
+        assert len(errors[curve]) == 15                  # 64 KB .. 1 GB
+        worst = max(errors[curve], key=lambda row: abs(row[1]))
+        assert abs(worst[1]) <= 0.15, (curve, worst)
+
+
+@needs_data
+def test_dgx1_p100_by_gpu_count_with_the_five_gpu_cliff() -> None:
+    errors = dict(dgx1_check(DATA / "tartan-dgx1-p100")["nccl2 busbw at 1 GB by GPUs"])
+    for gpus in (2, 3, 4, 5, 6, 8):
+        assert abs(errors[gpus]) <= 0.15, (gpus, errors[gpus])
+
+
+@needs_data
+@pytest.mark.xfail(strict=True, reason="NCCL 2.x found 2 rings (34.7 GB/s) on GPUs 0-6; the "
+                   "ring search here finds 3 (48.6): its search is not NCCL 2.0's")
+def test_dgx1_p100_seven_gpus() -> None:
+    errors = dict(dgx1_check(DATA / "tartan-dgx1-p100")["nccl2 busbw at 1 GB by GPUs"])
+    assert abs(errors[7]) <= 0.15
