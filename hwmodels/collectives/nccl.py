@@ -51,6 +51,7 @@ from hwmodels.collectives.affine import Affine
 from hwmodels.collectives.eras import (
     ERAS, NVLINK_Bps, PCIE_Bps, QPI_Bps, TREE_CORRECTION, Era,
 )
+from hwmodels.collectives.rings import hamiltonian_cycles
 from hwmodels.specs import AlphaBeta, Cluster, NodeSpec
 
 #: LL128's per-channel ceiling for allreduce (``ll128MaxBwPerCh``), and the tree's caps.
@@ -151,26 +152,9 @@ def _nvlink_rings(graph: nx.Graph, devices: list[int], speed: float) -> float:
 
 def _directed_cycles(cap: Mapping[tuple[int, int], float],
                      devices: list[int]) -> list[tuple[int, ...]]:
-    start, found = devices[0], []
+    """Directed NVLink rings over every device (a ring and its reverse are two channels)."""
     succ = {d: sorted(b for (a, b) in cap if a == d) for d in devices}
-
-    def extend(path: list[int], seen: set[int]) -> None:
-        if len(found) >= MAX_CYCLES:
-            return
-        if len(path) == len(devices):
-            if (path[-1], start) in cap:
-                found.append(tuple(path))
-            return
-        for nxt in succ[path[-1]]:
-            if nxt not in seen:
-                seen.add(nxt)
-                path.append(nxt)
-                extend(path, seen)
-                path.pop()
-                seen.discard(nxt)
-
-    extend([start], {start})
-    return found
+    return hamiltonian_cycles(succ, devices, MAX_CYCLES)
 
 
 def _nvswitch_speed(graph: nx.Graph, devices: list[int], speed: float) -> float:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Hashable, Iterable, Sequence
+from typing import Hashable, Iterable, Mapping, Sequence
 
 import networkx as nx
 
@@ -100,21 +100,28 @@ MAX_WORK = 100_000          # candidate cycles examined by the branch and bound
 MAX_EXTENSIONS = 500_000    # path extensions while enumerating cycles
 
 
-def _hamiltonian_cycles(capacity: dict[Edge, int], devices: list[int],
-                        limit: int) -> list[tuple[int, ...]]:
-    """Up to ``limit`` Hamiltonian cycles over edges with capacity left, each once."""
-    adjacent = {d: sorted(n for n in devices if capacity.get(_key(d, n), 0) > 0)
-                for d in devices}
+def hamiltonian_cycles(successors: Mapping[int, Sequence[int]], devices: list[int],
+                       limit: int, *, one_direction: bool = False,
+                       max_extensions: int | None = None) -> list[tuple[int, ...]]:
+    """Up to ``limit`` Hamiltonian cycles from ``devices[0]``, by depth-first search along
+    ``successors`` (a directed graph; give both directions for an undirected one).
+
+    ``one_direction`` keeps one of each cycle and its reverse (undirected rings);
+    ``max_extensions`` bounds the search on dense graphs (the cycles found so far are kept).
+    """
     start, found, work = devices[0], [], [0]
 
     def extend(path: list[int], seen: set[int]) -> None:
         work[0] += 1
         if len(path) == len(devices):
-            if start in adjacent[path[-1]] and path[1] < path[-1]:
+            if start in successors[path[-1]] and (not one_direction or path[1] < path[-1]):
                 found.append(tuple(path))
             return
-        for nxt in adjacent[path[-1]]:
-            if nxt not in seen and len(found) < limit and work[0] < MAX_EXTENSIONS:
+        for nxt in successors[path[-1]]:
+            if len(found) >= limit or (max_extensions is not None
+                                       and work[0] >= max_extensions):
+                return
+            if nxt not in seen:
                 seen.add(nxt)
                 path.append(nxt)
                 extend(path, seen)
@@ -123,6 +130,15 @@ def _hamiltonian_cycles(capacity: dict[Edge, int], devices: list[int],
 
     extend([start], {start})
     return found
+
+
+def _hamiltonian_cycles(capacity: dict[Edge, int], devices: list[int],
+                        limit: int) -> list[tuple[int, ...]]:
+    """Up to ``limit`` Hamiltonian cycles over edges with capacity left, each once."""
+    adjacent = {d: sorted(n for n in devices if capacity.get(_key(d, n), 0) > 0)
+                for d in devices}
+    return hamiltonian_cycles(adjacent, devices, limit, one_direction=True,
+                              max_extensions=MAX_EXTENSIONS)
 
 
 class _CycleSearch:
