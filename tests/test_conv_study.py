@@ -123,3 +123,37 @@ def test_synchronous_strategies_share_one_curve_and_the_study_resumes(tmp_path) 
     assert len(launched) == 1 and "delayed" in launched[0]
     assert (out / "runs" / "mlp-digits-delayed-d2-n2-s0.interrupted").is_dir()
     assert len(again) == len(curves)
+
+
+def cli(*argv: str, capsys=None) -> tuple[int, str]:
+    from gradsync.cli.main import main
+
+    status = main(list(argv))
+    return status, capsys.readouterr().err if capsys else ""
+
+
+def test_cli_refuses_negative_staleness_in_one_line(tmp_path, capsys) -> None:
+    status, err = cli("convergence", "--staleness", "1,-2", "--out", str(tmp_path / "s"),
+                      capsys=capsys)
+    assert status == 2 and "staleness" in err and "-2" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_refuses_more_ranks_than_samples_naming_the_limit(tmp_path, capsys) -> None:
+    # digits has 1348 training samples: 100 ranks x 16 is more than one global batch holds
+    status, err = cli("convergence", "--strategies", "sync", "-n", "100", "--seeds", "1",
+                      "--no-progress", "--out", str(tmp_path / "s"), capsys=capsys)
+    assert status == 2 and "nprocs * batch" in err and "1348" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_says_when_no_run_reached_the_target(tmp_path, capsys, monkeypatch) -> None:
+    import gradsync.cli.convergence as conv
+
+    curves = pd.DataFrame({"model": "mlp-digits", "strategy": "sync", "staleness": 0,
+                           "ranks": 2, "global_batch": 32, "seed": 0, "step": [10, 20],
+                           "test_accuracy": [0.5, 0.8]})
+    monkeypatch.setattr(conv, "run_study", lambda plan, out, progress: curves)
+    status, err = cli("convergence", "--target", "0.99", "--out", str(tmp_path / "s"),
+                      capsys=capsys)
+    assert status == 2 and "no run reached test accuracy 0.99" in err and "0.800" in err
