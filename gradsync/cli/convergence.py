@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
+from convergence.report import penalty_by_ranks, target_table
 from convergence.study import DEFAULT_DATA, StudyError, StudyPlan, run_study, steps_to_target
 from vocab.errors import SpecError
 
@@ -72,9 +75,21 @@ def run(args: argparse.Namespace) -> int:
         raise StudyError(f"--target: no run reached test accuracy {plan.target} in "
                          f"{plan.steps} steps{seen}; lower --target or raise --steps (the "
                          f"tables are in {args.out})")
-    summary = (steps.groupby(["model", "strategy", "staleness", "ranks"])["steps_to_target"]
-               .agg(["mean", "min", "max", "count"]).reset_index())
-    print(summary.to_string(index=False))
+    table = target_table(curves, plan.target)
+    print(f"steps to test accuracy {plan.target} (mean over {plan.seeds} seeds, 95 % bootstrap "
+          f"interval; inf: some seed never got there)")
+    print(pd.DataFrame({
+        "model": table["model"], "strategy": table["label"], "ranks": table["ranks"],
+        "global batch": table["global_batch"], "steps": table["steps"].round(1),
+        "interval": [f"{lo:.0f}-{hi:.0f}" for lo, hi in zip(table["steps_lo"],
+                                                            table["steps_hi"])],
+        "samples": table["samples"].round(0),
+        "reached": [f"{r}/{n}" for r, n in zip(table["reached"], table["seeds"])]})
+        .to_string(index=False))
+    penalty = penalty_by_ranks(curves, plan.target)
+    if not penalty.empty:
+        print("staleness penalty (steps / sync's):")
+        print(penalty.round(3).to_string(index=False))
     print(f"tables in {args.out}: curves.csv, steps.csv, penalty.csv (-1: never reached "
           f"test accuracy {plan.target})")
     return 0
