@@ -17,6 +17,8 @@ from hwmodels.collectives.eras import ERAS, LIBRARIES
 from hwmodels.collectives.nccl import NcclCosts, node_graph
 from hwmodels.collectives.rings import max_directed_rings
 from hwmodels.commmodel import CommModel, default_library
+from hwmodels.devices import get_device
+from hwmodels.topology import build_node
 from vocab.errors import SpecError, UnknownNameError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
@@ -153,3 +155,19 @@ def test_graph_era_packs_fractionally_p2p_era_on_whole_links() -> None:
     seven = load_cluster("dgx1-p100").with_devices_per_node(7).node
     assert node_graph(seven, ERAS["nccl2"]).intra_Bps == pytest.approx(2 * 18e9)
     assert node_graph(seven, ERAS["nccl2.8"]).intra_Bps == pytest.approx(3 * 18e9)
+
+
+def test_gpus_without_pcie_peer_access_go_through_host_memory() -> None:
+    # Two GPUs under one PCIe switch: peer access runs the ring through the switch (NCCL's
+    # PCIe figure, 12 GB/s, topo.h); without it (RTX 2080 Ti) each hop goes up to the socket
+    # and down again, so the switch's uplink carries both directions of the ring: 12 / 2.
+    def two_on_a_switch(device: str) -> float:
+        node = build_node("pcie8", device, devices=2, devices_per_switch=2)
+        return node_graph(node, ERAS["nccl2.8"]).intra_Bps
+    assert not get_device("rtx-2080-ti").pcie_p2p and get_device("titan-x-pascal").pcie_p2p
+    assert two_on_a_switch("titan-x-pascal") == pytest.approx(12e9)
+    assert two_on_a_switch("rtx-2080-ti") == pytest.approx(6e9)
+    # across the sockets both already pass through host memory: the QPI hop decides (6)
+    four = {d: node_graph(build_node("pcie8", d, devices=4, devices_per_switch=2),
+                          ERAS["nccl2.8"]).intra_Bps for d in ("titan-x-pascal", "rtx-2080-ti")}
+    assert four["titan-x-pascal"] == pytest.approx(6e9) == four["rtx-2080-ti"]

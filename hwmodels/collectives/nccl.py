@@ -127,8 +127,8 @@ def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
         switched = _nvswitch_speed(node.graph, devices, speed)
         if switched > 0:
             return Graph(switched, max(1, round(switched / speed)), "nvlink")
-    return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed if nvlink else None), 1,
-                 "pcie")
+    return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed if nvlink else None,
+                              via_host=not node.device.pcie_p2p), 1, "pcie")
 
 
 def _nvlink_links(graph: nx.Graph, devices: list[int]) -> dict[tuple[int, int], int]:
@@ -194,9 +194,11 @@ def _edge_speed(data: Mapping, qpi_Bps: float, nvlink_Bps: float | None) -> floa
 
 
 def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
-                 nvlink_Bps: float | None) -> float:
+                 nvlink_Bps: float | None, via_host: bool = False) -> float:
     """One ring in device order, each hop on the fewest-hop path avoiding other GPUs; its
-    speed is the most loaded directed link's NCCL figure over its load."""
+    speed is the most loaded directed link's NCCL figure over its load. ``via_host`` (GPUs
+    without PCIe peer access): a hop goes through host memory at the receiver's socket (NCCL's
+    SHM transport), so two GPUs under one switch load its uplink both ways."""
     allowed = nx.Graph(graph.subgraph(n for n in graph if graph.nodes[n].get("kind") != "device"
                                       or n in devices))
     if nvlink_Bps is None:   # a PCIe-only library: NVLink edges are not used
@@ -206,10 +208,21 @@ def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
     for src, dst in zip(devices, devices[1:] + devices[:1]):
         others = set(devices) - {src, dst}
         view = nx.subgraph_view(allowed, filter_node=lambda n, o=others: n not in o)
-        for u, v in pairwise(nx.shortest_path(view, src, dst)):
+        path = nx.shortest_path(view, src, dst)
+        if via_host and not any(view.nodes[n].get("kind") == "cpu" for n in path):
+            host = _nearest_socket(view, dst)
+            path = nx.shortest_path(view, src, host)[:-1] + nx.shortest_path(view, host, dst)
+        for u, v in pairwise(path):
             load[(u, v)] = load.get((u, v), 0) + 1
     return min(_edge_speed(allowed.edges[u, v], qpi_Bps, nvlink_Bps) / n
                for (u, v), n in load.items())
+
+
+def _nearest_socket(graph: nx.Graph, device: int) -> Hashable:
+    """The CPU socket closest to ``device`` (where its host memory is)."""
+    lengths = nx.single_source_shortest_path_length(graph, device)
+    return min((n for n in lengths if graph.nodes[n].get("kind") == "cpu"),
+               key=lambda n: (lengths[n], str(n)))
 
 
 def network_Bps(cluster: Cluster) -> float:
