@@ -16,6 +16,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 OP_COLOURS = {"forward": "#4c72b0", "backward": "#55a868", "update": "#c44e52",
               "allreduce": "#dd8452", "wait": "#bbbbbb"}
+#: The one palette of gradsync's figures (seaborn "deep", as OP_COLOURS), in order of use.
+PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+           "#8c8c8c", "#ccb974", "#64b5cd")
 
 
 def plot_timeline(trace: pd.DataFrame, ranks: Sequence[int] | None = None,
