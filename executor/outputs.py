@@ -182,8 +182,10 @@ def finish_run(cfg: RunConfig, specs: dict[str, Any], run_id: str, model: torch.
 
 
 def write_failure(out: Path, cfg: RunConfig, error: str, run_id: str | None = None,
-                  wall_s: float | None = None) -> None:
-    """After a failure: merge what the ranks flushed into the trace; record the error.
+                  wall_s: float | None = None, status: str = "failed",
+                  **extra: Any) -> None:
+    """After a failure (or an interrupt, ``status='interrupted'``): merge what the ranks
+    flushed into the trace; record the error.
 
     The specs (and run id) of the record rank 0 wrote at the start are kept where there is
     one: they describe the model the ranks built, which the launcher never sees.
@@ -199,10 +201,42 @@ def write_failure(out: Path, cfg: RunConfig, error: str, run_id: str | None = No
     specs = started["specs"] if started else run_specs(cfg)
     run_id = run_id or (started["run_id"] if started else "exec-failed")
     record = make_run_record("exec", run_id, specs, cfg.seed, wall_s=wall_s, error=error,
-                             status="failed", versions={"torch": torch.__version__},
+                             status=status, versions={"torch": torch.__version__},
                              resumed_from_step=started.get("resumed_from_step")
-                             if started else None)
+                             if started else None, **extra)
     write_run_record(record, out)
+
+
+def write_interrupt_note(out: Path, rank: int, step: int, signal_name: str) -> None:
+    """``partial/interrupted-rank-R``: the step this rank was on when the signal came."""
+    folder = out / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"interrupted-rank-{rank:04d}").write_text(f"{step} {signal_name}\n")
+
+
+def step_reached(out: Path) -> int | None:
+    """The furthest step any rank noted when interrupted (else the last one it flushed)."""
+    steps = []
+    for path in (out / PARTIAL_DIR).glob("interrupted-rank-*"):
+        try:
+            steps.append(int(path.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    if not steps and list((out / PARTIAL_DIR).glob("metrics-*.csv")):
+        flushed = merge_metrics(out)["step"]
+        steps = [int(flushed.max())] if len(flushed) else []
+    return max(steps) if steps else None
+
+
+def write_interrupted(out: Path, cfg: RunConfig, signal_name: str,
+                      wall_s: float | None = None) -> int | None:
+    """The launcher, once the interrupted job is gone: ``run.json`` says ``interrupted``,
+    with the signal and the step reached (returned)."""
+    step = step_reached(out)
+    where = f"at step {step}" if step is not None and step >= 0 else "before the first step"
+    write_failure(out, cfg, f"interrupted by {signal_name} {where}", wall_s=wall_s,
+                  status="interrupted", interrupted={"signal": signal_name, "step": step})
+    return step
 
 
 def _started_record(out: Path) -> dict[str, Any] | None:

@@ -31,8 +31,10 @@ RUN_FILE = "run.json"
 RUN_SCHEMA_VERSION = 1
 #: Who wrote the record: the simulator, the executor, or ``gradsync bench-net``.
 SOURCES = ("sim", "exec", "bench-net")
-#: ``running`` from a run's start (a crashed run still claims its directory), then ok / failed.
-STATUSES = ("running", "ok", "failed")
+#: ``running`` from a run's start (a crashed run still claims its directory), then ok / failed
+#: / interrupted (a forwarded SIGINT, SIGTERM or SIGHUP; the record's ``interrupted`` says
+#: which and the step reached).
+STATUSES = ("running", "ok", "failed", "interrupted")
 _NUMBER = (int, float)
 #: Every record's fields: (JSON types, what is expected).
 RECORD_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
