@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import pandas as pd
 
 from convergence.penalty import SYNCHRONOUS, penalty_from_steps
 from vocab.errors import GradsyncError, SpecError
+from vocab.jobs import run_checked
 from vocab.strategies import STRATEGIES
 
 STUDY_FILE = "study.json"
@@ -191,11 +191,9 @@ def _move_aside(run_dir: Path) -> None:
 
 
 def _subprocess_runner(command: list[str]) -> int:
-    try:
-        return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              timeout=RUN_TIMEOUT_S).returncode
-    except subprocess.TimeoutExpired:
-        return 124
+    # The run's own launcher forwards the signal to its MPI job; stop the study with it.
+    done = run_checked(command, "a convergence run", timeout_s=RUN_TIMEOUT_S)
+    return 124 if done.timed_out else done.returncode
 
 
 def _progress(items: list[RunKey], enabled: bool, total: int):

@@ -23,6 +23,7 @@ import torch
 from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint
 from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
+from vocab.outpath import atomic_write
 from vocab.errors import SpecError
 from vocab.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
 from vocab.timing import iteration_time_s, warmup_iterations
@@ -168,8 +169,10 @@ def finish_run(cfg: RunConfig, specs: dict[str, Any], run_id: str, model: torch.
     if frame is not None:
         write_trace(frame, out)
     metrics = merge_metrics(out)
-    metrics.to_csv(out / METRICS_FILE, index=False)
-    torch.save(model.state_dict(), out / MODEL_FILE)
+    with atomic_write(out / METRICS_FILE) as tmp:
+        metrics.to_csv(tmp, index=False)
+    with atomic_write(out / MODEL_FILE) as tmp:
+        torch.save(model.state_dict(), tmp)
     record = make_run_record(
         "exec", run_id, specs, cfg.seed, wall_s=wall_s, status="ok",
         versions={"torch": torch.__version__, "mpi": mpi_library},
@@ -196,7 +199,8 @@ def write_failure(out: Path, cfg: RunConfig, error: str, run_id: str | None = No
         if not run_id and len(frame):
             run_id = str(frame["run_id"].iloc[0])
     if list((out / PARTIAL_DIR).glob("metrics-*.csv")):
-        merge_metrics(out).to_csv(out / METRICS_FILE, index=False)
+        with atomic_write(out / METRICS_FILE) as tmp:
+            merge_metrics(out).to_csv(tmp, index=False)
     started = _started_record(out)
     specs = started["specs"] if started else run_specs(cfg)
     run_id = run_id or (started["run_id"] if started else "exec-failed")

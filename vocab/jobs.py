@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Callable
 
-__all__ = ["FORWARDED", "GRACE_S", "JobResult", "run_job", "signal_exit_status"]
+__all__ = ["FORWARDED", "GRACE_S", "JobInterrupted", "JobResult", "run_checked",
+           "run_job", "signal_exit_status"]
 
 #: The signals a scheduler, ``timeout``, a terminal or an IDE's stop button sends.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -51,6 +52,22 @@ class JobResult:
     tail: list[str] = field(default_factory=list)
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """A job was stopped by a forwarded signal; the caller should stop too.
+
+    A KeyboardInterrupt, so code that cleans up on Ctrl-C cleans up here as well; the CLI
+    prints one line and exits with the shell's status for the signal (:attr:`exit_status`).
+    """
+
+    def __init__(self, signal_name: str, what: str = "the job"):
+        super().__init__(f"{what} was interrupted by {signal_name}")
+        self.signal_name = signal_name
+        self.exit_status = signal_exit_status(signal_name)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def signal_exit_status(name: str) -> int:
     """The shell's exit status for a process ended by signal ``name`` (128 + number)."""
     return 128 + int(getattr(signal, name))
@@ -58,7 +75,8 @@ def signal_exit_status(name: str) -> int:
 
 def run_job(command: Sequence[str], *, timeout_s: float | None = None,
             grace_s: float = GRACE_S, env: Mapping[str, str] | None = None,
-            echo: bool = False, tail_lines: int = 400) -> JobResult:
+            echo: bool = False, tail_lines: int = 400,
+            preexec_fn: Callable[[], None] | None = None) -> JobResult:
     """Run ``command`` in its own process group; forward interrupts; never leave it behind.
 
     Both streams are captured (and copied to ours as they come when ``echo``). Returns when
@@ -66,7 +84,8 @@ def run_job(command: Sequence[str], *, timeout_s: float | None = None,
     """
     proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, errors="replace",
-                            env=dict(env) if env is not None else None, start_new_session=True)
+                            env=dict(env) if env is not None else None, start_new_session=True,
+                            preexec_fn=preexec_fn)
     tail: deque[str] = deque(maxlen=tail_lines)
     outs: dict[str, list[str]] = {"stdout": [], "stderr": []}
     readers = [threading.Thread(target=_read, daemon=True,
@@ -82,6 +101,15 @@ def run_job(command: Sequence[str], *, timeout_s: float | None = None,
         reader.join(timeout=5)
     result.stdout, result.stderr = "".join(outs["stdout"]), "".join(outs["stderr"])
     result.tail = list(tail)
+    return result
+
+
+def run_checked(command: Sequence[str], what: str, **kwargs) -> JobResult:
+    """:func:`run_job`, raising :class:`JobInterrupted` (naming ``what``) when a signal
+    stopped it: for callers that run several jobs and must not start the next."""
+    result = run_job(command, **kwargs)
+    if result.interrupted is not None:
+        raise JobInterrupted(result.interrupted, what)
     return result
 
 

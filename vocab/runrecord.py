@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError, UnknownNameError
+from vocab.outpath import write_text_atomic
 from vocab.strategies.plan import StrategySpec
 from vocab.trace import SCHEMA_VERSION
 
@@ -222,9 +223,7 @@ def write_run_record(record: dict[str, Any], out_dir: str | Path) -> Path:
     path = Path(out_dir) / RUN_FILE
     record = json.loads(json.dumps(record, default=_jsonable))   # what a reader will see
     check_run_record(record, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def read_run_record(run_dir: str | Path) -> dict[str, Any]:

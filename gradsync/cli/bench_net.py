@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "OSU micro-benchmarks; writes DIR/bench.csv (op, nranks, nbytes, repeat, "
                      "seconds) and DIR/run.json, for 'gradsync calibrate'."))
     parser.add_argument("-n", "--ranks", type=int, required=True, help="MPI ranks (>= 2)")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", required=True, help="output directory (new or empty)")
+    parser.add_argument("--force", action="store_true", help="replace earlier measurements")
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help=f"LOW..HIGH (powers of two) or a list (default {DEFAULT_SIZES})")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per size")
@@ -28,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the allreduce segments it found."""
-    table = run_bench_net(args.ranks, args.out, args.sizes, args.repeats, args.timeout)
+    table = run_bench_net(args.ranks, args.out, args.sizes, args.repeats, args.timeout,
+                          overwrite=args.force)
     points = medians(table, "allreduce")
     print(f"bench-net: {len(table)} measurements on {args.ranks} ranks -> {args.out}")
     if points["nbytes"].nunique() >= 2:

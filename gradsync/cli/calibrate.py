@@ -9,6 +9,7 @@ from calibration.calibrate import BASE_CLUSTER, calibrate
 from calibration.protocol import DEFAULT_OUT, run_protocol
 from hwmodels.collectives.measured import CollectiveFit
 from vocab.errors import SpecError
+from vocab.outpath import check_output
 from vocab.units import format_time
 from vocab.profile import load_profile
 
@@ -47,13 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit and print the fitted figures."""
     if args.protocol:
-        report = run_protocol(Path(args.out or DEFAULT_OUT))
+        report = run_protocol(Path(args.out or DEFAULT_OUT), overwrite=args.force)
         print(report.table())
         return 0
     if not args.inputs:
         raise SpecError("inputs", [], "at least one bench-net or run directory")
     if not args.out:
         raise SpecError("out", None, "a path for the fitted cluster file (--out FITTED.yaml)")
+    check_output(args.out, overwrite=args.force)    # before the fit, not after it
     cluster = calibrate(args.inputs, args.out, profiles=[load_profile(p) for p in args.profile],
                         base=args.base, overwrite=args.force, osu_ranks=args.osu_ranks,
                         osu_nodes=args.osu_nodes)

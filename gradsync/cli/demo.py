@@ -21,6 +21,7 @@ import pandas as pd
 
 from gradsync.cli.simulate import format_table
 from vocab.errors import GradsyncError
+from vocab.outpath import check_output
 from simulator.api import compare
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed")
@@ -57,6 +58,9 @@ def fresh_dir(out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate every (cluster, model) pair, print its table, save runs and a summary."""
+    # A file, a path under a file or an unwritable place is refused before any simulation;
+    # a folder holding earlier results is never touched (a timestamped sibling is used).
+    check_output(args.out, overwrite=True, kind="dir")
     out = fresh_dir(args.out)
     tables = []
     for cluster, nodes, transport, progress, stack, meaning in SCENARIOS:

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from gradsync import __version__
 from vocab.errors import GradsyncError
+from vocab.jobs import JobInterrupted
 
 # Subcommand modules, in the order ``gradsync --help`` lists them. A module whose optional
 # dependencies are missing (torch, mpi4py, scipy) still registers; it fails only when run.
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradsyncError as exc:
         print(f"gradsync {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except JobInterrupted as exc:     # a job it ran was stopped by a forwarded signal
+        print(f"gradsync {args.command}: {exc}; stopped", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         print("gradsync: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from vocab.errors import SpecError
+from vocab.outpath import check_output
 from simulator.api import compare
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from vocab.strategies.plan import MiB
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
                         "crossiter)")
     p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
+    p.add_argument("--force", action="store_true", help="replace an earlier --out")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
 
@@ -74,6 +76,8 @@ def bucket_bytes(args: argparse.Namespace) -> int | None:
 def run(args: argparse.Namespace) -> int:
     """Simulate, print a table or JSON, optionally save every run."""
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    if args.out:        # refused before the simulation, not after it
+        check_output(args.out, overwrite=args.force, kind="dir")
     comparison = compare(strategies, cluster=args.cluster, model=args.model, batch=args.batch,
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
     table = comparison.table()
     if args.out:
-        comparison.save(args.out)
+        comparison.save(args.out, overwrite=args.force)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
         print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vocab.outpath import check_output
 from vocab.errors import GradsyncError
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
@@ -63,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
              "transport": args.transport}
     grid.update({k: v for k, v in {**flags, **stack_kwargs(args)}.items() if v is not None})
     points = expand_grid(grid)
-    if args.out.exists() and not args.force:   # fail before the work, not after it
-        raise GradsyncError(f"{args.out} exists; choose another --out or pass --force")
+    check_output(args.out, overwrite=args.force)    # fail before the work, not after it
     table = run_sweep(points, jobs=args.jobs, mpi=args.mpi or None,
                       progress=not args.no_progress)
     path = write_table(table, args.out, overwrite=args.force)
