@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint
+from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint, load_checkpoint
 from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
 from vocab.outpath import atomic_write
@@ -100,6 +100,10 @@ def check_out_dir(cfg: RunConfig) -> None:
     for key, theirs, ours in pairs:
         if theirs != ours:
             raise SpecError(key, ours, f"{theirs!r} as in the run being resumed")
+    done = int(load_checkpoint(out, 0)["step"])
+    if cfg.steps <= done:       # nothing left to run: resuming would only rewrite the results
+        raise SpecError("steps", cfg.steps, f"more than the {done} steps the checkpoint in "
+                        f"{cfg.out} has done already (--resume continues up to --steps)")
 
 
 def prepare_run_dir(cfg: RunConfig, specs: dict[str, Any], run_id: str,

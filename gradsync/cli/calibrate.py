@@ -8,6 +8,7 @@ from pathlib import Path
 from calibration.calibrate import BASE_CLUSTER, calibrate
 from calibration.protocol import DEFAULT_OUT, run_protocol
 from hwmodels.collectives.measured import CollectiveFit
+from vocab.argtypes import NODES, RANKS
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from vocab.units import format_time
@@ -36,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base", "--cluster", dest="base", default=BASE_CLUSTER,
                         help="cluster the fit starts from (a preset or file; for collective "
                              "logs the GPU cluster they ran on, e.g. dgx1-v100)")
-    parser.add_argument("--osu-ranks", type=int, help="ranks of the OSU logs given")
-    parser.add_argument("--osu-nodes", type=int, help="nodes of the OSU logs given")
+    parser.add_argument("--osu-ranks", type=RANKS, help="ranks of the OSU logs given")
+    parser.add_argument("--osu-nodes", type=NODES, help="nodes of the OSU logs given")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--protocol", action="store_true",
                         help="run the held-out protocol end to end (executor runs, bench-net, "

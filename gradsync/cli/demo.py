@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from gradsync.cli.simulate import format_table
+from vocab.argtypes import ITERATIONS
 from vocab.errors import GradsyncError
 from vocab.outpath import check_output
 from simulator.api import compare
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="the paper's comparison of strategies, simulated",
                               description=__doc__)
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
-    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--iterations", type=ITERATIONS, default=3)
     p.add_argument("--no-loop", action="store_true",
                    help="skip the real runs, fit and validation on this machine")
     p.set_defaults(func=run)

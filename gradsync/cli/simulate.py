@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODES, NOISE_CV,
+                            SEED, STALENESS)
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from simulator.api import compare
@@ -41,12 +43,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared by simulate and demo-like commands."""
     p.add_argument("--cluster", default="dgx1-p100", help="cluster preset name or YAML file")
     p.add_argument("--model", default="alexnet", help="zoo workload name or YAML file")
-    p.add_argument("--batch", type=int, help="samples per device (default: the model's)")
-    p.add_argument("--nodes", type=int, help="number of nodes (default: the preset's)")
-    p.add_argument("--devices-per-node", type=int, metavar="N",
+    p.add_argument("--batch", type=BATCH, help="samples per device (default: the model's)")
+    p.add_argument("--nodes", type=NODES, help="number of nodes (default: the preset's)")
+    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
                    help="devices (ranks) per node where the node's topology allows (a CPU "
                         "node's ranks; a fitted machine then uses its figures at N ranks)")
-    p.add_argument("--iterations", type=int,
+    p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"),
@@ -55,11 +57,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="when non-blocking MPI collectives progress: on their own (async), "
                         "only inside Wait (wait), or also one step per MPI_Test at each layer "
                         "boundary (test); default: the cluster's (async)")
-    p.add_argument("--bucket-mb", type=float, help="bucket size in MiB (bucketed, crossiter)")
+    p.add_argument("--bucket-mb", type=BUCKET_MB, help="bucket size in MiB (bucketed, crossiter)")
     p.add_argument("--merge", choices=("size", "mgwfbp"), help="bucketing rule")
-    p.add_argument("--staleness", type=int, help="delayed: update applies gradients d steps old")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--noise-cv", type=float,
+    p.add_argument("--staleness", type=STALENESS, help="delayed: update applies gradients d steps old")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--noise-cv", type=NOISE_CV,
                    help="per-rank compute noise CV (default 0; a fitted machine's calibrated "
                         "noise)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vocab.argtypes import ITERATIONS, JOBS
 from vocab.outpath import check_output
 from vocab.errors import GradsyncError
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
@@ -42,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strategies", type=_list, help="strategies, comma-separated")
     p.add_argument("--bucket-mb", type=_list, help="bucket sizes in MiB, comma-separated")
     p.add_argument("--batch", type=_list, help="per-device batch sizes, comma-separated")
-    p.add_argument("--iterations", type=int)
+    p.add_argument("--iterations", type=ITERATIONS)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"))
     add_stack_arguments(p)
-    p.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--jobs", type=JOBS, help="local worker processes (default: all cores)")
     p.add_argument("--mpi", action="store_true", help="run points on MPI ranks (mpi4py.futures)")
     p.add_argument("--out", type=Path, default=Path("sweep.csv"),
                    help="output table, .csv or .parquet (default sweep.csv)")
