@@ -7,6 +7,7 @@ directory holds ``bench.csv`` (``op, nranks, nbytes, repeat, seconds``) and ``ru
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 
 from vocab.outpath import check_output
 from vocab.errors import GradsyncError, SpecError
+from vocab.files import read_text
 from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 from vocab.units import parse_bytes
@@ -92,7 +94,10 @@ def read_bench(bench_dir: str | Path) -> pd.DataFrame:
     path = Path(bench_dir) / TABLE_FILE
     if not path.exists():
         raise BenchError(f"{bench_dir}: no {TABLE_FILE} here (run 'gradsync bench-net' first)")
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(io.StringIO(read_text(path, "a bench-net table")))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BenchError(f"{path}: not a CSV table ({exc})") from None
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise BenchError(f"{path}: missing columns {missing}; expected {list(TABLE_COLUMNS)}")

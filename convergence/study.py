@@ -32,6 +32,7 @@ import pandas as pd
 from convergence.penalty import SYNCHRONOUS, penalty_from_steps
 from vocab.errors import GradsyncError, SpecError
 from vocab.jobs import run_checked
+from vocab.outpath import check_output, check_writable
 from vocab.strategies import STRATEGIES
 
 STUDY_FILE = "study.json"
@@ -160,20 +161,19 @@ def run_study(plan: StudyPlan, out: str | Path, progress: bool = True,
 
 def _check_study_dir(out: Path, plan: StudyPlan) -> None:
     """A study directory holds this study or nothing: another study's folder is refused."""
-    if out.exists() and not out.is_dir():
-        raise SpecError("--out", str(out), "a directory (it is a file)")
     record = out / STUDY_FILE
     settings = _settings(plan)
-    if record.exists():
+    if not record.is_file():        # new, empty, or refused (a file, under a file, another's)
+        check_output(out, kind="dir")
+    else:
+        check_writable(out)
         try:
             old = json.loads(record.read_text())
         except ValueError:
             raise StudyError(f"{record}: not JSON; expected a study record") from None
-        if old.get("plan") != settings["plan"]:
+        if not isinstance(old, dict) or old.get("plan") != settings["plan"]:
             raise StudyError(f"{out} holds a study with other settings ({record}); pick "
                              "another --out, or rerun with the same settings to resume")
-    elif out.exists() and any(out.iterdir()):
-        raise SpecError("--out", str(out), "a new or empty directory, or one of this study's")
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(settings, indent=2))
 

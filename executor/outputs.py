@@ -23,7 +23,7 @@ import torch
 from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint, load_checkpoint
 from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
-from vocab.outpath import atomic_write
+from vocab.outpath import atomic_write, check_writable
 from vocab.errors import SpecError
 from vocab.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
 from vocab.timing import iteration_time_s, warmup_iterations
@@ -33,7 +33,7 @@ METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.pt"
 METRIC_COLUMNS = ("step", "rank", "loss", "accuracy", "test_accuracy", "test_loss", "updated",
                   "step_s")
-RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE)
+RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE, MODEL_FILE)
 
 
 def new_run_id(cfg: RunConfig) -> str:
@@ -78,6 +78,7 @@ def check_out_dir(cfg: RunConfig) -> None:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise SpecError("out", cfg.out, "a directory (a file is in the way)")
+    check_writable(out, "out")      # under a file, or read-only: refused before the launch
     held = [m for m in RUN_MARKERS if (out / m).exists()]
     if not cfg.resume:
         if held:

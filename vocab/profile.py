@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from vocab.files import read_text
 from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.workload import Workload
@@ -238,7 +239,7 @@ def load_profile(path: str | Path) -> ComputeProfile:
         raise SpecError("path", str(path), "an existing profile file")
     try:
         if kind == "csv":
-            return _from_csv(path.read_text())
+            return _from_csv(read_text(path, "a profile CSV"))
         return profile_from_dict(read_yaml(path))
     except SpecError as exc:
         raise exc.with_source(str(path)) from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError, UnknownNameError
+from vocab.files import read_json
 from vocab.outpath import write_text_atomic
 from vocab.strategies.plan import StrategySpec
 from vocab.trace import SCHEMA_VERSION
@@ -230,7 +231,7 @@ def read_run_record(run_dir: str | Path) -> dict[str, Any]:
     """Read and check ``run_dir/run.json`` (ValueError for bad JSON, SpecError naming the
     field for a record of another schema)."""
     path = Path(run_dir) / RUN_FILE
-    record = json.loads(path.read_text())
+    record = read_json(path, "a run record")
     check_run_record(record, str(path))
     return record
 
