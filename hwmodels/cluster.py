@@ -41,6 +41,7 @@ from typing import Any
 
 from hwmodels.calibration import Calibration
 from hwmodels.devices import device_to_spec, resolve_device
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.registry import Registry
 from hwmodels.fabrics import fabric_to_spec, resolve_fabric
@@ -290,14 +291,10 @@ def save_cluster(cluster: Cluster, path: str | Path, overwrite: bool = False) ->
 
     Refuses to replace an existing file unless ``overwrite`` is true.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet "
-                        "(pass overwrite=True to replace it)")
+    path = check_output(path, overwrite=overwrite, field="path")
     header = (f"# gradsync cluster file: {cluster.name}\n"
               "# Load with hwmodels.cluster.load_cluster or `gradsync hw show FILE`.\n")
-    path.write_text(header + dump_yaml(cluster_to_spec(cluster)))
-    return path
+    return write_text_atomic(path, header + dump_yaml(cluster_to_spec(cluster)))
 
 
 def node_links(node: NodeSpec, devices_only: bool = True) -> list[dict[str, Any]]:

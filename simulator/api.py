@@ -425,6 +425,7 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
                   progress, devices_per_node, stack, precision, throughput)
     spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness,
                          ctx.stack)
+    refuse_unused_staleness([spec], staleness)
     return run_strategy(ctx, spec, settings_for(ctx, iterations, fidelity, seed, noise,
                                                 ordering, warmup))
 
@@ -450,6 +451,7 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     specs = [strategy_spec(s, bucket_bytes, None, merge, staleness) for s in strategies]
     if not specs:
         raise SpecError("strategies", [], "at least one strategy")
+    refuse_unused_staleness(specs, staleness)
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
                   progress, devices_per_node, stack, precision, throughput)
     specs = [strategy_spec(s, bucket_bytes, None, merge, staleness, ctx.stack)
@@ -458,6 +460,13 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
     return Comparison(results, baseline, trust=trust_for(ctx.cluster))
+
+
+def refuse_unused_staleness(specs: Sequence[StrategySpec], staleness: int | None) -> None:
+    """A staleness given for strategies that all ignore it is a mistake, not a no-op."""
+    if staleness is not None and not any(s.name == "delayed" for s in specs):
+        raise SpecError("staleness", staleness, "no staleness for " + ", ".join(
+            s.name for s in specs) + " (only delayed applies stale gradients)")
 
 
 def label(spec: StrategySpec) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vocab.argtypes import ITERATIONS, JOBS
+from vocab.outpath import check_output
 from vocab.errors import GradsyncError
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
@@ -41,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strategies", type=_list, help="strategies, comma-separated")
     p.add_argument("--bucket-mb", type=_list, help="bucket sizes in MiB, comma-separated")
     p.add_argument("--batch", type=_list, help="per-device batch sizes, comma-separated")
-    p.add_argument("--iterations", type=int)
+    p.add_argument("--iterations", type=ITERATIONS)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"))
     add_stack_arguments(p)
-    p.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--jobs", type=JOBS, help="local worker processes (default: all cores)")
     p.add_argument("--mpi", action="store_true", help="run points on MPI ranks (mpi4py.futures)")
     p.add_argument("--out", type=Path, default=Path("sweep.csv"),
                    help="output table, .csv or .parquet (default sweep.csv)")
@@ -63,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
              "transport": args.transport}
     grid.update({k: v for k, v in {**flags, **stack_kwargs(args)}.items() if v is not None})
     points = expand_grid(grid)
-    if args.out.exists() and not args.force:   # fail before the work, not after it
-        raise GradsyncError(f"{args.out} exists; choose another --out or pass --force")
+    check_output(args.out, overwrite=args.force)    # fail before the work, not after it
     table = run_sweep(points, jobs=args.jobs, mpi=args.mpi or None,
                       progress=not args.no_progress)
     path = write_table(table, args.out, overwrite=args.force)
