@@ -10,6 +10,7 @@ import pandas as pd
 
 from vocab.errors import SpecError
 from simulator.api import compare
+from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from vocab.strategies.plan import MiB
 
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     add_run_arguments(p)
     add_stack_arguments(p)
+    add_cluster_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
                         "crossiter)")
@@ -74,7 +76,7 @@ def bucket_bytes(args: argparse.Namespace) -> int | None:
 def run(args: argparse.Namespace) -> int:
     """Simulate, print a table or JSON, optionally save every run."""
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
-    comparison = compare(strategies, cluster=args.cluster, model=args.model, batch=args.batch,
+    comparison = compare(strategies, cluster=changed_cluster(args), model=args.model, batch=args.batch,
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
@@ -94,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
           f"transport, {cluster['progress']} progress, {args.fidelity}, stack "
           f"{(first.specs.get('stack') or {}).get('name', 'none')})")
+    if cluster.get("changes"):
+        print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
     print(comparison.trust.line)
     if args.out:
