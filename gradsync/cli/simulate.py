@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
                          merge=args.merge, progress=args.progress,
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
-    table = comparison.table()
+    table = comparison.table(full=True)
     if args.out:
         comparison.save(args.out)
     if args.json:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     model = {"model": scenario.model} if scenario.model else {}
     comparison = compare(strategies, cluster=scenario.cluster, batch=scenario.batch,
                          iterations=args.iterations, seed=args.seed, **model)
-    table = comparison.table()
+    table = comparison.table(full=True)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
         print(json.dumps({"changes": list(scenario.changes),
