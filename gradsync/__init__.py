@@ -51,7 +51,7 @@ _PUBLIC = {
     # calibration (needs the calibration extra: scipy)
     "calibrate": "calibration.calibrate", "validate": "calibration.validate",
     "what_if": "calibration.whatif", "run_protocol": "calibration.protocol",
-    "run_bench_net": "calibration.benchnet",
+    "run_bench_net": "calibration.benchnet", "Hygiene": "calibration.protocol",
     # convergence and time to accuracy
     "time_to_accuracy": "convergence.tta", "PenaltyTable": "convergence.penalty",
     "nqm_penalty": "convergence.penalty",

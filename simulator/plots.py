@@ -93,7 +93,7 @@ def plot_scaling(table: pd.DataFrame, x: str = "ranks", y: str = "efficiency",
         ax.axhline(100, color="k", lw=0.8, ls="--", label="linear scaling")
         ax.set_ylim(0, 105)
     elif y == "speedup_vs_sync":
-        ax.axhline(1, color="k", lw=0.8, ls="--", label="sync")
+        ax.axhline(1, color="k", lw=0.8, ls="--", label="sync (1.00x)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel(x)
     ax.set_ylabel({"efficiency": "scaling efficiency (%)",
