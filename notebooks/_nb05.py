@@ -86,7 +86,8 @@ CELLS = [
     save(fig, "allreduce_fit")
     link = fitted.fitted["intra"]
     params = pd.Series({"alpha (us)": 1e6 * link.alpha_s,
-                        "bandwidth 1/beta (GB/s)": 1e-9 / link.beta_s_per_B,
+                        "bandwidth 1/beta (GB/s)": (1e-9 / link.beta_s_per_B
+                                                    if link.beta_s_per_B > 0 else np.inf),
                         "per-collective overhead (us)": 1e6 * fitted.collective_overhead_s,
                         "compute slowdown while communicating": fitted.comm_interference})
     # Where a fitted figure sits on a bound of its fit, the data did not determine it: the
@@ -97,7 +98,8 @@ CELLS = [
         ("compute slowdown while communicating (at its cap, 1.0)",
          fitted.comm_interference >= INTERFERENCE_CAP),
         ("per-collective overhead (at its lower bound, 0)", fitted.collective_overhead_s <= 0),
-        ("alpha (at its lower bound, 0)", link.alpha_s <= 0)) if hit]
+        ("alpha (at its lower bound, 0)", link.alpha_s <= 0),
+        ("beta (at its lower bound, 0: infinite bandwidth)", link.beta_s_per_B <= 0)) if hit]
     print("fit at a bound: " + ("; ".join(at_bound) if at_bound else "none"))
     params.to_frame("fitted")
     '''),
@@ -193,8 +195,8 @@ CELLS = [
         f"this machine with a median absolute error of {report.median_abs_error_pct:.1f} % (max "
         f"{report.max_abs_error_pct:.1f} %; measured on {cores} cores at a load average up to "
         f"{load:.1f}: busy shared cores make every timing noisy"
-        + ("; at this small size, a smoke run of two held-out runs, not an accuracy figure)"
-           if SMALL else ")") + ". "
+        + (f"; at this small size, a smoke run of {len(held)} held-out run(s), not an accuracy "
+           f"figure)" if SMALL else ")") + ". "
         + (f"The fit ended at a bound for {'; '.join(at_bound)}: those figures are where the "
            f"fit stopped, not what the machine does, and the predictions rest on them. "
            if at_bound else
