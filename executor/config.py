@@ -176,7 +176,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the executor's options (shared by ``gradsync run`` and ``python -m executor``)."""
     d = RunConfig.__dataclass_fields__
     parser.add_argument("-n", "--nprocs", type=RANKS, default=1, help="MPI ranks (default 1)")
-    parser.add_argument("--model", required=True, help="model name (zoo or tiny-*)")
+    parser.add_argument("--model", required=True,
+                        help="model name (zoo or tiny-*), or your own model's factory "
+                             "PKG.MODULE:FACTORY or FILE.py:FACTORY (see executor.usermodel)")
     parser.add_argument("--strategy", default="sync",
                         help="one of " + ", ".join(EXEC_STRATEGIES) + " (default sync; with "
                              "--local there is no exchange, so it only sets the buffers)")

@@ -367,12 +367,14 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
     return {
         "cluster": {"name": cluster.name, "nodes": cluster.nodes,
                     "devices_per_node": cluster.devices_per_node, "device": cluster.device.name,
-                    "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
+                    "nics_per_node": len(cluster.node.nics), "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
                     "transport": cluster.transport, "progress": cluster.progress,
                     "collective_overhead_s": cluster.collective_overhead_s,
                     "comm_interference": ctx.interference[0],
                     "comm_interference_from": ctx.interference[1],
-                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()}},
+                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()},
+                    # what a what-if changed (hwmodels.cluster.with_changes), if anything
+                    "changes": list(cluster.provenance.get("changes", []))},
         "workload": {"name": ctx.workload.name, "layers": len(ctx.workload.layers),
                      "total_grad_bytes": ctx.workload.total_grad_bytes,
                      "precision": ctx.precision},
