@@ -161,7 +161,7 @@ def plot_curves(curves: pd.DataFrame, metric: str = "test_accuracy", ranks: int 
     mean over seeds with its band; one panel (``ranks`` picks the rank count, default the
     smallest). Colours from the shared palette. Returns the Figure."""
     import matplotlib.pyplot as plt  # noqa: PLC0415 - plotting is optional for the tables
-    from simulator.plots import PALETTE  # noqa: PLC0415
+    from simulator.palette import strategy_colour  # noqa: PLC0415
 
     ranks = int(curves["ranks"].min()) if ranks is None else ranks
     sub = curves[curves["ranks"] == ranks]
@@ -173,10 +173,13 @@ def plot_curves(curves: pd.DataFrame, metric: str = "test_accuracy", ranks: int 
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.8))
     order = sorted(set(zip(band["strategy"], band["staleness"])),
                    key=lambda sd: (sd[0] != "sync", sd[0], sd[1]))
-    for i, (strategy, d) in enumerate(order):
+    styles = ("-", "--", ":", "-.")
+    for strategy, d in order:
         one = band[(band["strategy"] == strategy) & (band["staleness"] == d)]
-        colour = PALETTE[i % len(PALETTE)]
-        ax.plot(one["step"], one["mean"], color=colour, label=label(strategy, d), lw=1.6)
+        colour = strategy_colour(strategy)      # one colour per strategy; staleness by line style
+        rank = sorted(dd for s, dd in order if s == strategy).index(d)
+        ax.plot(one["step"], one["mean"], color=colour, label=label(strategy, d), lw=1.6,
+                ls=styles[rank % len(styles)])
         ax.fill_between(one["step"], one["lo"], one["hi"], color=colour, alpha=0.18, lw=0)
     ax.set_xlabel("samples seen" if x == "samples_seen" else "step")
     ax.set_ylabel(metric.replace("_", " "))
@@ -190,13 +193,13 @@ def plot_penalty(penalty: pd.DataFrame, ax=None):
     """The staleness penalty against ``d``, one line per rank count, with its interval;
     a ``d`` that never reached the target is marked at the top. Returns the Figure."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
-    from simulator.plots import PALETTE  # noqa: PLC0415
+    from simulator.palette import SERIES_COLOURS  # noqa: PLC0415
 
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.6))
     finite = penalty[np.isfinite(penalty["penalty"])]
     top = float(finite["hi"].max()) * 1.15 if len(finite) else 2.0
     for i, (ranks, group) in enumerate(penalty.groupby("ranks")):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
         ok = group[np.isfinite(group["penalty"])]
         ax.errorbar(ok["staleness"], ok["penalty"],
                     yerr=[ok["penalty"] - ok["lo"], ok["hi"] - ok["penalty"]],

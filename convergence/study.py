@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,8 @@ import pandas as pd
 from convergence.penalty import SYNCHRONOUS, penalty_from_steps
 from executor.config import scheduled_lr
 from vocab.errors import GradsyncError, SpecError
+from vocab.jobs import run_checked
+from vocab.outpath import check_output, check_writable
 from vocab.strategies import STRATEGIES
 
 STUDY_FILE = "study.json"
@@ -192,20 +193,19 @@ def run_study(plan: StudyPlan, out: str | Path, progress: bool = True,
 
 def _check_study_dir(out: Path, plan: StudyPlan) -> None:
     """A study directory holds this study or nothing: another study's folder is refused."""
-    if out.exists() and not out.is_dir():
-        raise SpecError("--out", str(out), "a directory (it is a file)")
     record = out / STUDY_FILE
     settings = _settings(plan)
-    if record.exists():
+    if not record.is_file():        # new, empty, or refused (a file, under a file, another's)
+        check_output(out, kind="dir")
+    else:
+        check_writable(out)
         try:
             old = json.loads(record.read_text())
         except ValueError:
             raise StudyError(f"{record}: not JSON; expected a study record") from None
-        if old.get("plan") != settings["plan"]:
+        if not isinstance(old, dict) or old.get("plan") != settings["plan"]:
             raise StudyError(f"{out} holds a study with other settings ({record}); pick "
                              "another --out, or rerun with the same settings to resume")
-    elif out.exists() and any(out.iterdir()):
-        raise SpecError("--out", str(out), "a new or empty directory, or one of this study's")
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(settings, indent=2))
 
@@ -223,11 +223,13 @@ def _move_aside(run_dir: Path) -> None:
 
 
 def _subprocess_runner(command: list[str]) -> int | str:
-    """Exit status of the run; for exit 2 (settings refused) the executor's one-line reason."""
-    try:
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              timeout=RUN_TIMEOUT_S, text=True)
-    except subprocess.TimeoutExpired:
+    """Exit status of the run; for exit 2 (settings refused) the executor's one-line reason.
+
+    The run's own launcher forwards a signal to its MPI job; :func:`run_checked` stops the
+    study with it.
+    """
+    done = run_checked(command, "a convergence run", timeout_s=RUN_TIMEOUT_S)
+    if done.timed_out:
         return 124
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     if done.returncode == 2 and lines:

@@ -28,6 +28,7 @@ from executor.modelsrc import ModelSource, build_source
 from executor.runtime import StrategyRuntime
 from executor.strategy import ExecStrategy
 from executor.tracing import PARTIAL_DIR, Tracer
+from vocab.errors import SpecError
 from vocab.strategies import make_plan
 
 
@@ -56,6 +57,8 @@ class RankState:
 
 def pick_device(cfg: RunConfig, comm: MPI.Comm) -> torch.device:
     """CUDA (one GPU per rank, by local rank) where present and allowed, else CPU."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("device", cfg.device, "'cpu' or 'auto' (CUDA is not available here)")
     if cfg.device != "cpu" and torch.cuda.is_available():
         index = local_rank(comm) % torch.cuda.device_count()
         torch.cuda.set_device(index)
@@ -183,6 +186,7 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
     out = strategy.net(x)
     t2 = tracer.clock()
     loss = source.loss_fn(out, y)
+    check_finite_loss(loss, step)
     if rec:
         rec(step, "compute", "loss", "loss", t2, tracer.clock())
     loss.backward()
@@ -192,6 +196,15 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
         if isinstance(out, torch.Tensor) and out.dim() == 2 else float("nan")
     state.metrics.append((step, comm.rank, float(loss.detach()), acc, float("nan"), float("nan"),
                           int(updated), tracer.clock() - t0))
+
+
+def check_finite_loss(loss: torch.Tensor, step: int) -> None:
+    """Stop the run as failed, naming the step, once the loss is NaN or infinite: every later
+    step would train on garbage and the run would still end ``ok``."""
+    value = float(loss.detach())
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SpecError("loss", value, f"a finite number (the loss became non-finite at step "
+                        f"{step}: check the input data, --lr and --dtype)")
 
 
 def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,

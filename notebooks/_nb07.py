@@ -115,7 +115,7 @@ CELLS = [
     code('''
     from matplotlib.colors import to_rgba
 
-    palette = gs.PALETTE    # the one palette of gradsync's figures
+    palette = gs.SERIES_COLOURS    # staleness values: the palette's colours for series
     where = list(dict.fromkeys(speed.cluster))
     width = 0.8 / len(STALENESS)
     fig, ax = plt.subplots(figsize=(10, 4.2))

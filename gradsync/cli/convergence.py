@@ -9,6 +9,7 @@ import pandas as pd
 
 from convergence.report import penalty_by_ranks, target_table
 from convergence.study import DEFAULT_DATA, StudyError, StudyPlan, run_study, steps_to_target
+from vocab.argtypes import ACCURACY, BATCH, EVERY, LR, MOMENTUM, STEPS, whole
 from vocab.errors import SpecError
 
 
@@ -27,22 +28,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated d for delayed")
     p.add_argument("-n", "--ranks", default=",".join(map(str, d.ranks)),
                    help="comma-separated rank counts")
-    p.add_argument("--seeds", type=int, default=d.seeds)
-    p.add_argument("--batch", type=int, default=d.batch, help="per-rank batch")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--lr", type=float, default=d.lr, help=f"lr per --base-batch samples")
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--base-batch", type=int, default=d.base_batch)
+    p.add_argument("--seeds", type=whole(1, 1000, what="seeds"), default=d.seeds)
+    p.add_argument("--batch", type=BATCH, default=d.batch, help="per-rank batch")
+    p.add_argument("--steps", type=STEPS, default=d.steps)
+    p.add_argument("--eval-every", type=whole(1, 10_000_000, what="steps between evaluations"), default=d.eval_every)
+    p.add_argument("--lr", type=LR, default=d.lr, help=f"lr per --base-batch samples")
+    p.add_argument("--momentum", type=MOMENTUM, default=d.momentum)
+    p.add_argument("--base-batch", type=BATCH, default=d.base_batch)
     p.add_argument("--linear-scaling", action="store_true",
                    help="lr x global batch / base batch (Goyal et al. 2017)")
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps,
+    p.add_argument("--warmup-steps", type=EVERY, default=d.warmup_steps,
                    help="ramp the lr linearly over the first K steps (0: none)")
     p.add_argument("--data", default=d.data,
                    help="auto (each model its own: " + ", ".join(
                        f"{m} {v}" for m, v in DEFAULT_DATA.items()) + ") or the executor's "
                         "--data for every model")
-    p.add_argument("--target", type=float, default=d.target, help="test accuracy to reach")
+    p.add_argument("--target", type=ACCURACY, default=d.target, help="test accuracy to reach")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=run)
