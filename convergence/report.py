@@ -208,6 +208,7 @@ def plot_penalty(penalty: pd.DataFrame, ax=None):
         never = group[~np.isfinite(group["penalty"])]
         ax.scatter(never["staleness"], [top] * len(never), marker="x", color=colour, s=50)
     ax.axhline(1.0, color="#8c8c8c", lw=0.8, ls="--")
+    ax.set_xticks(sorted(set(int(d) for d in penalty["staleness"])))
     ax.set_xlabel("staleness d")
     ax.set_ylabel("steps to target / sync's")
     ax.set_title("Staleness penalty (x: did not reach the target)", fontsize=10)
