@@ -128,8 +128,8 @@ CELLS = [
                           color=gs.strategy_colour(strategy), label=strategy)
             ax.bar_label(bars, fmt="%.2f", fontsize=6.5, padding=1)
         ax.axhline(1, color="k", lw=0.8, ls="--", label="sync (1.00x)")
-        ax.set_xticks(x, [f"progress={p}" + (" (measured here)" if p == "test" else
-                                              " (assumed)") for p in PROGRESS], fontsize=8)
+        ax.set_xticks(x, [f"progress={p}\\n" + ("(measured here)" if p == "test" else
+                                                 "(assumed)") for p in PROGRESS], fontsize=8)
         ax.set(title=f"{model}, batch {MODELS[model]}/GPU, host-staged MPI, DGX-1 P100",
                ylabel="speedup over sync (x)")
     handles, labels = axes[0].get_legend_handles_labels()
