@@ -74,10 +74,11 @@ def check_features(name: str, features: int) -> None:
         expected = tiny.IN_FEATURES
     else:
         info = zoo.model_info(name)
-        expected = info.input_size if info.kind == "vector" else None
+        expected = info.input_size if info.kind in ("vector", "tokens") else None
     if expected != features:
         raise SpecError("model", name, f"a model taking {features}-feature vectors for this "
-                        "data (e.g. mlp-digits, tiny-mlp, tiny-cnn for digits)")
+                        "data (e.g. mlp-digits, cnn-digits, tiny-mlp, tiny-cnn for digits; "
+                        "transformer-modadd for modadd:P)")
 
 
 def _tiny_batch(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,6 +41,7 @@ from typing import Any
 
 from hwmodels.calibration import Calibration
 from hwmodels.devices import device_to_spec, resolve_device
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.registry import Registry
 from hwmodels.fabrics import fabric_to_spec, resolve_fabric
@@ -290,14 +291,10 @@ def save_cluster(cluster: Cluster, path: str | Path, overwrite: bool = False) ->
 
     Refuses to replace an existing file unless ``overwrite`` is true.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet "
-                        "(pass overwrite=True to replace it)")
+    path = check_output(path, overwrite=overwrite, field="path")
     header = (f"# gradsync cluster file: {cluster.name}\n"
               "# Load with hwmodels.cluster.load_cluster or `gradsync hw show FILE`.\n")
-    path.write_text(header + dump_yaml(cluster_to_spec(cluster)))
-    return path
+    return write_text_atomic(path, header + dump_yaml(cluster_to_spec(cluster)))
 
 
 def node_links(node: NodeSpec, devices_only: bool = True) -> list[dict[str, Any]]:
@@ -338,7 +335,9 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "host_mem_bandwidth_Bps": node.host_mem_bandwidth_Bps,
         "fabric": {"name": fabric.name, "kind": fabric.kind,
                    "bandwidth_Bps": fabric.bandwidth_Bps, "latency_s": fabric.latency_s,
-                   "line_rate_Bps": fabric.line_rate_Bps, "source": fabric.source},
+                   "line_rate_Bps": fabric.line_rate_Bps,
+                   "collective_bandwidth_Bps": fabric.collective_bandwidth_Bps,
+                   "source": fabric.source},
         "oversubscription": cluster.oversubscription,
         "collective_overhead_s": cluster.collective_overhead_s,
         "comm_interference": cluster.comm_interference, "transport": cluster.transport,

@@ -40,6 +40,10 @@ PART_COLOURS = MappingProxyType({"compute": "#9ecae1", "update": "#fdae6b",
 OP_COLOURS = MappingProxyType({"forward": "#6baed6", "backward": "#3182bd",
                                "update": "#fdae6b", "allreduce": "#e6550d", "wait": "#bdbdbd"})
 OTHER = "#999999"
+#: Series that are neither strategies nor models (rank counts, staleness values), in order of
+#: use: muted tones none of which is a strategy's or a zoo model's colour.
+SERIES_COLOURS = ("#3B6EA5", "#C4843C", "#5B9E5B", "#B04A4A", "#7E6BAF", "#8F7560",
+                  "#C77FB3", "#8C8C8C")
 _EXTRA_MODEL_COLOURS = ("#637939", "#7B4173", "#BD9E39", "#AD494A", "#5254A3", "#8CA252")
 
 

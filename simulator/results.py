@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from vocab.outpath import atomic_write, check_output
 from vocab.errors import GradsyncError
 from simulator.engine import EngineOutput, EngineSetup
 from vocab.runrecord import RUN_FILE, make_run_record, write_run_record
@@ -157,18 +158,21 @@ class SimResult:
                                wall_s=self.wall_s, results=self.to_dict())
 
     # -- files and plots --------------------------------------------------------------------
-    def save(self, out_dir: str | Path) -> Path:
-        """Write trace.parquet, run.json and summary.csv; never over another run's files."""
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write trace.parquet, run.json and summary.csv; never over another run's files
+        unless ``overwrite`` (saving the same run again is harmless)."""
         out = Path(out_dir)
-        refuse_other_run(out, self.run_id)
+        refuse_other_run(out, self.run_id, overwrite)
         write_trace(self.trace, out)
-        self.summary.to_csv(out / SUMMARY_FILE, index=False)
+        with atomic_write(out / SUMMARY_FILE) as tmp:
+            self.summary.to_csv(tmp, index=False)
         write_run_record(self.run_record, out)
         return out
 
-    def to_chrome_trace(self, path: str | Path) -> Path:
-        """Write the trace as Chrome-trace JSON (open in ui.perfetto.dev)."""
-        return write_chrome_trace(self.trace, path)
+    def to_chrome_trace(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the trace as Chrome-trace JSON (open in ui.perfetto.dev); an existing file
+        is replaced only with ``overwrite``."""
+        return write_chrome_trace(self.trace, path, overwrite=overwrite)
 
     def plot_timeline(self, **kwargs: Any):
         """Timeline per rank and stream; see :func:`simulator.plots.plot_timeline`."""
@@ -184,20 +188,19 @@ class SimResult:
                 f"({cluster['fabric']}, {cluster['transport']} transport)")
 
 
-def refuse_other_run(out: Path, run_id: str) -> None:
-    """Raise unless ``out`` is empty, absent, or holds the run ``run_id`` already."""
+def refuse_other_run(out: Path, run_id: str, overwrite: bool = False) -> None:
+    """Raise (naming ``out`` and ``--force``) unless ``out`` can take run ``run_id``: absent,
+    empty, holding that very run already, or ``overwrite``."""
     record = out / RUN_FILE
-    if record.exists():
+    if record.is_file() and not overwrite:
         try:
-            other = json.loads(record.read_text()).get("run_id")
+            other = json.loads(record.read_text())
+            other = other.get("run_id") if isinstance(other, dict) else None
         except (OSError, ValueError):
-            other = "an unreadable run"
-        if other != run_id:
-            raise GradsyncError(f"{out} already holds run {other!r}; choose another --out "
-                                "directory (runs are never overwritten)")
-    elif out.exists() and any(out.iterdir()):
-        raise GradsyncError(f"{out} is not empty and holds no gradsync run; choose another "
-                            "output directory")
+            other = None
+        if other == run_id:
+            return
+    check_output(out, overwrite=overwrite, kind="dir")
 
 
 class Comparison:
@@ -243,10 +246,12 @@ class Comparison:
         from simulator.plots import plot_breakdown
         return plot_breakdown(self.table(), **kwargs)
 
-    def save(self, out_dir: str | Path) -> Path:
-        """One subdirectory per strategy plus ``comparison.csv``."""
-        out = Path(out_dir)
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """One subdirectory per strategy plus ``comparison.csv``, into a new or empty
+        directory (or over an earlier one with ``overwrite``); checked before any write."""
+        out = check_output(out_dir, overwrite=overwrite, kind="dir")
         for name, result in self.results.items():
-            result.save(out / name)
-        self.table(full=True).to_csv(out / "comparison.csv")
+            result.save(out / name, overwrite=overwrite)
+        with atomic_write(out / "comparison.csv") as tmp:
+            self.table(full=True).to_csv(tmp)
         return out

@@ -16,6 +16,7 @@ from hwmodels.cluster import cluster_to_dict, list_presets, load_cluster, preset
 from hwmodels.specfile import read_yaml
 from hwmodels.devices import get_device, list_devices
 from hwmodels.fabrics import get_fabric, list_fabrics
+from vocab.argtypes import NODES
 from vocab.units import format_bandwidth, format_time
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=run_list)
     show = sub.add_parser("show", help="one cluster: a preset name or a cluster YAML file")
     show.add_argument("cluster", metavar="NAME|FILE", help="preset name or path to a .yaml file")
-    show.add_argument("--nodes", type=int, default=None, help="number of nodes (default: file's)")
+    show.add_argument("--nodes", type=NODES, default=None, help="number of nodes (default: file's)")
     show.add_argument("--json", action="store_true", help="print the cluster as JSON")
     show.set_defaults(func=run_show)
 

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 
 from hwmodels.cluster import save_cluster
+from vocab.argtypes import ITERATIONS, JOBS
+from vocab.outpath import check_output
 from vocab.errors import GradsyncError
 from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster, cluster_changes
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
@@ -43,12 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strategies", type=_list, help="strategies, comma-separated")
     p.add_argument("--bucket-mb", type=_list, help="bucket sizes in MiB, comma-separated")
     p.add_argument("--batch", type=_list, help="per-device batch sizes, comma-separated")
-    p.add_argument("--iterations", type=int)
+    p.add_argument("--iterations", type=ITERATIONS)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"))
     add_stack_arguments(p)
     add_cluster_arguments(p)
-    p.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--jobs", type=JOBS, help="local worker processes (default: all cores)")
     p.add_argument("--mpi", action="store_true", help="run points on MPI ranks (mpi4py.futures)")
     p.add_argument("--out", type=Path, default=Path("sweep.csv"),
                    help="output table, .csv or .parquet (default sweep.csv)")
@@ -65,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
              "iterations": args.iterations, "fidelity": args.fidelity,
              "transport": args.transport}
     grid.update({k: v for k, v in {**flags, **stack_kwargs(args)}.items() if v is not None})
-    if args.out.exists() and not args.force:   # fail before the work, not after it
-        raise GradsyncError(f"{args.out} exists; choose another --out or pass --force")
+    check_output(args.out, overwrite=args.force)    # fail before the work, not after it
     if cluster_changes(args):
         grid["cluster"] = changed_cluster_files(args, grid.get("cluster", ["dgx1-p100"]))
     points = expand_grid(grid)
