@@ -12,7 +12,6 @@ from pathlib import Path
 from hwmodels.cluster import save_cluster
 from vocab.argtypes import ITERATIONS, JOBS
 from vocab.outpath import check_output
-from vocab.errors import GradsyncError
 from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster, cluster_changes
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
