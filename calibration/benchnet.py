@@ -17,7 +17,7 @@ import pandas as pd
 from vocab.outpath import check_output
 from vocab.errors import GradsyncError, SpecError
 from vocab.files import read_text
-from vocab.jobs import run_checked
+from vocab.jobs import check_ranks, run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 from vocab.units import parse_bytes
 from vocab.runrecord import RUN_FILE, read_run_record
@@ -74,6 +74,7 @@ def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
     if not isinstance(repeats, int) or repeats < 1:
         raise SpecError("repeats", repeats, "a whole number >= 1")
     out = check_output(out_dir, overwrite=overwrite, kind="dir")
+    check_ranks(nranks, flag="--ranks")     # a warning is not shown: bench-net measures sharing
     command = bench_command(nranks, out, parse_sizes(sizes), repeats, ops)
     # One BLAS thread per rank: the compute kernel must measure core sharing, not threading.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",

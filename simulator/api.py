@@ -453,7 +453,8 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     settings = settings_for(ctx, iterations, fidelity, seed, noise, ordering)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
-    return Comparison(results, baseline, trust=trust_for(ctx.cluster))
+    return Comparison(results, baseline, trust=trust_for(ctx.cluster),
+                      device_memory_bytes=ctx.cluster.node.device.memory_bytes)
 
 
 def refuse_unused_staleness(specs: Sequence[StrategySpec], staleness: int | None) -> None:

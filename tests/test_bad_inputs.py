@@ -299,3 +299,84 @@ if __name__ == "__main__":
               f"values over {len(numeric_flags())} flags, {len(path_cases())} output paths, "
               f"{len(FILE_CASES) + 3} hostile files and usage errors), plus generated cluster "
               "and workload files")
+
+
+# -- generated malformed cluster and workload files -----------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from vocab.yamlfile import read_yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+#: A value of the wrong kind or out of any range, for any field.
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**18, 10**18),
+                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+                 st.sampled_from(["-5 GB/s", "1e400 us", "0 B", "nan GB/s", "25 GB/s/s"]),
+                 st.lists(st.integers(-3, 3), max_size=3),
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+def field_paths(value, prefix=()) -> list[tuple]:
+    """Every key path (dict keys, list indices) into a parsed YAML document."""
+    paths = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += field_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):     # a few layers are enough
+            paths += field_paths(item, (*prefix, index))
+    return paths
+
+
+@st.composite
+def malformed(draw, document: dict) -> dict:
+    """``document`` with one to three fields replaced by junk or removed."""
+    doc = json.loads(json.dumps(document))
+    for path in draw(st.lists(st.sampled_from(field_paths(doc)), min_size=1, max_size=3)):
+        parent = doc
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if draw(st.booleans()):
+                parent[path[-1]] = draw(JUNK)
+            elif isinstance(parent, dict):
+                parent.pop(path[-1], None)
+        except (KeyError, IndexError, TypeError):
+            continue        # an earlier change removed this path
+    return doc
+
+
+def assert_clear_or_fine(argv: list[str], cwd: Path, name: str) -> None:
+    """Either it runs, or it is one line naming the file: never a traceback."""
+    rc, _, err = run_cli(argv, cwd)
+    assert "Traceback" not in err
+    if rc != 0:
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and name in lines[0], (rc, err)
+
+
+CLUSTER = read_yaml(ROOT / "hwmodels" / "presets" / "local-cpu.yaml")
+WORKLOAD = read_yaml(ROOT / "vocab" / "workloads" / "alexnet-ci.yaml")
+_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                            HealthCheck.too_slow])
+
+
+@_SETTINGS
+@given(doc=malformed(CLUSTER))
+def test_malformed_cluster_file_is_clear(tmp_path: Path, doc: dict) -> None:
+    import yaml
+    path = tmp_path / "bad-cluster.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert_clear_or_fine(["simulate", "--cluster", str(path), "--model", "alexnet-ci",
+                          "--iterations", "1", "--strategy", "sync"], tmp_path, path.name)
+
+
+@_SETTINGS
+@given(doc=malformed(WORKLOAD))
+def test_malformed_workload_file_is_clear(tmp_path: Path, doc: dict) -> None:
+    import yaml
+    path = tmp_path / "bad-workload.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert_clear_or_fine(["simulate", "--cluster", "local-cpu", "--model", str(path),
+                          "--iterations", "1", "--strategy", "sync"], tmp_path, path.name)
