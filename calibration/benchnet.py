@@ -31,6 +31,10 @@ class BenchError(GradsyncError):
     """A microbenchmark could not run, or its table is missing or malformed."""
 
 
+#: Fewest message sizes a benchmark needs for 'gradsync calibrate' to fit its links.
+MIN_BENCH_SIZES = 4
+
+
 def parse_sizes(text: str, factor: int = 2) -> list[int]:
     """``"4B..64MiB"`` -> powers of ``factor`` from 4 B to 64 MiB; ``"1KiB,1MiB"`` -> a list.
 
@@ -74,6 +78,9 @@ def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
     if not isinstance(repeats, int) or repeats < 1:
         raise SpecError("repeats", repeats, "a whole number >= 1")
     out = check_output(out_dir, overwrite=overwrite, kind="dir")
+    if len(parse_sizes(sizes)) < MIN_BENCH_SIZES:
+        raise SpecError("sizes", sizes, f"at least {MIN_BENCH_SIZES} message sizes (calibrate "
+                        "fits latency and bandwidth over them), e.g. 4B..4MiB")
     check_ranks(nranks, flag="--ranks")     # a warning is not shown: bench-net measures sharing
     command = bench_command(nranks, out, parse_sizes(sizes), repeats, ops)
     # One BLAS thread per rank: the compute kernel must measure core sharing, not threading.

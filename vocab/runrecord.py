@@ -134,6 +134,9 @@ def check_run_record(record: Any, where: str | None = None) -> None:
             raise SpecError(name, value, expected, where)
     if record["source"] not in SOURCES:
         raise UnknownNameError("source", record["source"], SOURCES, where)
+    if record["trace_schema_version"] != SCHEMA_VERSION:
+        raise SpecError("trace_schema_version", record["trace_schema_version"],
+                        f"{SCHEMA_VERSION} (traces of another schema are not read)", where)
     if record["status"] not in STATUSES:
         raise UnknownNameError("status", record["status"], STATUSES, where)
     if record["source"] in ("sim", "exec"):
