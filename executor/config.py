@@ -51,6 +51,8 @@ class RunConfig:
     flush_every: int = 10
     comm_timeout_s: float = 60.0
     eval_every: int = 0
+    warmup_steps: int = 0
+    base_batch: int = 0
     local: bool = False
     fail_at_step: int = -1
     fail_rank: int = 0
@@ -63,6 +65,8 @@ class RunConfig:
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_int("flush_every", self.flush_every, 1)
         _check_int("eval_every", self.eval_every, 0)
+        _check_int("warmup_steps", self.warmup_steps, 0)
+        _check_int("base_batch", self.base_batch, 0)
         if not isinstance(self.strategy, StrategySpec):
             raise SpecError("strategy", self.strategy, "a StrategySpec (see exec_strategy)")
         if self.strategy.merge != "size":
@@ -84,8 +88,10 @@ class RunConfig:
                 raise SpecError(name, getattr(self, name), "a finite number >= 0")
         if not self.momentum < 1:       # >= 1 makes SGD's velocity grow without bound
             raise SpecError("momentum", self.momentum, "a number in [0, 1)")
-        if not (self.data in ("synthetic", "digits") or self.data.startswith("npz:")):
-            raise SpecError("data", self.data, "'synthetic', 'digits' or 'npz:PATH'")
+        if not (self.data in ("synthetic", "digits") or self.data.startswith("npz:")
+                or _is_modadd(self.data)):
+            raise SpecError("data", self.data, "'synthetic', 'digits', 'modadd:P' (P >= 2) "
+                            "or 'npz:PATH'")
         if not self.out:
             raise SpecError("out", self.out, "an output directory")
 
@@ -93,6 +99,13 @@ class RunConfig:
     def global_batch(self) -> int:
         """Samples per step over all ranks (``nprocs * batch``)."""
         return self.nprocs * self.batch
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of ``step`` (0-based): ``lr``, times ``global_batch / base_batch``
+        with the linear-scaling rule (``base_batch > 0``), ramped linearly over the first
+        ``warmup_steps`` steps (see :func:`scheduled_lr`)."""
+        return scheduled_lr(self.lr, step, self.global_batch, self.base_batch,
+                            self.warmup_steps)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON-ready values (``strategy`` a dict, sizes in bytes)."""
@@ -105,6 +118,22 @@ class RunConfig:
                                  args.staleness)
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls)
                       if f.name != "strategy"}, strategy=strategy)
+
+
+def scheduled_lr(lr: float, step: int, global_batch: int, base_batch: int = 0,
+                 warmup_steps: int = 0) -> float:
+    """Learning rate at ``step`` (0-based) of a run at ``global_batch``.
+
+    ``base_batch > 0`` applies the linear-scaling rule (Goyal et al. 2017: ``lr`` is per
+    ``base_batch`` samples, so ``lr * global_batch / base_batch``); ``warmup_steps > 0`` ramps
+    it linearly from ``1 / warmup_steps`` of that to all of it at step ``warmup_steps - 1``
+    (their gradual warm-up, which large scaled rates need). Staleness interacts with both: a
+    delayed update is only stable below a bound that shrinks with ``d``.
+    """
+    peak = lr * global_batch / base_batch if base_batch else lr
+    if warmup_steps and step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    return peak
 
 
 _DEFAULT = StrategySpec("sync")
@@ -132,6 +161,12 @@ def exec_strategy(name: str, bucket_mb: float = DEFAULT_BUCKET_MB,
                         first_bucket_bytes=sizes["first_bucket_mb"], staleness=staleness)
 
 
+def _is_modadd(data: str) -> bool:
+    """``modadd:P`` with a whole ``P >= 2`` (the upper bound is the model's, checked at load)."""
+    text = data[len("modadd:"):] if data.startswith("modadd:") else ""
+    return text.isdigit() and int(text) >= 2
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise SpecError(name, value, f"a whole number >= {minimum}")
@@ -141,7 +176,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the executor's options (shared by ``gradsync run`` and ``python -m executor``)."""
     d = RunConfig.__dataclass_fields__
     parser.add_argument("-n", "--nprocs", type=RANKS, default=1, help="MPI ranks (default 1)")
-    parser.add_argument("--model", required=True, help="model name (zoo or tiny-*)")
+    parser.add_argument("--model", required=True,
+                        help="model name (zoo or tiny-*), or your own model's factory "
+                             "PKG.MODULE:FACTORY or FILE.py:FACTORY (see executor.usermodel)")
     parser.add_argument("--strategy", default="sync",
                         help="one of " + ", ".join(EXEC_STRATEGIES) + " (default sync; with "
                              "--local there is no exchange, so it only sets the buffers)")
@@ -149,7 +186,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=STEPS, required=True, help="training steps in total")
     parser.add_argument("--out", required=True, help="run directory (must not hold another run)")
     parser.add_argument("--data", default=d["data"].default,
-                        help="synthetic | digits | npz:PATH (arrays x and y)")
+                        help="synthetic | digits | modadd:P ((a + b) mod P, generated) | "
+                             "npz:PATH (arrays x and y)")
     parser.add_argument("--bucket-mb", type=BUCKET_MB, default=DEFAULT_BUCKET_MB,
                         help=f"bucket size in MiB (bucketed, crossiter; ddp's bucket cap; "
                              f"default {DEFAULT_BUCKET_MB:g})")
@@ -176,6 +214,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="abort the job when a collective takes longer than this")
     parser.add_argument("--eval-every", type=EVERY, default=0,
                         help="test accuracy every K steps and at the end (0: end only)")
+    parser.add_argument("--warmup-steps", type=EVERY, default=0,
+                        help="ramp the learning rate linearly over the first K steps (0: none)")
+    parser.add_argument("--base-batch", type=EVERY, default=0,
+                        help="linear-scaling rule: --lr is per this many samples, scaled by "
+                             "global batch / base batch (0: --lr as given)")
     parser.add_argument("--local", action="store_true",
                         help="exchange no gradients: every rank trains its own replica, placed "
                              "and threaded as in a real run (a compute profile at this rank "

@@ -103,6 +103,13 @@ def grad_bytes_of(layers) -> list[int]:
     return [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
 
 
+def set_lr(strategy: ExecStrategy, lr: float) -> None:
+    """The schedule's learning rate for the coming update(s) (warm-up, linear scaling)."""
+    for opt in strategy.optimizers:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
 def train_rank(cfg: RunConfig, state: RankState) -> None:
     """Run the whole training job on this rank (collective: every rank calls it)."""
     comm = MPI.COMM_WORLD
@@ -135,6 +142,7 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     watchdog.disarm()
     for step in range(start, cfg.steps):
         state.step = step
+        set_lr(strategy, cfg.lr_at(step))
         run_step(cfg, comm, step, source, strategy, tracer, arrays, device, state)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save(cfg, comm.rank, step + 1, run_id, source, strategy, state, clock, tracer)
@@ -208,7 +216,9 @@ def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
     if state.tracer is not None:
         state.tracer.paused = True
     with torch.no_grad():
-        x = arrays.x_test.to(device=device, dtype=next(model.parameters()).dtype)
+        x = arrays.x_test.to(device)   # integer tokens stay integers (modadd)
+        if x.is_floating_point():
+            x = x.to(next(model.parameters()).dtype)
         logits = model(x)
         acc = float((logits.argmax(dim=-1).cpu() == arrays.y_test).double().mean())
         test_loss = float(nn.functional.cross_entropy(logits.cpu().double(), arrays.y_test))

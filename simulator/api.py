@@ -32,7 +32,7 @@ from vocab.profile import ComputeProfile, load_profile
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
 from simulator.trust import trust_for
-from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan
+from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan, plan_cycle_fused
 from vocab.timing import warmup_iterations
 from vocab.workload import Workload, load_workload
 
@@ -253,7 +253,13 @@ def strategy_spec(strategy: str | StrategySpec, bucket_bytes: int | None = None,
 
 
 def make_strategy_plan(spec: StrategySpec, ctx: Context) -> Plan:
-    """The plan; MG-WFBP merging needs the backward times and the cost model."""
+    """The plan; MG-WFBP merging needs the backward times and the cost model. Under a stack
+    that fuses by cycle (Horovod), size-rule buckets are its per-cycle fusions instead."""
+    stack = ctx.stack
+    if stack is not None and stack.fuses_by_cycle and spec.name == "bucketed" \
+            and spec.merge == "size":
+        return plan_cycle_fused(spec, ctx.workload.grad_bytes, ctx.profile.backward_s,
+                                stack.cycle_s)
     return make_plan(spec, ctx.workload.grad_bytes, backward_s=ctx.profile.backward_s,
                      cost=ctx.cost)
 
@@ -361,12 +367,14 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
     return {
         "cluster": {"name": cluster.name, "nodes": cluster.nodes,
                     "devices_per_node": cluster.devices_per_node, "device": cluster.device.name,
-                    "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
+                    "nics_per_node": len(cluster.node.nics), "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
                     "transport": cluster.transport, "progress": cluster.progress,
                     "collective_overhead_s": cluster.collective_overhead_s,
                     "comm_interference": ctx.interference[0],
                     "comm_interference_from": ctx.interference[1],
-                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()}},
+                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()},
+                    # what a what-if changed (hwmodels.cluster.with_changes), if anything
+                    "changes": list(cluster.provenance.get("changes", []))},
         "workload": {"name": ctx.workload.name, "layers": len(ctx.workload.layers),
                      "total_grad_bytes": ctx.workload.total_grad_bytes,
                      "precision": ctx.precision},

@@ -24,6 +24,10 @@ from vocab.trace import TraceRecorder, write_chrome_trace, write_trace
 SUMMARY_FILE = "summary.csv"
 SUMMARY_COLUMNS = ["iteration", "start_s", "end_s", "iteration_time_s", "compute_s",
                    "update_s", "interference_s", "wait_s", "exposed_comm_s", "warmup"]
+#: What :meth:`Comparison.table` shows by default, in order.
+HEADLINE_COLUMNS = ("iteration_time_s", "throughput_samples_s", "speedup_vs_sync",
+                    "speedup_vs_single", "compute_s", "exposed_comm_s", "interference_s",
+                    "update_s", "memory_bytes_per_rank")
 #: The engine's per-iteration summary tuples, in order.
 ENGINE_COLUMNS = ["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s",
                   "interference_s"]
@@ -173,7 +177,15 @@ class SimResult:
     def plot_timeline(self, **kwargs: Any):
         """Timeline per rank and stream; see :func:`simulator.plots.plot_timeline`."""
         from simulator.plots import plot_timeline  # matplotlib only when plotting
-        return plot_timeline(self.trace, title=f"{self.strategy} ({self.run_id})", **kwargs)
+        kwargs.setdefault("title", self.describe())
+        return plot_timeline(self.trace, **kwargs)
+
+    def describe(self) -> str:
+        """The run in words: ``delayed: alexnet, batch 256/device, 8 ranks on dgx1-p100``."""
+        cluster = self.specs["cluster"]
+        return (f"{self.strategy}: {self.specs['workload']['name']}, batch {self.batch}/device,"
+                f" {self.ranks} ranks on {cluster['name']} x {cluster['nodes']} "
+                f"({cluster['fabric']}, {cluster['transport']} transport)")
 
 
 def refuse_other_run(out: Path, run_id: str, overwrite: bool = False) -> None:
@@ -227,14 +239,19 @@ class Comparison:
         base = self.baseline.iteration_time_s if self.baseline else float("nan")
         return {k: base / r.iteration_time_s for k, r in self.results.items()}
 
-    def table(self) -> pd.DataFrame:
-        """One row per strategy with the headline metrics."""
+    def table(self, full: bool = False) -> pd.DataFrame:
+        """One row per strategy: the headline metrics (SI units, the unit in each name), and
+        with ``full`` also what was run (ranks, cluster, model, ...) and the run id, last."""
         speedups = self.speedup_vs_sync
         # Keyed by the comparison's labels: two variants of one strategy (bucketed and
         # bucketed+mgwfbp) must stay two rows.
         rows = [{**r.to_dict(), "strategy": k, "speedup_vs_sync": speedups[k]}
                 for k, r in self.results.items()]
-        return pd.DataFrame(rows).set_index("strategy")
+        frame = pd.DataFrame(rows).set_index("strategy")
+        if not full:
+            return frame[list(HEADLINE_COLUMNS)]
+        rest = [c for c in frame.columns if c not in HEADLINE_COLUMNS and c != "run_id"]
+        return frame[[*HEADLINE_COLUMNS, *rest, "run_id"]]
 
     def plot_breakdown(self, **kwargs: Any):
         """Stacked bars of compute, update and exposed communication per strategy."""
@@ -248,5 +265,5 @@ class Comparison:
         for name, result in self.results.items():
             result.save(out / name, overwrite=overwrite)
         with atomic_write(out / "comparison.csv") as tmp:
-            self.table().to_csv(tmp)
+            self.table(full=True).to_csv(tmp)
         return out

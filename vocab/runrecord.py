@@ -179,6 +179,10 @@ STACK_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "per_variable": ((bool,), "true or false"),
     "overlap_interference": ((*_NUMBER, type(None)), "a factor >= 0 or null"),
 }
+#: Stack fields added later: a record written before them reads as their default.
+OPTIONAL_STACK_FIELDS: dict[str, tuple[str, ...]] = {
+    "fusion": ("size", "cycle"),        # how messages are grouped (hwmodels.stacks)
+}
 
 
 def check_stack_section(stack: Any, where: str | None = None) -> None:
@@ -188,9 +192,13 @@ def check_stack_section(stack: Any, where: str | None = None) -> None:
     if not isinstance(stack, dict):
         raise SpecError("specs.stack", stack, "a stack (an object) or null", where)
     for key in stack:
-        if key not in STACK_FIELDS:
-            raise SpecError(f"specs.stack.{key}", stack[key],
-                            f"one of the fields {', '.join(STACK_FIELDS)}", where)
+        if key in OPTIONAL_STACK_FIELDS:
+            if stack[key] not in OPTIONAL_STACK_FIELDS[key]:
+                raise SpecError(f"specs.stack.{key}", stack[key],
+                                " or ".join(OPTIONAL_STACK_FIELDS[key]), where)
+        elif key not in STACK_FIELDS:
+            raise SpecError(f"specs.stack.{key}", stack[key], "one of the fields "
+                            f"{', '.join([*STACK_FIELDS, *OPTIONAL_STACK_FIELDS])}", where)
     for key, (types, expected) in STACK_FIELDS.items():
         value = stack.get(key, ...)
         bad_bool = isinstance(value, bool) and bool not in types

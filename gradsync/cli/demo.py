@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{meaning}")
             print(format_table(comparison.table()))
             comparison.save(out / f"{cluster}-n{nodes}-{used}-{stack or 'nostack'}-{model}")
-            table = comparison.table().reset_index()
+            table = comparison.table(full=True).reset_index()
             tables.append(table.assign(cluster=cluster, nodes=nodes, transport=used,
                                        progress=progress or "async", stack=stack or "",
                                        model=model))

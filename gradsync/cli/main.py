@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "gradsync.cli.demo",
     "gradsync.cli.simulate",
     "gradsync.cli.sweep",
+    "gradsync.cli.whatif",
     "gradsync.cli.hw",
     "gradsync.cli.workload",
     "gradsync.cli.run",

@@ -13,6 +13,7 @@ from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODE
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from simulator.api import compare
+from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from vocab.strategies.plan import MiB
 
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     add_run_arguments(p)
     add_stack_arguments(p)
+    add_cluster_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
                         "crossiter)")
@@ -82,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     if args.out:        # refused before the simulation, not after it
         check_output(args.out, overwrite=args.force, kind="dir")
-    comparison = compare(strategies, cluster=args.cluster, model=args.model, batch=args.batch,
+    comparison = compare(strategies, cluster=changed_cluster(args), model=args.model,
+                         batch=args.batch,
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
                          merge=args.merge, progress=args.progress,
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
-    table = comparison.table()
+    table = comparison.table(full=True)
     warnings = comparison.memory_warnings()
     if warnings and args.strict:
         raise SpecError("memory per rank", warnings[0].split(": ", 1)[1],
@@ -107,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
           f"transport, {cluster['progress']} progress, {args.fidelity}, stack "
           f"{(first.specs.get('stack') or {}).get('name', 'none')})")
+    if cluster.get("changes"):
+        print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
     for line in warnings:
         print(f"warning: {line}")
