@@ -108,12 +108,22 @@ class Fabric:
     latency_s: float             # small-message end-to-end latency
     line_rate_Bps: float = 0.0   # nominal signalling rate, for reference
     source: str = ""
+    #: What NCCL's network transport achieves per NIC where it differs from ``bandwidth_Bps``
+    #: (NCCL's socket transport over TCP); 0: the same as ``bandwidth_Bps``.
+    collective_bandwidth_Bps: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in FABRIC_KINDS:
             raise SpecError("fabric.kind", self.kind, f"one of {', '.join(FABRIC_KINDS)}")
         require_positive("fabric.bandwidth_Bps", self.bandwidth_Bps)
         require_positive("fabric.latency_s", self.latency_s, allow_zero=True)
+        require_positive("fabric.collective_bandwidth_Bps", self.collective_bandwidth_Bps,
+                         allow_zero=True)
+
+    @property
+    def nccl_Bps(self) -> float:
+        """Per NIC per direction, what GPU collectives (NCCL) achieve over this fabric."""
+        return self.collective_bandwidth_Bps or self.bandwidth_Bps
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
   ``ring_search``: 7 GPUs of a DGX-1 P100 get 2 rings, not 3); with no NVLink ring over the GPUs (a
   subset such as 5 GPUs of a DGX-1), one ring routed over PCIe and QPI at NCCL's figures (12 and
   6 GB/s), which is the topology cliff. Across nodes the node's usable NICs at the fabric's
-  achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription). The era's
+  achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription); over TCP the
+  rate NCCL's socket transport measures (``Fabric.nccl_Bps``), not the TCP goodput. The era's
   ``achieved`` fraction turns NCCL's figure into what nccl-tests measures.
 * **Per protocol**: ring LL at 1/4, LL128 at 0.92 (<= 16.7 GB/s per channel), tree 0.9 of the
   graph bandwidth (<= 80 GB/s, 110 on 2 nodes), tree LL 1/3.8; ring algorithm bandwidth = bus
@@ -226,9 +227,10 @@ def _nearest_socket(graph: nx.Graph, device: int) -> Hashable:
 
 
 def network_Bps(cluster: Cluster) -> float:
-    """A node's achieved network bandwidth: its usable NICs at the fabric's rate."""
+    """A node's achieved network bandwidth: its usable NICs at the rate NCCL's transport gets
+    over the fabric (``Fabric.nccl_Bps``: below the TCP goodput over sockets)."""
     nics = max(1, min(len(cluster.node.nics), cluster.devices_per_node))
-    return nics * cluster.fabric.bandwidth_Bps / cluster.oversubscription
+    return nics * cluster.fabric.nccl_Bps / cluster.oversubscription
 
 
 class NcclCosts:
