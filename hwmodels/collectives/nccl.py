@@ -194,6 +194,13 @@ def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
                for (u, v), n in load.items())
 
 
+def network_Bps(cluster: Cluster) -> float:
+    """A node's achieved network bandwidth: its usable NICs at the rate NCCL's transport gets
+    over the fabric (``Fabric.nccl_Bps``: below the TCP goodput over sockets)."""
+    nics = max(1, min(len(cluster.node.nics), cluster.devices_per_node))
+    return nics * cluster.fabric.nccl_Bps / cluster.oversubscription
+
+
 #: NCCL's network-step terms (``hwLat`` NET, and the ABCI fit of what a step takes) were
 #: measured over InfiniBand, whose own small-message latency is about 1 us
 #: (``hwmodels/data/fabrics.yaml``, ib-*).
@@ -208,13 +215,6 @@ def socket_step_s(cluster: Cluster) -> float:
     if fabric.kind != "ethernet" or cluster.nodes < 2:
         return 0.0
     return max(0.0, fabric.latency_s - IB_LATENCY_S)
-
-
-def network_Bps(cluster: Cluster) -> float:
-    """A node's achieved network bandwidth: its usable NICs at the rate NCCL's transport gets
-    over the fabric (``Fabric.nccl_Bps``: below the TCP goodput over sockets)."""
-    nics = max(1, min(len(cluster.node.nics), cluster.devices_per_node))
-    return nics * cluster.fabric.nccl_Bps / cluster.oversubscription
 
 
 class NcclCosts:
