@@ -1,4 +1,5 @@
-"""Inter-node fabrics by name: InfiniBand FDR..NDR and TCP over Ethernet, from ``data/fabrics.yaml``.
+"""Inter-node fabrics by name: InfiniBand FDR..NDR, TCP over Ethernet and RoCE
+(RDMA over 25/50/100 GbE), from ``data/fabrics.yaml``.
 
 >>> get_fabric("ib-edr").bandwidth_Bps
 12000000000.0

@@ -59,6 +59,10 @@ class Device:
     #: Default overlap interference f: compute and an overlapped collective both run (1 + f)
     #: times slower while they overlap (a cluster file or a stack may set their own).
     overlap_interference: float = 0.0
+    #: Whether two of these GPUs can reach each other's memory over PCIe (CUDA peer access).
+    #: Without it (GeForce Turing without an NVLink bridge) NCCL moves every hop through host
+    #: memory (its SHM transport): up to the socket and down again.
+    pcie_p2p: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in DEVICE_KINDS:
@@ -71,6 +75,8 @@ class Device:
             require_positive(f"device.{name}", getattr(self, name), allow_zero=True)
         if not (isinstance(self.half_efficiency, (int, float)) and 0 <= self.half_efficiency <= 1):
             raise SpecError("device.half_efficiency", self.half_efficiency, "a fraction in [0, 1]")
+        if not isinstance(self.pcie_p2p, bool):
+            raise SpecError("device.pcie_p2p", self.pcie_p2p, "true or false")
 
     def rate_flops(self, precision: str = "fp32") -> float:
         """FLOP/s a training layer reaches at ``precision`` (peak times efficiency).
