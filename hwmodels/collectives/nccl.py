@@ -242,9 +242,10 @@ IB_LATENCY_S = 1e-6
 
 
 def socket_step_s(cluster: Cluster) -> float:
-    """What a network step costs beyond NCCL's (InfiniBand) figure over TCP: NCCL's socket
-    transport hands every step to the kernel TCP stack, so each step also pays the fabric's
-    TCP latency (its ``latency_s``, 10-50 us on Ethernet) in place of InfiniBand's ~1 us."""
+    """What a network step costs beyond NCCL's (InfiniBand) figure over Ethernet: each step
+    pays the fabric's own latency (``latency_s``) in place of InfiniBand's ~1 us. Over TCP,
+    NCCL's socket transport hands every step to the kernel TCP stack (10-50 us); RoCE runs
+    NCCL's verbs transport as InfiniBand does, and its ~1-2 us adds next to nothing."""
     fabric = cluster.fabric
     if fabric.kind != "ethernet" or cluster.nodes < 2:
         return 0.0
