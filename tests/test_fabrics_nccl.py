@@ -98,3 +98,11 @@ def test_both_fidelities_agree_over_tcp(strategy: str) -> None:
     runs = [simulate(cluster, "alexnet-ci", 8, strategy, iterations=1, fidelity=f)
             for f in ("analytic", "detailed")]
     assert runs[1].iteration_time_s == pytest.approx(runs[0].iteration_time_s, rel=0.05)
+
+
+def test_roce_runs_nccl_verbs_and_pays_next_to_no_step_latency() -> None:
+    cluster = load_cluster("dgx1-v100").with_nodes(2)
+    for name in ("roce-25g", "roce-100g"):
+        nccl = CommModel(cluster.with_fabric(get_fabric(name)), library="nccl2.8").nccl
+        assert nccl.socket_step_s <= 1e-6
+        assert get_fabric(name).nccl_Bps == get_fabric(name).bandwidth_Bps
