@@ -94,6 +94,7 @@ class GroupPrice:
     work_per_B: float        # bytes that channel carries per message byte in one step
     reduce_share: float      # fraction of the message the busiest rank reduces per step
     sent_per_B: float        # bytes sent by all ranks per message byte in one step
+    nominal_s_per_B: float = 0.0   # line_s_per_B on the uniform cluster (regime pricing)
 
 
 class DetailedNetwork:
@@ -117,6 +118,12 @@ class DetailedNetwork:
         self.host = cluster.transport == "host"
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
         self.map = LinkMap(cluster, variation, placement)
+        # A regime model (NCCL) prices the uniform cluster's bytes; its achieved fraction of
+        # line rate is then applied to the actual links (degraded, other node groups, leaves).
+        links_vary = variation is not None and not (variation.uniform_nodes and not
+                                                    variation.degraded and
+                                                    variation.leaf_radix is None)
+        self.nominal = LinkMap(cluster) if links_vary else self.map
         params = comm_model.link_params()
         # Price steps on the links the closed form prices them on (host-staged collectives
         # run among host buffers: shared memory inside a node).
@@ -129,7 +136,9 @@ class DetailedNetwork:
         # The per-call constant the cost model charges (an NCCL era's latency terms hold it).
         self.overhead_s = getattr(comm_model, "overhead_s", cluster.collective_overhead_s)
         self._node = np.arange(self.ranks) // cluster.devices_per_node
-        self._verts = [self._ring_vertices(order) for order, _ in self.rings]
+        self._verts = [self._ring_vertices(self.map, order) for order, _ in self.rings]
+        self._nominal_verts = [self._ring_vertices(self.nominal, order)
+                               for order, _ in self.rings]
         # Serial collectives' bandwidth seconds (``alone``) run on this channel, so that overlap
         # interference stretches them as it stretches the links.
         self.serial = Channel(env, "serial", 1.0)
@@ -162,16 +171,17 @@ class DetailedNetwork:
             orders = spread_over_nics(orders, node.graph, node.nics)
         return [(order, r.bandwidth_Bps / total) for order, r in zip(orders, rings)]
 
-    def _ring_vertices(self, order: tuple[int, ...], staged: bool | None = None) -> np.ndarray:
+    def _ring_vertices(self, links: LinkMap, order: tuple[int, ...],
+                       staged: bool | None = None) -> np.ndarray:
         """Each rank's vertex index in its node's tables on one ring (its CPU when staged)."""
         local = np.arange(self.ranks) % self.cluster.devices_per_node
         verts = np.empty(self.ranks, dtype=np.int64)
-        for t, table in enumerate(self.map.tables):
+        for t, table in enumerate(links.tables):
             lookup = np.array([table.index[d] for d in order])
-            mask = self.map.kind[self._node] == t
+            mask = links.kind[self._node] == t
             verts[mask] = lookup[local[mask]]
         staged = self.host if staged is None else staged
-        return self.map.cpu_of(self._node, verts) if staged else verts
+        return links.cpu_of(self._node, verts) if staged else verts
 
     def channel(self, index: int) -> Channel:
         """The processor-sharing channel of link index ``index`` (created on first use)."""
@@ -196,19 +206,28 @@ class DetailedNetwork:
         """One step of ``group`` per message byte, over every ring (cached per group)."""
         key = id(group)   # groups live as long as the schedule caches that hold them
         if key not in self._prices:
-            load = np.zeros(self.map.size)
-            for verts, (_, share) in zip(self._verts, self.rings):
-                load += share * self.map.loads(self._node[group.src], verts[group.src],
-                                               self._node[group.dst], verts[group.dst],
-                                               group.share)
+            load = self._load(self.map, self._verts, group)
             seconds = load / self.map.rates
             neck = int(np.argmax(seconds))
+            nominal = seconds[neck]
+            if self.nominal is not self.map:
+                nominal = np.max(self._load(self.nominal, self._nominal_verts, group)
+                                 / self.nominal.rates)
             crosses = bool((self._node[group.src] != self._node[group.dst]).any())
             alpha = self.alpha["inter" if crosses else "intra"] if group.src.size else 0.0
             self._prices[key] = GroupPrice(group.repeat, alpha, float(seconds[neck]), neck,
                                            float(load[neck]), float(group.reduce_share),
-                                           float(group.share.sum()))
+                                           float(group.share.sum()), float(nominal))
         return self._prices[key]
+
+    def _load(self, links: LinkMap, verts: list[np.ndarray], group: StepGroup) -> np.ndarray:
+        """Bytes per channel of one step of ``group`` per message byte, all rings together."""
+        load = np.zeros(links.size)
+        for ring_verts, (_, share) in zip(verts, self.rings):
+            load += share * links.loads(self._node[group.src], ring_verts[group.src],
+                                        self._node[group.dst], ring_verts[group.dst],
+                                        group.share)
+        return load
 
     def alone(self, nbytes: int) -> tuple[float, float, float]:
         """(latency seconds, moving and reducing seconds, bytes sent) of the schedule with no
@@ -219,8 +238,9 @@ class DetailedNetwork:
             fixed = sum(p.repeat * (p.alpha_s if alpha_s is None else alpha_s) for p in prices)
             moving = nbytes * sum(p.repeat * (p.line_s_per_B + p.reduce_share * self.gamma)
                                   for p in prices)
-            if transfer_s is not None:
-                moving = transfer_s
+            if transfer_s is not None:   # the regime's bytes, on the actual links
+                moving = self.stretch(nbytes) * nbytes * sum(p.repeat * p.line_s_per_B
+                                                             for p in prices)
             sent = nbytes * sum(p.repeat * p.sent_per_B for p in prices)
             self._alone[nbytes] = (fixed, moving, sent)
         return self._alone[nbytes]
@@ -231,7 +251,8 @@ class DetailedNetwork:
         groups, _, transfer_s = self.schedule_groups(nbytes)
         if transfer_s is None:
             return 1.0
-        line = nbytes * sum(self.price(g).repeat * self.price(g).line_s_per_B for g in groups)
+        line = nbytes * sum(self.price(g).repeat * self.price(g).nominal_s_per_B
+                            for g in groups)
         return transfer_s / line if line > 0 else 1.0
 
     # -- collectives ------------------------------------------------------------------------
@@ -304,7 +325,7 @@ class DetailedNetwork:
         if self.stage_alpha:   # one copy's latency (the closed form's 2 host alphas)
             yield self.env.timeout(self.stage_alpha)
         if to_host not in self._stage:
-            devices = self._ring_vertices(self.rings[0][0], staged=False)
+            devices = self._ring_vertices(self.map, self.rings[0][0], staged=False)
             cpus = self.map.cpu_of(self._node, devices)
             src, dst = (devices, cpus) if to_host else (cpus, devices)
             moving = src != dst
@@ -313,7 +334,7 @@ class DetailedNetwork:
             seconds = load / self.map.rates
             neck = int(np.argmax(seconds))
             self._stage[to_host] = GroupPrice(1, 0.0, float(seconds[neck]), neck,
-                                              float(load[neck]), 0.0, 0.0)
+                                              float(load[neck]), 0.0, 0.0, 0.0)
         price = self._stage[to_host]
         if price.work_per_B > 0:
             yield self.channel(price.bottleneck).transfer(nbytes * price.work_per_B)
