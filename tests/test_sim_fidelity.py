@@ -12,6 +12,7 @@ from hwmodels.commmodel import CommModel
 from simulator.api import RunSettings, run_strategy, simulate, strategy_spec
 from simulator.detailed import DetailedNetwork
 from simulator.noise import NoiseSpec, pacing_factors
+from vocab.errors import SpecError
 from vocab.strategies import Message
 
 STRATEGIES = ["sync", "layerwise", "bucketed", "delayed", "crossiter"]
@@ -151,3 +152,11 @@ def test_delayed_under_noise_agrees_with_the_per_rank_detailed_fidelity(stalenes
     sync = simulate(cluster="dgx1-v100", model="resnet50", batch=32, strategy="sync",
                     iterations=200, seed=1, noise=noise).iteration_time_s
     assert times[0] < 0.95 * sync      # stragglers cost sync every step; delayed absorbs them
+
+
+def test_detailed_bound_on_ranks_names_the_override(capsys):
+    with pytest.raises(SpecError, match="max-ranks"):
+        simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, fidelity="detailed", max_ranks=256)
+    run = simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, iterations=1, fidelity="detailed",
+                   max_ranks=512)
+    assert run.ranks == 512
