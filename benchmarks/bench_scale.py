@@ -13,7 +13,11 @@ import sys
 import time
 import tracemalloc
 
+from dataclasses import replace
+
 import numpy as np
+
+from hwmodels.hetero import Degraded, Variation
 
 from simulator.api import compare, prepare, run_strategy, RunSettings, strategy_spec
 from simulator.noise import NoiseSpec
@@ -86,7 +90,24 @@ def agreement(ranks_list=(64, 256, 1024, 4096), noise: float | None = None,
     return out
 
 
-BENCHMARKS = [bench_1024_five_strategies, bench_3072_point, bench_detailed_scale]
+def bench_heterogeneous_16384() -> dict:
+    """16,384 ranks with one slow node, a degraded NIC and leaf switches of radix 32 under
+    2:1 oversubscription, spread placement: heterogeneity adds rank classes and a second
+    (nominal) link map, no per-rank events."""
+    ctx = prepare("dgx1-v100", "resnet50", batch=64, nodes=2048)
+    variation = Variation(slow_nodes={7: 1.3}, degraded=(Degraded(3, 0.5, nic="nic1"),),
+                          leaf_radix=32)
+    cluster = replace(ctx.cluster, oversubscription=2.0, variation=variation)
+    ctx = replace(ctx, cluster=cluster)
+    start = time.perf_counter()
+    run_strategy(ctx, strategy_spec("bucketed"), RunSettings(2, fidelity="detailed",
+                                                              placement="spread"))
+    return {"name": "detailed bucketed, 16384 ranks, slow node + bad NIC + leaves",
+            "seconds": time.perf_counter() - start, "goal_s": None}
+
+
+BENCHMARKS = [bench_1024_five_strategies, bench_3072_point, bench_detailed_scale,
+              bench_heterogeneous_16384]
 
 
 if __name__ == "__main__":
