@@ -13,16 +13,20 @@ collectives, ``host`` for waiting, data loading and checkpoints):
 * ``wait``: time blocked waiting for messages; ``update``: the optimizer step;
 * ``data``, ``loss``, ``checkpoint``.
 
-**Cost.** The hooks run about 150 times a step, so each does as little as it can (recording
-cost 16 % of a 9 ms step before this was measured; ``benchmarks/exec_overhead.py`` measures it
-now). A hook reads the clock once and appends one small tuple ``(step, op code, layer index,
-start, end)``; names, streams and the rest of the row are filled in at flush, and the columns
-go straight to Arrow (no pandas on the way). The hook closures are built once, in
-:meth:`Tracer.attach`, and per-step state lives in lists mutated in place. The gradient side
-costs no hook of its own where the strategy already has one per parameter: the strategy calls
-:meth:`Tracer.grad_ready` from its hook (``attach(..., grad_hooks=False)``). The backward start
-is a pre-hook on the output's ``grad_fn`` rather than ``Tensor.register_hook``: it fires at
-the same moment (when the node's output gradients are complete) and is cheaper to register.
+**Cost.** The hooks run about 150 times a step, so each does as little as it can
+(``benchmarks/exec_overhead.py`` measures what recording costs). A hook reads the clock once
+and appends one small tuple ``(step, op code, layer index, start, end)``; names, streams and
+the rest of the row are filled in at flush, by index from small Arrow arrays (no pandas on the
+way). The hook closures are built once, in :meth:`Tracer.attach`, and per-step state lives in
+lists mutated in place. Where the strategy already hooks a layer, the tracer adds no hook of
+its own there: the strategy's post-accumulate-grad hook calls :meth:`Tracer.grad_ready`
+(``attach(..., grad_hooks=False)``) and its forward pre-hook calls
+:meth:`Tracer.forward_begins` (``forward_hooks=False``). What is left per layer and step is
+the tracer's forward hook and the watch it sets on the output's ``grad_fn`` for the backward's
+start, the costliest part: a node pre-hook registered through the public
+``Node.register_prehook`` builds a dict and a ``RemovableHandle`` per call (about 4 us), so the
+watch is lent instead, as ``Tensor.register_hook`` does it but with one dict per layer built
+once (:func:`_watch_output`, about 2.5x cheaper); the public call is the fallback.
 
 Every ``flush_every`` steps the new rows go to ``DIR/partial/rank-R-aA-K.parquet`` (A:
 attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
@@ -90,13 +94,17 @@ class Tracer:
         self.rows.append((iteration, self.rank, stream, op, name, bucket, nbytes,
                           start_s, end_s))
 
-    def attach(self, layers: Layers, grad_hooks: bool = True) -> None:
+    def attach(self, layers: Layers, grad_hooks: bool = True,
+               forward_hooks: bool = True) -> None:
         """Hook forward and backward of every parametric layer. Attach after the strategy's
         forward pre-hooks, so a layer's forward excludes the strategy's polling and updates.
 
         ``grad_hooks=False``: the strategy calls :meth:`grad_ready` from its own
         post-accumulate-grad hook (first, so a layer's backward ends before its message is
-        posted) and no second hook per parameter is registered.
+        posted) and no second hook per parameter is registered. ``forward_hooks=False``: the
+        strategy calls :meth:`forward_begins` at the end of its own forward pre-hook of each
+        layer, and the tracer registers no forward pre-hook (its forward hook, which ends the
+        row and watches for the backward's start, it always registers).
         """
         if not self.enabled:
             return
@@ -107,7 +115,8 @@ class Tracer:
         self._bwd_start[:] = [None] * n
         self._left[:] = self._sizes
         for i, (_, module, params) in enumerate(layers):
-            self._handles.append(module.register_forward_pre_hook(self._fwd_pre(i)))
+            if forward_hooks:
+                self._handles.append(module.register_forward_pre_hook(self._fwd_pre(i)))
             self._handles.append(module.register_forward_hook(self._fwd_post(i)))
             if grad_hooks:
                 hook = self._grad_hook(i)
@@ -145,6 +154,10 @@ class Tracer:
             end = self._stamp()
             start = self._bwd_start[layer]
             self._append((self.step, _BACKWARD, layer, end if start is None else start, end))
+
+    def forward_begins(self, layer: int) -> None:
+        """``layer``'s forward starts now (a strategy's forward pre-hook calls this)."""
+        self._fwd_start[layer] = self._stamp()
 
     @staticmethod
     def _event():
