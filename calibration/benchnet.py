@@ -7,14 +7,17 @@ directory holds ``bench.csv`` (``op, nranks, nbytes, repeat, seconds``) and ``ru
 
 from __future__ import annotations
 
+import io
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 
+from vocab.outpath import check_output
 from vocab.errors import GradsyncError, SpecError
+from vocab.files import read_text
+from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 from vocab.units import parse_bytes
 from vocab.runrecord import RUN_FILE, read_run_record
@@ -61,23 +64,24 @@ def bench_command(nranks: int, out_dir: Path, sizes: list[int], repeats: int,
 
 def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
                   repeats: int = 5, timeout_s: float = 300.0,
-                  ops: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Run the microbenchmarks on ``nranks`` local ranks; returns the table it wrote."""
+                  ops: tuple[str, ...] | None = None, overwrite: bool = False) -> pd.DataFrame:
+    """Run the microbenchmarks on ``nranks`` local ranks; returns the table it wrote.
+
+    ``out_dir`` must be new or empty (earlier measurements are replaced only with
+    ``overwrite``)."""
     if not isinstance(nranks, int) or nranks < 2:
         raise SpecError("nranks", nranks, "a whole number >= 2 (collectives need two ranks)")
     if not isinstance(repeats, int) or repeats < 1:
         raise SpecError("repeats", repeats, "a whole number >= 1")
-    out = Path(out_dir)
+    out = check_output(out_dir, overwrite=overwrite, kind="dir")
     command = bench_command(nranks, out, parse_sizes(sizes), repeats, ops)
     # One BLAS thread per rank: the compute kernel must measure core sharing, not threading.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              env=env, check=False)
-    except subprocess.TimeoutExpired:
+    done = run_checked(command, f"bench-net on {nranks} ranks", timeout_s=timeout_s, env=env)
+    if done.timed_out:
         raise BenchError(f"bench-net on {nranks} ranks took longer than {timeout_s:.0f} s "
-                         "(fewer sizes or repeats?)") from None
+                         "(fewer sizes or repeats?)")
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise BenchError(f"bench-net on {nranks} ranks failed (exit {done.returncode}): "
@@ -90,7 +94,10 @@ def read_bench(bench_dir: str | Path) -> pd.DataFrame:
     path = Path(bench_dir) / TABLE_FILE
     if not path.exists():
         raise BenchError(f"{bench_dir}: no {TABLE_FILE} here (run 'gradsync bench-net' first)")
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(io.StringIO(read_text(path, "a bench-net table")))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BenchError(f"{path}: not a CSV table ({exc})") from None
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise BenchError(f"{path}: missing columns {missing}; expected {list(TABLE_COLUMNS)}")

@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,8 @@ from calibration.calibrate import calibrate
 from calibration.hostload import ForeignLoad, wait_for_quiet
 from calibration.runs import RunError
 from calibration.validate import Report, plot, validate
+from vocab.outpath import check_output
+from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 
 DEFAULT_OUT = "calibration-protocol"
@@ -111,12 +112,10 @@ def executor_command(nranks: int, model: str, strategy: str, batch: int, steps: 
 
 def _run(command: list[str], what: str, timeout_s: float,
          preexec_fn: Callable[[], None] | None = None) -> None:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                              preexec_fn=preexec_fn)
-    except subprocess.TimeoutExpired:
-        raise RunError(f"{what} took longer than {timeout_s:.0f} s") from None
+    done = run_checked(command, what, timeout_s=timeout_s, preexec_fn=preexec_fn,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if done.timed_out:
+        raise RunError(f"{what} took longer than {timeout_s:.0f} s")
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RunError(f"{what} failed (exit {done.returncode}): {tail[0]}")
@@ -247,11 +246,14 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
                  strategies: Sequence[str] = STRATEGIES, ranks: Sequence[int] = RANKS,
                  steps: int = STEPS, log=print, batches: dict[str, int] | None = None,
                  hygiene: Hygiene | None = None, bench_sizes: str = BENCH_SIZES,
-                 bench_repeats: int = BENCH_REPEATS) -> Report:
-    """Run the whole protocol into ``out``; returns the validation report of held-out runs."""
+                 bench_repeats: int = BENCH_REPEATS, overwrite: bool = False) -> Report:
+    """Run the whole protocol into ``out``; returns the validation report of held-out runs.
+
+    ``out`` must be new, empty, or an earlier protocol's folder (resumed: finished steps
+    are kept); any other non-empty folder is refused unless ``overwrite``."""
+    claim_protocol_dir(out, overwrite)
     hygiene = hygiene or Hygiene()
     started = hygiene.started
-    out.mkdir(parents=True, exist_ok=True)
     batch_of = {**BATCH, **(batches or {})}
 
     def say(text: str) -> None:
@@ -277,11 +279,24 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
         f"{len(fit_runs)} fit run(s)")
     calibrate([*benches, *profiles, *fit_runs], fitted, overwrite=True)
     report = validate(fitted, held_out)
-    plot(report, out / "predicted_vs_measured.png")
+    plot(report, out / "predicted_vs_measured.png", overwrite=True)   # this protocol's own
     wall_s = time.perf_counter() - started
     _write_summary(out, report, wall_s, benches, profiles, fit_runs, held_out, hygiene)
     say("done")
     return report
+
+
+#: The file that marks a folder as a protocol's own (so it may be resumed there).
+PROTOCOL_MARK = ".gradsync-protocol"
+
+
+def claim_protocol_dir(out: Path, overwrite: bool = False) -> None:
+    """Refuse a folder that holds anything but an earlier protocol; then mark it ours."""
+    out = Path(out)
+    if not (out / PROTOCOL_MARK).is_file():
+        check_output(out, overwrite=overwrite, kind="dir")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / PROTOCOL_MARK).write_text("a gradsync calibrate --protocol folder (resumable)\n")
 
 
 def _write_summary(out: Path, report: Report, wall_s: float, benches: list[Path],

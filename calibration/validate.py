@@ -27,6 +27,7 @@ from calibration.runs import MeasuredRun, RunError, read_runs
 from calibration.scaling import simulate_run
 from hwmodels.cluster import load_cluster
 from hwmodels.specs import Cluster
+from vocab.outpath import atomic_write, check_output
 from vocab.errors import GradsyncError
 
 
@@ -154,8 +155,10 @@ def group_repeats(runs: Sequence[MeasuredRun]) -> list[list[MeasuredRun]]:
     return list(groups.values())
 
 
-def plot(report: Report, path: str | Path) -> Path:
-    """Predicted vs measured iteration time, one point per run, with the y = x line."""
+def plot(report: Report, path: str | Path, overwrite: bool = False) -> Path:
+    """Predicted vs measured iteration time, one point per run, with the y = x line; an
+    existing file is replaced only with ``overwrite``."""
+    check_output(path, overwrite=overwrite, field="plot")
     fig, ax = plt.subplots(figsize=(5.5, 5))
     markers = {"sync": "o", "layerwise": "s", "bucketed": "^", "delayed": "D", "crossiter": "v"}
     for p in report.predictions:
@@ -172,6 +175,7 @@ def plot(report: Report, path: str | Path) -> Path:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return Path(path)

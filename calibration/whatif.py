@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hwmodels.cluster import cluster_from_dict, cluster_to_spec, load_cluster
-from hwmodels.devices import device_to_spec, get_device
-from hwmodels.fabrics import get_fabric
+from hwmodels.cluster import load_cluster, with_changes
 from hwmodels.specs import Cluster, Device, Fabric
 from simulator.api import simulate
 from simulator.results import SimResult
@@ -56,53 +54,39 @@ class Scenario:
                         **model, **kwargs)
 
 
-def what_if(fitted: str | Path | Cluster, *, fabric: str | Fabric | None = None,
+def what_if(fitted: str | Path | Cluster, *, fabric: str | Path | Fabric | None = None,
             device: str | Device | None = None, nodes: int | None = None,
             ranks_per_node: int | None = None, model: str | None = None,
-            batch: int | None = None, max_nodes: int | None = None) -> Scenario:
-    """The fitted cluster with another fabric, device or scale; see the module docstring."""
+            batch: int | None = None, max_nodes: int | None = None,
+            nics: int | None = None, oversubscription: float | None = None) -> Scenario:
+    """The fitted cluster with another fabric, device, NIC count or scale; see the module
+    docstring. The changes are made by :func:`hwmodels.cluster.with_changes`, as the
+    ``simulate`` command's what-if flags are."""
     cluster = fitted if isinstance(fitted, Cluster) else load_cluster(fitted)
-    changes = []
-    if ranks_per_node is not None and ranks_per_node != cluster.devices_per_node:
-        cluster = cluster.with_devices_per_node(ranks_per_node)
-        changes.append(f"ranks per node {ranks_per_node}")
-    if fabric is not None:
-        new = get_fabric(fabric) if isinstance(fabric, str) else fabric
-        # with_fabric drops a fitted inter-node link: it described the old network.
-        cluster = cluster.with_fabric(new)
-        changes.append(f"fabric {new.name}")
-    if nodes is not None:
-        cluster = replace(cluster, max_nodes=max(max_nodes or nodes, cluster.max_nodes))
-        cluster = cluster.with_nodes(nodes)
-        changes.append(f"{nodes} nodes")
-    if device is not None:
-        cluster = _with_device(cluster, device)
-        changes.append(f"device {cluster.device.name}")
-    calibration = cluster.calibration
-    if model is not None and calibration is not None and calibration.profiles:
-        batches = calibration.batches(model)
-        if not batches:
-            raise calibration.missing_compute(model, batch or 0, cluster.devices_per_node)
-        if batch is not None and batch not in batches:
-            raise SpecError("batch", batch, f"a calibrated batch of {model}: {batches}")
-        batch = batches[0] if batch is None else batch
-        if calibration.compute(model, batch, cluster.devices_per_node) is None:
-            raise SpecError("ranks_per_node", cluster.devices_per_node,
-                            f"a rank count with a calibrated profile of {model}: "
-                            f"{calibration.occupancies(model, batch)} (or a one-rank profile)")
-    return Scenario(cluster, model, batch, tuple(changes))
+    before = len(cluster.provenance.get("changes", []))
+    if max_nodes is not None:
+        cluster = replace(cluster, max_nodes=max(max_nodes, cluster.max_nodes))
+    cluster = with_changes(cluster, device=device, nics=nics, devices_per_node=ranks_per_node,
+                           fabric=fabric, oversubscription=oversubscription, nodes=nodes)
+    changes = tuple(cluster.provenance.get("changes", [])[before:])
+    batch = _calibrated_batch(cluster, model, batch)
+    return Scenario(cluster, model, batch, changes)
 
 
-def _with_device(cluster: Cluster, device: str | Device) -> Cluster:
-    """The cluster with another device, rebuilt by its topology (a CPU node splits the device
-    among its ranks), fitted links, overheads and collective scales kept; the calibrated compute
-    dropped (it belongs to the old device: the new one is estimated by its roofline)."""
-    spec = cluster_to_spec(cluster)
-    spec.pop("calibration", None)
-    spec["node"] = {**spec["node"], "device": device_to_spec(
-        get_device(device) if isinstance(device, str) else device)}
+def _calibrated_batch(cluster: Cluster, model: str | None, batch: int | None) -> int | None:
+    """The batch to run ``model`` at: one the calibration measured (the first if none asked);
+    ``batch`` itself on a machine without calibrated compute."""
     calibration = cluster.calibration
-    rebuilt = replace(cluster_from_dict(spec), provenance=cluster.provenance)
-    if calibration is None:
-        return rebuilt
-    return replace(calibration, profiles={}, noise_cv={}, compute_scales={}).adapt(rebuilt)
+    if model is None or calibration is None or not calibration.profiles:
+        return batch
+    batches = calibration.batches(model)
+    if not batches:
+        raise calibration.missing_compute(model, batch or 0, cluster.devices_per_node)
+    if batch is not None and batch not in batches:
+        raise SpecError("batch", batch, f"a calibrated batch of {model}: {batches}")
+    batch = batches[0] if batch is None else batch
+    if calibration.compute(model, batch, cluster.devices_per_node) is None:
+        raise SpecError("ranks_per_node", cluster.devices_per_node,
+                        f"a rank count with a calibrated profile of {model}: "
+                        f"{calibration.occupancies(model, batch)} (or a one-rank profile)")
+    return batch

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,11 +30,17 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from convergence.penalty import SYNCHRONOUS, penalty_from_steps
+from executor.config import scheduled_lr
 from vocab.errors import GradsyncError, SpecError
+from vocab.jobs import run_checked
+from vocab.outpath import check_output, check_writable
 from vocab.strategies import STRATEGIES
 
 STUDY_FILE = "study.json"
 RUN_TIMEOUT_S = 900
+#: The data each workload trains on when the plan says ``data="auto"`` (nothing downloads).
+DEFAULT_DATA = {"mlp-digits": "digits", "cnn-digits": "digits", "tiny-mlp": "digits",
+                "tiny-cnn": "digits", "transformer-modadd": "modadd:23", "nqm": "synthetic"}
 
 
 class StudyError(GradsyncError):
@@ -45,7 +50,10 @@ class StudyError(GradsyncError):
 @dataclass(frozen=True)
 class StudyPlan:
     """What to train. ``lr`` is per ``base_batch`` global samples; with ``linear_scaling`` each
-    run's lr is ``lr * global_batch / base_batch`` (Goyal et al. 2017's rule)."""
+    run's lr is ``lr * global_batch / base_batch`` (Goyal et al. 2017's rule), and with
+    ``warmup_steps`` it ramps up linearly over those first steps (the executor applies both:
+    :func:`executor.config.scheduled_lr`). ``data="auto"`` trains each model on its own data
+    (:data:`DEFAULT_DATA`). ``delayed`` at staleness 0 is ``sync`` (its runs stand for it)."""
 
     models: tuple[str, ...] = ("mlp-digits",)
     strategies: tuple[str, ...] = ("sync", "layerwise", "bucketed", "delayed")
@@ -60,7 +68,8 @@ class StudyPlan:
     base_batch: int = 32
     linear_scaling: bool = False
     target: float = 0.9                  # test accuracy
-    data: str = "digits"
+    data: str = "auto"
+    warmup_steps: int = 0
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -79,11 +88,29 @@ class StudyPlan:
             raise SpecError("target", self.target, "a test accuracy in (0, 1]")
         if not self.lr > 0:
             raise SpecError("lr", self.lr, "a learning rate > 0")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) \
+                or self.warmup_steps < 0:
+            raise SpecError("warmup_steps", self.warmup_steps, "a whole number >= 0")
+        unknown = [m for m in self.models if self.data == "auto" and m not in DEFAULT_DATA]
+        if unknown:
+            raise SpecError("data", "auto", f"--data for model {unknown[0]} (auto knows "
+                            f"{', '.join(DEFAULT_DATA)})")
 
     def lr_for(self, ranks: int) -> float:
-        """The learning rate of a run on ``ranks`` ranks."""
-        scale = ranks * self.batch / self.base_batch if self.linear_scaling else 1.0
-        return self.lr * scale
+        """The peak learning rate of a run on ``ranks`` ranks (after warm-up)."""
+        return scheduled_lr(self.lr, self.warmup_steps, ranks * self.batch,
+                            self.base_batch if self.linear_scaling else 0, self.warmup_steps)
+
+    def data_for(self, model: str) -> str:
+        """The data ``model`` trains on."""
+        return DEFAULT_DATA[model] if self.data == "auto" else self.data
+
+    @property
+    def schedule(self) -> str:
+        """The learning-rate schedule in words (a column of the tidy table)."""
+        parts = [f"linear scaling per {self.base_batch}" if self.linear_scaling else "constant"]
+        parts += [f"warm-up {self.warmup_steps}"] if self.warmup_steps else []
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -110,7 +137,8 @@ def plan_runs(plan: StudyPlan) -> list[RunKey]:
         for ranks in plan.ranks:
             for seed in range(plan.seeds):
                 for strategy in plan.strategies:
-                    ds = plan.staleness if strategy == "delayed" else (0,)
+                    ds = [d for d in plan.staleness if d > 0] if strategy == "delayed" \
+                        else (0,)
                     keys += [RunKey(model, strategy, d, ranks, seed) for d in ds]
     return keys
 
@@ -119,9 +147,12 @@ def run_command(plan: StudyPlan, key: RunKey, out: Path) -> list[str]:
     """The ``gradsync run`` command line of one run."""
     cmd = [sys.executable, "-m", "gradsync", "run", "-n", str(key.ranks), "--model", key.model,
            "--strategy", key.strategy, "--batch", str(plan.batch), "--steps", str(plan.steps),
-           "--data", plan.data, "--seed", str(key.seed), "--lr", repr(plan.lr_for(key.ranks)),
+           "--data", plan.data_for(key.model), "--seed", str(key.seed), "--lr", repr(plan.lr),
            "--momentum", repr(plan.momentum), "--eval-every", str(plan.eval_every),
-           "--no-trace", "--out", str(out), *plan.extra_args]
+           "--warmup-steps", str(plan.warmup_steps), "--no-trace", "--out", str(out),
+           *plan.extra_args]
+    if plan.linear_scaling:
+        cmd += ["--base-batch", str(plan.base_batch)]
     if key.strategy == "delayed":
         cmd += ["--staleness", str(key.staleness)]
     return cmd
@@ -150,6 +181,8 @@ def run_study(plan: StudyPlan, out: str | Path, progress: bool = True,
         if run_dir.exists():
             _move_aside(run_dir)
         status = runner(run_command(plan, key, run_dir))
+        if isinstance(status, str):      # the run refused its settings: the executor's line
+            raise StudyError(f"run {key.name}: {status}")
         if status != 0:
             raise StudyError(f"run {key.name} failed with exit status {status}; see "
                              f"{run_dir}/run.json (rerun the same command to resume)")
@@ -160,20 +193,19 @@ def run_study(plan: StudyPlan, out: str | Path, progress: bool = True,
 
 def _check_study_dir(out: Path, plan: StudyPlan) -> None:
     """A study directory holds this study or nothing: another study's folder is refused."""
-    if out.exists() and not out.is_dir():
-        raise SpecError("--out", str(out), "a directory (it is a file)")
     record = out / STUDY_FILE
     settings = _settings(plan)
-    if record.exists():
+    if not record.is_file():        # new, empty, or refused (a file, under a file, another's)
+        check_output(out, kind="dir")
+    else:
+        check_writable(out)
         try:
             old = json.loads(record.read_text())
         except ValueError:
             raise StudyError(f"{record}: not JSON; expected a study record") from None
-        if old.get("plan") != settings["plan"]:
+        if not isinstance(old, dict) or old.get("plan") != settings["plan"]:
             raise StudyError(f"{out} holds a study with other settings ({record}); pick "
                              "another --out, or rerun with the same settings to resume")
-    elif out.exists() and any(out.iterdir()):
-        raise SpecError("--out", str(out), "a new or empty directory, or one of this study's")
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(settings, indent=2))
 
@@ -190,12 +222,19 @@ def _move_aside(run_dir: Path) -> None:
     shutil.move(str(run_dir), str(target))
 
 
-def _subprocess_runner(command: list[str]) -> int:
-    try:
-        return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              timeout=RUN_TIMEOUT_S).returncode
-    except subprocess.TimeoutExpired:
+def _subprocess_runner(command: list[str]) -> int | str:
+    """Exit status of the run; for exit 2 (settings refused) the executor's one-line reason.
+
+    The run's own launcher forwards a signal to its MPI job; :func:`run_checked` stops the
+    study with it.
+    """
+    done = run_checked(command, "a convergence run", timeout_s=RUN_TIMEOUT_S)
+    if done.timed_out:
         return 124
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    if done.returncode == 2 and lines:
+        return lines[-1].removeprefix("gradsync: ").removeprefix("error: ")
+    return done.returncode
 
 
 def _progress(items: list[RunKey], enabled: bool, total: int):
@@ -217,7 +256,7 @@ def collect_curves(plan: StudyPlan, out: Path, keys: Sequence[RunKey]) -> pd.Dat
         frames.append(pd.DataFrame({
             "model": key.model, "strategy": key.strategy, "staleness": key.staleness,
             "ranks": key.ranks, "global_batch": global_batch, "lr": plan.lr_for(key.ranks),
-            "seed": key.seed, "step": rows["step"] + 1,
+            "lr_schedule": plan.schedule, "seed": key.seed, "step": rows["step"] + 1,
             "samples_seen": (rows["step"] + 1) * global_batch,
             "train_loss": rows["train_loss"], "test_loss": rows.get("test_loss"),
             "test_accuracy": rows["test_accuracy"]}))

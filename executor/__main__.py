@@ -8,7 +8,15 @@ bad input (nothing written), and on a failure in any rank the whole job is abort
 
 from __future__ import annotations
 
+import signal
+
+# Until main() installs its handlers (after the slow torch import), an interrupt ends this
+# rank quietly rather than with a KeyboardInterrupt traceback from inside an import.
+for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_signum, signal.SIG_DFL)
+
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -18,13 +26,34 @@ from typing import Sequence
 from executor import preflight
 from executor.comm import ABORT_ERROR, MPI
 from executor.config import RunConfig, add_run_arguments
-from executor.outputs import write_failure
+from executor.outputs import write_failure, write_interrupt_note
 from executor.train import RankState, train_rank
 from vocab.errors import GradsyncError
+from vocab.jobs import FORWARDED
+
+
+class Interrupted(BaseException):
+    """A forwarded SIGINT, SIGTERM or SIGHUP reached this rank (raised by its handler)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame) -> None:
+    raise Interrupted(signum)
+
+
+def install_interrupt_handlers() -> None:
+    """Turn the launcher's forwarded signals into :class:`Interrupted`, so a rank stops
+    with a note and its partial trace instead of a KeyboardInterrupt traceback."""
+    for signum in FORWARDED:
+        signal.signal(signum, _raise_interrupted)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, check on rank 0, train on every rank; abort the job if any rank fails."""
+    install_interrupt_handlers()
     parser = argparse.ArgumentParser(prog="python -m executor", description=__doc__)
     add_run_arguments(parser)
     args = parser.parse_args(argv)
@@ -46,9 +75,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall0 = time.perf_counter()
     try:
         train_rank(cfg, state)
+    except Interrupted as exc:
+        stop(cfg, state, exc)
     except BaseException as exc:  # noqa: BLE001 - any failure must take the job down
         fail(cfg, state, exc, time.perf_counter() - wall0)
     return 0
+
+
+def stop(cfg: RunConfig, state: RankState, exc: Interrupted) -> None:
+    """Interrupted: keep what was recorded, note the step reached, exit at once.
+
+    No MPI_Finalize (peers may be inside a collective that will never complete); the
+    launcher writes ``run.json`` (``interrupted``) once the whole job is gone.
+    """
+    for signum in FORWARDED:            # a second signal must not interrupt the note
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        state.flush()
+        write_interrupt_note(Path(cfg.out), MPI.COMM_WORLD.rank, state.step, str(exc))
+    except Exception:  # noqa: BLE001 - exiting promptly matters more than the note
+        pass
+    sys.stderr.flush()
+    os._exit(128 + exc.signum)
 
 
 def fail(cfg: RunConfig, state: RankState, exc: BaseException, wall_s: float) -> None:
@@ -58,7 +106,7 @@ def fail(cfg: RunConfig, state: RankState, exc: BaseException, wall_s: float) ->
     message = (f"gradsync exec: rank {comm.rank} of {comm.size} failed at {where}: "
                f"{type(exc).__name__}: {exc}")
     print(message, file=sys.stderr, flush=True)
-    if not isinstance(exc, GradsyncError):
+    if not isinstance(exc, (GradsyncError, KeyboardInterrupt)):
         traceback.print_exc(file=sys.stderr)
     try:
         state.flush()
@@ -70,4 +118,7 @@ def fail(cfg: RunConfig, state: RankState, exc: BaseException, wall_s: float) ->
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Interrupted as _exc:          # before training started: nothing to record
+        os._exit(128 + _exc.signum)

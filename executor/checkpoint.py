@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from vocab.outpath import atomic_write
 from vocab.errors import SpecError
 
 CHECKPOINT_DIR = "checkpoint"
@@ -29,10 +30,8 @@ def checkpoint_path(out_dir: str | Path, rank: int) -> Path:
 def save_checkpoint(out_dir: str | Path, rank: int, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` as ``rank``'s checkpoint."""
     path = checkpoint_path(out_dir, rank)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

@@ -15,6 +15,8 @@ import argparse
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from vocab.argtypes import (BATCH, BUCKET_MB, EVERY, LR, MOMENTUM, RANKS, SECONDS, SEED, STALENESS,
+                            STEPS, WEIGHT_DECAY, whole)
 from vocab.errors import SpecError, UnknownNameError
 from vocab.strategies import BASELINES, STRATEGIES, StrategySpec
 from vocab.units import MiB
@@ -49,6 +51,8 @@ class RunConfig:
     flush_every: int = 10
     comm_timeout_s: float = 60.0
     eval_every: int = 0
+    warmup_steps: int = 0
+    base_batch: int = 0
     local: bool = False
     fail_at_step: int = -1
     fail_rank: int = 0
@@ -61,6 +65,8 @@ class RunConfig:
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_int("flush_every", self.flush_every, 1)
         _check_int("eval_every", self.eval_every, 0)
+        _check_int("warmup_steps", self.warmup_steps, 0)
+        _check_int("base_batch", self.base_batch, 0)
         if not isinstance(self.strategy, StrategySpec):
             raise SpecError("strategy", self.strategy, "a StrategySpec (see exec_strategy)")
         if self.strategy.merge != "size":
@@ -78,10 +84,14 @@ class RunConfig:
         if not self.comm_timeout_s > 0:
             raise SpecError("comm_timeout_s", self.comm_timeout_s, "a number > 0")
         for name in ("lr", "momentum", "weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise SpecError(name, getattr(self, name), "a number >= 0")
-        if not (self.data in ("synthetic", "digits") or self.data.startswith("npz:")):
-            raise SpecError("data", self.data, "'synthetic', 'digits' or 'npz:PATH'")
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise SpecError(name, getattr(self, name), "a finite number >= 0")
+        if not self.momentum < 1:       # >= 1 makes SGD's velocity grow without bound
+            raise SpecError("momentum", self.momentum, "a number in [0, 1)")
+        if not (self.data in ("synthetic", "digits") or self.data.startswith("npz:")
+                or _is_modadd(self.data)):
+            raise SpecError("data", self.data, "'synthetic', 'digits', 'modadd:P' (P >= 2) "
+                            "or 'npz:PATH'")
         if not self.out:
             raise SpecError("out", self.out, "an output directory")
 
@@ -89,6 +99,13 @@ class RunConfig:
     def global_batch(self) -> int:
         """Samples per step over all ranks (``nprocs * batch``)."""
         return self.nprocs * self.batch
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of ``step`` (0-based): ``lr``, times ``global_batch / base_batch``
+        with the linear-scaling rule (``base_batch > 0``), ramped linearly over the first
+        ``warmup_steps`` steps (see :func:`scheduled_lr`)."""
+        return scheduled_lr(self.lr, step, self.global_batch, self.base_batch,
+                            self.warmup_steps)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON-ready values (``strategy`` a dict, sizes in bytes)."""
@@ -103,6 +120,22 @@ class RunConfig:
                       if f.name != "strategy"}, strategy=strategy)
 
 
+def scheduled_lr(lr: float, step: int, global_batch: int, base_batch: int = 0,
+                 warmup_steps: int = 0) -> float:
+    """Learning rate at ``step`` (0-based) of a run at ``global_batch``.
+
+    ``base_batch > 0`` applies the linear-scaling rule (Goyal et al. 2017: ``lr`` is per
+    ``base_batch`` samples, so ``lr * global_batch / base_batch``); ``warmup_steps > 0`` ramps
+    it linearly from ``1 / warmup_steps`` of that to all of it at step ``warmup_steps - 1``
+    (their gradual warm-up, which large scaled rates need). Staleness interacts with both: a
+    delayed update is only stable below a bound that shrinks with ``d``.
+    """
+    peak = lr * global_batch / base_batch if base_batch else lr
+    if warmup_steps and step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    return peak
+
+
 _DEFAULT = StrategySpec("sync")
 DEFAULT_BUCKET_MB = _DEFAULT.bucket_bytes / MiB
 DEFAULT_FIRST_BUCKET_MB = _DEFAULT.first_bucket_bytes / MiB
@@ -110,9 +143,15 @@ DEFAULT_FIRST_BUCKET_MB = _DEFAULT.first_bucket_bytes / MiB
 
 def exec_strategy(name: str, bucket_mb: float = DEFAULT_BUCKET_MB,
                   first_bucket_mb: float = DEFAULT_FIRST_BUCKET_MB,
-                  staleness: int = _DEFAULT.staleness) -> StrategySpec:
+                  staleness: int | None = None) -> StrategySpec:
     """The StrategySpec of the CLI's flags: ``--bucket-mb`` and ``--first-bucket-mb`` are MiB
-    (a size that rounds below one byte is one byte), converted to bytes once, here."""
+    (a size that rounds below one byte is one byte), converted to bytes once, here.
+    ``staleness`` is for ``delayed`` only (None: its default); given for another strategy
+    it is refused, as it would silently do nothing."""
+    if staleness is not None and name != "delayed":
+        raise SpecError("staleness", staleness, f"no staleness for {name} (only delayed "
+                        "applies stale gradients)")
+    staleness = _DEFAULT.staleness if staleness is None else staleness
     sizes = {}
     for flag, value in (("bucket_mb", bucket_mb), ("first_bucket_mb", first_bucket_mb)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -120,6 +159,12 @@ def exec_strategy(name: str, bucket_mb: float = DEFAULT_BUCKET_MB,
         sizes[flag] = max(1, int(value * MiB))
     return StrategySpec(name, bucket_bytes=sizes["bucket_mb"],
                         first_bucket_bytes=sizes["first_bucket_mb"], staleness=staleness)
+
+
+def _is_modadd(data: str) -> bool:
+    """``modadd:P`` with a whole ``P >= 2`` (the upper bound is the model's, checked at load)."""
+    text = data[len("modadd:"):] if data.startswith("modadd:") else ""
+    return text.isdigit() and int(text) >= 2
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -130,48 +175,57 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the executor's options (shared by ``gradsync run`` and ``python -m executor``)."""
     d = RunConfig.__dataclass_fields__
-    parser.add_argument("-n", "--nprocs", type=int, default=1, help="MPI ranks (default 1)")
-    parser.add_argument("--model", required=True, help="model name (zoo or tiny-*)")
+    parser.add_argument("-n", "--nprocs", type=RANKS, default=1, help="MPI ranks (default 1)")
+    parser.add_argument("--model", required=True,
+                        help="model name (zoo or tiny-*), or your own model's factory "
+                             "PKG.MODULE:FACTORY or FILE.py:FACTORY (see executor.usermodel)")
     parser.add_argument("--strategy", default="sync",
                         help="one of " + ", ".join(EXEC_STRATEGIES) + " (default sync; with "
                              "--local there is no exchange, so it only sets the buffers)")
-    parser.add_argument("--batch", type=int, required=True, help="per-rank batch size")
-    parser.add_argument("--steps", type=int, required=True, help="training steps in total")
+    parser.add_argument("--batch", type=BATCH, required=True, help="per-rank batch size")
+    parser.add_argument("--steps", type=STEPS, required=True, help="training steps in total")
     parser.add_argument("--out", required=True, help="run directory (must not hold another run)")
     parser.add_argument("--data", default=d["data"].default,
-                        help="synthetic | digits | npz:PATH (arrays x and y)")
-    parser.add_argument("--bucket-mb", type=float, default=DEFAULT_BUCKET_MB,
+                        help="synthetic | digits | modadd:P ((a + b) mod P, generated) | "
+                             "npz:PATH (arrays x and y)")
+    parser.add_argument("--bucket-mb", type=BUCKET_MB, default=DEFAULT_BUCKET_MB,
                         help=f"bucket size in MiB (bucketed, crossiter; ddp's bucket cap; "
                              f"default {DEFAULT_BUCKET_MB:g})")
-    parser.add_argument("--first-bucket-mb", type=float, default=DEFAULT_FIRST_BUCKET_MB,
+    parser.add_argument("--first-bucket-mb", type=BUCKET_MB, default=DEFAULT_FIRST_BUCKET_MB,
                         help=f"first bucket in MiB (default {DEFAULT_FIRST_BUCKET_MB:g})")
-    parser.add_argument("--staleness", type=int, default=_DEFAULT.staleness,
-                        help="delayed: the update at t applies the gradient of t - d")
-    parser.add_argument("--lr", type=float, default=d["lr"].default)
-    parser.add_argument("--momentum", type=float, default=d["momentum"].default)
-    parser.add_argument("--weight-decay", type=float, default=d["weight_decay"].default)
-    parser.add_argument("--seed", type=int, default=d["seed"].default)
+    parser.add_argument("--staleness", type=STALENESS, default=None,
+                        help=f"delayed only: the update at t applies the gradient of t - d "
+                             f"(default {_DEFAULT.staleness})")
+    parser.add_argument("--lr", type=LR, default=d["lr"].default)
+    parser.add_argument("--momentum", type=MOMENTUM, default=d["momentum"].default)
+    parser.add_argument("--weight-decay", type=WEIGHT_DECAY, default=d["weight_decay"].default)
+    parser.add_argument("--seed", type=SEED, default=d["seed"].default)
     parser.add_argument("--dtype", default=d["dtype"].default, help="float32 | float64")
     parser.add_argument("--device", default=d["device"].default, help="auto | cpu | cuda")
-    parser.add_argument("--checkpoint-every", type=int, default=0,
+    parser.add_argument("--checkpoint-every", type=EVERY, default=0,
                         help="save a checkpoint every K steps (0: never)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--no-trace", dest="trace", action="store_false",
                         help="record no per-layer trace (to measure the tracing overhead)")
-    parser.add_argument("--flush-every", type=int, default=d["flush_every"].default,
+    parser.add_argument("--flush-every", type=whole(1, 10_000_000, what="steps between flushes"), default=d["flush_every"].default,
                         help="write partial per-rank traces every K steps")
-    parser.add_argument("--comm-timeout-s", type=float, default=d["comm_timeout_s"].default,
+    parser.add_argument("--comm-timeout-s", type=SECONDS, default=d["comm_timeout_s"].default,
                         help="abort the job when a collective takes longer than this")
-    parser.add_argument("--eval-every", type=int, default=0,
+    parser.add_argument("--eval-every", type=EVERY, default=0,
                         help="test accuracy every K steps and at the end (0: end only)")
+    parser.add_argument("--warmup-steps", type=EVERY, default=0,
+                        help="ramp the learning rate linearly over the first K steps (0: none)")
+    parser.add_argument("--base-batch", type=EVERY, default=0,
+                        help="linear-scaling rule: --lr is per this many samples, scaled by "
+                             "global batch / base batch (0: --lr as given)")
     parser.add_argument("--local", action="store_true",
                         help="exchange no gradients: every rank trains its own replica, placed "
                              "and threaded as in a real run (a compute profile at this rank "
                              "count, for calibration)")
     # Test-only fault injection (hidden from --help).
-    parser.add_argument("--fail-at-step", type=int, default=-1, help=argparse.SUPPRESS)
-    parser.add_argument("--fail-rank", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--fail-at-step", type=whole(-1, 10_000_000), default=-1, help=argparse.SUPPRESS)
+    parser.add_argument("--fail-rank", type=whole(0, 4096), default=0, help=argparse.SUPPRESS)
     parser.add_argument("--fail-mode", default="raise", help=argparse.SUPPRESS)
 
 
@@ -185,8 +239,9 @@ def to_argv(cfg: RunConfig) -> list[str]:
             # bytes / 2**20 and back is exact in binary floating point: the ranks get the
             # very bytes of cfg.
             argv += ["--strategy", value.name, "--bucket-mb", repr(value.bucket_bytes / MiB),
-                     "--first-bucket-mb", repr(value.first_bucket_bytes / MiB),
-                     "--staleness", str(value.staleness)]
+                     "--first-bucket-mb", repr(value.first_bucket_bytes / MiB)]
+            if value.name == "delayed":
+                argv += ["--staleness", str(value.staleness)]
         elif f.name == "trace":
             argv += [] if value else ["--no-trace"]
         elif f.name in ("resume", "local"):

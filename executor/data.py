@@ -1,4 +1,8 @@
-"""Training data: synthetic tensors (timing), scikit-learn's digits (convergence), a user's .npz.
+"""Training data: synthetic tensors (timing), scikit-learn's digits and generated modular
+addition (convergence), a user's .npz.
+
+``modadd:P`` is every pair ``(a, b)`` of ``0..P-1`` labelled ``(a + b) mod P``; its inputs are
+integer tokens, split like the others but not standardised.
 
 Sharding: every step takes the next ``nprocs * batch`` samples of an epoch's permutation (one
 permutation per epoch, from the seed) and rank ``r`` gets the ``r``-th slice of ``batch``, so
@@ -18,6 +22,7 @@ import torch
 from vocab.errors import SpecError
 
 TEST_FRACTION = 0.25
+MODADD = "modadd:"
 
 
 @dataclass
@@ -38,11 +43,34 @@ def load_arrays(data: str, seed: int) -> ArrayData | None:
     """The dataset named by ``data`` (``None`` for synthetic); raises SpecError when unusable."""
     if data == "synthetic":
         return None
+    if data.startswith(MODADD):
+        return modular_addition(modadd_modulus(data), seed)
     if data == "digits":
         from sklearn.datasets import load_digits  # noqa: PLC0415 - optional, loaded only here
         bunch = load_digits()
         return split_standardise(bunch.data, bunch.target, seed)
     return split_standardise(*_read_npz(data[len("npz:"):]), seed)
+
+
+def modadd_modulus(data: str) -> int:
+    """``P`` of ``modadd:P``: a whole number from 2 to the transformer's vocabulary."""
+    from executor.models.modadd import MAX_P  # noqa: PLC0415 - the model fixes the bound
+    text = data[len(MODADD):]
+    if not text.isdigit() or not 2 <= int(text) <= MAX_P:
+        raise SpecError("data", data, f"modadd:P with P a whole number from 2 to {MAX_P}")
+    return int(text)
+
+
+def modular_addition(p: int, seed: int) -> ArrayData:
+    """All ``P * P`` pairs ``(a, b) -> (a + b) mod P`` as integer tokens, split by ``seed``."""
+    a, b = np.divmod(np.arange(p * p), p)
+    x, y = np.stack([a, b], axis=1).astype(np.int64), (a + b) % p
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = max(1, int(round(TEST_FRACTION * len(x))))
+    test, train = order[:n_test], order[n_test:]
+    as_t = torch.from_numpy
+    return ArrayData(as_t(x[train].copy()), as_t(y[train].copy()),
+                     as_t(x[test].copy()), as_t(y[test].copy()))
 
 
 def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -54,9 +55,29 @@ def module_flops(module: nn.Module, inputs: tuple, output: Any) -> float:
         return float(NORM_FLOPS_PER_ELEMENT * out.numel())
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
         return 0.0
+    if isinstance(module, nn.MultiheadAttention):
+        return _attention_flops(module, inputs, output)
+    if isinstance(module, nn.RNNBase):
+        # Each weight is one multiply-add per token and direction (the weights of both
+        # directions are the module's parameters); biases are not counted.
+        tokens = _tensors(inputs)[0].numel() / module.input_size
+        weights = sum(p.numel() for n, p in module.named_parameters() if "weight" in n)
+        return 2.0 * tokens * weights
     tensors = _tensors(inputs)
     batch = tensors[0].shape[0] if tensors and tensors[0].dim() else 1
     return 2.0 * batch * sum(p.numel() for p in module.parameters(recurse=False))
+
+
+def _attention_flops(module: nn.MultiheadAttention, inputs: tuple, output: Any) -> float:
+    """Q/K/V and output projections (``2 * 4 E^2`` per token) plus the two attention matmuls
+    (``4 * S * E`` per query token, S the key length)."""
+    attn = _tensors(output)[0]
+    embed = module.embed_dim
+    tokens = attn.numel() / embed
+    key = _tensors(inputs)[1] if len(_tensors(inputs)) > 1 else _tensors(inputs)[0]
+    source_len = key.shape[1] if module.batch_first and key.dim() == 3 else key.shape[0]
+    weights = sum(p.numel() for n, p in module.named_parameters() if "weight" in n)
+    return 2.0 * tokens * weights + 4.0 * tokens * source_len * embed
 
 
 def layer_modules(model: nn.Module) -> dict[str, tuple[nn.Module, list[nn.Parameter]]]:
@@ -75,23 +96,126 @@ def workload_from_module(model: nn.Module, example_input: Any, name: str, *,
 
     ``example_input`` is a tensor, a tuple of positional tensors or a dict of keyword tensors;
     its first dimension is the batch, and FLOPs and activation bytes are divided by it.
+
+    Every parameter is counted once (``set(model.parameters())``), whatever the module graph:
+
+    - a module whose parameters its parent uses through a functional call (the ``out_proj``
+      of :class:`nn.MultiheadAttention`) never runs its own forward: its parameters join the
+      nearest enclosing layer that ran, or, if that module owns none, stay a layer of their own
+      placed where that module's forward ended;
+    - a tied weight belongs to its first owner; a module that reuses it (a tied LM head) is a
+      compute-only layer, so its FLOPs are counted;
+    - a module called several times sums its FLOPs over the calls and takes its place at its
+      first call (its gradient is complete when backward passes that call);
+    - parameters that no forward uses are a warning, not an error: they are kept as a layer
+      at the end of the forward order (the first gradient ready: DDP marks unused ones so).
     """
-    layers = layer_modules(model)
-    records = _trace_forward(model, example_input, layers)
-    missing = [n for n, (_, params) in layers.items() if params and n not in records]
-    if missing:
-        raise SpecError("model.forward", missing[0],
-                        "every module with parameters to be called in forward")
+    layers = _with_tied_users(model, layer_modules(model))
+    records, ends = _trace(model, example_input, layers)
+    placed = _place_uncalled(layers, records, ends, model, example_input)
     batch = _batch_of(example_input)
     out = []
     for layer_name, (flops, act_bytes) in records.items():
-        params = layers[layer_name][1]
-        out.append(Layer(name=layer_name, params=sum(p.numel() for p in params),
+        params = placed.get(layer_name, [])
+        # The model itself owns parameters (nn.LSTM as the whole model): name it by its class.
+        out.append(Layer(name=layer_name or type(model).__name__.lower(), params=sum(p.numel() for p in params),
                          param_tensors=len(params), fwd_flops=_whole(flops / batch),
                          activation_bytes=_whole(act_bytes / batch),
                          dtype_bytes=params[0].element_size() if params else 4))
     return Workload(name=name, layers=tuple(out), default_batch=default_batch or batch,
                     description=description, source=source)
+
+
+def _with_tied_users(model: nn.Module, layers: dict[str, tuple[nn.Module, list]]
+                     ) -> dict[str, tuple[nn.Module, list]]:
+    """``layers`` plus, as compute-only layers, modules whose every parameter another layer
+    owns (a tied head): they compute, so their FLOPs belong in the workload."""
+    out = dict(layers)
+    for name, module in model.named_modules():
+        if name not in out and any(True for _ in module.parameters(recurse=False)):
+            out[name] = (module, [])
+    return out
+
+
+def _place_uncalled(layers: dict[str, tuple[nn.Module, list]],
+                    records: dict[str, list[float]], ends: dict[str, int], model: nn.Module,
+                    example_input: Any) -> dict[str, list]:
+    """Layer name -> parameters, with the parameters of layers that never ran placed (rules in
+    :func:`workload_from_module`); ``records`` gains entries for layers placed on their own."""
+    placed = {n: list(params) for n, (_, params) in layers.items() if n in records}
+    uncalled = [n for n, (_, params) in layers.items() if params and n not in records]
+    unused_ids = _unused_parameter_ids(model, example_input) if uncalled else set()
+    leftovers: list[tuple[float, str]] = []
+    for layer_name in uncalled:
+        params = layers[layer_name][1]
+        parent = _called_ancestor(layer_name, ends)
+        if parent is None or all(id(p) in unused_ids for p in params):
+            warnings.warn(f"{layer_name}: {sum(p.numel() for p in params):,} parameters that "
+                          "no forward uses; kept as the last layer (their gradients are zero)",
+                          UnusedParametersWarning, stacklevel=3)
+            leftovers.append((float("inf"), layer_name))
+        elif parent in placed:
+            placed[parent].extend(params)
+        else:
+            leftovers.append((ends[parent] + 0.5, layer_name))
+    order = {n: float(ends[n]) for n in records}
+    for position, layer_name in leftovers:
+        order[layer_name] = position
+        records[layer_name] = [0.0, 0.0]
+        placed[layer_name] = list(layers[layer_name][1])
+    ranked = sorted(records, key=lambda n: order[n])
+    records_sorted = {n: records[n] for n in ranked}
+    records.clear()
+    records.update(records_sorted)
+    return placed
+
+
+class UnusedParametersWarning(UserWarning):
+    """A model has parameters that its forward never uses."""
+
+
+def _called_ancestor(layer_name: str, ends: dict[str, int]) -> str | None:
+    """The nearest enclosing module (by dotted name) whose forward ran, or None."""
+    parts = layer_name.split(".")
+    for cut in range(len(parts) - 1, -1, -1):
+        candidate = ".".join(parts[:cut])
+        if candidate in ends:
+            return candidate
+    return None
+
+
+def _unused_parameter_ids(model: nn.Module, example_input: Any) -> set[int]:
+    """Ids of parameters that get no gradient from one forward (empty if autograd cannot
+    tell, e.g. an output that needs no gradient)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        outputs = [t for t in _tensors(_call(model, example_input))
+                   if t.requires_grad and t.is_floating_point()]
+        if not outputs or not params:
+            return set()
+        total = sum(t.sum() for t in outputs)
+        grads = torch.autograd.grad(total, params, allow_unused=True)
+    return {id(p) for p, g in zip(params, grads) if g is None}
+
+
+def _trace(model: nn.Module, example_input: Any, layers: dict[str, tuple[nn.Module, list]]
+           ) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Layer records (:func:`_trace_forward`) and, for every module that ran, the index of
+    its first forward end."""
+    ends: dict[str, int] = {}
+
+    def ended(name: str) -> Callable:
+        def hook(*_: Any) -> None:   # returns None: a forward hook's result replaces the output
+            ends.setdefault(name, len(ends))
+        return hook
+
+    handles = [module.register_forward_hook(ended(n)) for n, module in model.named_modules()]
+    try:
+        records = _trace_forward(model, example_input, layers)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return records, ends
 
 
 def _trace_forward(model: nn.Module, example_input: Any,

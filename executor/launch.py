@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from executor import deathwatch, preflight
 from executor.config import RunConfig, to_argv
-from executor.outputs import write_failure
+from executor.outputs import write_failure, write_interrupted
 from executor.tracing import PARTIAL_DIR
+from vocab.jobs import run_job, signal_exit_status
+from vocab.runrecord import RUN_FILE
 from vocab.mpiexec import MpiexecError, find_mpiexec, mpi_flavour, mpiexec_command, python_argv
 
 _HYDRA_PID = re.compile(r"BAD TERMINATION.*?PID\s+(\d+).*?EXIT CODE:\s*(\d+)", re.S)
@@ -42,42 +41,35 @@ def launch(cfg: RunConfig, timeout_s: float | None = None) -> int:
     """Check ``cfg``, run the job, and return its exit status (0 on success).
 
     On failure the partial trace is merged and ``run.json`` records an error that names the
-    failing rank where MPI or the rank said which.
+    failing rank where MPI or the rank said which. A SIGINT, SIGTERM or SIGHUP sent to this
+    process is forwarded to the whole job (:func:`vocab.jobs.run_job`), which is killed if it
+    has not stopped within a few seconds; ``run.json`` then says ``interrupted`` with the step
+    reached, and the status is the shell's for that signal (130 for SIGINT).
     """
     preflight.check(cfg)
     mpiexec = find_mpiexec()
     command = build_command(cfg, mpiexec, mpi_flavour(mpiexec))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
     # Both streams are read: MPICH's hydra reports a killed rank on stdout.
-    tail: deque[str] = deque(maxlen=400)
-    readers = [threading.Thread(target=_tee, args=(stream, copy, tail), daemon=True)
-               for stream, copy in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
-    for reader in readers:
-        reader.start()
-    try:
-        rc = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
+    job = run_job(command, timeout_s=timeout_s, env=env, echo=True)
+    wall_s = time.perf_counter() - start
+    out = Path(cfg.out)
+    if job.interrupted is not None:
+        step = write_interrupted(out, cfg, job.interrupted, wall_s=wall_s)
+        reached = f" at step {step}" if step is not None and step >= 0 else ""
+        print(f"gradsync run: interrupted by {job.interrupted}{reached}; the job was stopped "
+              f"and {out / RUN_FILE} says so", file=sys.stderr)
+        return signal_exit_status(job.interrupted)
+    tail = job.tail
+    if job.timed_out:
         tail.append(f"gradsync run: job exceeded {timeout_s:g} s and was killed")
-    for reader in readers:
-        reader.join(timeout=5)
+    rc = job.returncode
     if rc != 0:
-        message = failure_message(rc, list(tail), rank_pids(Path(cfg.out)),
-                                  _first_death(Path(cfg.out)))
+        message = failure_message(rc, tail, rank_pids(out), _first_death(out))
         print(f"gradsync run: {message}", file=sys.stderr)
-        write_failure(Path(cfg.out), cfg, message, wall_s=time.perf_counter() - start)
+        write_failure(out, cfg, message, wall_s=wall_s)
     return rc
-
-
-def _tee(stream, copy, tail: deque) -> None:
-    for line in stream:
-        copy.write(line)
-        copy.flush()
-        tail.append(line.rstrip("\n"))
 
 
 def rank_pids(out: Path) -> dict[int, int]:

@@ -1,4 +1,5 @@
-"""Where the executor gets a model: the zoo in ``executor.models``, or the tiny test models.
+"""Where the executor gets a model: the zoo in ``executor.models``, the tiny test models, or a
+user's factory (``PKG.MODULE:FACTORY`` or ``FILE.py:FACTORY``, see :mod:`executor.usermodel`).
 
 A :class:`ModelSource` bundles what training needs beside the module: the loss, synthetic
 inputs and targets of the right shape, and the parametric layers in forward order (which map
@@ -15,6 +16,7 @@ from torch import nn
 
 from executor import models as zoo
 from executor import tiny
+from executor import usermodel
 from vocab.errors import SpecError, UnknownNameError
 
 Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
@@ -44,6 +46,10 @@ def build_source(name: str) -> ModelSource:
     if name in tiny.TINY_MODELS:
         model = tiny.TINY_MODELS[name]()
         return ModelSource(name, model, nn.functional.cross_entropy, _tiny_batch)
+    if usermodel.is_factory_spec(name):
+        model, factory = usermodel.build_user_model(name)
+        return ModelSource(name, model, usermodel.surrogate_loss, lambda seed, n: (
+            usermodel.example_input(model, factory, n, seed), torch.zeros(n)))
     check_model_name(name)
     return ModelSource(name, zoo.build_model(name), zoo.loss_function(name),
                        lambda seed, n: zoo.example_batch(name, n, seed))
@@ -51,20 +57,28 @@ def build_source(name: str) -> ModelSource:
 
 def check_model_name(name: str) -> None:
     """Raise :class:`UnknownNameError` unless ``name`` is a model the executor can build."""
+    if usermodel.is_factory_spec(name):
+        model, factory = usermodel.build_user_model(name)
+        usermodel.example_input(model, factory, 1)   # its input shape is known
+        return
     if name not in list_model_names():
         raise UnknownNameError("model", name, list_model_names())
 
 
 def check_features(name: str, features: int) -> None:
     """A dataset of ``features``-long vectors needs a model that takes such vectors."""
+    if usermodel.is_factory_spec(name):
+        raise SpecError("data", "arrays", "synthetic data for a user's model (its inputs come "
+                        "from its factory)")
     if name in tiny.TINY_MODELS:
         expected = tiny.IN_FEATURES
     else:
         info = zoo.model_info(name)
-        expected = info.input_size if info.kind == "vector" else None
+        expected = info.input_size if info.kind in ("vector", "tokens") else None
     if expected != features:
         raise SpecError("model", name, f"a model taking {features}-feature vectors for this "
-                        "data (e.g. mlp-digits, tiny-mlp, tiny-cnn for digits)")
+                        "data (e.g. mlp-digits, cnn-digits, tiny-mlp, tiny-cnn for digits; "
+                        "transformer-modadd for modadd:P)")
 
 
 def _tiny_batch(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:

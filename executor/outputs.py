@@ -20,9 +20,10 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint
+from executor.checkpoint import CHECKPOINT_DIR, has_checkpoint, load_checkpoint
 from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
+from vocab.outpath import atomic_write, check_writable
 from vocab.errors import SpecError
 from vocab.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
 from vocab.timing import iteration_time_s, warmup_iterations
@@ -32,7 +33,7 @@ METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.pt"
 METRIC_COLUMNS = ("step", "rank", "loss", "accuracy", "test_accuracy", "test_loss", "updated",
                   "step_s")
-RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE)
+RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE, MODEL_FILE)
 
 
 def new_run_id(cfg: RunConfig) -> str:
@@ -77,6 +78,7 @@ def check_out_dir(cfg: RunConfig) -> None:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise SpecError("out", cfg.out, "a directory (a file is in the way)")
+    check_writable(out, "out")      # under a file, or read-only: refused before the launch
     held = [m for m in RUN_MARKERS if (out / m).exists()]
     if not cfg.resume:
         if held:
@@ -99,6 +101,10 @@ def check_out_dir(cfg: RunConfig) -> None:
     for key, theirs, ours in pairs:
         if theirs != ours:
             raise SpecError(key, ours, f"{theirs!r} as in the run being resumed")
+    done = int(load_checkpoint(out, 0)["step"])
+    if cfg.steps <= done:       # nothing left to run: resuming would only rewrite the results
+        raise SpecError("steps", cfg.steps, f"more than the {done} steps the checkpoint in "
+                        f"{cfg.out} has done already (--resume continues up to --steps)")
 
 
 def prepare_run_dir(cfg: RunConfig, specs: dict[str, Any], run_id: str,
@@ -168,8 +174,10 @@ def finish_run(cfg: RunConfig, specs: dict[str, Any], run_id: str, model: torch.
     if frame is not None:
         write_trace(frame, out)
     metrics = merge_metrics(out)
-    metrics.to_csv(out / METRICS_FILE, index=False)
-    torch.save(model.state_dict(), out / MODEL_FILE)
+    with atomic_write(out / METRICS_FILE) as tmp:
+        metrics.to_csv(tmp, index=False)
+    with atomic_write(out / MODEL_FILE) as tmp:
+        torch.save(model.state_dict(), tmp)
     record = make_run_record(
         "exec", run_id, specs, cfg.seed, wall_s=wall_s, status="ok",
         versions={"torch": torch.__version__, "mpi": mpi_library},
@@ -182,8 +190,10 @@ def finish_run(cfg: RunConfig, specs: dict[str, Any], run_id: str, model: torch.
 
 
 def write_failure(out: Path, cfg: RunConfig, error: str, run_id: str | None = None,
-                  wall_s: float | None = None) -> None:
-    """After a failure: merge what the ranks flushed into the trace; record the error.
+                  wall_s: float | None = None, status: str = "failed",
+                  **extra: Any) -> None:
+    """After a failure (or an interrupt, ``status='interrupted'``): merge what the ranks
+    flushed into the trace; record the error.
 
     The specs (and run id) of the record rank 0 wrote at the start are kept where there is
     one: they describe the model the ranks built, which the launcher never sees.
@@ -194,15 +204,48 @@ def write_failure(out: Path, cfg: RunConfig, error: str, run_id: str | None = No
         if not run_id and len(frame):
             run_id = str(frame["run_id"].iloc[0])
     if list((out / PARTIAL_DIR).glob("metrics-*.csv")):
-        merge_metrics(out).to_csv(out / METRICS_FILE, index=False)
+        with atomic_write(out / METRICS_FILE) as tmp:
+            merge_metrics(out).to_csv(tmp, index=False)
     started = _started_record(out)
     specs = started["specs"] if started else run_specs(cfg)
     run_id = run_id or (started["run_id"] if started else "exec-failed")
     record = make_run_record("exec", run_id, specs, cfg.seed, wall_s=wall_s, error=error,
-                             status="failed", versions={"torch": torch.__version__},
+                             status=status, versions={"torch": torch.__version__},
                              resumed_from_step=started.get("resumed_from_step")
-                             if started else None)
+                             if started else None, **extra)
     write_run_record(record, out)
+
+
+def write_interrupt_note(out: Path, rank: int, step: int, signal_name: str) -> None:
+    """``partial/interrupted-rank-R``: the step this rank was on when the signal came."""
+    folder = out / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"interrupted-rank-{rank:04d}").write_text(f"{step} {signal_name}\n")
+
+
+def step_reached(out: Path) -> int | None:
+    """The furthest step any rank noted when interrupted (else the last one it flushed)."""
+    steps = []
+    for path in (out / PARTIAL_DIR).glob("interrupted-rank-*"):
+        try:
+            steps.append(int(path.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    if not steps and list((out / PARTIAL_DIR).glob("metrics-*.csv")):
+        flushed = merge_metrics(out)["step"]
+        steps = [int(flushed.max())] if len(flushed) else []
+    return max(steps) if steps else None
+
+
+def write_interrupted(out: Path, cfg: RunConfig, signal_name: str,
+                      wall_s: float | None = None) -> int | None:
+    """The launcher, once the interrupted job is gone: ``run.json`` says ``interrupted``,
+    with the signal and the step reached (returned)."""
+    step = step_reached(out)
+    where = f"at step {step}" if step is not None and step >= 0 else "before the first step"
+    write_failure(out, cfg, f"interrupted by {signal_name} {where}", wall_s=wall_s,
+                  status="interrupted", interrupted={"signal": signal_name, "step": step})
+    return step
 
 
 def _started_record(out: Path) -> dict[str, Any] | None:

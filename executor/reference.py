@@ -30,6 +30,8 @@ def reference_train(cfg: RunConfig) -> dict[str, torch.Tensor]:
     stale = cfg.strategy.staleness if cfg.strategy.name == "delayed" else 0
     queue: deque[list[torch.Tensor]] = deque()
     for step in range(cfg.steps):
+        for group in opt.param_groups:      # the run's schedule (warm-up, linear scaling)
+            group["lr"] = cfg.lr_at(step)
         if cfg.local:
             x, y = datamod.shard(arrays, source.synthetic, cfg.seed, step, 0, cfg.nprocs,
                                  cfg.batch)

@@ -28,6 +28,7 @@ from executor.modelsrc import ModelSource, build_source
 from executor.runtime import StrategyRuntime
 from executor.strategy import ExecStrategy
 from executor.tracing import PARTIAL_DIR, Tracer
+from vocab.errors import SpecError
 from vocab.strategies import make_plan
 
 
@@ -56,6 +57,8 @@ class RankState:
 
 def pick_device(cfg: RunConfig, comm: MPI.Comm) -> torch.device:
     """CUDA (one GPU per rank, by local rank) where present and allowed, else CPU."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("device", cfg.device, "'cpu' or 'auto' (CUDA is not available here)")
     if cfg.device != "cpu" and torch.cuda.is_available():
         index = local_rank(comm) % torch.cuda.device_count()
         torch.cuda.set_device(index)
@@ -101,6 +104,13 @@ def grad_bytes_of(layers) -> list[int]:
     return [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
 
 
+def set_lr(strategy: ExecStrategy, lr: float) -> None:
+    """The schedule's learning rate for the coming update(s) (warm-up, linear scaling)."""
+    for opt in strategy.optimizers:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
 def train_rank(cfg: RunConfig, state: RankState) -> None:
     """Run the whole training job on this rank (collective: every rank calls it)."""
     comm = MPI.COMM_WORLD
@@ -135,6 +145,7 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     watchdog.disarm()
     for step in range(start, cfg.steps):
         state.step = step
+        set_lr(strategy, cfg.lr_at(step))
         run_step(cfg, comm, step, source, strategy, tracer, arrays, device, state)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save(cfg, comm.rank, step + 1, run_id, source, strategy, state, clock, tracer)
@@ -178,6 +189,7 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
     out = strategy.net(x)
     t2 = tracer.clock()
     loss = source.loss_fn(out, y)
+    check_finite_loss(loss, step)
     if rec:
         rec(step, "compute", "loss", "loss", t2, tracer.clock())
     loss.backward()
@@ -189,6 +201,15 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
                           int(updated), tracer.clock() - t0))
 
 
+def check_finite_loss(loss: torch.Tensor, step: int) -> None:
+    """Stop the run as failed, naming the step, once the loss is NaN or infinite: every later
+    step would train on garbage and the run would still end ``ok``."""
+    value = float(loss.detach())
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SpecError("loss", value, f"a finite number (the loss became non-finite at step "
+                        f"{step}: check the input data, --lr and --dtype)")
+
+
 def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
              state: RankState, step: int) -> None:
     """Rank 0: accuracy and loss on the test split (every rank holds the same weights)."""
@@ -198,7 +219,9 @@ def evaluate(comm: MPI.Comm, source: ModelSource, arrays, device: torch.device,
     if state.tracer is not None:
         state.tracer.paused = True
     with torch.no_grad():
-        x = arrays.x_test.to(device=device, dtype=next(model.parameters()).dtype)
+        x = arrays.x_test.to(device)   # integer tokens stay integers (modadd)
+        if x.is_floating_point():
+            x = x.to(next(model.parameters()).dtype)
         logits = model(x)
         acc = float((logits.argmax(dim=-1).cpu() == arrays.y_test).double().mean())
         test_loss = float(nn.functional.cross_entropy(logits.cpu().double(), arrays.y_test))

@@ -42,16 +42,23 @@ _PUBLIC = {
     "STRATEGIES": "vocab.strategies",
     "expand_grid": "simulator.sweep", "run_sweep": "simulator.sweep",
     "plot_timeline": "simulator.plots", "plot_breakdown": "simulator.plots",
-    "plot_scaling": "simulator.plots",
+    "plot_scaling": "simulator.plots", "plot_straggler_cost": "simulator.plots",
+    "strategy_colour": "simulator.palette", "model_colour": "simulator.palette",
+    "strategy_colours": "simulator.palette", "STRATEGY_COLOURS": "simulator.palette",
+    "MODEL_COLOURS": "simulator.palette", "SERIES_COLOURS": "simulator.palette",
     "read_trace": "vocab.trace", "to_chrome_trace": "vocab.trace",
     "read_run_record": "vocab.runrecord",
     # calibration (needs the calibration extra: scipy)
     "calibrate": "calibration.calibrate", "validate": "calibration.validate",
     "what_if": "calibration.whatif", "run_protocol": "calibration.protocol",
-    "run_bench_net": "calibration.benchnet",
+    "run_bench_net": "calibration.benchnet", "Hygiene": "calibration.protocol",
     # convergence and time to accuracy
     "time_to_accuracy": "convergence.tta", "PenaltyTable": "convergence.penalty",
     "nqm_penalty": "convergence.penalty",
+    "read_curves": "convergence.report", "target_table": "convergence.report",
+    "penalty_by_ranks": "convergence.report", "seed_band": "convergence.report",
+    "penalty_table": "convergence.report",
+    "plot_curves": "convergence.report", "plot_penalty": "convergence.report",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]

@@ -41,6 +41,7 @@ from typing import Any
 
 from hwmodels.calibration import Calibration
 from hwmodels.devices import device_to_spec, resolve_device
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.registry import Registry
 from hwmodels.fabrics import fabric_to_spec, resolve_fabric
@@ -57,7 +58,7 @@ from hwmodels.specfile import (
     whole,
 )
 from hwmodels.specs import (
-    LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, NodeSpec,
+    LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, Device, NodeSpec,
 )
 from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
 from vocab.units import parse_bandwidth, parse_time
@@ -290,14 +291,10 @@ def save_cluster(cluster: Cluster, path: str | Path, overwrite: bool = False) ->
 
     Refuses to replace an existing file unless ``overwrite`` is true.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet "
-                        "(pass overwrite=True to replace it)")
+    path = check_output(path, overwrite=overwrite, field="path")
     header = (f"# gradsync cluster file: {cluster.name}\n"
               "# Load with hwmodels.cluster.load_cluster or `gradsync hw show FILE`.\n")
-    path.write_text(header + dump_yaml(cluster_to_spec(cluster)))
-    return path
+    return write_text_atomic(path, header + dump_yaml(cluster_to_spec(cluster)))
 
 
 def node_links(node: NodeSpec, devices_only: bool = True) -> list[dict[str, Any]]:
@@ -338,7 +335,9 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "host_mem_bandwidth_Bps": node.host_mem_bandwidth_Bps,
         "fabric": {"name": fabric.name, "kind": fabric.kind,
                    "bandwidth_Bps": fabric.bandwidth_Bps, "latency_s": fabric.latency_s,
-                   "line_rate_Bps": fabric.line_rate_Bps, "source": fabric.source},
+                   "line_rate_Bps": fabric.line_rate_Bps,
+                   "collective_bandwidth_Bps": fabric.collective_bandwidth_Bps,
+                   "source": fabric.source},
         "oversubscription": cluster.oversubscription,
         "collective_overhead_s": cluster.collective_overhead_s,
         "comm_interference": cluster.comm_interference, "transport": cluster.transport,
@@ -350,3 +349,78 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "calibration": (cluster.calibration.to_dict() if cluster.calibration is not None
                         else None),
     }
+
+
+def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None = None,
+                 devices_per_node: int | None = None, fabric: str | Path | Any = None,
+                 oversubscription: float | None = None, nodes: int | None = None) -> Cluster:
+    """``cluster`` with the hardware changes a what-if asks for; None leaves a figure as it is.
+
+    The one place a cluster is changed from the command line (``simulate``, ``sweep``,
+    ``whatif``): ``device`` (a name or a Device; the node rebuilt by its topology, a calibrated
+    machine's measured compute dropped since it belongs to the old device), ``nics`` per node
+    (a named topology only), ``devices_per_node`` (:meth:`Cluster.with_devices_per_node`),
+    ``fabric`` (a preset name, a fabric YAML file or a Fabric; fitted inter-node figures
+    dropped), ``oversubscription`` and ``nodes`` (``max_nodes`` raised to it). Each change is
+    listed in ``provenance["changes"]`` so that a run records what was changed.
+    """
+    changes = list(cluster.provenance.get("changes", []))
+    if device is not None:
+        new = device if isinstance(device, Device) else resolve_device(device, "device")
+        cluster = _with_node(cluster, device=new)
+        changes.append(f"device {cluster.device.name}")
+    if nics is not None:
+        cluster = _with_node(cluster, nics=nics)
+        changes.append(f"{nics} NIC(s) per node")
+    if devices_per_node is not None and devices_per_node != cluster.devices_per_node:
+        cluster = cluster.with_devices_per_node(devices_per_node)
+        changes.append(f"{devices_per_node} devices per node")
+    if fabric is not None:
+        cluster = cluster.with_fabric(_fabric(fabric))
+        changes.append(f"fabric {cluster.fabric.name}")
+    if oversubscription is not None:
+        cluster = replace(cluster, oversubscription=oversubscription)
+        changes.append(f"oversubscription {oversubscription:g}")
+    if nodes is not None:
+        cluster = replace(cluster, max_nodes=max(nodes, cluster.max_nodes), nodes=nodes)
+        changes.append(f"{nodes} nodes")
+    if len(changes) == len(cluster.provenance.get("changes", [])):
+        return cluster
+    return replace(cluster, provenance={**cluster.provenance, "changes": changes})
+
+
+def _fabric(fabric: Any) -> Any:
+    """A fabric from a preset name, a YAML file holding one fabric entry, or a Fabric."""
+    if not isinstance(fabric, (str, Path)):
+        return fabric
+    path = Path(fabric)
+    if str(fabric).endswith((".yaml", ".yml")) or path.exists():
+        raw = require_mapping(read_yaml(path), "fabric")
+        try:
+            return resolve_fabric({"name": path.stem, **raw}, "fabric")
+        except SpecError as exc:
+            raise exc.with_source(str(path)) from None
+    return resolve_fabric(str(fabric), "fabric")
+
+
+def _with_node(cluster: Cluster, device: Any = None, nics: int | None = None) -> Cluster:
+    """The cluster's node rebuilt by its topology with another device or NIC count."""
+    info = cluster.node.graph.graph
+    topology = info.get("topology", "custom")
+    if topology == "custom":
+        field, value = ("nics", nics) if nics is not None else ("device", device.name)
+        raise SpecError(field, value, f"a cluster with a named node topology ({cluster.name}'s "
+                        "node is a custom graph: edit its file instead)")
+    options = dict(info.get("options", {}))
+    if nics is not None:
+        if not isinstance(nics, int) or isinstance(nics, bool) or nics < 1:
+            raise SpecError("nics", nics, "a whole number of NICs per node >= 1")
+        options["nics"] = nics
+    node = build_node(topology, device if device is not None else info["device"], **options)
+    changed = replace(cluster, node=node)
+    calibration = cluster.calibration
+    if calibration is None:
+        return changed
+    if device is not None:   # fitted compute belongs to the old device: roofline for the new
+        calibration = replace(calibration, profiles={}, noise_cv={}, compute_scales={})
+    return calibration.adapt(changed)

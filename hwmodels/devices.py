@@ -26,13 +26,14 @@ from hwmodels.specfile import (
     resolve_named,
     sources,
     text,
+    unwrap,
 )
 from hwmodels.specs import DEVICE_KINDS, Device
 from vocab.units import parse_bandwidth, parse_bytes, parse_flops
 
 DATA_FILE = Path(__file__).with_name("data") / "devices.yaml"
 FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency", "fp16_flops",
-           "bf16_flops", "half_efficiency", "overlap_interference")
+           "bf16_flops", "half_efficiency", "overlap_interference", "pcie_p2p")
 
 
 def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | None) -> Device:
@@ -64,7 +65,17 @@ def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | N
         bf16_flops=optional("bf16_flops", parse_flops),
         half_efficiency=optional("half_efficiency", _fraction, at_most=1.0),
         overlap_interference=optional("overlap_interference", _fraction),
+        pcie_p2p=_flag(raw, "pcie_p2p", field, base.pcie_p2p if base else True),
         source=sources(raw, base.source if base else "", FIGURES))
+
+
+def _flag(raw: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+    if key not in raw:
+        return default
+    value = unwrap(raw[key])[0]
+    if not isinstance(value, bool):
+        raise SpecError(join(field, key), value, "true or false")
+    return value
 
 
 def _fraction(value: object, field: str) -> float:
@@ -108,4 +119,5 @@ def device_to_spec(device: Device) -> Any:
             **({"half_efficiency": device.half_efficiency} if device.half_efficiency else {}),
             **({"overlap_interference": device.overlap_interference}
                if device.overlap_interference else {}),
+            **({} if device.pcie_p2p else {"pcie_p2p": False}),
             "source": device.source}

@@ -1,4 +1,5 @@
-"""Inter-node fabrics by name: InfiniBand FDR..NDR and TCP over Ethernet, from ``data/fabrics.yaml``.
+"""Inter-node fabrics by name: InfiniBand FDR..NDR, TCP over Ethernet and RoCE
+(RDMA over 25/50/100 GbE), from ``data/fabrics.yaml``.
 
 >>> get_fabric("ib-edr").bandwidth_Bps
 12000000000.0
@@ -6,6 +7,14 @@
 A cluster file names a fabric (``fabric: ib-edr``), overrides figures of a known one
 (``fabric: {name: ib-edr, bandwidth: 11 GB/s}``) or describes a new one inline with ``kind``,
 ``bandwidth`` and ``latency``.
+
+``bandwidth`` is what MPI moves per NIC; ``collective_bandwidth`` (optional) is what NCCL's
+network transport achieves where that is less: over TCP, NCCL's socket transport copies every
+byte through host memory on one socket per connection and one proxy thread by default
+(``ncclSocketGetNsockNthread`` in ``src/transport/net_socket.cc``), so on fast Ethernet it
+reaches well under the TCP goodput (research/gpu-fidelity.md section 1). Only the NCCL
+eras read it (:func:`hwmodels.collectives.nccl.network_Bps`); MPI and CPU clusters keep
+``bandwidth``.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from hwmodels.specs import FABRIC_KINDS, Fabric
 from vocab.units import parse_bandwidth, parse_time
 
 DATA_FILE = Path(__file__).with_name("data") / "fabrics.yaml"
-FIGURES = ("kind", "bandwidth", "latency", "line_rate")
+FIGURES = ("kind", "bandwidth", "latency", "line_rate", "collective_bandwidth")
 
 
 def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | None) -> Fabric:
@@ -47,9 +56,14 @@ def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | N
                if "latency" in raw else base.latency_s)
     line_rate = (quantity(raw["line_rate"], join(field, "line_rate"), parse_bandwidth)
                  if "line_rate" in raw else (base.line_rate_Bps if base else 0.0))
+    collective = (quantity(raw["collective_bandwidth"], join(field, "collective_bandwidth"),
+                           parse_bandwidth)
+                  if "collective_bandwidth" in raw else
+                  (base.collective_bandwidth_Bps if base else 0.0))
     return Fabric(name=name, kind=kind, bandwidth_Bps=bandwidth, latency_s=latency,
                   line_rate_Bps=line_rate, source=sources(raw, base.source if base else "",
-                                                          FIGURES))
+                                                          FIGURES),
+                  collective_bandwidth_Bps=collective)
 
 
 @lru_cache(maxsize=1)
@@ -82,5 +96,7 @@ def fabric_to_spec(fabric: Fabric) -> Any:
                             "latency": figure(fabric.latency_s, "s")}
     if fabric.line_rate_Bps:
         spec["line_rate"] = figure(fabric.line_rate_Bps, "B/s")
+    if fabric.collective_bandwidth_Bps:
+        spec["collective_bandwidth"] = figure(fabric.collective_bandwidth_Bps, "B/s")
     spec["source"] = fabric.source
     return spec

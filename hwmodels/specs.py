@@ -59,6 +59,10 @@ class Device:
     #: Default overlap interference f: compute and an overlapped collective both run (1 + f)
     #: times slower while they overlap (a cluster file or a stack may set their own).
     overlap_interference: float = 0.0
+    #: Whether two of these GPUs can reach each other's memory over PCIe (CUDA peer access).
+    #: Without it (GeForce Turing without an NVLink bridge) NCCL moves every hop through host
+    #: memory (its SHM transport): up to the socket and down again.
+    pcie_p2p: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in DEVICE_KINDS:
@@ -71,6 +75,8 @@ class Device:
             require_positive(f"device.{name}", getattr(self, name), allow_zero=True)
         if not (isinstance(self.half_efficiency, (int, float)) and 0 <= self.half_efficiency <= 1):
             raise SpecError("device.half_efficiency", self.half_efficiency, "a fraction in [0, 1]")
+        if not isinstance(self.pcie_p2p, bool):
+            raise SpecError("device.pcie_p2p", self.pcie_p2p, "true or false")
 
     def rate_flops(self, precision: str = "fp32") -> float:
         """FLOP/s a training layer reaches at ``precision`` (peak times efficiency).
@@ -102,12 +108,22 @@ class Fabric:
     latency_s: float             # small-message end-to-end latency
     line_rate_Bps: float = 0.0   # nominal signalling rate, for reference
     source: str = ""
+    #: What NCCL's network transport achieves per NIC where it differs from ``bandwidth_Bps``
+    #: (NCCL's socket transport over TCP); 0: the same as ``bandwidth_Bps``.
+    collective_bandwidth_Bps: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in FABRIC_KINDS:
             raise SpecError("fabric.kind", self.kind, f"one of {', '.join(FABRIC_KINDS)}")
         require_positive("fabric.bandwidth_Bps", self.bandwidth_Bps)
         require_positive("fabric.latency_s", self.latency_s, allow_zero=True)
+        require_positive("fabric.collective_bandwidth_Bps", self.collective_bandwidth_Bps,
+                         allow_zero=True)
+
+    @property
+    def nccl_Bps(self) -> float:
+        """Per NIC per direction, what GPU collectives (NCCL) achieve over this fabric."""
+        return self.collective_bandwidth_Bps or self.bandwidth_Bps
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ keys plus ``name``::
     launch: 20 us               # per collective call: framework dispatch and kernel launch
     copies: fused               # never | fused | always: gradients copied into a buffer and back
     cycle: 1 ms                 # Horovod: a collective waits for the next background cycle
+    fusion: cycle               # size (buckets filled to `bucket`) | cycle (Horovod: what is
+                                #   ready each cycle, up to `bucket`)
     bucket: 128 MiB             # the framework's default bucket (DDP bucket_cap, fusion buffer)
     per_variable: false         # TensorFlow-2017 replicated: one call per parameter tensor
     overlap_interference: 0.3   # compute and overlapped collective both stretched by (1 + f)
@@ -47,8 +49,12 @@ COPY_MODES = ("never", "fused", "always")
 #: A copy in reads the gradient and writes the buffer, a copy out the reverse: four passes of
 #: the message's bytes over device memory per call.
 COPY_PASSES = 4
+#: How a framework groups gradients into messages: buckets filled to a size (DDP), or what
+#: became ready during one background cycle, up to the fusion threshold (Horovod's Tensor
+#: Fusion, :mod:`vocab.strategies.cycle`).
+FUSION_MODES = ("size", "cycle")
 FIGURES = ("library", "launch", "copies", "cycle", "bucket", "per_variable",
-           "overlap_interference")
+           "overlap_interference", "fusion")
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Stack:
     bucket_bytes: int | None = None
     per_variable: bool = False
     overlap_interference: float | None = None
+    fusion: str = "size"
     source: str = ""
     #: The source of each figure, keyed as in the file (``"cycle"``), so a saved file keeps them.
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -83,6 +90,10 @@ class Stack:
                                               isinstance(self.bucket_bytes, int)
                                               or self.bucket_bytes < 1):
             raise SpecError("stack.bucket_bytes", self.bucket_bytes, "a whole number of bytes > 0")
+        if self.fusion not in FUSION_MODES:
+            raise SpecError("stack.fusion", self.fusion, f"one of {', '.join(FUSION_MODES)}")
+        if self.fusion == "cycle" and not self.cycle_s:
+            raise SpecError("stack.fusion", self.fusion, "size, or a cycle time > 0 for cycle")
         if not isinstance(self.per_variable, bool):
             raise SpecError("stack.per_variable", self.per_variable, "true or false")
         f = self.overlap_interference
@@ -95,6 +106,11 @@ class Stack:
     def transport(self) -> str:
         """Host-staged collectives for MPI (buffers copied through host memory), else device."""
         return "host" if self.library == "mpi" else "device"
+
+    @property
+    def fuses_by_cycle(self) -> bool:
+        """Whether a message is what became ready in one cycle (Horovod), not a filled bucket."""
+        return self.fusion == "cycle"
 
     def calls(self, tensors: int) -> int:
         """Collective calls for one message of ``tensors`` parameter tensors."""
@@ -162,6 +178,7 @@ def build_stack(name: str, raw: Mapping[str, Any], field_name: str = "",
         per_variable=_flag(unwrap(raw.get("per_variable", False))[0], key("per_variable")),
         overlap_interference=None if f is None else quantity(f, key("overlap_interference"),
                                                              number, allow_zero=True),
+        fusion=text(raw.get("fusion", "size"), key("fusion")),
         source=str(raw.get("source") or ""),
         sources={k: src for k in FIGURES if k in raw for src in [unwrap(raw[k])[1]] if src})
     if stack.library not in LIBRARIES:
@@ -221,6 +238,8 @@ def stack_to_dict(stack: Stack) -> dict[str, Any]:
         spec["bucket"] = fig("bucket", figure(float(stack.bucket_bytes), "B"))
     if stack.overlap_interference is not None:
         spec["overlap_interference"] = fig("overlap_interference", stack.overlap_interference)
+    if stack.fusion != "size":
+        spec["fusion"] = fig("fusion", stack.fusion)
     if stack.source:
         spec["source"] = stack.source
     return spec
@@ -260,4 +279,4 @@ def stack_record(stack: Stack | None) -> dict[str, Any] | None:
     return {"name": stack.name, "library": stack.library, "launch_s": stack.launch_s,
             "copies": stack.copies, "cycle_s": stack.cycle_s, "bucket_bytes": stack.bucket_bytes,
             "per_variable": stack.per_variable,
-            "overlap_interference": stack.overlap_interference}
+            "overlap_interference": stack.overlap_interference, "fusion": stack.fusion}

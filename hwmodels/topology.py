@@ -303,13 +303,18 @@ def build_node(topology: str, device: Device | str | None = None, **options: Any
 
 #: The option that sets a topology's device count, where it has one (others are fixed).
 DEVICE_COUNT_OPTION: Mapping[str, str] = {"cpu": "ranks", "pcie8": "devices", "nvswitch": "n"}
+#: Topologies whose switches and sockets are the box's hardware: fewer GPUs than built are the
+#: first ones of the same box (CUDA's PCI order), so 4 of 8 GPUs on 4 switches stay under one
+#: socket and 6 of 8 span both; more GPUs than built rebuild a bigger box.
+SUBSET_BELOW_BUILT = ("pcie8",)
 
 
 def with_devices(node: NodeSpec, devices: int) -> NodeSpec:
     """``node`` with ``devices`` devices: rebuilt by its topology where that takes a count
     (its other options kept), else the first ``devices`` GPUs of the fixed node (what a job
     gets with ``CUDA_VISIBLE_DEVICES`` unset, and what the DGX-1 measurements by GPU count
-    used): see :func:`device_subset`."""
+    used): see :func:`device_subset`. A PCIe box (:data:`SUBSET_BELOW_BUILT`) asked for fewer
+    GPUs than it has is such a subset too; asked for more, it is rebuilt."""
     if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
         raise SpecError("devices_per_node", devices, "a whole number >= 1")
     info = node.graph.graph
@@ -319,6 +324,8 @@ def with_devices(node: NodeSpec, devices: int) -> NodeSpec:
         info = node.graph.graph
     topology = info.get("topology", "custom")
     option = DEVICE_COUNT_OPTION.get(topology)
+    if topology in SUBSET_BELOW_BUILT and devices < node.devices_per_node:
+        return device_subset(node, devices)
     if option is not None:
         options = {**info.get("options", {}), option: devices}
         return build_node(topology, info["device"], **options)

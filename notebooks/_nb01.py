@@ -357,7 +357,7 @@ CELLS = [
     '''),
     code('''
     SHOWN = ["layerwise", "bucketed", "bucketed+mgwfbp", "delayed"]
-    COLOURS = dict(zip(SHOWN, ["#55a868", "#8172b2", "#937860", "#c44e52"]))
+    COLOURS = dict(gs.STRATEGY_COLOURS)   # the one palette: a strategy has one colour
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharey=True)
     x = np.arange(len(PROGRESS))
     width = 0.8 / len(SHOWN)

@@ -74,7 +74,7 @@ CELLS = [
     table
     '''),
     code('''
-    COLOURS = {"layerwise": "C1", "bucketed": "C2", "delayed": "C3"}   # same in every figure
+    COLOURS = dict(gs.STRATEGY_COLOURS)   # the one palette: a strategy has one colour
     fig, ax = plt.subplots(figsize=(11, 4.5))
     table[STRATEGIES[1:]].plot.bar(ax=ax, rot=0, width=0.8, color=COLOURS)
     ax.axhline(1, color="k", lw=0.8, ls="--", label="sync (1.00x)")

@@ -53,7 +53,8 @@ CELLS = [
             sub = scale[(scale.model == model) & (scale.stragglers == noisy)]
             for strategy, group in sub.groupby("strategy", sort=False):
                 style = dict(ms=10, mfc="none", mew=1.5) if strategy == "layerwise" else {}
-                ax.plot(group.gpus, 100 * group.efficiency, "o-", label=strategy, **style)
+                ax.plot(group.gpus, 100 * group.efficiency, "o-", label=strategy,
+                        color=gs.strategy_colour(strategy), **style)
             noise = (f"noise CV {NOISE['cv']:.0%}, stragglers p={NOISE['straggler_prob']:g} "
                      f"x{NOISE['straggler_slowdown']:g}") if noisy else "no noise"
             ax.set(xscale="log", title=f"{model}, batch {MODELS[model]}/GPU: {noise}",
@@ -86,19 +87,10 @@ CELLS = [
     cost = scale.pivot_table(index=["model", "gpus", "strategy"], columns="stragglers",
                              values="iteration_ms")
     cost["straggler_cost_pct"] = 100 * (cost[True] / cost[False] - 1)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    by_gpus = cost.reset_index().groupby(["model", "gpus"]).straggler_cost_pct
-    for i, model in enumerate(MODELS):
-        lo, hi, mean = by_gpus.min()[model], by_gpus.max()[model], by_gpus.mean()[model]
-        ax.fill_between(lo.index, lo, hi, color=f"C{i}", alpha=0.25)
-        ax.plot(mean.index, mean, "o-" if i == 0 else "s--", color=f"C{i}",
-                label=f"{model} (band: range over the {len(STRATEGIES)} strategies)")
-    ax.set(xscale="log", xlabel="GPUs (DGX-1 V100 servers over EDR)",
-           ylabel="iteration time added by noise (%)",
-           title="What noise and stragglers add to the iteration, by scale")
-    ax.set_xticks(sorted(scale.gpus.unique()), [str(g) for g in sorted(scale.gpus.unique())])
-    ax.minorticks_off()
-    ax.legend(fontsize="small")
+    fig = gs.plot_straggler_cost(
+        cost.reset_index()[["model", "gpus", "strategy", "straggler_cost_pct"]],
+        title=f"What {NOISE['cv']:.0%} compute noise and rare stragglers add to each "
+              "strategy's iteration (DGX-1 V100 over EDR)")
     save(fig, "straggler_cost")
     (100 * top).round(1)
     '''),

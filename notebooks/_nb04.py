@@ -86,7 +86,7 @@ CELLS = [
     '''),
     code('''
     big = max(NODES)
-    COLOURS = {"layerwise": "C1", "bucketed": "C2", "delayed": "C3"}   # same in every figure
+    COLOURS = dict(gs.STRATEGY_COLOURS)   # the one palette: a strategy has one colour
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, cname in zip(axes, CLUSTERS):
         sub = runs[(runs.cluster == cname) & (runs.nodes == big)]

@@ -106,7 +106,7 @@ CELLS = [
     ax.set_xticks(D)
     ax2 = ax.twinx()
     first = stale[~stale.noise]
-    ax2.bar(first.staleness, first.extra_vs_sync_GiB, width=0.3, alpha=0.3, color="C3",
+    ax2.bar(first.staleness, first.extra_vs_sync_GiB, width=0.3, alpha=0.3, color="0.6",
             label="extra memory over sync (GiB)")
     ax2.set_ylabel("extra memory per rank over sync (GiB)")
     fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize="small",

@@ -21,6 +21,7 @@ NOTEBOOKS = {
     "04_transformers.ipynb": "notebooks._nb04",
     "05_calibrate_and_predict.ipynb": "notebooks._nb05",
     "06_memory.ipynb": "notebooks._nb06",
+    "07_speed_vs_accuracy.ipynb": "notebooks._nb07",
 }
 
 

@@ -1,6 +1,11 @@
 """Execute the notebooks and write their figures: ``python -m notebooks.render --out DIR``.
 
     python -m notebooks.render --out figures/ [--size small|full] [--only 01,03] [--save-executed]
+        [--timeout-s 600]
+
+Each notebook gets ``--timeout-s`` seconds in all (and each cell as long): one that fails or
+runs out of time is recorded and the next one runs; the command then exits 1 naming every
+notebook that failed (0 when all ran).
 
 Parameters are injected like papermill does: a cell tagged ``injected-parameters`` right after
 the cell tagged ``parameters``. Each notebook writes its PNG figures to ``DIR``. The notebooks
@@ -67,13 +72,44 @@ def inject(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> nbformat.Not
 
 def execute(path: str | Path, params: Mapping[str, Any] | None = None,
             timeout_s: int = 600) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom (in its own folder) with ``params``; returns it executed."""
+    """Run a notebook top to bottom (in its own folder) with ``params``; returns it executed.
+
+    ``timeout_s`` bounds each cell and the notebook as a whole: a kernel still running when
+    the notebook's time is up is interrupted (TimeoutError)."""
     path = Path(path)
     nb = inject(nbformat.read(path, as_version=4), params or {})
-    client = NotebookClient(nb, timeout=timeout_s, kernel_name=ensure_kernel(),
+    deadline = time.monotonic() + timeout_s
+    # Each cell may run only for what is left of the notebook's time.
+    client = NotebookClient(nb, timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                            kernel_name=ensure_kernel(),
                             resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    try:
+        client.execute()
+    except Exception:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{path.name}: more than {timeout_s} s") from None
+        raise
     return nb
+
+
+def render_all(paths: Sequence[Path], params: Mapping[str, Any], timeout_s: int,
+               out: Path | None = None) -> dict[str, str]:
+    """Run each notebook in turn; a failure is recorded and the next one runs. Returns
+    notebook name -> failure (the error's last line), for the ones that failed."""
+    failures: dict[str, str] = {}
+    for path in paths:
+        started = time.perf_counter()
+        try:
+            nb = execute(path, params, timeout_s=timeout_s)
+        except Exception as exc:  # a notebook's own error, whatever its type: go on
+            failures[path.name] = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            print(f"{path.name}: FAILED after {time.perf_counter() - started:.0f} s: "
+                  f"{failures[path.name]}", flush=True)
+            continue
+        if out is not None:
+            nbformat.write(nb, out / path.name)
+        print(f"{path.name}: {time.perf_counter() - started:.0f} s", flush=True)
+    return failures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,17 +120,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated notebook prefixes, e.g. 01,05")
     parser.add_argument("--save-executed", action="store_true",
                         help="also write the executed notebooks into --out")
+    parser.add_argument("--timeout-s", type=int, default=600,
+                        help="seconds per notebook before it is stopped and recorded as "
+                             "failed (default 600)")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for path in notebook_paths([o for o in args.only.split(",") if o]):
-        started = time.perf_counter()
-        nb = execute(path, {"SIZE": args.size, "FIG_DIR": str(out)})
-        if args.save_executed:
-            nbformat.write(nb, out / path.name)
-        print(f"{path.name}: {time.perf_counter() - started:.0f} s", flush=True)
+    paths = notebook_paths([o for o in args.only.split(",") if o])
+    failures = render_all(paths, {"SIZE": args.size, "FIG_DIR": str(out)}, args.timeout_s,
+                          out if args.save_executed else None)
     figures = sorted(out.glob("*.png"))
     print(f"{len(figures)} figures in {out}")
+    if failures:
+        print(f"failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
     return 0
 
 

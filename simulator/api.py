@@ -32,7 +32,7 @@ from vocab.profile import ComputeProfile, load_profile
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
 from simulator.trust import trust_for
-from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan
+from vocab.strategies import STRATEGIES, Plan, StrategySpec, make_plan, plan_cycle_fused
 from vocab.timing import warmup_iterations
 from vocab.workload import Workload, load_workload
 
@@ -253,7 +253,13 @@ def strategy_spec(strategy: str | StrategySpec, bucket_bytes: int | None = None,
 
 
 def make_strategy_plan(spec: StrategySpec, ctx: Context) -> Plan:
-    """The plan; MG-WFBP merging needs the backward times and the cost model."""
+    """The plan; MG-WFBP merging needs the backward times and the cost model. Under a stack
+    that fuses by cycle (Horovod), size-rule buckets are its per-cycle fusions instead."""
+    stack = ctx.stack
+    if stack is not None and stack.fuses_by_cycle and spec.name == "bucketed" \
+            and spec.merge == "size":
+        return plan_cycle_fused(spec, ctx.workload.grad_bytes, ctx.profile.backward_s,
+                                stack.cycle_s)
     return make_plan(spec, ctx.workload.grad_bytes, backward_s=ctx.profile.backward_s,
                      cost=ctx.cost)
 
@@ -361,12 +367,14 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
     return {
         "cluster": {"name": cluster.name, "nodes": cluster.nodes,
                     "devices_per_node": cluster.devices_per_node, "device": cluster.device.name,
-                    "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
+                    "nics_per_node": len(cluster.node.nics), "fabric": cluster.fabric.name, "oversubscription": cluster.oversubscription,
                     "transport": cluster.transport, "progress": cluster.progress,
                     "collective_overhead_s": cluster.collective_overhead_s,
                     "comm_interference": ctx.interference[0],
                     "comm_interference_from": ctx.interference[1],
-                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()}},
+                    "fitted": {k: asdict(v) for k, v in cluster.fitted.items()},
+                    # what a what-if changed (hwmodels.cluster.with_changes), if anything
+                    "changes": list(cluster.provenance.get("changes", []))},
         "workload": {"name": ctx.workload.name, "layers": len(ctx.workload.layers),
                      "total_grad_bytes": ctx.workload.total_grad_bytes,
                      "precision": ctx.precision},
@@ -419,6 +427,7 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
                   progress, devices_per_node, stack, precision, throughput)
     spec = strategy_spec(strategy, bucket_bytes, first_bucket_bytes, merge, staleness,
                          ctx.stack)
+    refuse_unused_staleness([spec], staleness)
     return run_strategy(ctx, spec, settings_for(ctx, iterations, fidelity, seed, noise,
                                                 ordering, warmup))
 
@@ -444,6 +453,7 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     specs = [strategy_spec(s, bucket_bytes, None, merge, staleness) for s in strategies]
     if not specs:
         raise SpecError("strategies", [], "at least one strategy")
+    refuse_unused_staleness(specs, staleness)
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
                   progress, devices_per_node, stack, precision, throughput)
     specs = [strategy_spec(s, bucket_bytes, None, merge, staleness, ctx.stack)
@@ -452,6 +462,13 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
     return Comparison(results, baseline, trust=trust_for(ctx.cluster))
+
+
+def refuse_unused_staleness(specs: Sequence[StrategySpec], staleness: int | None) -> None:
+    """A staleness given for strategies that all ignore it is a mistake, not a no-op."""
+    if staleness is not None and not any(s.name == "delayed" for s in specs):
+        raise SpecError("staleness", staleness, "no staleness for " + ", ".join(
+            s.name for s in specs) + " (only delayed applies stale gradients)")
 
 
 def label(spec: StrategySpec) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from vocab.outpath import atomic_write, check_output
 from vocab.errors import GradsyncError
 from simulator.engine import EngineOutput, EngineSetup
 from vocab.runrecord import RUN_FILE, make_run_record, write_run_record
@@ -23,6 +24,10 @@ from vocab.trace import TraceRecorder, write_chrome_trace, write_trace
 SUMMARY_FILE = "summary.csv"
 SUMMARY_COLUMNS = ["iteration", "start_s", "end_s", "iteration_time_s", "compute_s",
                    "update_s", "interference_s", "wait_s", "exposed_comm_s", "warmup"]
+#: What :meth:`Comparison.table` shows by default, in order.
+HEADLINE_COLUMNS = ("iteration_time_s", "throughput_samples_s", "speedup_vs_sync",
+                    "speedup_vs_single", "compute_s", "exposed_comm_s", "interference_s",
+                    "update_s", "memory_bytes_per_rank")
 #: The engine's per-iteration summary tuples, in order.
 ENGINE_COLUMNS = ["iteration", "start_s", "end_s", "compute_s", "update_s", "wait_s",
                   "interference_s"]
@@ -153,39 +158,49 @@ class SimResult:
                                wall_s=self.wall_s, results=self.to_dict())
 
     # -- files and plots --------------------------------------------------------------------
-    def save(self, out_dir: str | Path) -> Path:
-        """Write trace.parquet, run.json and summary.csv; never over another run's files."""
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write trace.parquet, run.json and summary.csv; never over another run's files
+        unless ``overwrite`` (saving the same run again is harmless)."""
         out = Path(out_dir)
-        refuse_other_run(out, self.run_id)
+        refuse_other_run(out, self.run_id, overwrite)
         write_trace(self.trace, out)
-        self.summary.to_csv(out / SUMMARY_FILE, index=False)
+        with atomic_write(out / SUMMARY_FILE) as tmp:
+            self.summary.to_csv(tmp, index=False)
         write_run_record(self.run_record, out)
         return out
 
-    def to_chrome_trace(self, path: str | Path) -> Path:
-        """Write the trace as Chrome-trace JSON (open in ui.perfetto.dev)."""
-        return write_chrome_trace(self.trace, path)
+    def to_chrome_trace(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the trace as Chrome-trace JSON (open in ui.perfetto.dev); an existing file
+        is replaced only with ``overwrite``."""
+        return write_chrome_trace(self.trace, path, overwrite=overwrite)
 
     def plot_timeline(self, **kwargs: Any):
         """Timeline per rank and stream; see :func:`simulator.plots.plot_timeline`."""
         from simulator.plots import plot_timeline  # matplotlib only when plotting
-        return plot_timeline(self.trace, title=f"{self.strategy} ({self.run_id})", **kwargs)
+        kwargs.setdefault("title", self.describe())
+        return plot_timeline(self.trace, **kwargs)
+
+    def describe(self) -> str:
+        """The run in words: ``delayed: alexnet, batch 256/device, 8 ranks on dgx1-p100``."""
+        cluster = self.specs["cluster"]
+        return (f"{self.strategy}: {self.specs['workload']['name']}, batch {self.batch}/device,"
+                f" {self.ranks} ranks on {cluster['name']} x {cluster['nodes']} "
+                f"({cluster['fabric']}, {cluster['transport']} transport)")
 
 
-def refuse_other_run(out: Path, run_id: str) -> None:
-    """Raise unless ``out`` is empty, absent, or holds the run ``run_id`` already."""
+def refuse_other_run(out: Path, run_id: str, overwrite: bool = False) -> None:
+    """Raise (naming ``out`` and ``--force``) unless ``out`` can take run ``run_id``: absent,
+    empty, holding that very run already, or ``overwrite``."""
     record = out / RUN_FILE
-    if record.exists():
+    if record.is_file() and not overwrite:
         try:
-            other = json.loads(record.read_text()).get("run_id")
+            other = json.loads(record.read_text())
+            other = other.get("run_id") if isinstance(other, dict) else None
         except (OSError, ValueError):
-            other = "an unreadable run"
-        if other != run_id:
-            raise GradsyncError(f"{out} already holds run {other!r}; choose another --out "
-                                "directory (runs are never overwritten)")
-    elif out.exists() and any(out.iterdir()):
-        raise GradsyncError(f"{out} is not empty and holds no gradsync run; choose another "
-                            "output directory")
+            other = None
+        if other == run_id:
+            return
+    check_output(out, overwrite=overwrite, kind="dir")
 
 
 class Comparison:
@@ -212,24 +227,31 @@ class Comparison:
         base = self.baseline.iteration_time_s if self.baseline else float("nan")
         return {k: base / r.iteration_time_s for k, r in self.results.items()}
 
-    def table(self) -> pd.DataFrame:
-        """One row per strategy with the headline metrics."""
+    def table(self, full: bool = False) -> pd.DataFrame:
+        """One row per strategy: the headline metrics (SI units, the unit in each name), and
+        with ``full`` also what was run (ranks, cluster, model, ...) and the run id, last."""
         speedups = self.speedup_vs_sync
         # Keyed by the comparison's labels: two variants of one strategy (bucketed and
         # bucketed+mgwfbp) must stay two rows.
         rows = [{**r.to_dict(), "strategy": k, "speedup_vs_sync": speedups[k]}
                 for k, r in self.results.items()]
-        return pd.DataFrame(rows).set_index("strategy")
+        frame = pd.DataFrame(rows).set_index("strategy")
+        if not full:
+            return frame[list(HEADLINE_COLUMNS)]
+        rest = [c for c in frame.columns if c not in HEADLINE_COLUMNS and c != "run_id"]
+        return frame[[*HEADLINE_COLUMNS, *rest, "run_id"]]
 
     def plot_breakdown(self, **kwargs: Any):
         """Stacked bars of compute, update and exposed communication per strategy."""
         from simulator.plots import plot_breakdown
         return plot_breakdown(self.table(), **kwargs)
 
-    def save(self, out_dir: str | Path) -> Path:
-        """One subdirectory per strategy plus ``comparison.csv``."""
-        out = Path(out_dir)
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """One subdirectory per strategy plus ``comparison.csv``, into a new or empty
+        directory (or over an earlier one with ``overwrite``); checked before any write."""
+        out = check_output(out_dir, overwrite=overwrite, kind="dir")
         for name, result in self.results.items():
-            result.save(out / name)
-        self.table().to_csv(out / "comparison.csv")
+            result.save(out / name, overwrite=overwrite)
+        with atomic_write(out / "comparison.csv") as tmp:
+            self.table(full=True).to_csv(tmp)
         return out

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 from tqdm import tqdm
 
+from vocab.outpath import atomic_write, check_output
 from vocab.errors import GradsyncError, SpecError
 from vocab.yamlfile import read_yaml
 from simulator.api import RunSettings, cached_context, run_strategy, strategy_spec
@@ -157,12 +158,10 @@ def with_speedup_vs_sync(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_table(table: pd.DataFrame, path: str | Path, overwrite: bool = False) -> Path:
     """CSV, or Parquet for a ``.parquet`` path; never over an existing file unless asked."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise GradsyncError(f"{path} exists; choose another --out or pass --force")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
+    path = check_output(path, overwrite=overwrite)
+    with atomic_write(path) as tmp:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
     return path

@@ -48,7 +48,7 @@ GOOD = ["-n", "2", "--model", "tiny-mlp", "--strategy", "sync", "--batch", "4", 
 @pytest.mark.parametrize("change,expected", [
     ({"--model": "no-such-net"}, "model: got 'no-such-net'"),
     ({"--strategy": "telepathy"}, "strategy: got 'telepathy'"),
-    ({"--batch": "0"}, "batch: got 0"),
+    ({"--batch": "0"}, "--batch: got '0'"),
     ({"-n": "1000", "--data": "digits"}, "nprocs * batch"),
     ({"--data": "npz:/no/such/file.npz"}, "readable .npz"),
     ({"--model": "resnet18-ci", "--data": "digits"}, "64-feature vectors"),
@@ -155,9 +155,13 @@ def test_the_strategy_is_one_spec_in_bytes_converted_once_at_parse_time():
                                                                staleness=3)))[2:])
     assert again.strategy == StrategySpec("delayed", bucket_bytes=12345, first_bucket_bytes=7,
                                           staleness=3)
-    with pytest.raises(SpecError, match="bucket_mb: got 0.0"):
+    with pytest.raises(SpecError, match="bucket_mb: got 0.0"):       # the API's check
+        exec_strategy("bucketed", 0.0)
+    with pytest.raises(SystemExit):                                   # the flag's range
         parse("--bucket-mb", "0")
-    with pytest.raises(SpecError, match="staleness"):
+    with pytest.raises(SystemExit):
         parse("--strategy", "delayed", "--staleness", "0")
+    with pytest.raises(SpecError, match="staleness"):                 # sync ignores it
+        parse("--strategy", "sync", "--staleness", "2")
     with pytest.raises(SpecError, match="strategy"):
         RunConfig(nprocs=1, model="tiny-mlp", strategy="sync", batch=1, steps=1, out="x")

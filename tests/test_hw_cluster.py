@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from hwmodels.stacks import overlap_interference
+from hwmodels.devices import device_to_spec, resolve_device
 from hwmodels.cluster import PRESET_DIR, cluster_to_dict, list_presets, load_cluster, save_cluster
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.specs import AlphaBeta
@@ -140,3 +141,14 @@ def test_a_bad_file_is_rejected_naming_the_field_and_the_file(path: Path) -> Non
         load_cluster(path)
     assert info.value.field == expected_field(path)
     assert str(path) in str(info.value) and info.value.field in str(info.value)
+
+
+def test_a_device_without_pcie_peer_access_round_trips_inline() -> None:
+    tuned = resolve_device({"name": "rtx-2080-ti", "efficiency": 0.42})
+    assert not tuned.pcie_p2p                     # kept from the built-in device
+    spec = device_to_spec(tuned)
+    assert spec["pcie_p2p"] is False and resolve_device(spec) == tuned
+    assert "pcie_p2p" not in device_to_spec(resolve_device({"name": "v100-sxm2",
+                                                            "efficiency": 0.42}))
+    with pytest.raises(SpecError, match="pcie_p2p"):
+        resolve_device({"name": "rtx-2080-ti", "pcie_p2p": "no"})

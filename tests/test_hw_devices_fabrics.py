@@ -11,7 +11,8 @@ from hwmodels.fabrics import get_fabric, list_fabrics, resolve_fabric
 GPUS = ("p100-sxm2", "v100-sxm2", "a100-sxm4", "h100-sxm5")
 CPUS = ("xeon-e5-2670x2", "xeon-e5-2698v4x2", "local-cpu")
 FABRICS = ("ib-fdr", "ib-edr", "ib-hdr", "ib-ndr",
-           "eth-1g", "eth-10g", "eth-25g", "eth-40g", "eth-100g")
+           "eth-1g", "eth-10g", "eth-25g", "eth-40g", "eth-100g",
+           "roce-25g", "roce-50g", "roce-100g")
 
 
 def test_every_device_of_the_brief_is_there_with_figures_and_a_source() -> None:
@@ -65,6 +66,10 @@ def test_infiniband_latency_is_about_a_microsecond_and_tcp_tens() -> None:
         fabric = get_fabric(name)
         if fabric.kind == "infiniband":
             assert fabric.latency_s <= 2e-6
+        elif name.startswith("roce"):
+            # RDMA over Ethernet: verbs latency, framing of 4096-byte payloads (4096/4178).
+            assert fabric.latency_s <= 3e-6
+            assert 0.94 < fabric.bandwidth_Bps / fabric.line_rate_Bps < 4096 / 4178
         else:
             assert 5e-6 <= fabric.latency_s <= 100e-6
             assert fabric.bandwidth_Bps / fabric.line_rate_Bps == pytest.approx(0.94)

@@ -17,7 +17,10 @@ from hwmodels.topology import (
     dgx1_v100,
     nvswitch_node,
     pcie8,
+    with_devices,
 )
+from hwmodels.collectives.eras import ERAS
+from hwmodels.collectives.nccl import node_graph
 
 V100_DOUBLE = {(0, 3), (0, 4), (1, 2), (1, 5), (2, 3), (4, 7), (5, 6), (6, 7)}
 V100_SINGLE = {(0, 1), (0, 2), (1, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7)}
@@ -127,3 +130,18 @@ def test_custom_node_rejects_a_link_to_a_missing_device_and_a_disconnected_graph
     with pytest.raises(SpecError) as info:
         custom_node("v100-sxm2", devices=3, links=[{"a": 0, "b": 1, **link}])
     assert info.value.field == "node.links" and "2" in str(info.value.value)
+
+
+def test_fewer_gpus_of_a_pcie_box_are_its_first_gpus() -> None:
+    # 8 GPUs on 4 switches, 2 per socket: GPUs 0-3 sit under socket 0, 0-5 span both (the
+    # QPI hop is what NCCL's ring then crosses: topo.h PCIe 12 GB/s, QPI 6).
+    box = build_node("pcie8", "p100-sxm2", devices=8, devices_per_switch=2)
+    four, six = with_devices(box, 4), with_devices(box, 6)
+    assert {n for d in range(4) for n in nx.shortest_path(four.graph, 0, d)} <= \
+        {0, 1, 2, 3, "sw0", "sw1", "cpu0"}
+    assert "cpu1" in nx.shortest_path(six.graph, 0, 5)
+    assert node_graph(four, ERAS["nccl2"]).intra_Bps == pytest.approx(12e9)
+    assert node_graph(six, ERAS["nccl2"]).intra_Bps == pytest.approx(6e9)
+    # asked again for the whole box, or for more, the box is rebuilt
+    assert with_devices(four, 8).devices_per_node == 8
+    assert with_devices(box, 12).devices_per_node == 12

@@ -16,6 +16,7 @@ nn = torch.nn
 from executor.introspect import (  # noqa: E402
     measure_profile,
     module_flops,
+    UnusedParametersWarning,
     workload_from_module,
 )
 from executor.models import (  # noqa: E402
@@ -163,11 +164,13 @@ def test_workload_from_module_counts_flops_in_forward_order() -> None:
     assert conv.activation_bytes == 8 * 16 * 4 and workload.default_batch == 5
 
 
-def test_a_module_with_parameters_that_never_runs_is_an_error() -> None:
+def test_a_module_with_parameters_that_never_runs_is_a_warning_and_still_counted() -> None:
     model = Tiny()
     model.spare = nn.Linear(2, 2)
-    with pytest.raises(SpecError, match="spare"):
-        workload_from_module(model, torch.zeros(1, 2, 4, 4), "tiny")
+    with pytest.warns(UnusedParametersWarning, match="spare"):
+        workload = workload_from_module(model, torch.zeros(1, 2, 4, 4), "tiny")
+    assert workload.layers[-1].name == "spare" and workload.layers[-1].params == 2 * 2 + 2
+    assert workload.total_params == sum(p.numel() for p in model.parameters())
 
 
 def test_norm_and_embedding_flop_rules() -> None:

@@ -65,9 +65,13 @@ def test_out_writes_runs_and_never_overwrites_another(tmp_path, capsys):
     assert main(args) == 0
     assert len(read_trace(out / "sync")) > 0
     assert read_run_record(out / "bucketed")["specs"]["strategy"]["name"] == "bucketed"
-    assert main(args) == 0                       # the same runs again: same ids, fine
-    assert main([*args[:-2], "--seed", "3", "--noise-cv", "0.1", "--out", str(out)]) == 2
-    assert "already holds run" in capsys.readouterr().err
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main([*args[:-2], "--strategy", "sync,delayed", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "--force" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main([*args, "--force"]) == 0         # replaced only when asked
 
 
 def test_result_object_offers_plots_chrome_trace_and_summary(tmp_path):

@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from vocab.files import read_text
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.workload import Workload
 from vocab.yamlfile import read_yaml
@@ -237,7 +239,7 @@ def load_profile(path: str | Path) -> ComputeProfile:
         raise SpecError("path", str(path), "an existing profile file")
     try:
         if kind == "csv":
-            return _from_csv(path.read_text())
+            return _from_csv(read_text(path, "a profile CSV"))
         return profile_from_dict(read_yaml(path))
     except SpecError as exc:
         raise exc.with_source(str(path)) from None
@@ -247,12 +249,10 @@ def save_profile(profile: ComputeProfile, path: str | Path, overwrite: bool = Fa
     """Write ``profile`` as YAML or CSV (by suffix); refuses to overwrite unless asked."""
     path = Path(path)
     kind = _format_of(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet (or overwrite=True)")
+    check_output(path, overwrite=overwrite, field="path")
     text = _to_csv(profile) if kind == "csv" else yaml.safe_dump(
         profile_to_dict(profile), sort_keys=False, width=100)
-    path.write_text(text)
-    return path
+    return write_text_atomic(path, text)
 
 
 def list_profiles(directory: str | Path = PROFILE_DIR) -> list[ComputeProfile]:

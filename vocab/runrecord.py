@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError, UnknownNameError
+from vocab.files import read_json
+from vocab.outpath import write_text_atomic
 from vocab.strategies.plan import StrategySpec
 from vocab.trace import SCHEMA_VERSION
 
@@ -31,8 +33,10 @@ RUN_FILE = "run.json"
 RUN_SCHEMA_VERSION = 1
 #: Who wrote the record: the simulator, the executor, or ``gradsync bench-net``.
 SOURCES = ("sim", "exec", "bench-net")
-#: ``running`` from a run's start (a crashed run still claims its directory), then ok / failed.
-STATUSES = ("running", "ok", "failed")
+#: ``running`` from a run's start (a crashed run still claims its directory), then ok / failed
+#: / interrupted (a forwarded SIGINT, SIGTERM or SIGHUP; the record's ``interrupted`` says
+#: which and the step reached).
+STATUSES = ("running", "ok", "failed", "interrupted")
 _NUMBER = (int, float)
 #: Every record's fields: (JSON types, what is expected).
 RECORD_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -172,6 +176,10 @@ STACK_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "per_variable": ((bool,), "true or false"),
     "overlap_interference": ((*_NUMBER, type(None)), "a factor >= 0 or null"),
 }
+#: Stack fields added later: a record written before them reads as their default.
+OPTIONAL_STACK_FIELDS: dict[str, tuple[str, ...]] = {
+    "fusion": ("size", "cycle"),        # how messages are grouped (hwmodels.stacks)
+}
 
 
 def check_stack_section(stack: Any, where: str | None = None) -> None:
@@ -181,9 +189,13 @@ def check_stack_section(stack: Any, where: str | None = None) -> None:
     if not isinstance(stack, dict):
         raise SpecError("specs.stack", stack, "a stack (an object) or null", where)
     for key in stack:
-        if key not in STACK_FIELDS:
-            raise SpecError(f"specs.stack.{key}", stack[key],
-                            f"one of the fields {', '.join(STACK_FIELDS)}", where)
+        if key in OPTIONAL_STACK_FIELDS:
+            if stack[key] not in OPTIONAL_STACK_FIELDS[key]:
+                raise SpecError(f"specs.stack.{key}", stack[key],
+                                " or ".join(OPTIONAL_STACK_FIELDS[key]), where)
+        elif key not in STACK_FIELDS:
+            raise SpecError(f"specs.stack.{key}", stack[key], "one of the fields "
+                            f"{', '.join([*STACK_FIELDS, *OPTIONAL_STACK_FIELDS])}", where)
     for key, (types, expected) in STACK_FIELDS.items():
         value = stack.get(key, ...)
         bad_bool = isinstance(value, bool) and bool not in types
@@ -220,16 +232,14 @@ def write_run_record(record: dict[str, Any], out_dir: str | Path) -> Path:
     path = Path(out_dir) / RUN_FILE
     record = json.loads(json.dumps(record, default=_jsonable))   # what a reader will see
     check_run_record(record, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def read_run_record(run_dir: str | Path) -> dict[str, Any]:
     """Read and check ``run_dir/run.json`` (ValueError for bad JSON, SpecError naming the
     field for a record of another schema)."""
     path = Path(run_dir) / RUN_FILE
-    record = json.loads(path.read_text())
+    record = read_json(path, "a run record")
     check_run_record(record, str(path))
     return record
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vocab.outpath import atomic_write, check_output, write_text_atomic
 from vocab.errors import GradsyncError, UnknownNameError
 
 SCHEMA_VERSION = 1
@@ -102,10 +103,10 @@ def write_trace(frame: pd.DataFrame, out_dir: str | Path) -> Path:
     (:func:`check_vocabulary`) a stream or op outside :data:`STREAMS` / :data:`OPS`."""
     table = pa.Table.from_pandas(check_vocabulary(conform(frame)), preserve_index=False)
     path = Path(out_dir) / TRACE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = dict(table.schema.metadata or {})
     metadata[_META_KEY] = str(SCHEMA_VERSION).encode()
-    pq.write_table(table.replace_schema_metadata(metadata), path)
+    with atomic_write(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
     return path
 
 
@@ -148,8 +149,8 @@ def to_chrome_trace(frame: pd.DataFrame) -> dict:
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def write_chrome_trace(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write :func:`to_chrome_trace` to ``path`` (open it in ui.perfetto.dev)."""
-    path = Path(path)
-    path.write_text(json.dumps(to_chrome_trace(frame)))
-    return path
+def write_chrome_trace(frame: pd.DataFrame, path: str | Path, overwrite: bool = False) -> Path:
+    """Write :func:`to_chrome_trace` to ``path`` (open it in ui.perfetto.dev); an existing
+    file is replaced only with ``overwrite``."""
+    path = check_output(path, overwrite=overwrite, field="path")
+    return write_text_atomic(path, json.dumps(to_chrome_trace(frame)))

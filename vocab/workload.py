@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError, UnknownNameError
 from vocab.registry import Registry
 from vocab.yamlfile import read_yaml
@@ -289,11 +290,8 @@ def workload_to_yaml(workload: Workload, comment: str = "") -> str:
 def save_workload(workload: Workload, path: str | Path, overwrite: bool = False,
                   comment: str = "") -> Path:
     """Write ``workload`` as a YAML file; refuses to replace a file unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet (or overwrite=True)")
-    path.write_text(workload_to_yaml(workload, comment))
-    return path
+    path = check_output(path, overwrite=overwrite, field="path")
+    return write_text_atomic(path, workload_to_yaml(workload, comment))
 
 
 def _plain(value: float) -> int | float:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vocab.errors import SpecError
+from vocab.files import read_text
 
 __all__ = ["dump_yaml", "parse_yaml", "read_yaml"]
 
@@ -64,22 +65,7 @@ def parse_yaml(text: str, source: str) -> Any:
 
 def read_yaml(path: str | Path) -> Any:
     """Parse the file at ``path``; a missing, unreadable, non-UTF-8 or bad file is a SpecError."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError("path", str(path), "an existing YAML file") from None
-    except IsADirectoryError:
-        raise SpecError("path", str(path), "a YAML file, not a directory") from None
-    except OSError as exc:
-        raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise SpecError("yaml", f"byte {data[exc.start]:#04x} on line {line}",
-                        "a UTF-8 text file", str(path)) from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_text(path, "a YAML file"), str(Path(path)))
 
 
 class _Dumper(yaml.SafeDumper):

@@ -19,10 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from executor.models import transformer as tf
+from executor.models import modadd
 from executor.models.alexnet import AlexNet, AlexNetConfig
+from executor.models.cnn import DigitsCNN
 from executor.models.common import parametric_layers
 from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
 from executor.models.mlp import MLP
+from executor.models.nqm import DIMS as NQM_DIMS
+from executor.models.nqm import NoisyQuadraticModel, nqm_loss
 from executor.models.resnet import resnet18, resnet50, resnet101, resnet152
 from executor.models.vgg import VGG16, VGGConfig
 from vocab.errors import SpecError
@@ -48,8 +52,10 @@ class ModelInfo:
     """How to build, feed and train one zoo model.
 
     ``kind`` is ``"image"`` (inputs ``(batch, 3, size, size)``, integer class targets),
-    ``"vector"`` (``(batch, features)``), ``"bert"`` or ``"gpt"`` (token ids of ``seq_len``).
-    ``num_classes`` is ``None`` for language models (their output is the vocabulary).
+    ``"vector"`` (``(batch, features)``), ``"tokens"`` (``(batch, input_size)`` integer tokens
+    below ``num_classes``), ``"bert"`` or ``"gpt"`` (token ids of ``seq_len``).
+    ``num_classes`` is ``None`` for language models (their output is the vocabulary) and for
+    the noisy quadratic model (its output is its loss).
     """
 
     name: str
@@ -107,6 +113,9 @@ def example_batch(name: str, batch: int, seed: int = 0,
         inputs, targets = tf.bert_batch(_transformer_config(name), batch, gen)
     elif info.kind == "gpt":
         inputs, targets = tf.gpt2_batch(_transformer_config(name), batch, gen)
+    elif info.kind == "tokens":
+        inputs = torch.randint(0, info.num_classes, (batch, info.input_size), generator=gen)
+        targets = torch.randint(0, info.num_classes, (batch,), generator=gen)
     else:
         shape = (3, info.input_size, info.input_size) if info.kind == "image" \
             else (info.input_size,)
@@ -171,6 +180,19 @@ def _register_zoo() -> None:
     _register(ModelInfo("mlp-digits", lambda n: MLP(64, (128, 64), n), "vector", 32, 64, 10, ce,
                         "MLP 64-128-64-10 for scikit-learn's 8x8 digits",
                         "gradsync; sklearn.datasets.load_digits"))
+    # The convergence study's workloads: all train on data made or shipped locally.
+    _register(ModelInfo("cnn-digits", lambda n: DigitsCNN(n), "vector", 32, 64, 10, ce,
+                        "CNN conv16-conv32-pool-fc64 on scikit-learn's 8x8 digits (as images)",
+                        "gradsync; sklearn.datasets.load_digits"))
+    _register(ModelInfo("transformer-modadd", lambda n: modadd.ModAddTransformer(),
+                        "tokens", 64, 2, modadd.MAX_P, ce,
+                        f"2-layer pre-LN transformer, hidden 64, 4 heads, for (a + b) mod P, "
+                        f"P <= {modadd.MAX_P} (--data modadd:P)",
+                        "gradsync; Power et al. 2022 (grokking) task"))
+    _register(ModelInfo("nqm", lambda n: NoisyQuadraticModel(), "vector", 256, NQM_DIMS, None,
+                        nqm_loss, f"noisy quadratic model, h_i = c_i = 1/i, {NQM_DIMS} dims in "
+                        "4 layers (--data synthetic: a sample is a gradient-noise draw)",
+                        "Zhang et al. 2019 (NeurIPS), convergence/nqm.py"))
     hf = "Hugging Face transformers {} ({}) module names and sizes"
     _language("bert-base", tf.BERT_BASE, 32, hf.format("BertModel", "bert-base-uncased"))
     _language("bert-ci", tf.BERT_CI, 16, "gradsync CI size")

@@ -6,6 +6,7 @@ import argparse
 
 from calibration.benchnet import DEFAULT_SIZES, run_bench_net
 from calibration.fitting import fit_piecewise, medians
+from vocab.argtypes import REPEATS, SECONDS, whole
 from vocab.units import format_bytes, format_time
 
 
@@ -17,18 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "over message sizes on N local MPI ranks, with warm-up and repeats like the "
                      "OSU micro-benchmarks; writes DIR/bench.csv (op, nranks, nbytes, repeat, "
                      "seconds) and DIR/run.json, for 'gradsync calibrate'."))
-    parser.add_argument("-n", "--ranks", type=int, required=True, help="MPI ranks (>= 2)")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("-n", "--ranks", type=whole(2, 4096, what="MPI ranks"), required=True, help="MPI ranks (>= 2)")
+    parser.add_argument("--out", required=True, help="output directory (new or empty)")
+    parser.add_argument("--force", action="store_true", help="replace earlier measurements")
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help=f"LOW..HIGH (powers of two) or a list (default {DEFAULT_SIZES})")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per size")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up")
+    parser.add_argument("--repeats", type=REPEATS, default=5, help="timed repeats per size")
+    parser.add_argument("--timeout", type=SECONDS, default=300.0, help="seconds before giving up")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the allreduce segments it found."""
-    table = run_bench_net(args.ranks, args.out, args.sizes, args.repeats, args.timeout)
+    table = run_bench_net(args.ranks, args.out, args.sizes, args.repeats, args.timeout,
+                          overwrite=args.force)
     points = medians(table, "allreduce")
     print(f"bench-net: {len(table)} measurements on {args.ranks} ranks -> {args.out}")
     if points["nbytes"].nunique() >= 2:

@@ -8,7 +8,9 @@ from pathlib import Path
 from calibration.calibrate import BASE_CLUSTER, calibrate
 from calibration.protocol import DEFAULT_OUT, run_protocol
 from hwmodels.collectives.measured import CollectiveFit
+from vocab.argtypes import NODES, RANKS
 from vocab.errors import SpecError
+from vocab.outpath import check_output
 from vocab.units import format_time
 from vocab.profile import load_profile
 
@@ -35,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base", "--cluster", dest="base", default=BASE_CLUSTER,
                         help="cluster the fit starts from (a preset or file; for collective "
                              "logs the GPU cluster they ran on, e.g. dgx1-v100)")
-    parser.add_argument("--osu-ranks", type=int, help="ranks of the OSU logs given")
-    parser.add_argument("--osu-nodes", type=int, help="nodes of the OSU logs given")
+    parser.add_argument("--osu-ranks", type=RANKS, help="ranks of the OSU logs given")
+    parser.add_argument("--osu-nodes", type=NODES, help="nodes of the OSU logs given")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--protocol", action="store_true",
                         help="run the held-out protocol end to end (executor runs, bench-net, "
@@ -47,13 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit and print the fitted figures."""
     if args.protocol:
-        report = run_protocol(Path(args.out or DEFAULT_OUT))
+        report = run_protocol(Path(args.out or DEFAULT_OUT), overwrite=args.force)
         print(report.table())
         return 0
     if not args.inputs:
         raise SpecError("inputs", [], "at least one bench-net or run directory")
     if not args.out:
         raise SpecError("out", None, "a path for the fitted cluster file (--out FITTED.yaml)")
+    check_output(args.out, overwrite=args.force)    # before the fit, not after it
     cluster = calibrate(args.inputs, args.out, profiles=[load_profile(p) for p in args.profile],
                         base=args.base, overwrite=args.force, osu_ranks=args.osu_ranks,
                         osu_nodes=args.osu_nodes)

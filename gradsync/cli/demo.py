@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from gradsync.cli.simulate import format_table
+from vocab.argtypes import ITERATIONS
 from vocab.errors import GradsyncError
+from vocab.outpath import check_output
 from simulator.api import compare
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed")
@@ -42,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="the paper's comparison of strategies, simulated",
                               description=__doc__)
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
-    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--iterations", type=ITERATIONS, default=3)
     p.add_argument("--no-loop", action="store_true",
                    help="skip the real runs, fit and validation on this machine")
     p.set_defaults(func=run)
@@ -57,6 +59,9 @@ def fresh_dir(out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate every (cluster, model) pair, print its table, save runs and a summary."""
+    # A file, a path under a file or an unwritable place is refused before any simulation;
+    # a folder holding earlier results is never touched (a timestamped sibling is used).
+    check_output(args.out, overwrite=True, kind="dir")
     out = fresh_dir(args.out)
     tables = []
     for cluster, nodes, transport, progress, stack, meaning in SCENARIOS:
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{meaning}")
             print(format_table(comparison.table()))
             comparison.save(out / f"{cluster}-n{nodes}-{used}-{stack or 'nostack'}-{model}")
-            table = comparison.table().reset_index()
+            table = comparison.table(full=True).reset_index()
             tables.append(table.assign(cluster=cluster, nodes=nodes, transport=used,
                                        progress=progress or "async", stack=stack or "",
                                        model=model))

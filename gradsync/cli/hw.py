@@ -12,9 +12,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hwmodels.cluster import cluster_to_dict, list_presets, load_cluster
+from hwmodels.cluster import cluster_to_dict, list_presets, load_cluster, preset_path
+from hwmodels.specfile import read_yaml
 from hwmodels.devices import get_device, list_devices
 from hwmodels.fabrics import get_fabric, list_fabrics
+from vocab.argtypes import NODES
 from vocab.units import format_bandwidth, format_time
 
 
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=run_list)
     show = sub.add_parser("show", help="one cluster: a preset name or a cluster YAML file")
     show.add_argument("cluster", metavar="NAME|FILE", help="preset name or path to a .yaml file")
-    show.add_argument("--nodes", type=int, default=None, help="number of nodes (default: file's)")
+    show.add_argument("--nodes", type=NODES, default=None, help="number of nodes (default: file's)")
     show.add_argument("--json", action="store_true", help="print the cluster as JSON")
     show.set_defaults(func=run_show)
 
@@ -66,11 +68,47 @@ def run_show(args: argparse.Namespace) -> int:
     """Print one cluster, as a summary or as JSON."""
     cluster = load_cluster(args.cluster, nodes=args.nodes)
     data = cluster_to_dict(cluster)
+    defaults = inherited(read_yaml(preset_path(args.cluster)), data)
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps({**data, "inherited": defaults}, indent=2))
     else:
         print(summary(data))
+        print(inherited_lines(defaults))
     return 0
+
+
+def inherited(raw: Any, data: dict[str, Any]) -> dict[str, str]:
+    """The figures the cluster file leaves out, each with the value it inherits and from
+    where (what a file that names only a topology and a fabric silently gets)."""
+    raw = raw if isinstance(raw, dict) else {}
+    node = raw.get("node") if isinstance(raw.get("node"), dict) else {}
+    topology = data["topology"]
+    candidates = {
+        "nodes": f"{data['nodes']} (default 1; --nodes changes it)",
+        "nics": f"{data['nics_per_node']} per node (topology {topology}'s default; --nics "
+                "changes it)",
+        "node.device": f"{data['device']['name']} (topology {topology}'s device; --device "
+                       "changes it)",
+        "oversubscription": f"{data['oversubscription']:g} (a non-blocking fat tree)",
+        "max_nodes": f"{data['max_nodes']} (default)",
+        "collective_overhead": f"{format_time(data['collective_overhead_s'])} (default)",
+        "comm_interference": "the device's or the stack's default",
+        "transport": f"{data['transport']} (default)",
+        "progress": f"{data['progress']} (default: collectives progress on their own)",
+    }
+    given = {key for key in raw} | {f"node.{key}" for key in node}
+    if topology == "custom":   # a custom node lists its NICs and device itself
+        given |= {"nics", "node.device"}
+    return {key: text for key, text in candidates.items() if key not in given}
+
+
+def inherited_lines(defaults: dict[str, str]) -> str:
+    """``inherited`` as lines under the summary."""
+    if not defaults:
+        return "  inherited  nothing: the file sets every figure"
+    width = max(map(len, defaults))
+    return "\n".join(["  inherited  (not in the file; defaults used)"] +
+                     [f"    {key.ljust(width)}  {text}" for key, text in defaults.items()])
 
 
 def _gb(nbytes: float) -> str:

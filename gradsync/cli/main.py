@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from gradsync import __version__
 from vocab.errors import GradsyncError
+from vocab.jobs import JobInterrupted
 
 # Subcommand modules, in the order ``gradsync --help`` lists them. A module whose optional
 # dependencies are missing (torch, mpi4py, scipy) still registers; it fails only when run.
@@ -21,6 +22,7 @@ SUBCOMMANDS = (
     "gradsync.cli.demo",
     "gradsync.cli.simulate",
     "gradsync.cli.sweep",
+    "gradsync.cli.whatif",
     "gradsync.cli.hw",
     "gradsync.cli.workload",
     "gradsync.cli.run",
@@ -33,7 +35,11 @@ SUBCOMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits with status 2 on bad usage already; keep its one-line message."""
+    """Bad usage is one line naming the command and the flag, exit 2: never argparse's usage
+    block (the subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gradsync`` with ``argv``; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:       # bad usage (one line, printed), --help or --version
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
@@ -66,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradsyncError as exc:
         print(f"gradsync {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except JobInterrupted as exc:     # a job it ran was stopped by a forwarded signal
+        print(f"gradsync {args.command}: {exc}; stopped", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         print("gradsync: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from vocab.argtypes import SECONDS
 from executor.config import RunConfig, add_run_arguments
 from executor.launch import launch
 
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="train for real across MPI ranks and record a trace",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
-    parser.add_argument("--timeout-s", type=float, default=None,
+    parser.add_argument("--timeout-s", type=SECONDS, default=None,
                         help="kill the whole job after this many seconds")
     parser.set_defaults(func=run)
 

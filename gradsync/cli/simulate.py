@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODES, NOISE_CV,
+                            SEED, STALENESS)
 from vocab.errors import SpecError
+from vocab.outpath import check_output
 from simulator.api import compare
+from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from vocab.strategies.plan import MiB
 
@@ -27,10 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     add_run_arguments(p)
     add_stack_arguments(p)
+    add_cluster_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
                         "crossiter)")
     p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
+    p.add_argument("--force", action="store_true", help="replace an earlier --out")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
 
@@ -39,12 +45,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared by simulate and demo-like commands."""
     p.add_argument("--cluster", default="dgx1-p100", help="cluster preset name or YAML file")
     p.add_argument("--model", default="alexnet", help="zoo workload name or YAML file")
-    p.add_argument("--batch", type=int, help="samples per device (default: the model's)")
-    p.add_argument("--nodes", type=int, help="number of nodes (default: the preset's)")
-    p.add_argument("--devices-per-node", type=int, metavar="N",
+    p.add_argument("--batch", type=BATCH, help="samples per device (default: the model's)")
+    p.add_argument("--nodes", type=NODES, help="number of nodes (default: the preset's)")
+    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
                    help="devices (ranks) per node where the node's topology allows (a CPU "
                         "node's ranks; a fitted machine then uses its figures at N ranks)")
-    p.add_argument("--iterations", type=int,
+    p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"),
@@ -53,11 +59,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="when non-blocking MPI collectives progress: on their own (async), "
                         "only inside Wait (wait), or also one step per MPI_Test at each layer "
                         "boundary (test); default: the cluster's (async)")
-    p.add_argument("--bucket-mb", type=float, help="bucket size in MiB (bucketed, crossiter)")
+    p.add_argument("--bucket-mb", type=BUCKET_MB, help="bucket size in MiB (bucketed, crossiter)")
     p.add_argument("--merge", choices=("size", "mgwfbp"), help="bucketing rule")
-    p.add_argument("--staleness", type=int, help="delayed: update applies gradients d steps old")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--noise-cv", type=float,
+    p.add_argument("--staleness", type=STALENESS, help="delayed: update applies gradients d steps old")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--noise-cv", type=NOISE_CV,
                    help="per-rank compute noise CV (default 0; a fitted machine's calibrated "
                         "noise)")
 
@@ -74,15 +80,18 @@ def bucket_bytes(args: argparse.Namespace) -> int | None:
 def run(args: argparse.Namespace) -> int:
     """Simulate, print a table or JSON, optionally save every run."""
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
-    comparison = compare(strategies, cluster=args.cluster, model=args.model, batch=args.batch,
+    if args.out:        # refused before the simulation, not after it
+        check_output(args.out, overwrite=args.force, kind="dir")
+    comparison = compare(strategies, cluster=changed_cluster(args), model=args.model,
+                         batch=args.batch,
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
                          merge=args.merge, progress=args.progress,
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
-    table = comparison.table()
+    table = comparison.table(full=True)
     if args.out:
-        comparison.save(args.out)
+        comparison.save(args.out, overwrite=args.force)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
         print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows],
@@ -94,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
           f"transport, {cluster['progress']} progress, {args.fidelity}, stack "
           f"{(first.specs.get('stack') or {}).get('name', 'none')})")
+    if cluster.get("changes"):
+        print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
     print(comparison.trust.line)
     if args.out:

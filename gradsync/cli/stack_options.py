@@ -14,6 +14,7 @@ from typing import Any
 
 from hwmodels.specs import PRECISIONS
 from hwmodels.stacks import list_stacks
+from vocab.argtypes import DEVICES_PER_NODE, THROUGHPUT
 from vocab.errors import SpecError
 
 
@@ -26,10 +27,10 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="training precision: gradient bytes per element and compute rates "
                              "(amp keeps fp32 gradients; default: the workload's, fp32 rates)")
-    parser.add_argument("--throughput", type=float, metavar="SAMPLES_PER_S",
+    parser.add_argument("--throughput", type=THROUGHPUT, metavar="SAMPLES_PER_S",
                         help="measured single-device samples/s; the compute profile is scaled "
                              "to it")
-    parser.add_argument("--gpus-per-node", type=int, metavar="G",
+    parser.add_argument("--gpus-per-node", type=DEVICES_PER_NODE, metavar="G",
                         help="GPUs (ranks) per node; the same as --devices-per-node")
 
 

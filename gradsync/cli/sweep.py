@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwmodels.cluster import save_cluster
+from vocab.argtypes import ITERATIONS, JOBS
+from vocab.outpath import check_output
 from vocab.errors import GradsyncError
+from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster, cluster_changes
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
 
@@ -41,11 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strategies", type=_list, help="strategies, comma-separated")
     p.add_argument("--bucket-mb", type=_list, help="bucket sizes in MiB, comma-separated")
     p.add_argument("--batch", type=_list, help="per-device batch sizes, comma-separated")
-    p.add_argument("--iterations", type=int)
+    p.add_argument("--iterations", type=ITERATIONS)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"))
     add_stack_arguments(p)
-    p.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
+    add_cluster_arguments(p)
+    p.add_argument("--jobs", type=JOBS, help="local worker processes (default: all cores)")
     p.add_argument("--mpi", action="store_true", help="run points on MPI ranks (mpi4py.futures)")
     p.add_argument("--out", type=Path, default=Path("sweep.csv"),
                    help="output table, .csv or .parquet (default sweep.csv)")
@@ -62,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
              "iterations": args.iterations, "fidelity": args.fidelity,
              "transport": args.transport}
     grid.update({k: v for k, v in {**flags, **stack_kwargs(args)}.items() if v is not None})
+    check_output(args.out, overwrite=args.force)    # fail before the work, not after it
+    if cluster_changes(args):
+        grid["cluster"] = changed_cluster_files(args, grid.get("cluster", ["dgx1-p100"]))
     points = expand_grid(grid)
-    if args.out.exists() and not args.force:   # fail before the work, not after it
-        raise GradsyncError(f"{args.out} exists; choose another --out or pass --force")
     table = run_sweep(points, jobs=args.jobs, mpi=args.mpi or None,
                       progress=not args.no_progress)
     path = write_table(table, args.out, overwrite=args.force)
@@ -73,3 +79,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(table)} points (varied: {', '.join(varied) or 'nothing'}), {failed} failed; "
           f"table written to {path}")
     return 0 if failed < len(table) else 2
+
+
+def changed_cluster_files(args: argparse.Namespace, clusters: object) -> list[str]:
+    """Each cluster of the grid with the what-if flags applied, written as a cluster file
+    beside the table (``OUT.clusters/NAME.yaml``): the table's cluster column then names a
+    file that reproduces the point, and its ``provenance.changes`` says what was changed."""
+    folder = args.out.with_name(f"{args.out.stem}.clusters")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in clusters if isinstance(clusters, list) else [clusters]:
+        path = folder / f"{Path(str(name)).stem}.yaml"
+        save_cluster(changed_cluster(args, name), path, overwrite=True)
+        paths.append(str(path))
+    return paths

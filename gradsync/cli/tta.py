@@ -6,6 +6,7 @@ import argparse
 import json
 
 from convergence.tta import time_to_accuracy
+from vocab.argtypes import BATCH, EPOCHS, NODES, STEPS, whole
 from vocab.errors import SpecError
 
 
@@ -20,18 +21,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "times the simulated iteration time on the cluster."))
     p.add_argument("--cluster", default="dgx1-v100", help="cluster preset name or YAML file")
     p.add_argument("--model", default="resnet50", help="zoo workload name or YAML file")
-    p.add_argument("--batch", type=int, help="samples per device (default: the model's)")
-    p.add_argument("--nodes", type=int, help="number of nodes (default: the preset's)")
+    p.add_argument("--batch", type=BATCH, help="samples per device (default: the model's)")
+    p.add_argument("--nodes", type=NODES, help="number of nodes (default: the preset's)")
     p.add_argument("--strategy", default="sync,bucketed,delayed",
                    help="comma-separated strategies (delayed at every --staleness)")
     p.add_argument("--staleness", default="1,2,4", help="comma-separated d for delayed")
-    p.add_argument("--sync-steps", type=int, help="steps sync needs to reach the target")
-    p.add_argument("--epochs", type=float, help="epochs sync needs (with --dataset-size)")
-    p.add_argument("--dataset-size", type=int, help="training samples per epoch")
+    p.add_argument("--sync-steps", type=STEPS, help="steps sync needs to reach the target")
+    p.add_argument("--epochs", type=EPOCHS, help="epochs sync needs (with --dataset-size)")
+    p.add_argument("--dataset-size", type=whole(1, 10**12, what="samples"), help="training samples per epoch")
     p.add_argument("--penalty", default="nqm",
                    help="staleness penalty table (CSV: staleness, global_batch, penalty[, "
                         "penalty_lo, penalty_hi]) or 'nqm' (default: the noisy quadratic model)")
-    p.add_argument("--seeds", type=int, default=1,
+    p.add_argument("--seeds", type=whole(1, 1000, what="seeds"), default=1,
                    help="simulation seeds (an interval with a calibrated machine's noise)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)

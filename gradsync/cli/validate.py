@@ -6,6 +6,7 @@ import argparse
 import json
 
 from calibration.validate import plot, validate
+from vocab.outpath import check_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,14 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cluster", required=True, help="a file written by gradsync calibrate")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--plot", metavar="FILE", help="write a predicted-vs-measured PNG")
+    parser.add_argument("--force", action="store_true", help="replace an existing --plot")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate and print."""
+    if args.plot:       # refused before the runs are simulated, not after
+        check_output(args.plot, overwrite=args.force, field="--plot")
     report = validate(args.cluster, args.runs)
     if args.plot:
-        plot(report, args.plot)
+        plot(report, args.plot, overwrite=args.force)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -1,12 +1,23 @@
-"""``gradsync workload list`` and ``gradsync workload show NAME|FILE [--json]``."""
+"""``gradsync workload list``, ``show NAME|FILE [--json]`` and ``from-torch SPEC --out FILE``.
+
+``from-torch PKG.MODULE:FACTORY`` (or ``FILE.py:FACTORY``) builds the user's torch model and
+writes its workload (layers in forward order, parameters, FLOPs) as a YAML file that
+``gradsync simulate --model FILE`` reads; see :mod:`executor.usermodel` for the factory.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import sys
+import warnings
+from pathlib import Path
 
+from vocab.argtypes import BATCH
 from vocab.units import format_bytes
-from vocab.workload import Workload, list_workloads, load_workload, workload_to_dict
+from vocab.workload import (Workload, list_workloads, load_workload, save_workload,
+                            workload_to_dict)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shower.add_argument("--json", action="store_true",
                         help="print name, total_params, layers (name, params, ...) as JSON")
     shower.set_defaults(func=run_show)
+    torch_ = sub.add_parser("from-torch", help="a workload file from your own torch model",
+                            description="Build PKG.MODULE:FACTORY (or FILE.py:FACTORY), run one "
+                                        "forward on an example input, write the workload.")
+    torch_.add_argument("factory", metavar="PKG.MODULE:FACTORY",
+                        help="a function of no arguments returning an nn.Module")
+    torch_.add_argument("--input-shape", metavar="B,D1,...",
+                        help="the example input's shape, batch first (default: the factory's "
+                             "input_shape at batch 2)")
+    torch_.add_argument("--input-dtype", choices=("float32", "int64"),
+                        help="float32 (default) or int64 token ids (drawn below 2)")
+    torch_.add_argument("--name", help="workload name (default: the factory's name)")
+    torch_.add_argument("--batch", type=BATCH, help="default batch recorded in the file "
+                                                  "(default: the example's)")
+    torch_.add_argument("--out", type=Path, required=True, help="workload YAML to write")
+    torch_.add_argument("--force", action="store_true", help="replace --out if it exists")
+    torch_.set_defaults(func=run_from_torch)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -50,6 +77,30 @@ def run_show(args: argparse.Namespace) -> int:
              f"{layer.fwd_flops / 1e6:.4g}", format_bytes(layer.grad_bytes))
             for i, layer in enumerate(workload.layers)]
     _print_table(("#", "layer", "params", "tensors", "MFLOP/sample", "grad"), rows)
+    return 0
+
+
+def run_from_torch(args: argparse.Namespace) -> int:
+    """Build the model, describe it, write the workload file, print a one-line summary."""
+    # torch is optional for gradsync (simulation needs none): imported only for this command.
+    introspect = importlib.import_module("executor.introspect")
+    usermodel = importlib.import_module("executor.usermodel")
+    model, factory = usermodel.build_user_model(args.factory)
+    shape = usermodel.parse_shape(args.input_shape) if args.input_shape else None
+    example = usermodel.example_input(model, factory, 2, shape=shape, dtype=args.input_dtype)
+    name = args.name or args.factory.rpartition(":")[2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", introspect.UnusedParametersWarning)
+        workload = usermodel.describe(
+            model, example, args.factory, name=name, default_batch=args.batch,
+            description=f"{type(model).__name__} from {args.factory}",
+            source=f"gradsync workload from-torch {args.factory}")
+    for warning in caught:
+        print(f"gradsync workload from-torch: warning: {warning.message}", file=sys.stderr)
+    save_workload(workload, args.out, overwrite=args.force)
+    print(f"{workload.name}: {len(workload.layers)} layers, {workload.total_params:,} "
+          f"parameters, {workload.fwd_flops_per_sample() / 1e9:.4g} GFLOP forward per sample; "
+          f"written to {args.out} (gradsync simulate --model {args.out})")
     return 0
 
 

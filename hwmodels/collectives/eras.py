@@ -98,6 +98,11 @@ class Era:
     #: this (1: the estimate holds).
     step_latency_measured: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(
         {"intra": 1.0, "net": 1.0}))
+    #: How the library packs rings onto a node's NVLinks: ``"graph"`` (2.5+ topology search,
+    #: ``src/graph/search.cc``: channels may share a link at a lower speed each, the fractional
+    #: optimum) or ``"p2p"`` (2.0-2.4, ``src/transport/p2p.cu``: each ring takes whole links;
+    #: only up to 4 GPUs may put two rings on one link). See ``hwmodels.collectives.nccl``.
+    ring_search: str = "graph"
 
 
 def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
@@ -132,13 +137,14 @@ def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool
 def _measured_era(name: str, description: str, base_us: float, step_us: float,
                   plateau: float, nvlink: bool, qpi_Bps: float | None,
                   sources: Mapping[str, str]) -> Era:
-    """An era older than NCCL's cost model: one ring protocol with measured latency terms."""
+    """An era older than NCCL's cost model: one ring protocol with measured latency terms,
+    rings on whole NVLinks (``ring_search="p2p"``)."""
     lat = {("ring", "Simple"): step_us}
     return Era(name, description, ("Simple",), False, nvlink,
                _us({("ring", "Simple"): base_us}),
                MappingProxyType({hw: _us(lat) for hw in HW}), ring_plateau=plateau,
                tree_correction=False, achieved=0.9, qpi_Bps=qpi_Bps,
-               sources=MappingProxyType(dict(sources)))
+               sources=MappingProxyType(dict(sources)), ring_search="p2p")
 
 
 _TARTAN = "uuudown/Tartan microbenchmark/scale_up_cl (DGX-1 P100)"
@@ -162,6 +168,11 @@ ERAS: Registry[Era] = Registry("library", {
             "ring_plateau": f"{_TUNING} ncclTopoGetAlgoTime (x1.9); the Tartan 2.x curve "
                             "steps from 47 to ~75 us at 32 KB on 8 GPUs",
             "qpi": "NVIDIA/nccl src/graph/topo.h: QPI 6 GB/s (Broadwell)",
+            "ring_search": "NVIDIA/nccl src/transport/p2p.cu (2.0-2.4, e.g. commit "
+                           "01d7a243): computeRingsRec packs rings on whole NVLinks, "
+                           "oversubscribing links only when nranks <= 4 and it more than "
+                           "doubles the rings; Tartan nccl-v2 by GPUs: 7 GPUs 34.7 GB/s "
+                           "(2 rings), 4 GPUs 52.1 (6 half-speed rings)",
             "protocols": "LL from 2.3.5, LL128 from 2.5 (research notes, gpu-fidelity.md s2)"}),
     "nccl2.4": _nccl28("nccl2.4", "NCCL 2.4-2.7: rings, and trees across nodes; LL and Simple",
                        ("LL", "Simple"), trees=True),

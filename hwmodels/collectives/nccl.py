@@ -7,12 +7,15 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
     time = latency + nbytes / algorithm bandwidth
 
 * **Graph bandwidth** (what NCCL's topology search finds, ``src/graph/search.cc``): inside a node,
-  the largest total speed of directed rings over NVLink (a linear program over the directed
-  Hamiltonian cycles; each directed link carries at most its links x NCCL's per-link NVLink
-  speed, ``topo.h``: P100 18 GB/s, V100 21, A100 20); with no NVLink ring over the GPUs (a
+  the largest total speed of directed rings over NVLink (each directed link carries at most
+  its links x NCCL's per-link NVLink speed, ``topo.h``: P100 18 GB/s, V100 21, A100 20): from
+  2.5 a linear program over the directed Hamiltonian cycles (channels share links at lower
+  speeds); before, NCCL 2.0-2.4's ``p2p.cu`` search, rings on whole links (the era's
+  ``ring_search``: 7 GPUs of a DGX-1 P100 get 2 rings, not 3); with no NVLink ring over the GPUs (a
   subset such as 5 GPUs of a DGX-1), one ring routed over PCIe and QPI at NCCL's figures (12 and
   6 GB/s), which is the topology cliff. Across nodes the node's usable NICs at the fabric's
-  achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription). The era's
+  achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription); over TCP the
+  rate NCCL's socket transport measures (``Fabric.nccl_Bps``), not the TCP goodput. The era's
   ``achieved`` fraction turns NCCL's figure into what nccl-tests measures.
 * **Per protocol**: ring LL at 1/4, LL128 at 0.92 (<= 16.7 GB/s per channel), tree 0.9 of the
   graph bandwidth (<= 80 GB/s, 110 on 2 nodes), tree LL 1/3.8; ring algorithm bandwidth = bus
@@ -51,7 +54,7 @@ from hwmodels.collectives.affine import Affine
 from hwmodels.collectives.eras import (
     ERAS, NVLINK_Bps, PCIE_Bps, QPI_Bps, TREE_CORRECTION, Era,
 )
-from hwmodels.collectives.rings import hamiltonian_cycles
+from hwmodels.collectives.rings import hamiltonian_cycles, max_directed_rings
 from hwmodels.specs import AlphaBeta, Cluster, NodeSpec
 
 #: LL128's per-channel ceiling for allreduce (``ll128MaxBwPerCh``), and the tree's caps.
@@ -107,34 +110,53 @@ def _nvlink_speed(node: NodeSpec) -> float:
 
 def node_graph(node: NodeSpec, era: Era) -> Graph:
     """The ring graph NCCL builds on ``node``'s GPUs under ``era`` (cached per node)."""
-    return _node_graph(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps)
+    return _node_graph(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, era.ring_search)
 
 
 @lru_cache(maxsize=256)
-def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float) -> Graph:
+def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
+                ring_search: str = "graph") -> Graph:
     devices = node.device_ids
     if len(devices) == 1:
         return Graph(math.inf, 1, "nvlink")
     speed = _nvlink_speed(node)
     if nvlink:
-        total = _nvlink_rings(node.graph, devices, speed)
+        total = (_p2p_rings(node.graph, devices, speed) if ring_search == "p2p"
+                 else _nvlink_rings(node.graph, devices, speed))
         if total > 0:
             return Graph(total, max(1, round(total / speed)), "nvlink")
         switched = _nvswitch_speed(node.graph, devices, speed)
         if switched > 0:
             return Graph(switched, max(1, round(switched / speed)), "nvlink")
-    return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed if nvlink else None), 1,
-                 "pcie")
+    return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed if nvlink else None,
+                              via_host=not node.device.pcie_p2p), 1, "pcie")
+
+
+def _nvlink_links(graph: nx.Graph, devices: list[int]) -> dict[tuple[int, int], int]:
+    """NVLinks per directed pair of ``devices``."""
+    return {(a, b): int(graph.edges[a, b].get("links", 1)) for a in devices for b in devices
+            if a != b and graph.has_edge(a, b) and graph.edges[a, b].get("kind") == "nvlink"}
+
+
+def _p2p_rings(graph: nx.Graph, devices: list[int], speed: float) -> float:
+    """Total speed of the rings NCCL 2.0-2.4 builds (``src/transport/p2p.cu``): the most
+    directed rings on whole NVLinks, each at one link's speed; on at most 4 GPUs it also
+    tries two rings per link at half speed each and keeps that when it more than doubles
+    the rings (4 GPUs of a cube-mesh: 2 whole-link rings, or 6 half-speed ones). So 7 GPUs
+    of a DGX-1 P100 get 2 rings where a fractional packing would find 3."""
+    links = _nvlink_links(graph, devices)
+    rings = max_directed_rings(links, devices)
+    if 0 < rings and len(devices) <= 4:
+        doubled = max_directed_rings({arc: 2 * n for arc, n in links.items()}, devices)
+        if doubled > 2 * rings:
+            return doubled * speed / 2
+    return rings * speed
 
 
 def _nvlink_rings(graph: nx.Graph, devices: list[int], speed: float) -> float:
     """Largest total speed of directed NVLink rings (fractional packing, as NCCL's search
     puts several channels on one link at a lower speed each)."""
-    cap = {}
-    for a in devices:
-        for b in devices:
-            if a != b and graph.has_edge(a, b) and graph.edges[a, b].get("kind") == "nvlink":
-                cap[(a, b)] = graph.edges[a, b].get("links", 1) * speed
+    cap = {arc: n * speed for arc, n in _nvlink_links(graph, devices).items()}
     cycles = _directed_cycles(cap, devices)
     if not cycles:
         return 0.0
@@ -173,9 +195,11 @@ def _edge_speed(data: Mapping, qpi_Bps: float, nvlink_Bps: float | None) -> floa
 
 
 def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
-                 nvlink_Bps: float | None) -> float:
+                 nvlink_Bps: float | None, via_host: bool = False) -> float:
     """One ring in device order, each hop on the fewest-hop path avoiding other GPUs; its
-    speed is the most loaded directed link's NCCL figure over its load."""
+    speed is the most loaded directed link's NCCL figure over its load. ``via_host`` (GPUs
+    without PCIe peer access): a hop goes through host memory at the receiver's socket (NCCL's
+    SHM transport), so two GPUs under one switch load its uplink both ways."""
     allowed = nx.Graph(graph.subgraph(n for n in graph if graph.nodes[n].get("kind") != "device"
                                       or n in devices))
     if nvlink_Bps is None:   # a PCIe-only library: NVLink edges are not used
@@ -185,16 +209,28 @@ def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
     for src, dst in zip(devices, devices[1:] + devices[:1]):
         others = set(devices) - {src, dst}
         view = nx.subgraph_view(allowed, filter_node=lambda n, o=others: n not in o)
-        for u, v in pairwise(nx.shortest_path(view, src, dst)):
+        path = nx.shortest_path(view, src, dst)
+        if via_host and not any(view.nodes[n].get("kind") == "cpu" for n in path):
+            host = _nearest_socket(view, dst)
+            path = nx.shortest_path(view, src, host)[:-1] + nx.shortest_path(view, host, dst)
+        for u, v in pairwise(path):
             load[(u, v)] = load.get((u, v), 0) + 1
     return min(_edge_speed(allowed.edges[u, v], qpi_Bps, nvlink_Bps) / n
                for (u, v), n in load.items())
 
 
+def _nearest_socket(graph: nx.Graph, device: int) -> Hashable:
+    """The CPU socket closest to ``device`` (where its host memory is)."""
+    lengths = nx.single_source_shortest_path_length(graph, device)
+    return min((n for n in lengths if graph.nodes[n].get("kind") == "cpu"),
+               key=lambda n: (lengths[n], str(n)))
+
+
 def network_Bps(cluster: Cluster) -> float:
-    """A node's achieved network bandwidth: its usable NICs at the fabric's rate."""
+    """A node's achieved network bandwidth: its usable NICs at the rate NCCL's transport gets
+    over the fabric (``Fabric.nccl_Bps``: below the TCP goodput over sockets)."""
     nics = max(1, min(len(cluster.node.nics), cluster.devices_per_node))
-    return nics * cluster.fabric.bandwidth_Bps / cluster.oversubscription
+    return nics * cluster.fabric.nccl_Bps / cluster.oversubscription
 
 
 class NcclCosts:

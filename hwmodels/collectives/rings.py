@@ -197,6 +197,37 @@ class _CycleSearch:
         return [self.cycles[i] for i in self.best[1]]
 
 
+def max_directed_rings(capacity: Mapping[tuple[int, int], int], devices: list[int]) -> int:
+    """The most directed rings over every device, each directed link ``(a, b)`` carrying at
+    most ``capacity[(a, b)]`` of them (whole links, no sharing): NCCL 2.0-2.4's NVLink ring
+    search (``computeRingsRec`` in ``src/transport/p2p.cu``) finds this number by exhaustive
+    depth-first search; here, a branch and bound over the directed Hamiltonian cycles.
+    """
+    successors = {d: sorted(b for (a, b), n in capacity.items() if a == d and n > 0)
+                  for d in devices}
+    cycles = [list(pairwise((*c, c[0])))
+              for c in hamiltonian_cycles(successors, devices, MAX_CYCLES)]
+    # every ring leaves every device once: no device's outgoing links allow more
+    bound = min(sum(n for (a, _), n in capacity.items() if a == d) for d in devices)
+    left, best, work = dict(capacity), [0], [0]
+
+    def visit(first: int, rings: int) -> None:
+        best[0] = max(best[0], rings)
+        for i in range(first, len(cycles)):
+            work[0] += 1
+            if best[0] >= bound or work[0] >= MAX_WORK:
+                return
+            if all(left[arc] > 0 for arc in cycles[i]):
+                for arc in cycles[i]:
+                    left[arc] -= 1
+                visit(i, rings + 1)
+                for arc in cycles[i]:
+                    left[arc] += 1
+
+    visit(0, 0)
+    return best[0]
+
+
 def _peel(capacity: dict[Edge, int], devices: list[int]) -> list[tuple[int, ...]]:
     """Greedy: take any Hamiltonian cycle of the links left, until none is left."""
     left, chosen = dict(capacity), []

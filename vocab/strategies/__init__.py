@@ -8,6 +8,7 @@ from vocab.errors import SpecError
 from vocab.registry import Registry
 from vocab.strategies.bucketed import plan_bucketed
 from vocab.strategies.crossiter import plan_crossiter
+from vocab.strategies.cycle import cycle_messages, plan_cycle_fused
 from vocab.strategies.delayed import plan_delayed
 from vocab.strategies.layerwise import plan_layerwise
 from vocab.strategies.mgwfbp import CostFn, mgwfbp_messages, plan_mgwfbp
@@ -50,4 +51,5 @@ def make_plan(spec: StrategySpec | str, grad_bytes: Sequence[int], *,
 
 
 __all__ = ["BASELINES", "MERGE_RULES", "PLANNERS", "STRATEGIES", "WAIT_POINTS", "CostFn", "Message",
-           "Plan", "Planner", "StrategySpec", "make_plan", "mgwfbp_messages", "plan_mgwfbp"]
+           "Plan", "Planner", "StrategySpec", "cycle_messages", "make_plan", "mgwfbp_messages",
+           "plan_cycle_fused", "plan_mgwfbp"]

@@ -1,0 +1,117 @@
+"""What-if from the command line: one function changes a cluster (``with_changes``), the
+``simulate``/``sweep``/``whatif`` flags go through it, and the runs record what changed.
+
+The user's own question is the walkthrough: "16 DGX-1 V100 nodes on 25 GbE RoCE: delayed or
+bucketed for BERT-base, and what if we move to 100 Gb InfiniBand?", answered by five commands
+and no YAML written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from gradsync.cli.main import main
+from hwmodels.cluster import load_cluster, with_changes
+from hwmodels.fabrics import get_fabric
+from vocab.errors import SpecError
+
+
+def run_json(capsys, argv: list[str]) -> dict:
+    capsys.readouterr()
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_with_changes_rebuilds_the_node_and_lists_each_change():
+    base = load_cluster("dgx1-v100")
+    changed = with_changes(base, nics=1, fabric="roce-25g", oversubscription=2.0, nodes=16)
+    assert len(base.node.nics) == 4 and len(changed.node.nics) == 1
+    assert changed.fabric == get_fabric("roce-25g") and changed.oversubscription == 2.0
+    assert changed.nodes == 16 and changed.node.graph.number_of_nodes() == \
+        base.node.graph.number_of_nodes() - 3          # three NIC vertices fewer
+    assert changed.provenance["changes"] == ["1 NIC(s) per node", "fabric roce-25g",
+                                             "oversubscription 2", "16 nodes"]
+    assert with_changes(base) is base
+
+
+def test_a_device_change_keeps_the_topology_and_a_fabric_file_is_read(tmp_path):
+    fabric = tmp_path / "lab-net.yaml"
+    fabric.write_text("kind: ethernet\nbandwidth: 2 GB/s\nlatency: 3 us\nsource: our lab\n")
+    changed = with_changes(load_cluster("dgx1-v100"), device="p100-sxm2", fabric=fabric)
+    assert changed.device.name == "p100-sxm2"
+    assert changed.node.graph.graph["topology"] == "dgx1-v100"
+    assert (changed.fabric.name, changed.fabric.bandwidth_Bps) == ("lab-net", 2e9)
+
+
+def test_changes_a_topology_cannot_take_are_refused_naming_the_field():
+    with pytest.raises(SpecError) as info:
+        with_changes(load_cluster("dgx1-v100"), nics=0)
+    assert info.value.field == "nics"
+    with pytest.raises(SpecError) as info:
+        with_changes(load_cluster("dgx1-v100"), oversubscription=0.5)
+    assert "oversubscription" in info.value.field
+
+
+def test_bad_flags_are_one_line_and_exit_2(capsys):
+    for flags in (["--fabric", "roce-26g"], ["--nics", "0"], ["--device", "v200"]):
+        assert main(["simulate", "--cluster", "dgx1-v100", *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and flags[0].strip("-") in err
+
+
+def test_hw_show_says_what_a_file_inherits(tmp_path, capsys):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("name: mine\nnode: {topology: dgx1-v100}\nnodes: 16\nfabric: roce-25g\n")
+    data = run_json(capsys, ["hw", "show", str(mine), "--json"])
+    assert data["inherited"]["nics"].startswith("4 per node")
+    assert "nodes" not in data["inherited"] and "fabric" not in data["inherited"]
+
+
+def test_the_users_question_in_five_commands(tmp_path, capsys):
+    """16 DGX-1 V100 on 25 GbE RoCE, one NIC each: delayed or bucketed for BERT-base, and
+    what if the fabric were 100 Gb InfiniBand (EDR)?"""
+    common = ["--cluster", "dgx1-v100", "--nodes", "16", "--nics", "1", "--model", "bert-base",
+              "--strategy", "bucketed,delayed", "--iterations", "2", "--json"]
+    # 1. What does the preset assume? (4 NICs per node: the question has one.)
+    shown = run_json(capsys, ["hw", "show", "dgx1-v100", "--nodes", "16", "--json"])
+    assert shown["nics_per_node"] == 4 and shown["fabric"]["name"] == "ib-edr"
+    # 2. The cluster as it is: RoCE on 25 GbE, runs saved.
+    roce = run_json(capsys, ["simulate", *common, "--fabric", "roce-25g",
+                             "--out", str(tmp_path / "roce")])
+    # 3. The what-if: EDR InfiniBand.
+    edr = run_json(capsys, ["simulate", *common, "--fabric", "ib-edr"])
+    # 4. The same at 2..16 nodes, as a table.
+    table = tmp_path / "scale.csv"
+    capsys.readouterr()
+    assert main(["sweep", "--clusters", "dgx1-v100", "--nodes", "2,16", "--models",
+                 "bert-base", "--strategies", "sync,bucketed,delayed", "--iterations", "2",
+                 "--nics", "1", "--fabric", "roce-25g", "--jobs", "1", "--no-progress",
+                 "--out", str(table)]) == 0
+    # 5. What the saved run records.
+    records = list((tmp_path / "roce").glob("*/run.json"))
+    assert len(records) == 2
+    spec = json.loads(records[0].read_text())["specs"]["cluster"]
+    assert (spec["fabric"], spec["nics_per_node"], spec["nodes"]) == ("roce-25g", 1, 16)
+    assert spec["changes"] == ["1 NIC(s) per node", "fabric roce-25g"]
+
+    for fast, slow in zip(edr["results"], roce["results"]):   # 4x the bandwidth: never slower
+        assert fast["strategy"] == slow["strategy"]
+        assert fast["iteration_time_s"] <= slow["iteration_time_s"]
+    sweep = pd.read_csv(table)
+    assert (sweep["error"].isna() | (sweep["error"] == "")).all() and set(sweep["nodes"]) == {2, 16}
+    changed = load_cluster(sweep["cluster"].iloc[0])
+    assert changed.fabric.name == "roce-25g" and len(changed.node.nics) == 1
+
+
+def test_whatif_predicts_what_simulate_predicts_with_the_same_changes(capsys):
+    flags = ["--fabric", "roce-100g", "--nics", "2", "--nodes", "8", "--model", "resnet50",
+             "--strategy", "sync,delayed", "--iterations", "2"]
+    whatif = run_json(capsys, ["whatif", "--cluster", "dgx1-p100", *flags, "--json"])
+    simulated = run_json(capsys, ["simulate", "--cluster", "dgx1-p100", *flags, "--json"])
+    assert whatif["changes"] == ["2 NIC(s) per node", "fabric roce-100g", "8 nodes"]
+    for a, b in zip(whatif["results"], simulated["results"]):
+        assert a["strategy"] == b["strategy"]
+        assert a["iteration_time_s"] == pytest.approx(b["iteration_time_s"], rel=1e-9)
