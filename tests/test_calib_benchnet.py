@@ -30,7 +30,7 @@ def test_a_directory_without_a_table_is_a_clear_error(tmp_path):
 
 def test_cli_rejects_one_rank_with_exit_2(tmp_path, capsys):
     assert main(["bench-net", "-n", "1", "--out", str(tmp_path)]) == 2
-    assert "error: nranks" in capsys.readouterr().err
+    assert "-n/--ranks: got '1', expected a whole number >= 2" in capsys.readouterr().err
 
 
 @pytest.mark.mpi

@@ -44,7 +44,7 @@ def test_non_utf8_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="an existing YAML file"):
+    with pytest.raises(SpecError, match="an existing file"):
         read_yaml(tmp_path / "nope.yaml")
     with pytest.raises(SpecError, match="not a directory"):
         read_yaml(tmp_path)

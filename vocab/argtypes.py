@@ -123,6 +123,9 @@ STALENESS = whole(1, 1000, what="steps of staleness",
 BATCH = whole(1, 2**20, what="samples per device")
 NODES = whole(1, 100_000, what="nodes")
 DEVICES_PER_NODE = whole(1, 1024, what="devices per node")
+NICS = whole(1, 64, what="NICs per node")
+#: Oversubscription of the fabric above the leaf switches: 1 is non-blocking.
+OVERSUBSCRIPTION = real(1, 1024, what="oversubscription ratio (1: non-blocking)")
 RANKS = whole(1, 4096, what="MPI ranks")
 STEPS = whole(1, 10_000_000, what="training steps")
 EVERY = whole(0, 10_000_000, what="steps between events, 0 for never")

@@ -19,6 +19,7 @@ from hwmodels.cluster import load_cluster, with_changes
 from hwmodels.devices import list_devices
 from hwmodels.fabrics import list_fabrics
 from hwmodels.specs import Cluster
+from vocab.argtypes import NICS, OVERSUBSCRIPTION
 
 #: Flag attribute -> keyword of :func:`with_changes`.
 CHANGE_FLAGS = {"fabric": "fabric", "nics": "nics", "oversubscription": "oversubscription",
@@ -32,9 +33,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                        help="inter-node fabric instead of the cluster's: a preset "
                             f"({', '.join(list_fabrics())}) or a YAML file with kind, "
                             "bandwidth and latency")
-    group.add_argument("--nics", type=int, metavar="N",
+    group.add_argument("--nics", type=NICS, metavar="N",
                        help="NICs per node instead of the topology's (named topologies)")
-    group.add_argument("--oversubscription", type=float, metavar="X",
+    group.add_argument("--oversubscription", type=OVERSUBSCRIPTION, metavar="X",
                        help="fat-tree oversubscription ratio (>= 1) instead of the cluster's")
     group.add_argument("--device", metavar="NAME",
                        help=f"compute device instead of the node's ({', '.join(list_devices())})")

@@ -18,6 +18,7 @@ from gradsync.cli.cluster_options import add_cluster_arguments, cluster_changes
 from gradsync.cli.simulate import JSON_KEYS, format_table
 from hwmodels.cluster import load_cluster
 from simulator.api import compare
+from vocab.argtypes import BATCH, DEVICES_PER_NODE, ITERATIONS, NODES, SEED
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,15 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cluster", required=True, help="fitted cluster file (or any cluster)")
     p.add_argument("--model", help="workload (default: the first calibrated one, else alexnet)")
-    p.add_argument("--batch", type=int, help="per-device batch (default: a calibrated one)")
-    p.add_argument("--nodes", type=int, help="node count (max_nodes raised to it)")
-    p.add_argument("--devices-per-node", type=int, metavar="N",
+    p.add_argument("--batch", type=BATCH, help="per-device batch (default: a calibrated one)")
+    p.add_argument("--nodes", type=NODES, help="node count (max_nodes raised to it)")
+    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
                    help="ranks per node (a calibrated machine uses its figures at N ranks)")
     add_cluster_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list")
-    p.add_argument("--iterations", type=int, help="measured iterations (default: simulate's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iterations", type=ITERATIONS, help="measured iterations (default: simulate's)")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
 

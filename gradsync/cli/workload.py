@@ -14,6 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from vocab.argtypes import BATCH
 from vocab.units import format_bytes
 from vocab.workload import (Workload, list_workloads, load_workload, save_workload,
                             workload_to_dict)
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     torch_.add_argument("--input-dtype", choices=("float32", "int64"),
                         help="float32 (default) or int64 token ids (drawn below 2)")
     torch_.add_argument("--name", help="workload name (default: the factory's name)")
-    torch_.add_argument("--batch", type=int, help="default batch recorded in the file "
+    torch_.add_argument("--batch", type=BATCH, help="default batch recorded in the file "
                                                   "(default: the example's)")
     torch_.add_argument("--out", type=Path, required=True, help="workload YAML to write")
     torch_.add_argument("--force", action="store_true", help="replace --out if it exists")

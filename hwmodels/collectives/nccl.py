@@ -25,6 +25,8 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
   (NVIDIA/nccl#209).
 * **Latency**: base + per step on the link class: ring ``(2(p-1) - 2(N-1))`` NVLink/PCIe steps and
   ``2(N-1)`` network steps (LL intra steps x1.8 across nodes); tree ``2((k-1) intra + log2 N net)``.
+  NCCL's network terms were measured over InfiniBand; over TCP each network step that runs also
+  pays the fabric's TCP latency (:func:`socket_step_s`).
 * **Mid sizes** (64 KB-1 MB run about 2x slower than that alpha-beta): NCCL's tuner prices
   every candidate with its own estimate (``self.tuner``: NCCL's figures as they are) and picks
   the fastest; what then runs costs more, for reasons found in NCCL's source: a message below
@@ -233,6 +235,23 @@ def network_Bps(cluster: Cluster) -> float:
     return nics * cluster.fabric.nccl_Bps / cluster.oversubscription
 
 
+#: NCCL's network-step terms (``hwLat`` NET, and the ABCI fit of what a step takes) were
+#: measured over InfiniBand, whose own small-message latency is about 1 us
+#: (``hwmodels/data/fabrics.yaml``, ib-*).
+IB_LATENCY_S = 1e-6
+
+
+def socket_step_s(cluster: Cluster) -> float:
+    """What a network step costs beyond NCCL's (InfiniBand) figure over Ethernet: each step
+    pays the fabric's own latency (``latency_s``) in place of InfiniBand's ~1 us. Over TCP,
+    NCCL's socket transport hands every step to the kernel TCP stack (10-50 us); RoCE runs
+    NCCL's verbs transport as InfiniBand does, and its ~1-2 us adds next to nothing."""
+    fabric = cluster.fabric
+    if fabric.kind != "ethernet" or cluster.nodes < 2:
+        return 0.0
+    return max(0.0, fabric.latency_s - IB_LATENCY_S)
+
+
 class NcclCosts:
     """NCCL-style costs of the collectives over every GPU of ``cluster`` under ``era``."""
 
@@ -249,6 +268,9 @@ class NcclCosts:
         self.p = self.k * self.nodes
         self.graph = node_graph(cluster.node, self.era)
         self.net_Bps = network_Bps(cluster) * self.scales.net_bw
+        # NCCL's tuner prices network steps with its own (InfiniBand) terms; what runs over
+        # TCP also pays the socket stack's latency per step.
+        self.socket_step_s = 0.0 if as_tuner else socket_step_s(cluster)
         self.intra_Bps = self.graph.intra_Bps * self.scales.intra_bw
         name = cluster.device.name.lower()
         self.ll128_ok = self.graph.hw == "nvlink" and not name.startswith("p100")
@@ -352,7 +374,7 @@ class NcclCosts:
                     else era.step_latency_measured)
         intra = hw.get(key, hw.get(("ring", protocol), 0.0)) * s.intra_lat * measured["intra"]
         inter = era.hw_lat_s["net"].get(key, era.hw_lat_s["net"].get(("ring", protocol), 0.0))
-        inter *= s.net_lat * measured["net"]
+        inter = inter * s.net_lat * measured["net"] + self.socket_step_s
         if self.nodes > 1 and protocol == "LL":
             intra *= 1.8
         if algorithm == "tree":
@@ -375,4 +397,5 @@ class NcclCosts:
         return {"intra": AlphaBeta(hw[("ring", "Simple")] * self.scales.intra_lat
                                    * measured["intra"], per_byte(self.intra_Bps), gamma_s_per_B),
                 "inter": AlphaBeta(net[("ring", "Simple")] * self.scales.net_lat
-                                   * measured["net"], per_byte(self.net_Bps), gamma_s_per_B)}
+                                   * measured["net"] + self.socket_step_s,
+                                   per_byte(self.net_Bps), gamma_s_per_B)}
