@@ -372,6 +372,8 @@ def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None
     listed in ``provenance["changes"]`` so that a run records what was changed.
     """
     changes = list(cluster.provenance.get("changes", []))
+    _refuse_node_change_with_groups(cluster, device=device, nics=nics,
+                                    devices_per_node=devices_per_node)
     if device is not None:
         new = device if isinstance(device, Device) else resolve_device(device, "device")
         cluster = _with_node(cluster, device=new)
@@ -394,6 +396,15 @@ def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None
     if len(changes) == len(cluster.provenance.get("changes", [])):
         return cluster
     return replace(cluster, provenance={**cluster.provenance, "changes": changes})
+
+
+def _refuse_node_change_with_groups(cluster: Cluster, **node_changes: Any) -> None:
+    """Node groups differ node by node: one flag cannot say which group to change."""
+    groups = getattr(cluster.variation, "groups", None)
+    for field, value in node_changes.items():
+        if groups and value is not None:
+            raise SpecError(field, value, f"a cluster without node groups ({cluster.name} has "
+                            f"{len(groups)}: change the groups in its file)")
 
 
 def _fabric(fabric: Any) -> Any:
