@@ -18,6 +18,7 @@ from vocab.errors import SpecError
 
 if TYPE_CHECKING:
     from hwmodels.calibration import Calibration
+    from hwmodels.hetero import Variation
 
 DEVICE_KINDS = ("gpu", "cpu")
 #: Training precisions: the compute rate a layer runs at and the bytes of each gradient element.
@@ -264,6 +265,10 @@ class Cluster:
         """The same nodes on another inter-node fabric (fitted inter-node figures dropped)."""
         fitted = {k: v for k, v in self.fitted.items() if k != "inter"}
         return replace(self, fabric=fabric, fitted=fitted)
+
+    def with_variation(self, variation: "Variation | None") -> "Cluster":
+        """The same cluster with its nodes differing as ``variation`` says (None: uniform)."""
+        return replace(self, variation=variation)
 
     def with_transport(self, transport: str) -> "Cluster":
         """The same cluster with device-direct or host-staged collectives."""
