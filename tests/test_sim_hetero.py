@@ -145,3 +145,21 @@ def test_bad_variation_names_the_field(raw, field):
         cluster = cluster_from_dict({"name": "c", "node": {"topology": "dgx1-v100"},
                                      "nodes": 2, "fabric": "ib-edr", **raw})
         iteration(cluster, "sync")
+
+
+def test_a_heterogeneous_file_saves_and_loads_back(tmp_path):
+    from hwmodels.cluster import load_cluster, save_cluster
+    from simulator.api import simulate
+    raw = {"name": "mixed", "fabric": "ib-edr",
+           "groups": [{"name": "v100", "nodes": 3, "node": {"topology": "dgx1-v100"}},
+                      {"name": "p100", "nodes": 1, "node": {"topology": "dgx1-p100"},
+                       "nics": 2}],
+           "slow_nodes": {1: 1.5}, "degraded": [{"node": 0, "nic": "nic1", "factor": 0.5},
+                                                {"node": 2, "link": [0, 1], "factor": 0.5}],
+           "fabric_leaves": {"radix": 8}, "noise_per_node": True}
+    cluster = cluster_from_dict(raw)
+    assert [len(g.node.nics) for g in cluster.variation.groups] == [4, 2]
+    again = load_cluster(save_cluster(cluster, tmp_path / "mixed.yaml"))
+    runs = [simulate(c, "resnet50-ci", 8, "bucketed", iterations=2, fidelity="detailed",
+                     noise=0.05) for c in (cluster, again)]
+    assert runs[0].iteration_time_s == runs[1].iteration_time_s
