@@ -163,3 +163,14 @@ def test_a_heterogeneous_file_saves_and_loads_back(tmp_path):
     runs = [simulate(c, "resnet50-ci", 8, "bucketed", iterations=2, fidelity="detailed",
                      noise=0.05) for c in (cluster, again)]
     assert runs[0].iteration_time_s == runs[1].iteration_time_s
+
+
+def test_per_node_noise_makes_one_rank_class_per_node():
+    # Every rank of a node shares its node's factor: the engine runs one process per node,
+    # and the trace has the node leaders' rows (ranks 0, 4, 8, 12 of four 4-GPU nodes).
+    from simulator.noise import NoiseSpec
+    cluster = with_variation(toy_cluster(4), noise_per_node=True)
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster, 2e-6))
+    result = run_strategy(ctx, strategy_spec("sync"), RunSettings(
+        3, fidelity="detailed", noise=NoiseSpec(cv=0.2)))
+    assert set(result.trace["rank"]) == {0, 4, 8, 12}
