@@ -223,10 +223,15 @@ class Cluster:
     #: ``"node.options.nvlink_bandwidth"``), so that a saved file keeps its sources.
     sources: Mapping[str, str] = field(default_factory=dict)
     calibration: "Calibration | None" = None
+    #: Where the nodes differ (node groups, slow nodes, degraded links, leaf switches;
+    #: :mod:`hwmodels.hetero`); None: ``nodes`` identical nodes.
+    variation: "Variation | None" = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 1:
             raise SpecError("nodes", self.nodes, "a whole number >= 1")
+        if self.variation is not None:
+            self.variation.check(self.nodes)
         if self.nodes > self.max_nodes:
             raise SpecError("nodes", self.nodes,
                             f"at most {self.max_nodes} (the fabric's max_nodes for {self.name})")
