@@ -347,7 +347,8 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
                         warmup, interference, ordering, cluster.progress,
                         stretch_comm=(cluster.device.kind == "gpu" and interference > 0
                                       and cluster.transport == "device"),
-                        cycle_s=ctx.stack.cycle_s if ctx.stack is not None else 0.0)
+                        cycle_s=ctx.stack.cycle_s if ctx.stack is not None else 0.0,
+                        post_after_backward=ctx.stack is not None and ctx.stack.after_backward)
     stretch = 1.0 + interference if setup.stretch_comm else 1.0
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
@@ -510,7 +511,8 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
                             max_ranks=max_ranks, placement=placement)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
-    return Comparison(results, baseline, trust=trust_for(ctx.cluster))
+    return Comparison(results, baseline, trust=trust_for(ctx.cluster),
+                      device_memory_bytes=ctx.cluster.node.device.memory_bytes)
 
 
 def refuse_unused_staleness(specs: Sequence[StrategySpec], staleness: int | None) -> None:

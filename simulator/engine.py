@@ -68,6 +68,9 @@ class EngineSetup:
     stretch_comm: bool = False
     #: Horovod's cycle: a posted collective starts at the next multiple of ``cycle_s`` (0: none).
     cycle_s: float = 0.0
+    #: The stack's ``after_backward``: messages are posted, in order, when the backward pass
+    #: ends rather than when their last gradient is ready.
+    post_after_backward: bool = False
     triggers: dict[int, tuple[Message, ...]] = field(init=False, repr=False, compare=False)
     messages: tuple[Message, ...] = field(init=False, repr=False, compare=False)
 
@@ -291,14 +294,25 @@ class Rank:
     def backward(self, it: int):
         """Backward pass in reverse layer order, posting each message when it is complete."""
         setup = self.setup
+        held: list[Message] = []
         for layer in range(len(setup.layer_names) - 1, -1, -1):
             yield from self.compute(it, "backward", setup.layer_names[layer],
                                     setup.backward_s[layer])
-            for message in setup.triggers.get(layer, ()):
-                self.done[(it, message.index)] = self.network.post(
-                    self.id, message, it, setup.priority(message, it), gate=self.gate,
-                    weight=self.weight)
+            ready = setup.triggers.get(layer, ())
+            if setup.post_after_backward:
+                held.extend(ready)
+                ready = ()
+            for message in ready:
+                self.post(it, message)
             self.gate.poll()      # ...and so does every gradient hook, after posting
+        for message in held:
+            self.post(it, message)
+
+    def post(self, it: int, message: Message) -> None:
+        """Hand ``message`` of iteration ``it`` to the network."""
+        self.done[(it, message.index)] = self.network.post(
+            self.id, message, it, self.setup.priority(message, it), gate=self.gate,
+            weight=self.weight)
 
     def finish(self, it: int):
         """The strategy's wait point, then the optimizer update."""

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Callable
 
+from vocab.errors import SpecError
+
 __all__ = ["FORWARDED", "GRACE_S", "JobInterrupted", "JobResult", "run_checked",
            "run_job", "signal_exit_status"]
 
@@ -66,6 +68,33 @@ class JobInterrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+#: Ranks per core above which a local job is refused (unless ``--oversubscribe``): each
+#: extra rank slows every other, so 1000 ranks on 2 cores would take hours to do nothing.
+MAX_RANKS_PER_CORE = 8
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_ranks(nranks: int, oversubscribe: bool = False, flag: str = "-n") -> str | None:
+    """A warning when ``nranks`` local ranks outnumber the cores; SpecError above
+    :data:`MAX_RANKS_PER_CORE` per core unless ``oversubscribe``; None when they fit."""
+    cores = machine_cores()
+    if nranks <= cores:
+        return None
+    if nranks > MAX_RANKS_PER_CORE * cores and not oversubscribe:
+        raise SpecError(flag, nranks, f"at most {MAX_RANKS_PER_CORE * cores} ranks on this "
+                        f"machine's {cores} cores ({MAX_RANKS_PER_CORE} per core; pass "
+                        "--oversubscribe to run more anyway)")
+    return (f"{nranks} ranks on {cores} cores: ranks share cores, so compute and "
+            "communication times are not those of a machine with a core per rank")
 
 
 def signal_exit_status(name: str) -> int:

@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
     p.add_argument("--force", action="store_true", help="replace an earlier --out")
     p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) a setup whose memory per rank exceeds the device's")
     p.set_defaults(func=run)
 
 
@@ -97,12 +99,17 @@ def run(args: argparse.Namespace) -> int:
                          placement=getattr(args, "placement", "packed"),
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
     table = comparison.table(full=True)
+    warnings = comparison.memory_warnings()
+    if warnings and args.strict:
+        raise SpecError("memory per rank", warnings[0].split(": ", 1)[1],
+                        "a setup that fits the device (a smaller --batch, or drop --strict)")
     if args.out:
         comparison.save(args.out, overwrite=args.force)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
         print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows],
-                          "trust": comparison.trust.to_dict()}, default=float))
+                          "trust": comparison.trust.to_dict(), "warnings": warnings},
+                         default=float))
         return 0
     first = next(iter(comparison))
     cluster = first.specs["cluster"]
@@ -113,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if cluster.get("changes"):
         print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
+    for line in warnings:
+        print(f"warning: {line}")
     print(comparison.trust.line)
     if args.out:
         print(f"runs written under {args.out}")
