@@ -174,3 +174,17 @@ def test_per_node_noise_makes_one_rank_class_per_node():
     result = run_strategy(ctx, strategy_spec("sync"), RunSettings(
         3, fidelity="detailed", noise=NoiseSpec(cv=0.2)))
     assert set(result.trace["rank"]) == {0, 4, 8, 12}
+
+
+def test_concurrent_collectives_share_their_bottleneck():
+    # Processor sharing between collectives is kept: two equal allreduces posted together on
+    # the same links each take twice as long as one alone (no latency terms here).
+    cluster = toy_cluster(2)
+    env, rows = simpy.Environment(), []
+    network = DetailedNetwork(env, cluster, ToyComm(cluster, 0.0), "concurrent", rows)
+    p, n = cluster.total_devices, 32 << 20
+    ends = [network.post(0, Message(i, (0,), n), 0, 0, weight=p) for i in range(2)]
+    env.run()
+    alone = 2 * (p - 1) * n / p / 10e9            # fabric-bound ring, 10 GB/s NIC
+    assert all(e.processed for e in ends)
+    assert env.now == pytest.approx(2 * alone, rel=1e-9)
