@@ -103,6 +103,11 @@ class Variation:
         return len({node_key(g.node) for g in self.groups}) <= 1
 
     @property
+    def links_differ(self) -> bool:
+        """Whether some link differs from the plain cluster's (groups, degradation, leaves)."""
+        return not (self.uniform_nodes and not self.degraded and self.leaf_radix is None)
+
+    @property
     def is_uniform(self) -> bool:
         """Whether the variation changes nothing a plain cluster could not say."""
         return (self.uniform_nodes and not self.slow_nodes and not self.degraded
