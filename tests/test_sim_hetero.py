@@ -188,3 +188,15 @@ def test_concurrent_collectives_share_their_bottleneck():
     alone = 2 * (p - 1) * n / p / 10e9            # fabric-bound ring, 10 GB/s NIC
     assert all(e.processed for e in ends)
     assert env.now == pytest.approx(2 * alone, rel=1e-9)
+
+
+def test_estimate_is_shown_before_a_long_run_and_the_record_names_the_variation(
+        capsys, monkeypatch):
+    import simulator.api as api
+    monkeypatch.setattr(api, "ESTIMATE_NOTICE_S", 0.0)   # every run counts as long here
+    cluster = with_variation(toy_cluster(2), slow_nodes={1: 1.5})
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster, 2e-6))
+    result = run_strategy(ctx, strategy_spec("sync"), RunSettings(1, fidelity="detailed"))
+    err = capsys.readouterr().err
+    assert "8 ranks in 2 rank classes: estimated" in err and "MiB" in err
+    assert result.specs["variation"]["slow_nodes"] == {"1": 1.5}
