@@ -357,6 +357,7 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "sources": dict(cluster.sources),
         "calibration": (cluster.calibration.to_dict() if cluster.calibration is not None
                         else None),
+        "variation": cluster.variation.describe() if cluster.variation is not None else "",
     }
 
 
