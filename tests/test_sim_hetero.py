@@ -113,12 +113,17 @@ def test_degraded_intra_link_never_faster():
         assert one_allreduce(slow, 64 << 20) >= base
 
 
-def test_spread_placement_on_oversubscribed_leaves_is_never_faster_than_packed():
+def test_placement_on_oversubscribed_leaves_by_hand():
+    # 8 one-NIC nodes, leaves of 2 ports at 4:1: a leaf's uplink serves 2 x 10 / 4 = 5 GB/s.
+    # Packed (nodes 0-1, 2-3, ... share a leaf): one ring hop per leaf crosses the spine, n/p
+    # per step. Spread (node n on leaf n % 4): both of a leaf's nodes send across, 2 n/p.
     cluster = replace(toy_cluster(8), oversubscription=4.0)
     leaves = with_variation(cluster, leaf_radix=2)
-    n = 64 << 20
-    packed = one_allreduce(leaves, n, placement="packed")
-    assert one_allreduce(leaves, n, placement="spread") > packed
+    p, n = cluster.total_devices, 64 << 20
+    for placement, hops in (("packed", 1), ("spread", 2)):
+        expected = 2 * (p - 1) * (1e-6 + hops * n / p / 5e9)
+        assert one_allreduce(leaves, n, placement=placement) == pytest.approx(expected,
+                                                                                rel=1e-9)
     # a non-blocking fabric (radix >= nodes: one leaf) is the plain core at ratio 1
     flat = with_variation(replace(cluster, oversubscription=1.0), leaf_radix=8)
     assert one_allreduce(flat, n) == pytest.approx(
