@@ -190,13 +190,21 @@ def _errors(cluster: Cluster, library: str, sizes: Iterable[float],
     return [(int(n), model.allreduce(n).at(n) / t - 1) for n, t in zip(sizes, times)]
 
 
-def abci_check(folder: Path = DATA / "abci-v100", fit_nodes: Sequence[int] = (1, 2, 8, 32),
-               check_nodes: Sequence[int] = (4, 16)) -> dict[int, list[tuple[int, float]]]:
-    """Fit on ``fit_nodes``' logs, predict ``check_nodes``: {nodes: [(size, relative error)]}."""
+def abci_fit(folder: Path = DATA / "abci-v100",
+             fit_nodes: Sequence[int] = (1, 2, 8, 32)) -> CollectiveFit:
+    """The fit of the ABCI logs of ``fit_nodes`` on the ``abci-v100`` preset under ``nccl2.8``."""
     table = read_collective_logs(folder)
-    base = load_cluster("abci-v100")
-    fit = fit_collectives(table[table["nodes"].isin(fit_nodes)], base, "nccl2.8")
-    fitted = attach(base, fit)
+    return fit_collectives(table[table["nodes"].isin(fit_nodes)], load_cluster("abci-v100"),
+                           "nccl2.8")
+
+
+def abci_check(folder: Path = DATA / "abci-v100", fit_nodes: Sequence[int] = (1, 2, 8, 32),
+               check_nodes: Sequence[int] = (4, 16),
+               fit: CollectiveFit | None = None) -> dict[int, list[tuple[int, float]]]:
+    """Fit on ``fit_nodes``' logs (or take ``fit``), predict ``check_nodes``:
+    {nodes: [(size, relative error)]}."""
+    table = read_collective_logs(folder)
+    fitted = attach(load_cluster("abci-v100"), fit or abci_fit(folder, fit_nodes))
     curves = allreduce_curves(table[table["nodes"].isin(check_nodes)])
     return {nodes: _errors(fitted.with_nodes(nodes), "nccl2.8",
                            c["nbytes"][c["nbytes"] >= MIN_FIT_BYTES],
@@ -245,8 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.check:
         parser.print_help()
         return 0
-    abci = abci_check(args.data / "abci-v100")
-    _print("ABCI V100 (fitted on 1, 2, 8, 32 nodes), model/measured - 1:",
+    fit = abci_fit(args.data / "abci-v100")
+    abci = abci_check(args.data / "abci-v100", fit=fit)
+    _print("ABCI V100 (fitted on 1, 2, 8, 32 nodes; between them read at size x (N_ref/N)^"
+           f"{fit.size_exponent:g}, chosen by leave-one-out), model/measured - 1:",
            {f"{n} nodes": e for n, e in abci.items()})
     dgx = dgx1_check(args.data / "tartan-dgx1-p100")
     by_gpus = dgx.pop("nccl2 busbw at 1 GB by GPUs")
