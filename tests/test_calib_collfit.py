@@ -83,6 +83,9 @@ def test_fit_records_provenance_and_beats_the_closed_form() -> None:
     assert fit.provenance["fit_sizes"] == [MIN_FIT_BYTES, 32 << 20]
     for layout, (sizes, times) in fit.curves.items():       # measured points kept as they are
         assert sizes[-1] == 32 << 20 and len(sizes) == len(times)
+    # the size exponent was chosen on the interior node counts, and is stored with the fit
+    assert sorted(fit.provenance["size_exponent"]["held_out_rms_log"]) == ["16x4", "4x4", "8x4"]
+    assert fit.provenance["size_exponent"]["value"] == fit.size_exponent
 
 
 @needs_data
@@ -155,6 +158,11 @@ def test_a_ring_between_measured_node_counts_follows_its_closed_form_at_bytes_pe
     assert max(map(abs, errors["same size"])) > 0.10       # the plateau's end moves with p
     # beyond the measured node counts: the nearest curve carried by the model's shape
     assert per_rank.time_s(16, K, 1 << 20, model_at) == pytest.approx(_ring(16, 1 << 20))
+
+
+def test_with_no_interior_node_count_the_exponent_is_the_rings() -> None:
+    assert fit_size_exponent(_curves(_tree, (1, 2, 8)), lambda n, k, b: _tree(n, b),
+                             "nccl2.8") == (1.0, {})
 
 
 def test_size_exponent_round_trips_and_a_bad_one_names_its_field() -> None:
