@@ -81,7 +81,7 @@ def test_fit_records_provenance_and_beats_the_closed_form() -> None:
         ["1x4", "2x4", "4x4", "8x4", "16x4", "32x4"])
     assert len(fit.provenance["files"]) == 6
     assert fit.provenance["fit_sizes"] == [MIN_FIT_BYTES, 32 << 20]
-    for layout, (sizes, times) in fit.curves.items():       # measured points kept as they are
+    for sizes, times in fit.curves.values():                # measured points kept as they are
         assert sizes[-1] == 32 << 20 and len(sizes) == len(times)
     # the size exponent was chosen on the interior node counts, and is stored with the fit
     assert sorted(fit.provenance["size_exponent"]["held_out_rms_log"]) == ["16x4", "4x4", "8x4"]

@@ -84,7 +84,8 @@ class CollectiveFit:
         points = []
         for ref in refs:
             at = nbytes * (ref / nodes) ** self.size_exponent
-            on_curve = self._on_curve((ref, gpus_per_node), at, lambda n: model_at(ref, n))
+            on_curve = self._on_curve((ref, gpus_per_node), at,
+                                     lambda n, ref=ref: model_at(ref, n))
             points.append((ref, at, math.log(on_curve)))
         if len(points) == 2:
             (lo, _, t_lo), (hi, _, t_hi) = points
