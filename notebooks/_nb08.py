@@ -120,6 +120,9 @@ CELLS = [
     mild = slow_node[slow_node.slowdown == min(SLOWDOWNS[1:])].set_index("strategy").lost_pct
     best = fabric.loc[fabric.groupby(["oversubscription", "placement"]).iteration_ms.idxmin()]
     delayed_wins = int((best.strategy == "delayed").sum())
+    losses = best[best.strategy != "delayed"]
+    where = "; ".join(f"{r.strategy} at {r.oversubscription:g}:1 {r.placement}"
+                      for r in losses.itertuples()) or "none"
     high = fabric[fabric.oversubscription == fabric.oversubscription.max()]
     high_sync = high[high.strategy == "sync"].set_index("placement").iteration_ms
     display(Markdown(
@@ -130,7 +133,9 @@ CELLS = [
         f"limit that no overlap hides (`delayed` only postpones it: a {min(SLOWDOWNS[1:]):g}x "
         f"slow node costs it {mild['delayed']:.1f} % over {ITERATIONS} iterations against "
         f"{mild['sync']:.1f} % for `sync`, while its one step of slack lasts). On leaves of 16 ports, `delayed` is the fastest strategy "
-        f"in {delayed_wins} of {len(best)} (oversubscription, placement) cases. At "
+        f"in {delayed_wins} of {len(best)} (oversubscription, placement) cases (beaten by: "
+        f"{where}; where the fabric is the bottleneck, overlapping one step's communication "
+        f"with the next step's compute cannot hide it all). At "
         f"{fabric.oversubscription.max():g}:1, placement moves `sync` from "
         f"{high_sync.min():.0f} ms ({high_sync.idxmin()}) to {high_sync.max():.0f} ms "
         f"({high_sync.idxmax()}): spreading ring neighbours over leaves sends every hop over "
