@@ -106,8 +106,18 @@ def bench_heterogeneous_16384() -> dict:
             "seconds": time.perf_counter() - start, "goal_s": None}
 
 
+def bench_noisy_1024() -> dict:
+    """Per-rank noise makes every rank its own rank class: the worst case for events."""
+    ctx = prepare("dgx1-v100", "resnet50", batch=64, nodes=128)
+    start = time.perf_counter()
+    run_strategy(ctx, strategy_spec("bucketed"), RunSettings(2, fidelity="detailed",
+                                                              noise=NoiseSpec(cv=0.05)))
+    return {"name": "detailed bucketed, 1024 ranks, per-rank noise (1024 classes)",
+            "seconds": time.perf_counter() - start, "goal_s": None}
+
+
 BENCHMARKS = [bench_1024_five_strategies, bench_3072_point, bench_detailed_scale,
-              bench_heterogeneous_16384]
+              bench_heterogeneous_16384, bench_noisy_1024]
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ from hwmodels.specs import (
     LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, Device, NodeSpec,
 )
 from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
-from hwmodels.variationfile import VARIATION_KEYS, variation_from_dict
+from hwmodels.variationfile import VARIATION_KEYS, variation_from_dict, variation_to_spec
 from vocab.units import parse_bandwidth, parse_time
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -242,6 +242,8 @@ def cluster_to_spec(cluster: Cluster) -> dict[str, Any]:
         spec["provenance"] = _plain(cluster.provenance)
     if cluster.calibration is not None:
         spec["calibration"] = cluster.calibration.to_dict()
+    if cluster.variation is not None:
+        spec.update(variation_to_spec(cluster.variation, lambda n: _node_to_spec(n, {})))
     return spec
 
 
@@ -355,6 +357,7 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "sources": dict(cluster.sources),
         "calibration": (cluster.calibration.to_dict() if cluster.calibration is not None
                         else None),
+        "variation": cluster.variation.describe() if cluster.variation is not None else "",
     }
 
 

@@ -103,10 +103,31 @@ class Variation:
         return len({node_key(g.node) for g in self.groups}) <= 1
 
     @property
+    def links_differ(self) -> bool:
+        """Whether some link differs from the plain cluster's (groups, degradation, leaves)."""
+        return not (self.uniform_nodes and not self.degraded and self.leaf_radix is None)
+
+    @property
     def is_uniform(self) -> bool:
         """Whether the variation changes nothing a plain cluster could not say."""
         return (self.uniform_nodes and not self.slow_nodes and not self.degraded
                 and self.leaf_radix is None and not self.noise_per_node)
+
+    def describe(self) -> str:
+        """What makes the nodes differ, in words ('' when nothing does)."""
+        parts = []
+        if not self.uniform_nodes:
+            parts.append("node groups of different nodes (" + ", ".join(
+                f"{g.count} x {g.node.name}/{g.node.device.name}" for g in self.groups) + ")")
+        if self.slow_nodes:
+            parts.append(f"{len(self.slow_nodes)} slow node(s)")
+        if self.degraded:
+            parts.append(f"{len(self.degraded)} degraded link(s) or NIC(s)")
+        if self.leaf_radix is not None:
+            parts.append(f"leaf switches of radix {self.leaf_radix}")
+        if self.noise_per_node:
+            parts.append("per-node noise")
+        return ", ".join(parts)
 
     def check(self, nodes: int) -> None:
         """Node indices must lie inside a cluster of ``nodes`` nodes."""

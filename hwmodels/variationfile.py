@@ -82,3 +82,32 @@ def _degraded(raw: Any, i: int) -> Degraded:
     nic = text(raw["nic"], f"degraded[{i}].nic") if "nic" in raw else None
     return Degraded(whole(raw["node"], f"degraded[{i}].node", minimum=0),
                     number(unwrap(raw["factor"])[0], f"degraded[{i}].factor"), nic, link)
+
+
+def variation_to_spec(variation: Variation, node_spec: Callable[[NodeSpec], dict[str, Any]]
+                      ) -> dict[str, Any]:
+    """The file form of ``variation`` (what :func:`variation_from_dict` reads back)."""
+    spec: dict[str, Any] = {}
+    if variation.groups:
+        spec["groups"] = [{"name": g.name, "nodes": g.count, **_group_node(g.node, node_spec)}
+                          for g in variation.groups]
+    if variation.slow_nodes:
+        spec["slow_nodes"] = dict(variation.slow_nodes)
+    if variation.degraded:
+        spec["degraded"] = [{"node": d.node, "factor": d.factor,
+                             **({"nic": d.nic} if d.nic is not None else
+                                {"link": list(d.link)})} for d in variation.degraded]
+    if variation.leaf_radix is not None:
+        spec["fabric_leaves"] = {"radix": variation.leaf_radix}
+    if variation.noise_per_node:
+        spec["noise_per_node"] = True
+    return spec
+
+
+def _group_node(node: NodeSpec, node_spec: Callable[[NodeSpec], dict[str, Any]]
+                ) -> dict[str, Any]:
+    """A group's ``node`` (and ``nics`` for a named topology, as the top level writes it)."""
+    out: dict[str, Any] = {"node": node_spec(node)}
+    if node.graph.graph.get("topology", "custom") != "custom":
+        out["nics"] = len(node.nics)
+    return out

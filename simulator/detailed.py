@@ -13,7 +13,8 @@ every transfer by then), so the work grows with the transfers of a step, not the
 Choices, so the two fidelities stay comparable: like NCCL, a collective is split over the rings
 embedded in the node graph (``hwmodels.collectives.rings.find_rings``), each ring carrying a
 share of the bytes proportional to its bandwidth and placing local rank ``l`` on the ring's
-``l``-th device; host-staged ranks of one node meet in a shared-memory channel at half the host
+``l``-th device (rings are embedded in the first node group's graph and used on every node;
+on another group's nodes a ring hop takes that graph's fastest path); host-staged ranks of one node meet in a shared-memory channel at half the host
 memory bandwidth (copy in, copy out). A collective starts when every rank has posted it; its
 steps run in lock-step, each paying the link-class latency ``alpha`` (intra or inter node,
 from ``CommModel.collective_links``) of its slowest transfer *before* its bytes move (a step
@@ -35,7 +36,7 @@ members, and the trace has one row per class per interval (its lowest rank).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -120,9 +121,7 @@ class DetailedNetwork:
         self.map = LinkMap(cluster, variation, placement)
         # A regime model (NCCL) prices the uniform cluster's bytes; its achieved fraction of
         # line rate is then applied to the actual links (degraded, other node groups, leaves).
-        links_vary = variation is not None and not (variation.uniform_nodes and not
-                                                    variation.degraded and
-                                                    variation.leaf_radix is None)
+        links_vary = variation is not None and variation.links_differ
         self.nominal = LinkMap(cluster) if links_vary else self.map
         params = comm_model.link_params()
         # Price steps on the links the closed form prices them on (host-staged collectives

@@ -58,21 +58,7 @@ def node_factors(cluster: Cluster, workload: Workload, batch: int, precision: st
 
 def variation_summary(variation: Variation | None) -> str:
     """What makes the nodes differ, in words ('' when nothing does)."""
-    if variation is None:
-        return ""
-    parts = []
-    if not variation.uniform_nodes:
-        parts.append("node groups of different nodes (" + ", ".join(
-            f"{g.count} x {g.node.name}/{g.node.device.name}" for g in variation.groups) + ")")
-    if variation.slow_nodes:
-        parts.append(f"{len(variation.slow_nodes)} slow node(s)")
-    if variation.degraded:
-        parts.append(f"{len(variation.degraded)} degraded link(s) or NIC(s)")
-    if variation.leaf_radix is not None:
-        parts.append(f"leaf switches of radix {variation.leaf_radix}")
-    if variation.noise_per_node:
-        parts.append("per-node noise")
-    return ", ".join(parts)
+    return "" if variation is None else variation.describe()
 
 
 def variation_record(variation: Variation | None) -> dict[str, Any] | None:

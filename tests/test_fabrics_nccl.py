@@ -6,13 +6,20 @@ Figures asserted by hand come from the issue threads cited in ``hwmodels/data/fa
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from hwmodels.cluster import load_cluster
-from hwmodels.collectives.nccl import network_Bps
+from hwmodels.collectives.eras import ERAS
+from hwmodels.collectives.nccl import boundary_Bps, network_Bps, node_graph
+from hwmodels.devices import get_device
 from hwmodels.commmodel import CommModel
 from hwmodels.fabrics import fabric_to_spec, get_fabric, list_fabrics, resolve_fabric
 from simulator.api import simulate
+from vocab.errors import SpecError
 
 ACHIEVED = 0.9   # the NCCL eras' fraction of their graph bandwidth (hwmodels/collectives/eras.py)
 
@@ -106,3 +113,68 @@ def test_roce_runs_nccl_verbs_and_pays_next_to_no_step_latency() -> None:
         nccl = CommModel(cluster.with_fabric(get_fabric(name)), library="nccl2.8").nccl
         assert nccl.socket_step_s <= 1e-6
         assert get_fabric(name).nccl_Bps == get_fabric(name).bandwidth_Bps
+
+
+# ---- the NIC hop of a PCIe ring, through host memory where the NIC cannot reach the GPU ------
+
+HKBU_IB = Path(__file__).resolve().parents[1] / "benchmarks" / "published" / "clusters" / \
+    "hkbu-2080ti-ib100.yaml"
+
+
+def hkbu(nodes: int = 2, fabric: str | None = None, gdr: bool | None = None):
+    """HKBU's box: 4 RTX 2080 Ti, 2 per PCIe switch, one NIC under switch 0."""
+    cluster = load_cluster(str(HKBU_IB)).with_nodes(nodes)
+    if fabric is not None:
+        cluster = cluster.with_fabric(get_fabric(fabric))
+    if gdr is not None:
+        node = replace(cluster.node, device=replace(cluster.device, gpudirect_rdma=gdr))
+        cluster = replace(cluster, node=node)
+    return cluster
+
+
+def test_geforce_has_no_gpudirect_rdma_and_tesla_has() -> None:
+    assert not get_device("rtx-2080-ti").gpudirect_rdma
+    assert "GPUDirect RDMA User Manual" in get_device("rtx-2080-ti").source
+    assert get_device("v100-sxm2").gpudirect_rdma and get_device("p100-sxm2").gpudirect_rdma
+
+
+def test_staged_nic_hops_load_the_nics_switch_three_times() -> None:
+    # Ring 0 -> 1 -> 2 -> 3 -> NIC -> (next node) -> NIC -> 0, every hop through host memory
+    # (no peer access, no GPUDirect RDMA). Switch 0's uplink, up: 0->1, 1->2, NIC->host;
+    # down: host->1, host->NIC, host->0. Three loads on a 12 GB/s link: 4 GB/s. Inside one
+    # node the ring loads it twice (6 GB/s).
+    era = ERAS["nccl2.4"]
+    assert node_graph(hkbu().node, era).intra_Bps == pytest.approx(6e9)
+    assert boundary_Bps(hkbu(), era) == pytest.approx(4e9)
+    # With GPUDirect RDMA the NIC reads GPU 3 and writes GPU 0 itself: no third load.
+    assert boundary_Bps(hkbu(gdr=True), era) == pytest.approx(6e9)
+    # NCCL's socket transport takes host memory only, whatever the GPU.
+    assert boundary_Bps(hkbu(fabric="eth-10g", gdr=True), era) == pytest.approx(4e9)
+    assert boundary_Bps(hkbu(nodes=1), era) == math.inf
+
+
+def test_nvlink_nodes_are_not_bound_by_the_nic_hop() -> None:
+    assert boundary_Bps(load_cluster("dgx1-v100").with_nodes(2), ERAS["nccl2.8"]) == math.inf
+
+
+def test_the_bound_reaches_the_collective_and_stays_below_the_network() -> None:
+    n = 1 << 28
+    staged = CommModel(hkbu(), library="nccl2.4").allreduce(n).at(n)
+    direct = CommModel(hkbu(gdr=True), library="nccl2.4").allreduce(n).at(n)
+    assert staged > 1.3 * direct
+
+
+def test_fabric_transport_is_checked_and_roce_runs_verbs() -> None:
+    assert get_fabric("eth-10g").nccl_sockets and not get_fabric("ib-edr").nccl_sockets
+    assert not get_fabric("roce-100g").nccl_sockets
+    with pytest.raises(SpecError) as info:
+        resolve_fabric({"name": "eth-10g", "nccl_transport": "carrier-pigeon"})
+    assert info.value.field == "fabric.nccl_transport"
+    mine = resolve_fabric({"name": "eth-25g", "nccl_transport": "verbs"})
+    assert resolve_fabric(fabric_to_spec(mine)) == mine and not mine.nccl_sockets
+
+
+def test_both_fidelities_agree_on_a_staged_pcie_ring() -> None:
+    runs = [simulate(hkbu(), "resnet50-ci", 16, "sync", iterations=1, stack="horovod-0.19",
+                     fidelity=f) for f in ("analytic", "detailed")]
+    assert runs[1].iteration_time_s == pytest.approx(runs[0].iteration_time_s, rel=0.05)

@@ -25,7 +25,8 @@ from notebooks.render import notebook_paths  # noqa: E402
 
 NOTEBOOKS = notebook_paths()
 EXPECTED = ["01_paper_study", "02_interconnects", "03_scale_out", "04_transformers",
-            "05_calibrate_and_predict", "06_memory", "07_speed_vs_accuracy"]
+            "05_calibrate_and_predict", "06_memory", "07_speed_vs_accuracy",
+            "08_heterogeneous"]
 SMALL_BUDGET_S = 90   # every notebook at small size, on this 2-core machine
 #: Notebook 05 runs real MPI jobs (bench-net and 7 executor launches): 179 s here at a load
 #: average of 8-12 (each launch ~20 s, mostly process start-up), over the 90 s goal.

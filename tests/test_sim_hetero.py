@@ -113,12 +113,17 @@ def test_degraded_intra_link_never_faster():
         assert one_allreduce(slow, 64 << 20) >= base
 
 
-def test_spread_placement_on_oversubscribed_leaves_is_never_faster_than_packed():
+def test_placement_on_oversubscribed_leaves_by_hand():
+    # 8 one-NIC nodes, leaves of 2 ports at 4:1: a leaf's uplink serves 2 x 10 / 4 = 5 GB/s.
+    # Packed (nodes 0-1, 2-3, ... share a leaf): one ring hop per leaf crosses the spine, n/p
+    # per step. Spread (node n on leaf n % 4): both of a leaf's nodes send across, 2 n/p.
     cluster = replace(toy_cluster(8), oversubscription=4.0)
     leaves = with_variation(cluster, leaf_radix=2)
-    n = 64 << 20
-    packed = one_allreduce(leaves, n, placement="packed")
-    assert one_allreduce(leaves, n, placement="spread") > packed
+    p, n = cluster.total_devices, 64 << 20
+    for placement, hops in (("packed", 1), ("spread", 2)):
+        expected = 2 * (p - 1) * (1e-6 + hops * n / p / 5e9)
+        assert one_allreduce(leaves, n, placement=placement) == pytest.approx(expected,
+                                                                                rel=1e-9)
     # a non-blocking fabric (radix >= nodes: one leaf) is the plain core at ratio 1
     flat = with_variation(replace(cluster, oversubscription=1.0), leaf_radix=8)
     assert one_allreduce(flat, n) == pytest.approx(
@@ -145,3 +150,58 @@ def test_bad_variation_names_the_field(raw, field):
         cluster = cluster_from_dict({"name": "c", "node": {"topology": "dgx1-v100"},
                                      "nodes": 2, "fabric": "ib-edr", **raw})
         iteration(cluster, "sync")
+
+
+def test_a_heterogeneous_file_saves_and_loads_back(tmp_path):
+    from hwmodels.cluster import load_cluster, save_cluster
+    from simulator.api import simulate
+    raw = {"name": "mixed", "fabric": "ib-edr",
+           "groups": [{"name": "v100", "nodes": 3, "node": {"topology": "dgx1-v100"}},
+                      {"name": "p100", "nodes": 1, "node": {"topology": "dgx1-p100"},
+                       "nics": 2}],
+           "slow_nodes": {1: 1.5}, "degraded": [{"node": 0, "nic": "nic1", "factor": 0.5},
+                                                {"node": 2, "link": [0, 1], "factor": 0.5}],
+           "fabric_leaves": {"radix": 8}, "noise_per_node": True}
+    cluster = cluster_from_dict(raw)
+    assert [len(g.node.nics) for g in cluster.variation.groups] == [4, 2]
+    again = load_cluster(save_cluster(cluster, tmp_path / "mixed.yaml"))
+    runs = [simulate(c, "resnet50-ci", 8, "bucketed", iterations=2, fidelity="detailed",
+                     noise=0.05) for c in (cluster, again)]
+    assert runs[0].iteration_time_s == runs[1].iteration_time_s
+
+
+def test_per_node_noise_makes_one_rank_class_per_node():
+    # Every rank of a node shares its node's factor: the engine runs one process per node,
+    # and the trace has the node leaders' rows (ranks 0, 4, 8, 12 of four 4-GPU nodes).
+    from simulator.noise import NoiseSpec
+    cluster = with_variation(toy_cluster(4), noise_per_node=True)
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster, 2e-6))
+    result = run_strategy(ctx, strategy_spec("sync"), RunSettings(
+        3, fidelity="detailed", noise=NoiseSpec(cv=0.2)))
+    assert set(result.trace["rank"]) == {0, 4, 8, 12}
+
+
+def test_concurrent_collectives_share_their_bottleneck():
+    # Processor sharing between collectives is kept: two equal allreduces posted together on
+    # the same links each take twice as long as one alone (no latency terms here).
+    cluster = toy_cluster(2)
+    env, rows = simpy.Environment(), []
+    network = DetailedNetwork(env, cluster, ToyComm(cluster, 0.0), "concurrent", rows)
+    p, n = cluster.total_devices, 32 << 20
+    ends = [network.post(0, Message(i, (0,), n), 0, 0, weight=p) for i in range(2)]
+    env.run()
+    alone = 2 * (p - 1) * n / p / 10e9            # fabric-bound ring, 10 GB/s NIC
+    assert all(e.processed for e in ends)
+    assert env.now == pytest.approx(2 * alone, rel=1e-9)
+
+
+def test_estimate_is_shown_before_a_long_run_and_the_record_names_the_variation(
+        capsys, monkeypatch):
+    import simulator.api as api
+    monkeypatch.setattr(api, "ESTIMATE_NOTICE_S", 0.0)   # every run counts as long here
+    cluster = with_variation(toy_cluster(2), slow_nodes={1: 1.5})
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster, 2e-6))
+    result = run_strategy(ctx, strategy_spec("sync"), RunSettings(1, fidelity="detailed"))
+    err = capsys.readouterr().err
+    assert "8 ranks in 2 rank classes: estimated" in err and "MiB" in err
+    assert result.specs["variation"]["slow_nodes"] == {"1": 1.5}

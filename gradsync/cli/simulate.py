@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODES, NOISE_CV,
-                            SEED, STALENESS)
-from vocab.argtypes import whole
+                            SEED, STALENESS, whole)
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from simulator.api import compare
@@ -22,8 +21,6 @@ TABLE_COLUMNS = {"iteration_time_s": "iter time (ms)", "throughput_samples_s": "
                  "speedup_vs_sync": "vs sync", "speedup_vs_single": "vs 1 device",
                  "exposed_comm_s": "exposed comm (ms)", "interference_s": "interference (ms)",
                  "memory_bytes_per_rank": "mem/rank (GiB)"}
-#: --max-ranks: the detailed engine's rank limit.
-RANKS_LIMIT = whole(1, 1_000_000, what="ranks")
 JSON_KEYS = ("strategy", "iteration_time_s", "throughput_samples_s", "speedup_vs_sync",
              "exposed_comm_s", "memory_bytes_per_rank")
 
@@ -58,7 +55,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
-    p.add_argument("--max-ranks", type=RANKS_LIMIT, metavar="N",
+    p.add_argument("--max-ranks", type=whole(1, 10_000_000, what="ranks"), metavar="N",
                    help="detailed fidelity: allow up to N ranks (default 16384; a run "
                         "estimated to take long prints its time and memory estimate first)")
     p.add_argument("--placement", default="packed", choices=("packed", "spread", "rail-aligned"),

@@ -197,23 +197,31 @@ def _edge_speed(data: Mapping, qpi_Bps: float, nvlink_Bps: float | None) -> floa
 
 
 def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
-                 nvlink_Bps: float | None, via_host: bool = False) -> float:
+                 nvlink_Bps: float | None, via_host: bool = False,
+                 nic: Hashable | None = None, nic_via_host: bool = False) -> float:
     """One ring in device order, each hop on the fewest-hop path avoiding other GPUs; its
     speed is the most loaded directed link's NCCL figure over its load. ``via_host`` (GPUs
     without PCIe peer access): a hop goes through host memory at the receiver's socket (NCCL's
-    SHM transport), so two GPUs under one switch load its uplink both ways."""
+    SHM transport), so two GPUs under one switch load its uplink both ways. ``nic`` (a ring
+    across nodes): the last GPU sends to the NIC and the NIC delivers to the first, instead of
+    the closing hop; ``nic_via_host`` (no GPUDirect RDMA, or NCCL's socket transport): each
+    of those goes through host memory at the GPU's socket too."""
     allowed = nx.Graph(graph.subgraph(n for n in graph if graph.nodes[n].get("kind") != "device"
                                       or n in devices))
     if nvlink_Bps is None:   # a PCIe-only library: NVLink edges are not used
         allowed.remove_edges_from([(u, v) for u, v, kind in allowed.edges(data="kind")
                                    if kind in ("nvlink", "nvswitch")])
     load: dict[tuple[Hashable, Hashable], int] = {}
-    for src, dst in zip(devices, devices[1:] + devices[:1]):
+    hops = list(zip(devices, devices[1:] + devices[:1]))
+    if nic is not None:
+        hops = hops[:-1] + [(devices[-1], nic), (nic, devices[0])]
+    for src, dst in hops:
         others = set(devices) - {src, dst}
         view = nx.subgraph_view(allowed, filter_node=lambda n, o=others: n not in o)
         path = nx.shortest_path(view, src, dst)
-        if via_host and not any(view.nodes[n].get("kind") == "cpu" for n in path):
-            host = _nearest_socket(view, dst)
+        staged = nic_via_host if nic in (src, dst) else via_host
+        if staged and not any(view.nodes[n].get("kind") == "cpu" for n in path):
+            host = _nearest_socket(view, src if dst == nic else dst)
             path = nx.shortest_path(view, src, host)[:-1] + nx.shortest_path(view, host, dst)
         for u, v in pairwise(path):
             load[(u, v)] = load.get((u, v), 0) + 1
@@ -226,6 +234,32 @@ def _nearest_socket(graph: nx.Graph, device: int) -> Hashable:
     lengths = nx.single_source_shortest_path_length(graph, device)
     return min((n for n in lengths if graph.nodes[n].get("kind") == "cpu"),
                key=lambda n: (lengths[n], str(n)))
+
+
+def boundary_Bps(cluster: Cluster, era: Era) -> float:
+    """The speed of a node's routed (PCIe) ring when it crosses nodes: its last GPU sends to
+    the node's NIC and the NIC delivers to its first GPU, through host memory when the NIC
+    cannot reach GPU memory (no GPUDirect RDMA on the device, or NCCL's socket transport,
+    which takes host pointers only: ``ncclSocketPtrSupport``, ``src/transport/net_socket.cc``).
+    ``inf`` where that does not apply (NVLink rings, one GPU per node, no NIC in the graph)."""
+    node = cluster.node
+    graph = node_graph(node, era)
+    if cluster.nodes < 2 or graph.hw != "pcie" or not node.nics \
+            or any(nic not in node.graph for nic in node.nics):
+        return math.inf
+    staged = cluster.fabric.nccl_sockets or not node.device.gpudirect_rdma
+    return _boundary_Bps(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, staged)
+
+
+@lru_cache(maxsize=256)
+def _boundary_Bps(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
+                  staged: bool) -> float:
+    devices = node.device_ids
+    lengths = nx.single_source_shortest_path_length(node.graph, devices[-1])
+    nic = min(node.nics, key=lambda n: (lengths.get(n, math.inf), str(n)))
+    speed = _nvlink_speed(node) if nvlink else None
+    return _routed_ring(node.graph, devices, qpi_Bps, speed, via_host=not node.device.pcie_p2p,
+                        nic=nic, nic_via_host=staged)
 
 
 def network_Bps(cluster: Cluster) -> float:
@@ -271,7 +305,9 @@ class NcclCosts:
         # NCCL's tuner prices network steps with its own (InfiniBand) terms; what runs over
         # TCP also pays the socket stack's latency per step.
         self.socket_step_s = 0.0 if as_tuner else socket_step_s(cluster)
-        self.intra_Bps = self.graph.intra_Bps * self.scales.intra_bw
+        # Across nodes a PCIe ring's hops to and from the NIC load the same PCIe links.
+        self.intra_Bps = (min(self.graph.intra_Bps, boundary_Bps(cluster, self.era))
+                          * self.scales.intra_bw)
         name = cluster.device.name.lower()
         self.ll128_ok = self.graph.hw == "nvlink" and not name.startswith("p100")
 
