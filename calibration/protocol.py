@@ -42,7 +42,7 @@ from calibration.calibrate import calibrate
 from calibration.hostload import ForeignLoad, wait_for_quiet
 from calibration.runs import RunError
 from calibration.validate import Report, plot, validate
-from vocab.outpath import check_output
+from vocab.outpath import check_output, write_text_atomic
 from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 
@@ -150,8 +150,8 @@ def guarded(out: Path, hygiene: Hygiene, make: Callable[[Path], None]) -> Path:
     share, path = best
     if path != out:
         _swap(out, path)
-    record.write_text(json.dumps({"foreign_share": share,
-                                  "attempts": hygiene.seen[out.name]}) + "\n")
+    write_text_atomic(record, json.dumps({"foreign_share": share,
+                                          "attempts": hygiene.seen[out.name]}) + "\n")
     return out
 
 
@@ -311,11 +311,11 @@ def _write_summary(out: Path, report: Report, wall_s: float, benches: list[Path]
                "load": {"loadavg_at_end": os.getloadavg(), "cores": os.cpu_count(),
                         "max_foreign": hygiene.max_foreign,
                         "foreign_share": shares, "attempts": hygiene.seen}}
-    (out / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "report.json", json.dumps(summary, indent=2) + "\n")
     worst = max(shares.values(), default=0.0)
     typical = statistics.median(shares.values() or [0.0])
-    (out / "report.txt").write_text(
-        report.table() + f"\nwall time {wall_s:.0f} s; other programs' share of the machine "
+    write_text_atomic(
+        out / "report.txt", report.table() + f"\nwall time {wall_s:.0f} s; other programs' share of the machine "
         f"during the kept measurements: median {typical:.2f}, "
         f"max {worst:.2f}\n")
 
