@@ -19,6 +19,7 @@ import numpy as np
 
 from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
+from vocab.argtypes import ITERATIONS, MAX_ITERATIONS
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.calibration import Compute
 from hwmodels.specs import GRAD_BYTES_PER_ELEMENT, PRECISIONS, Cluster
@@ -278,6 +279,9 @@ class RunSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.iterations, int) or self.iterations < 1:
             raise SpecError("iterations", self.iterations, "a whole number >= 1")
+        if self.iterations > ITERATIONS.maximum:    # the CLI's bound, for the API too
+            raise SpecError("iterations", self.iterations, f"at most {MAX_ITERATIONS} "
+                            f"({ITERATIONS.why_max})")
         if self.fidelity not in FIDELITIES:
             raise UnknownNameError("fidelity", self.fidelity, FIDELITIES)
         if self.ordering is not None and self.ordering not in ORDERINGS:

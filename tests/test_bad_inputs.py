@@ -430,3 +430,13 @@ def test_trace_with_intervals_ending_before_they_start_is_refused(tmp_path: Path
     write_trace(frame, tmp_path)
     with pytest.raises(TraceError, match="end before they start"):
         read_trace(tmp_path)
+
+
+@pytest.mark.parametrize("knobs,field", [({"iterations": 10**7}, "iterations"),
+                                         ({"staleness": 10**6}, "staleness")])
+def test_the_api_has_the_clis_bounds(knobs: dict, field: str) -> None:
+    """What would run for hours from the CLI is refused from Python too (same bound)."""
+    from simulator.api import simulate
+    from vocab.errors import SpecError
+    with pytest.raises(SpecError, match=f"{field}: got .*, expected at most"):
+        simulate("dgx1-p100", "alexnet-ci", 16, "delayed", **knobs)
