@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import time
@@ -264,8 +265,8 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
         say(f"bench-net -n {p}")
         path = out / f"bench-n{p}"
         if not (path / "bench.csv").exists():
-            path = guarded(path, hygiene, lambda d, p=p: run_bench_net(
-                p, d, sizes=bench_sizes, repeats=bench_repeats))
+            path = guarded(path, hygiene, lambda d, p=p: run_bench_net(  # its own folder
+                p, d, sizes=bench_sizes, repeats=bench_repeats, overwrite=True))
         read_bench(path)
         benches.append(path)
     plan = Blocks(out / "runs", hygiene, say, batch_of, fit_model, min(ranks), steps)
@@ -290,10 +291,19 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
 PROTOCOL_MARK = ".gradsync-protocol"
 
 
+#: What a protocol folder holds (an earlier, interrupted protocol is resumed there; bench-net
+#: directories made beforehand are reused).
+_PROTOCOL_ENTRIES = re.compile(r"(bench-n\d+.*|runs|fitted\.yaml|report\.(json|txt)|"
+                               r"predicted_vs_measured\.png|\.gradsync-protocol|\..*\.tmp)")
+
+
 def claim_protocol_dir(out: Path, overwrite: bool = False) -> None:
-    """Refuse a folder that holds anything but an earlier protocol; then mark it ours."""
+    """Refuse a folder that holds anything but a protocol's own files (the user's data is
+    never mixed with the protocol's); then mark it ours."""
     out = Path(out)
-    if not (out / PROTOCOL_MARK).is_file():
+    foreign = out.is_dir() and any(not _PROTOCOL_ENTRIES.fullmatch(entry.name)
+                                   for entry in out.iterdir())
+    if foreign or not out.is_dir():
         check_output(out, overwrite=overwrite, kind="dir")
     out.mkdir(parents=True, exist_ok=True)
     (out / PROTOCOL_MARK).write_text("a gradsync calibrate --protocol folder (resumable)\n")
