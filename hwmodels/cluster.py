@@ -61,13 +61,14 @@ from hwmodels.specs import (
     LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, Device, NodeSpec,
 )
 from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
+from hwmodels.variationfile import VARIATION_KEYS, variation_from_dict
 from vocab.units import parse_bandwidth, parse_time
 
 PRESET_DIR = Path(__file__).with_name("presets")
 REQUIRED = ("name", "node", "fabric")
 OPTIONAL = ("source", "nodes", "nics", "oversubscription", "max_nodes", "collective_overhead",
             "comm_interference", "transport", "progress", "fitted", "provenance",
-            "calibration")
+            "calibration", *VARIATION_KEYS)
 NAMED_NODE_KEYS = ("device", "options", "description")
 CUSTOM_NODE_KEYS = ("devices", "links", "vertices", "nics", "host_mem_bandwidth", "description")
 FITTED_KEYS = ("alpha_s", "beta_s_per_B", "gamma_s_per_B")
@@ -113,6 +114,8 @@ def load_cluster(name_or_path: str | Path, nodes: int | None = None) -> Cluster:
 def cluster_from_dict(raw: Any) -> Cluster:
     """A :class:`Cluster` from the file form (a parsed YAML mapping), checked field by field."""
     raw = require_mapping(raw, "")
+    if "groups" in raw and "node" not in raw:   # node groups: the first is the cluster's node
+        raw = {**raw, "node": require_mapping(unwrap(raw["groups"])[0][0], "groups[0]")["node"]}
     check_keys(raw, "", REQUIRED, OPTIONAL)
     sources = {key: unwrap(raw[key])[1] for key in OPTIONAL if key in raw}
     oversubscription = quantity(raw.get("oversubscription", 1), "oversubscription", number)
@@ -127,9 +130,13 @@ def cluster_from_dict(raw: Any) -> Cluster:
         raise SpecError("progress", progress, f"one of {', '.join(PROGRESS_MODES)}")
     node = _node(raw["node"], raw.get("nics"), sources)
     calibration = Calibration.from_dict(raw["calibration"]) if "calibration" in raw else None
+    variation = variation_from_dict(raw, _node, sources)
+    if variation is not None and variation.groups:
+        node = variation.groups[0].node
+    nodes = whole(raw.get("nodes", (variation and variation.nodes) or 1), "nodes")
     cluster = Cluster(
         name=text(raw["name"], "name"), node=node,
-        nodes=whole(raw.get("nodes", 1), "nodes"),
+        nodes=nodes,
         fabric=resolve_fabric(raw["fabric"], "fabric"),
         oversubscription=oversubscription,
         max_nodes=whole(raw.get("max_nodes", 1024), "max_nodes"),
@@ -140,7 +147,7 @@ def cluster_from_dict(raw: Any) -> Cluster:
         transport=transport, progress=progress, fitted=_fitted(raw.get("fitted", {})),
         provenance=dict(require_mapping(raw.get("provenance", {}), "provenance")),
         source=str(raw.get("source") or ""),
-        sources={key: src for key, src in sources.items() if src})
+        sources={key: src for key, src in sources.items() if src}, variation=variation)
     return calibration.adapt(cluster) if calibration is not None else cluster
 
 

@@ -136,25 +136,30 @@ CELLS = [
     '''),
     md("## Answer"),
     code('''
-    wins = speed[speed["to target"] > 1.0]
-    best_row = speed.loc[speed["to target"].idxmax()]
-    loses = sorted(set(speed.cluster) - set(wins.cluster))
-    pen_d1 = penalty[penalty.staleness == min(STALENESS)]
-    never = sorted(set(penalty[~np.isfinite(penalty.penalty)].staleness))
-    won = (f"`delayed` is first to the target on {', '.join(sorted(set(wins.cluster)))}, best "
-           f"at d = {best_row.d} on {best_row.cluster}: {best_row['per step']:.2f}x per step, "
-           f"{best_row['to target']:.2f}x to the target over `{best_row['best sync']}`"
-           if len(wins) else "`delayed` is first to the target on none of these clusters")
-    lost = (f"; on {', '.join(loses)} the per-step gain is smaller than the penalty, so a "
-            f"synchronous strategy wins" if loses else "")
-    diverged = (f" At d = {', '.join(map(str, never))} some seed never reached "
-                f"{TARGET:.0%} at all." if never else "")
+    def cost(d):
+        """The measured penalty at d in words, over the rank counts."""
+        p = penalty[penalty.staleness == d].penalty
+        if np.isfinite(p).all():
+            return f"{p.min():.2f}-{p.max():.2f}x at d = {d}"
+        return f"not reached by every seed at d = {d}"
+
+    per_cluster = speed.loc[speed.groupby("cluster")["to target"].idxmax()]
+    wins = per_cluster[per_cluster["to target"] > 1.0]
+    verdict = "; ".join(
+        f"{r.cluster}: {r['per step']:.2f}x per step, "
+        + (f"{r['to target']:.2f}x to the target at d = {r.d}" if np.isfinite(r["to target"])
+           and r["to target"] > 0 else "never first to the target")
+        for _, r in per_cluster.iterrows())
     display(Markdown(
-        f"**Answer.** On the proxy task staleness costs steps: at d = {min(STALENESS)} "
-        f"`delayed` needs {pen_d1.penalty.min():.2f}-{pen_d1.penalty.max():.2f}x `sync`'s "
-        f"steps to {TARGET:.0%} test accuracy (2 and 4 ranks, 3 seeds), and more as d grows."
-        f"{diverged} {won}{lost}. The speed-up survives only where communication is exposed "
-        f"enough (PCIe, Ethernet, multi-node) that hiding it gains more than the penalty costs, "
-        f"and at the smallest staleness that hides it."))
+        f"**Answer.** On the proxy task (cnn-digits, {len(set(curves.seed))} seeds, "
+        f"{' and '.join(map(str, sorted(set(curves.ranks))))} ranks, the same learning rate "
+        f"as sync) staleness costs steps to {TARGET:.0%} test accuracy: "
+        f"{'; '.join(cost(d) for d in STALENESS)}. Against the best synchronous strategy, "
+        f"`delayed` on {MODEL} gives {verdict}. "
+        f"Its speed-up survives its penalty on {len(wins)} of {len(per_cluster)} clusters"
+        + (f" ({', '.join(wins.cluster)})" if len(wins) else "")
+        + ": only where the step it hides is larger than the extra steps it costs, at the "
+        f"smallest staleness; wherever the interconnect already hides communication, or the "
+        f"penalty is larger than the per-step gain, a synchronous strategy is first."))
     '''),
 ]

@@ -139,6 +139,7 @@ def test_cli_refuses_negative_staleness_in_one_line(tmp_path, capsys) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow      # starts `gradsync run` (torch) in a subprocess; it stops before mpiexec
 def test_cli_refuses_more_ranks_than_samples_naming_the_limit(tmp_path, capsys) -> None:
     # digits has 1348 training samples: 100 ranks x 16 is more than one global batch holds
     status, err = cli("convergence", "--strategies", "sync", "-n", "100", "--seeds", "1",

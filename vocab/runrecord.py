@@ -182,6 +182,7 @@ STACK_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
 #: Stack fields added later: a record written before them reads as their default.
 OPTIONAL_STACK_FIELDS: dict[str, tuple[str, ...]] = {
     "fusion": ("size", "cycle"),        # how messages are grouped (hwmodels.stacks)
+    "after_backward": (False, True),    # collectives start after the backward pass
 }
 
 

@@ -55,6 +55,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
+    p.add_argument("--max-ranks", type=int, metavar="N",
+                   help="detailed fidelity: allow up to N ranks (default 16384; a run "
+                        "estimated to take long prints its time and memory estimate first)")
+    p.add_argument("--placement", default="packed", choices=("packed", "spread", "rail-aligned"),
+                   help="where the nodes sit on a cluster's leaf switches (fabric_leaves)")
     p.add_argument("--transport", choices=("device", "host"),
                    help="device-direct (NCCL-like) or host-staged MPI collectives")
     p.add_argument("--progress", choices=("async", "wait", "test"),
@@ -90,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
                          merge=args.merge, progress=args.progress,
+                         max_ranks=getattr(args, "max_ranks", None),
+                         placement=getattr(args, "placement", "packed"),
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
     table = comparison.table(full=True)
     warnings = comparison.memory_warnings()
