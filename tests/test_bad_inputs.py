@@ -154,7 +154,19 @@ OUTPUTS = {
     "validate --plot": (["validate", "somerun", "--cluster", "fitted.yaml", "--plot", "OUT"],
                         "file"),
     "convergence": (["convergence", "--out", "OUT"], "dir"),
+    "profile": (["profile", "--model", "tiny-mlp", "--batch", "4", "--out", "OUT"], "file"),
+    "workload from-torch": (["workload", "from-torch", "no_such_pkg.models:net", "--out",
+                             "OUT"], "file"),
 }
+
+
+def test_every_output_flag_is_walked() -> None:
+    """A new command with an --out (or --plot) must join OUTPUTS, so its guard is checked."""
+    writers = {words for words, parser in subparsers(build_parser()) if words
+               for action in parser._actions if {"--out", "--plot"} & set(action.option_strings)}
+    missing = [w for w in writers
+               if not any(tuple(argv[:len(w)]) == w for argv, _ in OUTPUTS.values())]
+    assert not missing, f"output flags not walked: {missing}"
 
 
 def _under_a_file(tmp: Path) -> str:

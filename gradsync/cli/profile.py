@@ -13,6 +13,9 @@ import argparse
 import importlib
 from pathlib import Path
 
+from vocab.argtypes import BATCH, REPEATS, whole
+from vocab.outpath import check_output
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``profile`` subcommand."""
@@ -20,10 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="zoo name or PKG.MODULE:FACTORY")
-    p.add_argument("--batch", type=int, required=True, help="samples per step")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--repeats", type=int, default=20, help="timed steps (default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    p.add_argument("--batch", type=BATCH, required=True, help="samples per step")
+    p.add_argument("--threads", type=whole(1, 1024, what="threads"), default=1, help="torch threads (default 1)")
+    p.add_argument("--repeats", type=REPEATS, default=20, help="timed steps (default 20)")
+    p.add_argument("--warmup", type=whole(0, 100_000, what="untimed steps"), default=3,
+                   help="untimed steps first")
     p.add_argument("--out", type=Path, required=True, help="profile file to write (.yaml)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=run)
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure and write the profile; print its totals."""
+    check_output(args.out, overwrite=args.force)    # before measuring, not after
     # torch is optional for gradsync: imported only for this command.
     profile_mod = importlib.import_module("executor.profile")
     save_profile = importlib.import_module("vocab.profile").save_profile

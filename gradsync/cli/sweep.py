@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from hwmodels.cluster import save_cluster
-from vocab.argtypes import ITERATIONS, JOBS
+from vocab.argtypes import DEVICES_PER_NODE, ITERATIONS, JOBS
 from vocab.outpath import check_output
 from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster, cluster_changes
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=ITERATIONS)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
     p.add_argument("--transport", choices=("device", "host"))
-    p.add_argument("--devices-per-node", type=int, metavar="N",
+    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
                    help="devices (ranks) per node where the node's topology allows")
     add_stack_arguments(p)
     add_cluster_arguments(p)
