@@ -33,6 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.registry import Registry
 from hwmodels.specfile import (
@@ -255,11 +256,8 @@ def stack_to_dict(stack: Stack) -> dict[str, Any]:
 
 def save_stack(stack: Stack, path: str | Path, overwrite: bool = False) -> Path:
     """Write ``stack`` as a YAML file; an existing file is kept unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet (or overwrite=True)")
-    path.write_text(dump_yaml(stack_to_dict(stack)))
-    return path
+    path = check_output(path, overwrite=overwrite, field="path")
+    return write_text_atomic(path, dump_yaml(stack_to_dict(stack)))
 
 
 def overlap_interference(cluster: Any, stack: Stack | None) -> tuple[float, str]:

@@ -21,6 +21,7 @@ import numpy as np
 from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
 from hwmodels.hetero import PLACEMENTS
+from vocab.argtypes import ITERATIONS, MAX_ITERATIONS
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.calibration import Compute
 from hwmodels.specs import GRAD_BYTES_PER_ELEMENT, PRECISIONS, Cluster
@@ -291,6 +292,9 @@ class RunSettings:
             raise SpecError("max_ranks", self.max_ranks, "a whole number of ranks >= 1")
         if not isinstance(self.iterations, int) or self.iterations < 1:
             raise SpecError("iterations", self.iterations, "a whole number >= 1")
+        if self.iterations > ITERATIONS.maximum:    # the CLI's bound, for the API too
+            raise SpecError("iterations", self.iterations, f"at most {MAX_ITERATIONS} "
+                            f"({ITERATIONS.why_max})")
         if self.fidelity not in FIDELITIES:
             raise UnknownNameError("fidelity", self.fidelity, FIDELITIES)
         if self.ordering is not None and self.ordering not in ORDERINGS:

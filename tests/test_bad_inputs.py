@@ -154,7 +154,19 @@ OUTPUTS = {
     "validate --plot": (["validate", "somerun", "--cluster", "fitted.yaml", "--plot", "OUT"],
                         "file"),
     "convergence": (["convergence", "--out", "OUT"], "dir"),
+    "profile": (["profile", "--model", "tiny-mlp", "--batch", "4", "--out", "OUT"], "file"),
+    "workload from-torch": (["workload", "from-torch", "no_such_pkg.models:net", "--out",
+                             "OUT"], "file"),
 }
+
+
+def test_every_output_flag_is_walked() -> None:
+    """A new command with an --out (or --plot) must join OUTPUTS, so its guard is checked."""
+    writers = {words for words, parser in subparsers(build_parser()) if words
+               for action in parser._actions if {"--out", "--plot"} & set(action.option_strings)}
+    missing = [w for w in writers
+               if not any(tuple(argv[:len(w)]) == w for argv, _ in OUTPUTS.values())]
+    assert not missing, f"output flags not walked: {missing}"
 
 
 def _under_a_file(tmp: Path) -> str:
@@ -430,3 +442,13 @@ def test_trace_with_intervals_ending_before_they_start_is_refused(tmp_path: Path
     write_trace(frame, tmp_path)
     with pytest.raises(TraceError, match="end before they start"):
         read_trace(tmp_path)
+
+
+@pytest.mark.parametrize("knobs,field", [({"iterations": 10**7}, "iterations"),
+                                         ({"staleness": 10**6}, "staleness")])
+def test_the_api_has_the_clis_bounds(knobs: dict, field: str) -> None:
+    """What would run for hours from the CLI is refused from Python too (same bound)."""
+    from simulator.api import simulate
+    from vocab.errors import SpecError
+    with pytest.raises(SpecError, match=f"{field}: got .*, expected at most"):
+        simulate("dgx1-p100", "alexnet-ci", 16, "delayed", **knobs)

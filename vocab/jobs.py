@@ -124,7 +124,7 @@ def run_job(command: Sequence[str], *, timeout_s: float | None = None,
     for reader in readers:
         reader.start()
     result = JobResult(returncode=0)
-    with _forwarding(proc, result):
+    with _Forwarding(proc, result):
         result.returncode = _wait(proc, result, timeout_s, grace_s)
     for reader in readers:
         reader.join(timeout=5)
@@ -192,7 +192,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
     _signal_group(proc, signal.SIGKILL)
 
 
-class _forwarding:
+class _Forwarding:
     """While active, the signals of :data:`FORWARDED` go to the job's group, not to us.
 
     Signal handlers can only be set from the main thread; elsewhere (a worker thread) the
@@ -208,7 +208,7 @@ class _forwarding:
             self.result.interrupted = signal.Signals(signum).name
         _signal_group(self.proc, signum)
 
-    def __enter__(self) -> "_forwarding":
+    def __enter__(self) -> "_Forwarding":
         if threading.current_thread() is threading.main_thread():
             for signum in FORWARDED:
                 self.saved[signum] = signal.signal(signum, self._handler)

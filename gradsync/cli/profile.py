@@ -14,6 +14,7 @@ import importlib
 from pathlib import Path
 
 from vocab.argtypes import BATCH, REPEATS, whole
+from vocab.outpath import check_output
 
 THREADS = whole(1, 1024, what="torch threads")
 WARMUP = whole(0, 100_000, what="untimed steps")
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure and write the profile; print its totals."""
+    check_output(args.out, overwrite=args.force)    # before measuring, not after
     # torch is optional for gradsync: imported only for this command.
     profile_mod = importlib.import_module("executor.profile")
     save_profile = importlib.import_module("vocab.profile").save_profile

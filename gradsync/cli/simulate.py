@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODES, NOISE_CV,
-                            SEED, STALENESS, whole)
+                            RANKS_SIMULATED, SEED, STALENESS)
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from simulator.api import compare
@@ -55,7 +55,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
-    p.add_argument("--max-ranks", type=whole(1, 10_000_000, what="ranks"), metavar="N",
+    p.add_argument("--max-ranks", type=RANKS_SIMULATED, metavar="N",
                    help="detailed fidelity: allow up to N ranks (default 16384; a run "
                         "estimated to take long prints its time and memory estimate first)")
     p.add_argument("--placement", default="packed", choices=("packed", "spread", "rail-aligned"),
