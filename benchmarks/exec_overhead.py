@@ -130,7 +130,8 @@ def _side(cfg: Config, strategy: str, steps: int, out: Path, trace: bool, comm: 
     tracer = Tracer("bench", comm.rank, clock.now, trace)
     state = RankState(run, comm.rank, tracer=tracer)
     strategy_rt = make_strategy(run, comm, source, clock, tracer)
-    tracer.attach(source.layers(), grad_hooks=not strategy_rt.reports_gradients)
+    tracer.attach(source.layers(), grad_hooks=not strategy_rt.reports_gradients,
+                  forward_hooks=not strategy_rt.reports_forward)
     return run, source, strategy_rt, state
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from vocab.outpath import check_output
 from vocab.errors import GradsyncError, SpecError
 from vocab.files import read_text
-from vocab.jobs import run_checked
+from vocab.jobs import check_ranks, run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 from vocab.units import parse_bytes
 from vocab.runrecord import RUN_FILE, read_run_record
@@ -29,6 +29,10 @@ DEFAULT_SIZES = "4B..64MiB"
 
 class BenchError(GradsyncError):
     """A microbenchmark could not run, or its table is missing or malformed."""
+
+
+#: Fewest message sizes a benchmark needs for 'gradsync calibrate' to fit its links.
+MIN_BENCH_SIZES = 4
 
 
 def parse_sizes(text: str, factor: int = 2) -> list[int]:
@@ -74,6 +78,10 @@ def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
     if not isinstance(repeats, int) or repeats < 1:
         raise SpecError("repeats", repeats, "a whole number >= 1")
     out = check_output(out_dir, overwrite=overwrite, kind="dir")
+    if len(parse_sizes(sizes)) < MIN_BENCH_SIZES:
+        raise SpecError("sizes", sizes, f"at least {MIN_BENCH_SIZES} message sizes (calibrate "
+                        "fits latency and bandwidth over them), e.g. 4B..4MiB")
+    check_ranks(nranks, flag="--ranks")     # a warning is not shown: bench-net measures sharing
     command = bench_command(nranks, out, parse_sizes(sizes), repeats, ops)
     # One BLAS thread per rank: the compute kernel must measure core sharing, not threading.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",

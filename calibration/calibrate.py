@@ -35,7 +35,7 @@ import pandas as pd
 
 from calibration import collfit, scaling
 from calibration.collbench import is_collective_log, read_collective_logs
-from calibration.benchnet import bench_cores, is_bench_dir, read_bench
+from calibration.benchnet import MIN_BENCH_SIZES, bench_cores, is_bench_dir, read_bench
 from calibration.fitting import CostFn, FitError, fit_alpha_beta, interference_from_overlap, medians
 from calibration.profiles import profile_from_runs
 from calibration.runs import MeasuredRun, check_one_machine, machine_of, read_record, read_runs
@@ -191,7 +191,13 @@ def _calibrate_runs(paths: Sequence[str | Path], out: str | Path, *,
     cores = min(c for c in [bench_cores(b) for b in benches] + [1 << 30] if c)
     fit_runs = [r for r in runs if not r.is_profile]
     max_bytes = _fit_range(table, fit_runs)
-    ab, mpi_overhead, link_quality = fit_links(table, cores, max_bytes)
+    try:
+        ab, mpi_overhead, link_quality = fit_links(table, cores, max_bytes)
+    except FitError as exc:     # say which measurements were too few, and what would do
+        sizes = table["nbytes"].nunique()
+        raise FitError(f"{', '.join(map(str, benches))}: {exc} ({sizes} message size(s) "
+                       f"measured; run 'gradsync bench-net' with at least "
+                       f"{MIN_BENCH_SIZES} sizes, e.g. --sizes 4B..4MiB)") from None
     ref_p = min([r.ranks for r in fit_runs] or [min(cores, int(table["nranks"].min()))])
     interference = fit_interference(table, ref_p, max_bytes)
     base_cluster = load_cluster(base).with_devices_per_node(ref_p)

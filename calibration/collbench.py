@@ -56,6 +56,7 @@ what``) and what is several runs:
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 import math
 import re
@@ -66,6 +67,7 @@ from typing import Any
 
 import pandas as pd
 
+from vocab.files import read_text
 from vocab.errors import GradsyncError
 
 #: Columns of the table, in order.
@@ -169,6 +171,11 @@ _OSU_TITLE = re.compile(r"^#\s*OSU\s+MPI\S*\s+(.+?)\s+Latency\s+Test(?:\s+v?(\S+
 _SUMMARY_HEADER = re.compile(r"^\s*OP\s*,\s*(Packet|GPU)\s*,\s*(Bandwidth|Latency)\s*$", re.I)
 #: Prefixes launchers put before each line: Open MPI --tag-output, srun --label.
 _TAG = re.compile(r"^(?:\[\d+,\d+\]<\w+>:|\s*\d+:\s)")
+
+
+def _open_log(path: Path) -> io.StringIO:
+    """A log's lines, read through the one size-limited reader (stray bytes replaced)."""
+    return io.StringIO(read_text(path, "a collective-benchmark log", errors="replace"))
 
 
 def _head(path: Path) -> str:
@@ -337,7 +344,7 @@ def _is_int(text: str) -> bool:
 
 
 def _read_nccl_tests(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with _open_log(path) as fh:
         lines = [_TAG.sub("", ln.rstrip("\r\n")) for ln in fh]
     runs: list[_Run] = []
     run: _Run | None = None
@@ -675,7 +682,7 @@ _OSU_PER_PEER = ("allgather", "alltoall", "gather", "scatter")
 
 
 def _read_osu(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with _open_log(path) as fh:
         lines = [_TAG.sub("", ln.rstrip("\r\n")) for ln in fh]
     runs: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
@@ -781,7 +788,7 @@ def _read_osu(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
 # nccl-tests summary CSV (OP,Packet,Bandwidth / OP,GPU,Bandwidth / OP,GPU,Latency)
 
 def _read_summary_csv(path: Path, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with _open_log(path) as fh:
         lines = [ln.rstrip("\r\n") for ln in fh]
     header_at = next(i for i, ln in enumerate(lines) if ln.strip())
     m = _SUMMARY_HEADER.match(lines[header_at])

@@ -8,6 +8,9 @@ the network, latency of intra-node and network steps, the Simple ring's plateau 
 least squares on ``log(model / measured)`` over the allreduce sizes from
 :data:`MIN_FIT_BYTES`. The measured curves are kept too (they take precedence over the closed
 form, :mod:`hwmodels.collectives.measured`), with provenance: files, sizes and residuals.
+Between measured node counts the curves are read at matching sizes; how a size maps from one
+node count to another (:func:`fit_size_exponent`) is chosen by predicting each fitted interior
+node count from its neighbours.
 
 ``python -m calibration.collfit --check`` prints the two checks of issue 11 with per-size
 errors: ABCI fitted on 1, 2, 8, 32 nodes predicting 4 and 16; the DGX-1 P100 preset (no fit)
@@ -21,7 +24,7 @@ import math
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +34,7 @@ from calibration.collbench import read_collective_logs
 from hwmodels.calibration import Calibration
 from hwmodels.cluster import load_cluster
 from hwmodels.collectives.eras import ERAS
-from hwmodels.collectives.measured import CollectiveFit
+from hwmodels.collectives.measured import CollectiveFit, Curves
 from hwmodels.collectives.nccl import NcclCosts, NcclScales
 from hwmodels.commmodel import CommModel, default_library
 from hwmodels.specs import Cluster
@@ -39,6 +42,8 @@ from vocab.errors import GradsyncError, SpecError
 
 #: The fit and the checks start here: below it every layout is latency alone.
 MIN_FIT_BYTES = 64 << 10
+#: The size exponents :func:`fit_size_exponent` tries (0: same message; 1: same bytes per rank).
+SIZE_EXPONENTS = tuple(i / 20 for i in range(21))
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
 _PARAMS = ("intra_bw", "net_bw", "intra_lat", "net_lat", "plateau", "threshold", "tree_bw",
            "tree_lat")
@@ -118,7 +123,56 @@ def fit_collectives(table: pd.DataFrame, base: Cluster, library: str | None = No
     }
     stored = {layout: (tuple(float(v) for v in c["nbytes"]), tuple(float(v) for v in c["time_s"]))
               for layout, c in curves.items()}
-    return CollectiveFit(library, scales, stored, provenance)
+    exponent, held_out = fit_size_exponent(stored, _model_at(base, library, scales), library,
+                                          min_bytes)
+    provenance["size_exponent"] = {"value": exponent, "held_out_rms_log": held_out}
+    return CollectiveFit(library, scales, stored, provenance, exponent)
+
+
+def _model_at(base: Cluster, library: str,
+              scales: NcclScales) -> Callable[[int, int, float], float]:
+    """``(nodes, GPUs per node, nbytes) -> seconds`` of the fitted closed form (cached per layout)."""
+    models: dict[tuple[int, int], NcclCosts] = {}
+
+    def at(nodes: int, k: int, nbytes: float) -> float:
+        if (nodes, k) not in models:
+            models[(nodes, k)] = _model(base, (nodes, k), library, scales)
+        return models[(nodes, k)].choose(nbytes).cost.at(nbytes)
+    return at
+
+
+def fit_size_exponent(curves: Curves, model_at: Callable[[int, int, float], float],
+                      library: str, min_bytes: int = MIN_FIT_BYTES,
+                      candidates: Sequence[float] = SIZE_EXPONENTS) -> tuple[float, dict]:
+    """The size exponent (``CollectiveFit.size_exponent``) that predicts each measured
+    interior node count best from its measured neighbours alone (leave one out, RMS of the log
+    error over sizes from ``min_bytes``), and that RMS per held-out layout. With no interior
+    node count (fewer than three multi-node layouts of one GPU count) nothing can choose it:
+    1, a ring's same bytes per rank. ``model_at(nodes, k, nbytes)`` carries curves past their
+    measured sizes."""
+    held_out = []
+    for (nodes, k) in curves:
+        others = sorted(n for n, kk in curves if kk == k and n > 1 and n != nodes)
+        if nodes > 1 and any(n < nodes for n in others) and any(n > nodes for n in others):
+            held_out.append((nodes, k))
+    if not held_out:
+        return 1.0, {}
+
+    def errors(exponent: float) -> dict[str, float]:
+        out = {}
+        for nodes, k in held_out:
+            rest = CollectiveFit(library, curves={lay: c for lay, c in curves.items()
+                                                    if lay != (nodes, k)},
+                                 size_exponent=exponent)
+            sizes, times = curves[(nodes, k)]
+            logs = [math.log(rest.time_s(nodes, k, n, lambda m, b, k=k: model_at(m, k, b)) / t)
+                    for n, t in zip(sizes, times) if n >= min_bytes]
+            out[f"{nodes}x{k}"] = float(np.sqrt(np.mean(np.square(logs))))
+        return out
+
+    scored = {exponent: errors(exponent) for exponent in candidates}
+    best = min(candidates, key=lambda e: sum(v * v for v in scored[e].values()))
+    return float(best), scored[best]
 
 
 def attach(cluster: Cluster, fit: CollectiveFit) -> Cluster:
@@ -136,13 +190,21 @@ def _errors(cluster: Cluster, library: str, sizes: Iterable[float],
     return [(int(n), model.allreduce(n).at(n) / t - 1) for n, t in zip(sizes, times)]
 
 
-def abci_check(folder: Path = DATA / "abci-v100", fit_nodes: Sequence[int] = (1, 2, 8, 32),
-               check_nodes: Sequence[int] = (4, 16)) -> dict[int, list[tuple[int, float]]]:
-    """Fit on ``fit_nodes``' logs, predict ``check_nodes``: {nodes: [(size, relative error)]}."""
+def abci_fit(folder: Path = DATA / "abci-v100",
+             fit_nodes: Sequence[int] = (1, 2, 8, 32)) -> CollectiveFit:
+    """The fit of the ABCI logs of ``fit_nodes`` on the ``abci-v100`` preset under ``nccl2.8``."""
     table = read_collective_logs(folder)
-    base = load_cluster("abci-v100")
-    fit = fit_collectives(table[table["nodes"].isin(fit_nodes)], base, "nccl2.8")
-    fitted = attach(base, fit)
+    return fit_collectives(table[table["nodes"].isin(fit_nodes)], load_cluster("abci-v100"),
+                           "nccl2.8")
+
+
+def abci_check(folder: Path = DATA / "abci-v100", fit_nodes: Sequence[int] = (1, 2, 8, 32),
+               check_nodes: Sequence[int] = (4, 16),
+               fit: CollectiveFit | None = None) -> dict[int, list[tuple[int, float]]]:
+    """Fit on ``fit_nodes``' logs (or take ``fit``), predict ``check_nodes``:
+    {nodes: [(size, relative error)]}."""
+    table = read_collective_logs(folder)
+    fitted = attach(load_cluster("abci-v100"), fit or abci_fit(folder, fit_nodes))
     curves = allreduce_curves(table[table["nodes"].isin(check_nodes)])
     return {nodes: _errors(fitted.with_nodes(nodes), "nccl2.8",
                            c["nbytes"][c["nbytes"] >= MIN_FIT_BYTES],
@@ -191,8 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.check:
         parser.print_help()
         return 0
-    abci = abci_check(args.data / "abci-v100")
-    _print("ABCI V100 (fitted on 1, 2, 8, 32 nodes), model/measured - 1:",
+    fit = abci_fit(args.data / "abci-v100")
+    abci = abci_check(args.data / "abci-v100", fit=fit)
+    _print("ABCI V100 (fitted on 1, 2, 8, 32 nodes; between them read at size x (N_ref/N)^"
+           f"{fit.size_exponent:g}, chosen by leave-one-out), model/measured - 1:",
            {f"{n} nodes": e for n, e in abci.items()})
     dgx = dgx1_check(args.data / "tartan-dgx1-p100")
     by_gpus = dgx.pop("nccl2 busbw at 1 GB by GPUs")

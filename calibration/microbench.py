@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from mpi4py import MPI
 
+from vocab.outpath import atomic_write
 from vocab.runrecord import make_run_record, write_run_record
 
 TABLE_FILE = "bench.csv"
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         table = pd.DataFrame(rows, columns=["op", "nranks", "nbytes", "repeat", "seconds"])
-        table.to_csv(out / TABLE_FILE, index=False)
+        with atomic_write(out / TABLE_FILE) as tmp:
+            table.to_csv(tmp, index=False)
         specs = {"nranks": comm.Get_size(), "sizes": args.sizes, "repeats": args.repeats,
                  "warmup": args.warmup, "budget_s": args.budget_s, "ops": list(ops),
                  "cores": os.cpu_count(), "mpi": MPI.Get_library_version().splitlines()[0],

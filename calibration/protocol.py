@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import time
@@ -42,7 +43,7 @@ from calibration.calibrate import calibrate
 from calibration.hostload import ForeignLoad, wait_for_quiet
 from calibration.runs import RunError
 from calibration.validate import Report, plot, validate
-from vocab.outpath import check_output
+from vocab.outpath import check_output, write_text_atomic
 from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
 
@@ -150,8 +151,8 @@ def guarded(out: Path, hygiene: Hygiene, make: Callable[[Path], None]) -> Path:
     share, path = best
     if path != out:
         _swap(out, path)
-    record.write_text(json.dumps({"foreign_share": share,
-                                  "attempts": hygiene.seen[out.name]}) + "\n")
+    write_text_atomic(record, json.dumps({"foreign_share": share,
+                                          "attempts": hygiene.seen[out.name]}) + "\n")
     return out
 
 
@@ -264,8 +265,8 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
         say(f"bench-net -n {p}")
         path = out / f"bench-n{p}"
         if not (path / "bench.csv").exists():
-            path = guarded(path, hygiene, lambda d, p=p: run_bench_net(
-                p, d, sizes=bench_sizes, repeats=bench_repeats))
+            path = guarded(path, hygiene, lambda d, p=p: run_bench_net(  # its own folder
+                p, d, sizes=bench_sizes, repeats=bench_repeats, overwrite=True))
         read_bench(path)
         benches.append(path)
     plan = Blocks(out / "runs", hygiene, say, batch_of, fit_model, min(ranks), steps)
@@ -290,10 +291,19 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
 PROTOCOL_MARK = ".gradsync-protocol"
 
 
+#: What a protocol folder holds (an earlier, interrupted protocol is resumed there; bench-net
+#: directories made beforehand are reused).
+_PROTOCOL_ENTRIES = re.compile(r"(bench-n\d+.*|runs|fitted\.yaml|report\.(json|txt)|"
+                               r"predicted_vs_measured\.png|\.gradsync-protocol|\..*\.tmp)")
+
+
 def claim_protocol_dir(out: Path, overwrite: bool = False) -> None:
-    """Refuse a folder that holds anything but an earlier protocol; then mark it ours."""
+    """Refuse a folder that holds anything but a protocol's own files (the user's data is
+    never mixed with the protocol's); then mark it ours."""
     out = Path(out)
-    if not (out / PROTOCOL_MARK).is_file():
+    foreign = out.is_dir() and any(not _PROTOCOL_ENTRIES.fullmatch(entry.name)
+                                   for entry in out.iterdir())
+    if foreign or not out.is_dir():
         check_output(out, overwrite=overwrite, kind="dir")
     out.mkdir(parents=True, exist_ok=True)
     (out / PROTOCOL_MARK).write_text("a gradsync calibrate --protocol folder (resumable)\n")
@@ -311,11 +321,11 @@ def _write_summary(out: Path, report: Report, wall_s: float, benches: list[Path]
                "load": {"loadavg_at_end": os.getloadavg(), "cores": os.cpu_count(),
                         "max_foreign": hygiene.max_foreign,
                         "foreign_share": shares, "attempts": hygiene.seen}}
-    (out / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "report.json", json.dumps(summary, indent=2) + "\n")
     worst = max(shares.values(), default=0.0)
     typical = statistics.median(shares.values() or [0.0])
-    (out / "report.txt").write_text(
-        report.table() + f"\nwall time {wall_s:.0f} s; other programs' share of the machine "
+    write_text_atomic(
+        out / "report.txt", report.table() + f"\nwall time {wall_s:.0f} s; other programs' share of the machine "
         f"during the kept measurements: median {typical:.2f}, "
         f"max {worst:.2f}\n")
 

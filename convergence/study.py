@@ -33,7 +33,7 @@ from convergence.penalty import SYNCHRONOUS, penalty_from_steps
 from executor.config import scheduled_lr
 from vocab.errors import GradsyncError, SpecError
 from vocab.jobs import run_checked
-from vocab.outpath import check_output, check_writable
+from vocab.outpath import atomic_write, check_output, check_writable, write_text_atomic
 from vocab.strategies import STRATEGIES
 
 STUDY_FILE = "study.json"
@@ -207,7 +207,7 @@ def _check_study_dir(out: Path, plan: StudyPlan) -> None:
             raise StudyError(f"{out} holds a study with other settings ({record}); pick "
                              "another --out, or rerun with the same settings to resume")
     out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(settings, indent=2))
+    write_text_atomic(record, json.dumps(settings, indent=2))
 
 
 def _settings(plan: StudyPlan) -> dict:
@@ -277,9 +277,9 @@ def steps_to_target(curves: pd.DataFrame, target: float) -> pd.DataFrame:
 
 def write_tables(plan: StudyPlan, out: Path, curves: pd.DataFrame) -> None:
     """``curves.csv``, ``steps.csv`` and ``penalty.csv`` (see the module docstring)."""
-    curves.to_csv(out / "curves.csv", index=False)
+    _write_csv(curves, out / "curves.csv")
     steps = steps_to_target(curves, plan.target)
-    steps.to_csv(out / "steps.csv", index=False)
+    _write_csv(steps, out / "steps.csv")
     # Every synchronous strategy is the same SGD: their runs are all staleness-0 samples.
     frames = []
     for model, group in steps.groupby("model"):
@@ -290,5 +290,10 @@ def write_tables(plan: StudyPlan, out: Path, curves: pd.DataFrame) -> None:
                                        f"{out}, target test accuracy {plan.target}"))
     columns = ["staleness", "global_batch", "penalty", "lo", "hi", "workload", "source"]
     penalty = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    penalty.rename(columns={"lo": "penalty_lo", "hi": "penalty_hi"}).to_csv(
-        out / "penalty.csv", index=False)
+    _write_csv(penalty.rename(columns={"lo": "penalty_lo", "hi": "penalty_hi"}),
+               out / "penalty.csv")
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_write(path) as tmp:     # an interrupted study never leaves half a table
+        frame.to_csv(tmp, index=False)

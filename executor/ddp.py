@@ -45,8 +45,9 @@ class DDPStrategy:
     It needs only the bucket cap (bytes) and the timeout of the run, not its whole config.
     """
 
-    #: DDP's own hooks see no layer: the tracer hooks the gradients itself.
+    #: DDP's own hooks see no layer: the tracer hooks the gradients and forwards itself.
     reports_gradients = False
+    reports_forward = False
 
     def __init__(self, comm: MPI.Comm, model: nn.Module,
                  make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],

@@ -18,7 +18,7 @@ from executor import deathwatch, preflight
 from executor.config import RunConfig, to_argv
 from executor.outputs import write_failure, write_interrupted
 from executor.tracing import PARTIAL_DIR
-from vocab.jobs import run_job, signal_exit_status
+from vocab.jobs import check_ranks, run_job, signal_exit_status
 from vocab.runrecord import RUN_FILE
 from vocab.mpiexec import MpiexecError, find_mpiexec, mpi_flavour, mpiexec_command, python_argv
 
@@ -37,7 +37,7 @@ def build_command(cfg: RunConfig, mpiexec: str, flavour: str) -> list[str]:
                            flavour=flavour)
 
 
-def launch(cfg: RunConfig, timeout_s: float | None = None) -> int:
+def launch(cfg: RunConfig, timeout_s: float | None = None, oversubscribe: bool = False) -> int:
     """Check ``cfg``, run the job, and return its exit status (0 on success).
 
     On failure the partial trace is merged and ``run.json`` records an error that names the
@@ -47,6 +47,9 @@ def launch(cfg: RunConfig, timeout_s: float | None = None) -> int:
     reached, and the status is the shell's for that signal (130 for SIGINT).
     """
     preflight.check(cfg)
+    crowded = check_ranks(cfg.nprocs, oversubscribe)
+    if crowded:
+        print(f"gradsync run: warning: {crowded}", file=sys.stderr)
     mpiexec = find_mpiexec()
     command = build_command(cfg, mpiexec, mpi_flavour(mpiexec))
     env = dict(os.environ, PYTHONUNBUFFERED="1")

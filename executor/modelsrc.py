@@ -81,6 +81,18 @@ def check_features(name: str, features: int) -> None:
                         "transformer-modadd for modadd:P)")
 
 
+def check_labels(name: str, labels) -> None:
+    """Labels must be classes of the model: ``0 <= y < classes`` (else every rank fails
+    inside the loss with an IndexError)."""
+    classes = tiny.CLASSES if name in tiny.TINY_MODELS else zoo.model_info(name).num_classes
+    if classes is None or not len(labels):
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= classes:
+        raise SpecError("data", f"labels {low}..{high}", f"labels 0..{classes - 1} (the "
+                        f"{classes} classes of {name})")
+
+
 def _tiny_batch(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, tiny.IN_FEATURES, generator=gen)

@@ -19,10 +19,12 @@ which gives progress at layer granularity while compute runs. A dedicated progre
 (``MPI_THREAD_MULTIPLE`` is available with mpich) was not used: on oversubscribed CPU ranks a
 polling thread steals the core the backward pass needs, and the GIL serialises it anyway.
 
-**Tracing.** The per-parameter hook is shared with the tracer: ``on_grad(layer)`` is called
-first (so a layer's backward ends before its message is posted), which saves a second Python
-hook per parameter, the largest single cost of recording. Message names and sizes for the
-trace are made once, at construction.
+**Tracing.** The runtime's hooks are shared with the tracer, which then registers none of
+its own there: the per-parameter hook calls ``on_grad(layer)`` first (so a layer's backward
+ends before its message is posted), and each layer's forward pre-hook calls
+``on_forward(layer)`` last (so a layer's forward excludes the polling and the updates before
+it). That saves a second Python hook per parameter and per layer, the largest costs of
+recording. Message names and sizes for the trace are made once, at construction.
 """
 
 from __future__ import annotations
@@ -60,16 +62,20 @@ class StrategyRuntime:
     """Runs ``plan`` on ``layers`` (forward order) of ``net`` over ``comm``; see the module
     docstring. An :class:`executor.strategy.ExecStrategy`."""
 
-    #: Gradients reach the tracer through ``on_grad`` from this runtime's own hooks.
+    #: Gradients and forward starts reach the tracer through ``on_grad`` and ``on_forward``
+    #: from this runtime's own hooks.
     reports_gradients = True
+    reports_forward = True
 
     def __init__(self, comm: MPI.Comm, net: nn.Module, layers: Layers, plan: Plan,
                  make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
                  clock: Callable[[], float], record: Recorder | None, timeout_s: float,
-                 on_grad: Callable[[int], None] | None = None):
+                 on_grad: Callable[[int], None] | None = None,
+                 on_forward: Callable[[int], None] | None = None):
         self.net = net   # the model, run as it is: the hooks communicate
         self.comm, self.plan, self.clock, self.record = comm, plan, clock, record
         self.on_grad = on_grad   # the tracer's grad_ready (see "Tracing" above)
+        self.on_forward = on_forward   # the tracer's forward_begins
         self.timeout_s = timeout_s
         self.size = comm.size
         self.msg_params: list[list[nn.Parameter]] = [
@@ -90,14 +96,10 @@ class StrategyRuntime:
         self._handles = [p.register_post_accumulate_grad_hook(self._grad_hook(k, layer))
                          for k, m in enumerate(plan.messages) for layer in m.layers
                          for p in layers[layer][2]]
-        if plan.wait_point == "next_forward":
-            first = {min(m.layers): m.index for m in plan.messages}
-            for layer, k in first.items():
-                self._handles.append(layers[layer][1].register_forward_pre_hook(
-                    self._gate(k)))
-        else:
-            for _, module, _ in layers:
-                self._handles.append(module.register_forward_pre_hook(self._progress_hook))
+        for layer, (_, module, _) in enumerate(layers):
+            hook = self._forward_hook(layer)
+            if hook is not None:
+                self._handles.append(module.register_forward_pre_hook(hook))
 
     # -- per step --------------------------------------------------------------------------
     def begin_step(self, step: int) -> None:
@@ -186,10 +188,27 @@ class StrategyRuntime:
             self._progress()
         return hook
 
-    def _progress_hook(self, module: nn.Module, args: tuple) -> None:
-        self._progress()
+    def _forward_hook(self, layer: int) -> Callable | None:
+        """The forward pre-hook of ``layer``: crossiter's gate on the first layer of each
+        message (the message is waited for and its layers updated), a progress poll on every
+        layer otherwise; then ``on_forward``. None where there is nothing to do."""
+        on_forward = self.on_forward
+        if self.plan.wait_point != "next_forward":
+            def hook(module: nn.Module, args: tuple) -> None:
+                self._progress()
+                if on_forward is not None:
+                    on_forward(layer)
+            return hook
+        gates = {min(m.layers): m.index for m in self.plan.messages}
+        if layer in gates:
+            return self._gate(gates[layer], layer)
+        if on_forward is None:
+            return None
+        return lambda module, args: on_forward(layer)
 
-    def _gate(self, k: int) -> Callable:
+    def _gate(self, k: int, layer: int) -> Callable:
+        on_forward = self.on_forward
+
         def hook(module: nn.Module, args: tuple) -> None:
             if self._inflight and not self._inflight[0].applied[k]:
                 slot = self._inflight[0]
@@ -197,6 +216,8 @@ class StrategyRuntime:
                 if all(slot.applied):
                     self._release(self._inflight.popleft())
             self._progress()
+            if on_forward is not None:
+                on_forward(layer)
         return hook
 
     def _progress(self) -> None:

@@ -27,6 +27,9 @@ class ExecStrategy(Protocol):
     #: True when the strategy reports each layer's gradient to the tracer from its own hooks
     #: (the tracer then attaches none); False when the tracer must hook the gradients itself.
     reports_gradients: bool
+    #: True when the strategy reports each layer's forward start to the tracer from its own
+    #: forward pre-hooks (the tracer then registers none); False when the tracer must.
+    reports_forward: bool
 
     def begin_step(self, step: int) -> None:
         """Before ``step``'s forward."""

@@ -13,16 +13,20 @@ collectives, ``host`` for waiting, data loading and checkpoints):
 * ``wait``: time blocked waiting for messages; ``update``: the optimizer step;
 * ``data``, ``loss``, ``checkpoint``.
 
-**Cost.** The hooks run about 150 times a step, so each does as little as it can (recording
-cost 16 % of a 9 ms step before this was measured; ``benchmarks/exec_overhead.py`` measures it
-now). A hook reads the clock once and appends one small tuple ``(step, op code, layer index,
-start, end)``; names, streams and the rest of the row are filled in at flush, and the columns
-go straight to Arrow (no pandas on the way). The hook closures are built once, in
-:meth:`Tracer.attach`, and per-step state lives in lists mutated in place. The gradient side
-costs no hook of its own where the strategy already has one per parameter: the strategy calls
-:meth:`Tracer.grad_ready` from its hook (``attach(..., grad_hooks=False)``). The backward start
-is a pre-hook on the output's ``grad_fn`` rather than ``Tensor.register_hook``: it fires at
-the same moment (when the node's output gradients are complete) and is cheaper to register.
+**Cost.** The hooks run about 150 times a step, so each does as little as it can
+(``benchmarks/exec_overhead.py`` measures what recording costs). A hook reads the clock once
+and appends one small tuple ``(step, op code, layer index, start, end)``; names, streams and
+the rest of the row are filled in at flush, by index from small Arrow arrays (no pandas on the
+way). The hook closures are built once, in :meth:`Tracer.attach`, and per-step state lives in
+lists mutated in place. Where the strategy already hooks a layer, the tracer adds no hook of
+its own there: the strategy's post-accumulate-grad hook calls :meth:`Tracer.grad_ready`
+(``attach(..., grad_hooks=False)``) and its forward pre-hook calls
+:meth:`Tracer.forward_begins` (``forward_hooks=False``). What is left per layer and step is
+the tracer's forward hook and the watch it sets on the output's ``grad_fn`` for the backward's
+start, the costliest part: a node pre-hook registered through the public
+``Node.register_prehook`` builds a dict and a ``RemovableHandle`` per call (about 4 us), so the
+watch is lent instead, as ``Tensor.register_hook`` does it but with one dict per layer built
+once (:func:`_watch_output`, about 2.5x cheaper); the public call is the fallback.
 
 Every ``flush_every`` steps the new rows go to ``DIR/partial/rank-R-aA-K.parquet`` (A:
 attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
@@ -33,9 +37,11 @@ layer boundaries are CUDA events resolved at the end of each step.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,6 +55,10 @@ _HOOK_OPS = ("forward", "backward")     # op codes of hook events: index in this
 _FORWARD, _BACKWARD = 0, 1
 _ARROW_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64()}
 _SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in COLUMNS.items()])
+# Constant columns of hook events, taken by index at flush.
+_HOOK_OP_NAMES = pa.array(_HOOK_OPS, pa.string())
+_EXEC, _COMPUTE = pa.array(["exec"], pa.string()), pa.array(["compute"], pa.string())
+_NO_BUCKET, _NO_BYTES = pa.array([-1], pa.int64()), pa.array([0], pa.int64())
 
 Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 
@@ -71,6 +81,7 @@ class Tracer:
         self._parts = 0
         self._handles: list = []
         self._names: list[str] = []
+        self._name_array: pa.Array | None = None   # _names as Arrow, for the flush
         self._sizes: list[int] = []
         # Per-step state, mutated in place (the hook closures hold these very lists).
         self._fwd_start: list = []
@@ -83,13 +94,17 @@ class Tracer:
         self.rows.append((iteration, self.rank, stream, op, name, bucket, nbytes,
                           start_s, end_s))
 
-    def attach(self, layers: Layers, grad_hooks: bool = True) -> None:
+    def attach(self, layers: Layers, grad_hooks: bool = True,
+               forward_hooks: bool = True) -> None:
         """Hook forward and backward of every parametric layer. Attach after the strategy's
         forward pre-hooks, so a layer's forward excludes the strategy's polling and updates.
 
         ``grad_hooks=False``: the strategy calls :meth:`grad_ready` from its own
         post-accumulate-grad hook (first, so a layer's backward ends before its message is
-        posted) and no second hook per parameter is registered.
+        posted) and no second hook per parameter is registered. ``forward_hooks=False``: the
+        strategy calls :meth:`forward_begins` at the end of its own forward pre-hook of each
+        layer, and the tracer registers no forward pre-hook (its forward hook, which ends the
+        row and watches for the backward's start, it always registers).
         """
         if not self.enabled:
             return
@@ -100,7 +115,8 @@ class Tracer:
         self._bwd_start[:] = [None] * n
         self._left[:] = self._sizes
         for i, (_, module, params) in enumerate(layers):
-            self._handles.append(module.register_forward_pre_hook(self._fwd_pre(i)))
+            if forward_hooks:
+                self._handles.append(module.register_forward_pre_hook(self._fwd_pre(i)))
             self._handles.append(module.register_forward_hook(self._fwd_post(i)))
             if grad_hooks:
                 hook = self._grad_hook(i)
@@ -139,6 +155,10 @@ class Tracer:
             start = self._bwd_start[layer]
             self._append((self.step, _BACKWARD, layer, end if start is None else start, end))
 
+    def forward_begins(self, layer: int) -> None:
+        """``layer``'s forward starts now (a strategy's forward pre-hook calls this)."""
+        self._fwd_start[layer] = self._stamp()
+
     @staticmethod
     def _event():
         event = torch.cuda.Event(enable_timing=True)
@@ -157,9 +177,12 @@ class Tracer:
         starts, stamp, append = self._fwd_start, self._stamp, self._append
         bwd_starts = self._bwd_start
 
-        def backward_begins(grad_outputs: tuple) -> None:
+        def backward_begins(grad) -> None:  # noqa: ANN001  (a tensor, or a tuple of them)
             if bwd_starts[i] is None:
                 bwd_starts[i] = stamp()
+        # The hooks "dict" a tensor lends its grad_fn (see _watch_output); built once.
+        lent = OrderedDict([(0, backward_begins)])
+        watch = _watch_output if _CAN_LEND else _watch_node
 
         def hook(module: nn.Module, args: tuple, output) -> None:
             end = stamp()
@@ -169,7 +192,7 @@ class Tracer:
             out = output if type(output) is torch.Tensor else _first(output)
             node = getattr(out, "grad_fn", None)
             if node is not None:
-                node.register_prehook(backward_begins)
+                watch(out, node, lent, backward_begins)
         return hook
 
     def _grad_hook(self, i: int) -> Callable:
@@ -181,29 +204,37 @@ class Tracer:
 
     # -- output ----------------------------------------------------------------------------
     def _table(self) -> pa.Table | None:
-        """The rows recorded since the last flush as an Arrow table (v1 columns)."""
+        """The rows recorded since the last flush as an Arrow table (v1 columns): the
+        :meth:`record` rows, then the hook events."""
         rows, events = self.rows, self._events
         if not rows and not events:
             return None
-        cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(9)]
-        iteration, _, stream, op, name, bucket, nbytes, start, end = cols
+        parts = []
+        if rows:
+            iteration, _, stream, op, name, bucket, nbytes, start, end = map(list, zip(*rows))
+            n = len(rows)
+            parts.append(_table_of([[self.run_id] * n, ["exec"] * n, iteration,
+                                    [self.rank] * n, stream, op, name, bucket, nbytes, start,
+                                    end]))
         if events:
-            e_step, e_op, e_layer, e_start, e_end = zip(*events)
-            k = len(events)
-            names = self._names
-            iteration += e_step
-            stream += ["compute"] * k
-            op += map(_HOOK_OPS.__getitem__, e_op)
-            name += map(names.__getitem__, e_layer)
-            bucket += [-1] * k
-            nbytes += [0] * k
-            start += e_start
-            end += e_end
-        total = len(iteration)
-        arrays = [[self.run_id] * total, ["exec"] * total, iteration, [self.rank] * total,
-                  stream, op, name, bucket, nbytes, start, end]
-        return pa.Table.from_arrays(
-            [pa.array(a, type=f.type) for a, f in zip(arrays, _SCHEMA)], schema=_SCHEMA)
+            parts.append(self._events_table(events))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _events_table(self, events: list[tuple]) -> pa.Table:
+        """The hook events as v1 columns. Thousands of them per flush: names and constants are
+        taken from small Arrow arrays by index rather than built as Python lists."""
+        step, op, layer, start, end = zip(*events)
+        zeros = pa.array(np.zeros(len(events), dtype=np.int32))
+        if self._name_array is None or len(self._name_array) != len(self._names):
+            self._name_array = pa.array(self._names, type=pa.string())
+        return pa.Table.from_arrays([
+            pa.array([self.run_id], pa.string()).take(zeros),
+            _EXEC.take(zeros), pa.array(step, pa.int64()),
+            pa.array([self.rank], pa.int64()).take(zeros), _COMPUTE.take(zeros),
+            _HOOK_OP_NAMES.take(pa.array(op, pa.int32())),
+            self._name_array.take(pa.array(layer, pa.int32())), _NO_BUCKET.take(zeros),
+            _NO_BYTES.take(zeros), pa.array(start, pa.float64()), pa.array(end, pa.float64())],
+            schema=_SCHEMA)
 
     def flush(self, out_dir: Path) -> None:
         """Write the rows recorded since the last flush as this rank's next partial part."""
@@ -235,9 +266,47 @@ class Tracer:
         self._handles.clear()
 
 
+def _table_of(columns: list[list]) -> pa.Table:
+    """Python lists of the v1 columns as an Arrow table."""
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, _SCHEMA)],
+                                schema=_SCHEMA)
+
+
 def _first(output):
     """The tensor whose gradient starts a module's backward: its (first) output."""
     return output[0] if isinstance(output, (tuple, list)) and output else output
+
+
+# -- the backward-start hook, registered on each layer's output node every step --------------
+def _watch_node(out: torch.Tensor, node, lent: OrderedDict, begins: Callable) -> None:
+    """Public API: ``Node.register_prehook`` (about 4 us a call here, most of it building the
+    ``RemovableHandle`` that the tracer never uses)."""
+    node.register_prehook(begins)
+
+
+def _watch_output(out: torch.Tensor, node, lent: OrderedDict, begins: Callable) -> None:
+    """What ``Tensor.register_hook`` does, without its per-call ``OrderedDict`` and
+    ``RemovableHandle``: the tensor lends ``lent`` (built once per layer) to its ``grad_fn``
+    as a tensor pre-hook, which fires at the moment a node pre-hook would (when the output's
+    gradient is ready), then gets its own ``_backward_hooks`` back. About 2.5x cheaper, and
+    this call runs once per layer and step. A tensor with hooks of its own (a user's) keeps
+    them untouched: it takes the public path."""
+    if out._backward_hooks is not None:
+        node.register_prehook(begins)
+        return
+    out._backward_hooks = lent
+    node._register_hook_dict(out)
+    out._backward_hooks = None
+
+
+def _can_lend() -> bool:
+    """Whether this torch has the two private members :func:`_watch_output` uses (torch 2.x
+    does); if not, the tracer uses the public :func:`_watch_node`."""
+    probe = torch.zeros(1, requires_grad=True) * 1.0
+    return hasattr(probe, "_backward_hooks") and hasattr(probe.grad_fn, "_register_hook_dict")
+
+
+_CAN_LEND = _can_lend()
 
 
 def merge_partials(out_dir: Path, drop_from_step: int | None = None) -> pd.DataFrame | None:

@@ -95,7 +95,8 @@ def make_strategy(cfg: RunConfig, comm: MPI.Comm, source: ModelSource, clock: Cl
     grad_comm = MPI.COMM_SELF if cfg.local else comm
     return StrategyRuntime(grad_comm, source.model, layers,
                            make_plan(cfg.strategy, grad_bytes_of(layers)), sgd, clock.now,
-                           record, cfg.comm_timeout_s, tracer.grad_ready if cfg.trace else None)
+                           record, cfg.comm_timeout_s, tracer.grad_ready if cfg.trace else None,
+                           tracer.forward_begins if cfg.trace else None)
 
 
 def grad_bytes_of(layers) -> list[int]:
@@ -130,8 +131,10 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     state.tracer = tracer
     strategy = make_strategy(cfg, comm, source, clock, tracer)
     # After the strategy's hooks (a forward row excludes its polling); the strategy runtime
-    # reports gradients to the tracer from its own hooks, DDP needs the tracer's.
-    tracer.attach(source.layers(), grad_hooks=not strategy.reports_gradients)
+    # reports gradients and forward starts to the tracer from its own hooks, DDP needs the
+    # tracer's.
+    tracer.attach(source.layers(), grad_hooks=not strategy.reports_gradients,
+                  forward_hooks=not strategy.reports_forward)
     start = restore(resume, source, strategy, state) if resume else 0
     specs = outputs.run_specs(cfg, grad_bytes_of(source.layers()), device,
                               torch.get_num_threads())

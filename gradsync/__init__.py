@@ -27,6 +27,8 @@ _PUBLIC = {
     "CommModel": "hwmodels.commmodel",
     "Cluster": "hwmodels.specs", "Device": "hwmodels.specs", "Fabric": "hwmodels.specs",
     "AlphaBeta": "hwmodels.specs",
+    "Variation": "hwmodels.hetero", "NodeGroup": "hwmodels.hetero", "Degraded": "hwmodels.hetero",
+    "PLACEMENTS": "hwmodels.hetero", "with_changes": "hwmodels.cluster",
     "Stack": "hwmodels.stacks", "load_stack": "hwmodels.stacks", "list_stacks": "hwmodels.stacks",
     "save_stack": "hwmodels.stacks",
     "GradsyncError": "vocab.errors", "SpecError": "vocab.errors",

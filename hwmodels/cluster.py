@@ -61,13 +61,14 @@ from hwmodels.specs import (
     LINK_CLASSES, PROGRESS_MODES, TRANSPORTS, AlphaBeta, Cluster, Device, NodeSpec,
 )
 from hwmodels.topology import build_node, custom_node, options_to_file, topology_options
+from hwmodels.variationfile import VARIATION_KEYS, variation_from_dict, variation_to_spec
 from vocab.units import parse_bandwidth, parse_time
 
 PRESET_DIR = Path(__file__).with_name("presets")
 REQUIRED = ("name", "node", "fabric")
 OPTIONAL = ("source", "nodes", "nics", "oversubscription", "max_nodes", "collective_overhead",
             "comm_interference", "transport", "progress", "fitted", "provenance",
-            "calibration")
+            "calibration", *VARIATION_KEYS)
 NAMED_NODE_KEYS = ("device", "options", "description")
 CUSTOM_NODE_KEYS = ("devices", "links", "vertices", "nics", "host_mem_bandwidth", "description")
 FITTED_KEYS = ("alpha_s", "beta_s_per_B", "gamma_s_per_B")
@@ -113,6 +114,8 @@ def load_cluster(name_or_path: str | Path, nodes: int | None = None) -> Cluster:
 def cluster_from_dict(raw: Any) -> Cluster:
     """A :class:`Cluster` from the file form (a parsed YAML mapping), checked field by field."""
     raw = require_mapping(raw, "")
+    if "groups" in raw and "node" not in raw:   # node groups: the first is the cluster's node
+        raw = {**raw, "node": require_mapping(unwrap(raw["groups"])[0][0], "groups[0]")["node"]}
     check_keys(raw, "", REQUIRED, OPTIONAL)
     sources = {key: unwrap(raw[key])[1] for key in OPTIONAL if key in raw}
     oversubscription = quantity(raw.get("oversubscription", 1), "oversubscription", number)
@@ -127,9 +130,13 @@ def cluster_from_dict(raw: Any) -> Cluster:
         raise SpecError("progress", progress, f"one of {', '.join(PROGRESS_MODES)}")
     node = _node(raw["node"], raw.get("nics"), sources)
     calibration = Calibration.from_dict(raw["calibration"]) if "calibration" in raw else None
+    variation = variation_from_dict(raw, _node, sources)
+    if variation is not None and variation.groups:
+        node = variation.groups[0].node
+    nodes = whole(raw.get("nodes", (variation and variation.nodes) or 1), "nodes")
     cluster = Cluster(
         name=text(raw["name"], "name"), node=node,
-        nodes=whole(raw.get("nodes", 1), "nodes"),
+        nodes=nodes,
         fabric=resolve_fabric(raw["fabric"], "fabric"),
         oversubscription=oversubscription,
         max_nodes=whole(raw.get("max_nodes", 1024), "max_nodes"),
@@ -140,7 +147,7 @@ def cluster_from_dict(raw: Any) -> Cluster:
         transport=transport, progress=progress, fitted=_fitted(raw.get("fitted", {})),
         provenance=dict(require_mapping(raw.get("provenance", {}), "provenance")),
         source=str(raw.get("source") or ""),
-        sources={key: src for key, src in sources.items() if src})
+        sources={key: src for key, src in sources.items() if src}, variation=variation)
     return calibration.adapt(cluster) if calibration is not None else cluster
 
 
@@ -235,6 +242,8 @@ def cluster_to_spec(cluster: Cluster) -> dict[str, Any]:
         spec["provenance"] = _plain(cluster.provenance)
     if cluster.calibration is not None:
         spec["calibration"] = cluster.calibration.to_dict()
+    if cluster.variation is not None:
+        spec.update(variation_to_spec(cluster.variation, lambda n: _node_to_spec(n, {})))
     return spec
 
 
@@ -348,6 +357,7 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
         "sources": dict(cluster.sources),
         "calibration": (cluster.calibration.to_dict() if cluster.calibration is not None
                         else None),
+        "variation": cluster.variation.describe() if cluster.variation is not None else "",
     }
 
 
@@ -365,6 +375,8 @@ def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None
     listed in ``provenance["changes"]`` so that a run records what was changed.
     """
     changes = list(cluster.provenance.get("changes", []))
+    _refuse_node_change_with_groups(cluster, device=device, nics=nics,
+                                    devices_per_node=devices_per_node)
     if device is not None:
         new = device if isinstance(device, Device) else resolve_device(device, "device")
         cluster = _with_node(cluster, device=new)
@@ -387,6 +399,15 @@ def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None
     if len(changes) == len(cluster.provenance.get("changes", [])):
         return cluster
     return replace(cluster, provenance={**cluster.provenance, "changes": changes})
+
+
+def _refuse_node_change_with_groups(cluster: Cluster, **node_changes: Any) -> None:
+    """Node groups differ node by node: one flag cannot say which group to change."""
+    groups = getattr(cluster.variation, "groups", None)
+    for field, value in node_changes.items():
+        if groups and value is not None:
+            raise SpecError(field, value, f"a cluster without node groups ({cluster.name} has "
+                            f"{len(groups)}: change the groups in its file)")
 
 
 def _fabric(fabric: Any) -> Any:

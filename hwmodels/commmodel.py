@@ -45,6 +45,7 @@ from hwmodels.collectives.cost import (
 )
 from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
+from hwmodels.collectives.patterns import StepGroup, allreduce_groups, total_steps
 from hwmodels.collectives.tuner import choose_allreduce
 from hwmodels.collectives.eras import LIBRARIES, MPI
 from hwmodels.collectives.nccl import NCCL_ALGORITHMS, Choice, NcclCosts, NcclScales
@@ -287,11 +288,27 @@ class CommModel:
         an NCCL era priced as :meth:`allreduce` prices that size)."""
         schedule = allreduce_schedule(self.algorithm_for(nbytes), self.p, _whole_bytes(nbytes),
                                       ranks_per_node=self.ranks_per_node)
-        if self.nccl is None or not self._nccl_runs(self.algorithm) or not schedule.steps:
+        priced = self.regime_pricing(nbytes, len(schedule.steps))
+        if priced is None:
             return schedule
+        return replace(schedule, alpha_s=priced[0], transfer_s=priced[1])
+
+    def schedule_groups(self, nbytes: float) -> tuple[tuple[StepGroup, ...], float | None,
+                                                      float | None]:
+        """The schedule of :meth:`schedule` in compact form (runs of identical steps, bytes
+        as fractions of the message; :mod:`hwmodels.collectives.patterns`), with the regime's
+        per-step alpha and transfer seconds (None, None without a regime model)."""
+        groups = allreduce_groups(self.algorithm_for(nbytes), self.p, self.ranks_per_node)
+        priced = self.regime_pricing(nbytes, total_steps(groups))
+        return (groups, *(priced or (None, None)))
+
+    def regime_pricing(self, nbytes: float, steps: int) -> tuple[float, float] | None:
+        """(alpha per step, transfer seconds) where an NCCL era prices the collective's
+        steps itself; None where the link classes price them."""
+        if self.nccl is None or not self._nccl_runs(self.algorithm) or not steps:
+            return None
         cost = self.allreduce(nbytes)
-        return replace(schedule, alpha_s=cost.fixed_s / len(schedule.steps),
-                       transfer_s=cost.per_byte_s * _whole_bytes(nbytes))
+        return cost.fixed_s / steps, cost.per_byte_s * _whole_bytes(nbytes)
 
     # ---- other collectives -----------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from vocab.units import parse_bandwidth, parse_bytes, parse_flops
 
 DATA_FILE = Path(__file__).with_name("data") / "devices.yaml"
 FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency", "fp16_flops",
-           "bf16_flops", "half_efficiency", "overlap_interference", "pcie_p2p")
+           "bf16_flops", "half_efficiency", "overlap_interference", "pcie_p2p",
+           "gpudirect_rdma")
 
 
 def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | None) -> Device:
@@ -66,6 +67,8 @@ def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | N
         half_efficiency=optional("half_efficiency", _fraction, at_most=1.0),
         overlap_interference=optional("overlap_interference", _fraction),
         pcie_p2p=_flag(raw, "pcie_p2p", field, base.pcie_p2p if base else True),
+        gpudirect_rdma=_flag(raw, "gpudirect_rdma", field,
+                             base.gpudirect_rdma if base else True),
         source=sources(raw, base.source if base else "", FIGURES))
 
 
@@ -120,4 +123,5 @@ def device_to_spec(device: Device) -> Any:
             **({"overlap_interference": device.overlap_interference}
                if device.overlap_interference else {}),
             **({} if device.pcie_p2p else {"pcie_p2p": False}),
+            **({} if device.gpudirect_rdma else {"gpudirect_rdma": False}),
             "source": device.source}

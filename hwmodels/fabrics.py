@@ -40,7 +40,8 @@ from hwmodels.specs import FABRIC_KINDS, Fabric
 from vocab.units import parse_bandwidth, parse_time
 
 DATA_FILE = Path(__file__).with_name("data") / "fabrics.yaml"
-FIGURES = ("kind", "bandwidth", "latency", "line_rate", "collective_bandwidth")
+FIGURES = ("kind", "bandwidth", "latency", "line_rate", "collective_bandwidth",
+           "nccl_transport")
 
 
 def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | None) -> Fabric:
@@ -60,10 +61,14 @@ def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | N
                            parse_bandwidth)
                   if "collective_bandwidth" in raw else
                   (base.collective_bandwidth_Bps if base else 0.0))
+    transport = (text(raw["nccl_transport"], join(field, "nccl_transport"))
+                 if "nccl_transport" in raw else (base.nccl_transport if base else ""))
+    if transport not in ("verbs", "socket", ""):
+        raise SpecError(join(field, "nccl_transport"), transport, "verbs or socket")
     return Fabric(name=name, kind=kind, bandwidth_Bps=bandwidth, latency_s=latency,
                   line_rate_Bps=line_rate, source=sources(raw, base.source if base else "",
                                                           FIGURES),
-                  collective_bandwidth_Bps=collective)
+                  collective_bandwidth_Bps=collective, nccl_transport=transport)
 
 
 @lru_cache(maxsize=1)
@@ -98,5 +103,7 @@ def fabric_to_spec(fabric: Fabric) -> Any:
         spec["line_rate"] = figure(fabric.line_rate_Bps, "B/s")
     if fabric.collective_bandwidth_Bps:
         spec["collective_bandwidth"] = figure(fabric.collective_bandwidth_Bps, "B/s")
+    if fabric.nccl_transport:
+        spec["nccl_transport"] = fabric.nccl_transport
     spec["source"] = fabric.source
     return spec

@@ -18,6 +18,7 @@ from vocab.errors import SpecError
 
 if TYPE_CHECKING:
     from hwmodels.calibration import Calibration
+    from hwmodels.hetero import Variation
 
 DEVICE_KINDS = ("gpu", "cpu")
 #: Training precisions: the compute rate a layer runs at and the bytes of each gradient element.
@@ -63,6 +64,9 @@ class Device:
     #: Without it (GeForce Turing without an NVLink bridge) NCCL moves every hop through host
     #: memory (its SHM transport): up to the socket and down again.
     pcie_p2p: bool = True
+    #: Whether a NIC can read and write this GPU's memory directly (GPUDirect RDMA: Tesla and
+    #: Quadro GPUs). Without it NCCL's network transport stages every byte in host memory.
+    gpudirect_rdma: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in DEVICE_KINDS:
@@ -77,6 +81,8 @@ class Device:
             raise SpecError("device.half_efficiency", self.half_efficiency, "a fraction in [0, 1]")
         if not isinstance(self.pcie_p2p, bool):
             raise SpecError("device.pcie_p2p", self.pcie_p2p, "true or false")
+        if not isinstance(self.gpudirect_rdma, bool):
+            raise SpecError("device.gpudirect_rdma", self.gpudirect_rdma, "true or false")
 
     def rate_flops(self, precision: str = "fp32") -> float:
         """FLOP/s a training layer reaches at ``precision`` (peak times efficiency).
@@ -111,6 +117,10 @@ class Fabric:
     #: What NCCL's network transport achieves per NIC where it differs from ``bandwidth_Bps``
     #: (NCCL's socket transport over TCP); 0: the same as ``bandwidth_Bps``.
     collective_bandwidth_Bps: float = 0.0
+    #: NCCL's network transport over this fabric: "verbs" (InfiniBand, RoCE: the NIC moves
+    #: device or host memory itself) or "socket" (TCP: host memory only); "" for the fabric
+    #: kind's (InfiniBand verbs, Ethernet sockets).
+    nccl_transport: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FABRIC_KINDS:
@@ -119,6 +129,14 @@ class Fabric:
         require_positive("fabric.latency_s", self.latency_s, allow_zero=True)
         require_positive("fabric.collective_bandwidth_Bps", self.collective_bandwidth_Bps,
                          allow_zero=True)
+        if self.nccl_transport not in ("", "verbs", "socket"):
+            raise SpecError("fabric.nccl_transport", self.nccl_transport, "verbs or socket")
+
+    @property
+    def nccl_sockets(self) -> bool:
+        """Whether NCCL runs its socket transport (TCP, host memory only) over this fabric."""
+        return (self.nccl_transport or ("socket" if self.kind == "ethernet" else "verbs")) \
+            == "socket"
 
     @property
     def nccl_Bps(self) -> float:
@@ -206,10 +224,15 @@ class Cluster:
     #: ``"node.options.nvlink_bandwidth"``), so that a saved file keeps its sources.
     sources: Mapping[str, str] = field(default_factory=dict)
     calibration: "Calibration | None" = None
+    #: Where the nodes differ (node groups, slow nodes, degraded links, leaf switches;
+    #: :mod:`hwmodels.hetero`); None: ``nodes`` identical nodes.
+    variation: "Variation | None" = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 1:
             raise SpecError("nodes", self.nodes, "a whole number >= 1")
+        if self.variation is not None:
+            self.variation.check(self.nodes)
         if self.nodes > self.max_nodes:
             raise SpecError("nodes", self.nodes,
                             f"at most {self.max_nodes} (the fabric's max_nodes for {self.name})")
@@ -259,6 +282,10 @@ class Cluster:
         """The same nodes on another inter-node fabric (fitted inter-node figures dropped)."""
         fitted = {k: v for k, v in self.fitted.items() if k != "inter"}
         return replace(self, fabric=fabric, fitted=fitted)
+
+    def with_variation(self, variation: "Variation | None") -> "Cluster":
+        """The same cluster with its nodes differing as ``variation`` says (None: uniform)."""
+        return replace(self, variation=variation)
 
     def with_transport(self, transport: str) -> "Cluster":
         """The same cluster with device-direct or host-staged collectives."""

@@ -11,6 +11,7 @@ keys plus ``name``::
     launch: 20 us               # per collective call: framework dispatch and kernel launch
     copies: fused               # never | fused | always: gradients copied into a buffer and back
     cycle: 1 ms                 # Horovod: a collective waits for the next background cycle
+    after_backward: false       # collectives start only after the backward pass (TF 1.x)
     fusion: cycle               # size (buckets filled to `bucket`) | cycle (Horovod: what is
                                 #   ready each cycle, up to `bucket`)
     bucket: 128 MiB             # the framework's default bucket (DDP bucket_cap, fusion buffer)
@@ -32,6 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.registry import Registry
 from hwmodels.specfile import (
@@ -54,7 +56,7 @@ COPY_PASSES = 4
 #: Fusion, :mod:`vocab.strategies.cycle`).
 FUSION_MODES = ("size", "cycle")
 FIGURES = ("library", "launch", "copies", "cycle", "bucket", "per_variable",
-           "overlap_interference", "fusion")
+           "overlap_interference", "fusion", "after_backward")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Stack:
     per_variable: bool = False
     overlap_interference: float | None = None
     fusion: str = "size"
+    #: Whether collectives wait for the compute queued before them, so that in practice they
+    #: start only once the backward pass has run (TensorFlow 1.x's NcclManager).
+    after_backward: bool = False
     source: str = ""
     #: The source of each figure, keyed as in the file (``"cycle"``), so a saved file keeps them.
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -94,8 +99,9 @@ class Stack:
             raise SpecError("stack.fusion", self.fusion, f"one of {', '.join(FUSION_MODES)}")
         if self.fusion == "cycle" and not self.cycle_s:
             raise SpecError("stack.fusion", self.fusion, "size, or a cycle time > 0 for cycle")
-        if not isinstance(self.per_variable, bool):
-            raise SpecError("stack.per_variable", self.per_variable, "true or false")
+        for name in ("per_variable", "after_backward"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"stack.{name}", getattr(self, name), "true or false")
         f = self.overlap_interference
         if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float))
                               or not math.isfinite(f) or f < 0):
@@ -179,6 +185,7 @@ def build_stack(name: str, raw: Mapping[str, Any], field_name: str = "",
         overlap_interference=None if f is None else quantity(f, key("overlap_interference"),
                                                              number, allow_zero=True),
         fusion=text(raw.get("fusion", "size"), key("fusion")),
+        after_backward=_flag(unwrap(raw.get("after_backward", False))[0], key("after_backward")),
         source=str(raw.get("source") or ""),
         sources={k: src for k in FIGURES if k in raw for src in [unwrap(raw[k])[1]] if src})
     if stack.library not in LIBRARIES:
@@ -240,6 +247,8 @@ def stack_to_dict(stack: Stack) -> dict[str, Any]:
         spec["overlap_interference"] = fig("overlap_interference", stack.overlap_interference)
     if stack.fusion != "size":
         spec["fusion"] = fig("fusion", stack.fusion)
+    if stack.after_backward:
+        spec["after_backward"] = fig("after_backward", True)
     if stack.source:
         spec["source"] = stack.source
     return spec
@@ -247,11 +256,8 @@ def stack_to_dict(stack: Stack) -> dict[str, Any]:
 
 def save_stack(stack: Stack, path: str | Path, overwrite: bool = False) -> Path:
     """Write ``stack`` as a YAML file; an existing file is kept unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise SpecError("path", str(path), "a file that does not exist yet (or overwrite=True)")
-    path.write_text(dump_yaml(stack_to_dict(stack)))
-    return path
+    path = check_output(path, overwrite=overwrite, field="path")
+    return write_text_atomic(path, dump_yaml(stack_to_dict(stack)))
 
 
 def overlap_interference(cluster: Any, stack: Stack | None) -> tuple[float, str]:
@@ -279,4 +285,5 @@ def stack_record(stack: Stack | None) -> dict[str, Any] | None:
     return {"name": stack.name, "library": stack.library, "launch_s": stack.launch_s,
             "copies": stack.copies, "cycle_s": stack.cycle_s, "bucket_bytes": stack.bucket_bytes,
             "per_variable": stack.per_variable,
-            "overlap_interference": stack.overlap_interference, "fusion": stack.fusion}
+            "overlap_interference": stack.overlap_interference, "fusion": stack.fusion,
+            "after_backward": stack.after_backward}

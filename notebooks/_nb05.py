@@ -25,7 +25,7 @@ CELLS = [
        parameters and compare with what was measured.
     """),
     parameters("05", '''
-    WORK_DIR = None      # where runs and the fitted cluster go; None: a fresh temporary folder
+    WORK_DIR = None      # a new folder for the runs and the fitted cluster; None: a temporary one
     '''),
     setup("05"),
     code('''
@@ -50,10 +50,8 @@ CELLS = [
     work = Path(WORK_DIR) if WORK_DIR else Path(tempfile.mkdtemp(prefix="gradsync-nb05-"))
     load_before = os.getloadavg()[0]   # other processes on these cores make timings noisy
     started = time.perf_counter()
-    for p in PROTOCOL["ranks"]:   # the protocol reuses a bench directory it finds
-        if not (work / f"bench-n{p}" / "bench.csv").exists():
-            gs.run_bench_net(p, work / f"bench-n{p}", **BENCH)
-    report = gs.run_protocol(work, **PROTOCOL, log=lambda line: None)
+    report = gs.run_protocol(work, **PROTOCOL, bench_sizes=BENCH["sizes"],
+                             bench_repeats=BENCH["repeats"], log=lambda line: None)
     protocol_s = time.perf_counter() - started
     load = max(load_before, os.getloadavg()[0])
     cores = os.cpu_count()

@@ -22,6 +22,7 @@ NOTEBOOKS = {
     "05_calibrate_and_predict.ipynb": "notebooks._nb05",
     "06_memory.ipynb": "notebooks._nb06",
     "07_speed_vs_accuracy.ipynb": "notebooks._nb07",
+    "08_heterogeneous.ipynb": "notebooks._nb08",
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,6 +30,10 @@ from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
 KERNEL = "python3"
+#: The README's three key figures: rendered figure -> name under ``--key-figures DIR``.
+KEY_FIGURES = {"01_progress_rules.png": "paper_study.png",
+               "02_speedup_by_wire.png": "interconnect.png",
+               "03_efficiency.png": "scale_out.png"}
 
 
 def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
@@ -112,6 +117,15 @@ def render_all(paths: Sequence[Path], params: Mapping[str, Any], timeout_s: int,
     return failures
 
 
+def copy_key_figures(out: Path, dest: Path) -> None:
+    """Copy the key figures that were rendered into ``dest`` under their README names."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for source, name in KEY_FIGURES.items():
+        if (out / source).exists():
+            shutil.copyfile(out / source, dest / name)
+            print(f"{dest / name}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m notebooks.render", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated notebook prefixes, e.g. 01,05")
     parser.add_argument("--save-executed", action="store_true",
                         help="also write the executed notebooks into --out")
+    parser.add_argument("--key-figures", metavar="DIR",
+                        help="copy the README's key figures there (make figures: docs/figures)")
     parser.add_argument("--timeout-s", type=int, default=600,
                         help="seconds per notebook before it is stopped and recorded as "
                              "failed (default 600)")
@@ -131,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           out if args.save_executed else None)
     figures = sorted(out.glob("*.png"))
     print(f"{len(figures)} figures in {out}")
+    if args.key_figures:
+        copy_key_figures(out, Path(args.key_figures))
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)
         return 1

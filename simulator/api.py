@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -19,12 +20,15 @@ import numpy as np
 
 from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
+from hwmodels.hetero import PLACEMENTS
+from vocab.argtypes import ITERATIONS, MAX_ITERATIONS
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.calibration import Compute
 from hwmodels.specs import GRAD_BYTES_PER_ELEMENT, PRECISIONS, Cluster
 from hwmodels.stacks import Stack, overlap_interference, resolve_stack, stack_record
 from simulator.costmodel import CostModel, LayerTimes, missing_members
-from simulator.detailed import DetailedNetwork
+from simulator.detailed import DetailedNetwork, detailed_estimate
+from simulator.heterogeneity import node_factors, variation_record, variation_summary
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
 from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors
@@ -37,7 +41,10 @@ from vocab.timing import warmup_iterations
 from vocab.workload import Workload, load_workload
 
 FIDELITIES = ("analytic", "detailed")
-MAX_DETAILED_RANKS = 256   # every rank a process and every link transfer an event
+#: The detailed fidelity's default bound on ranks (``max_ranks`` / ``--max-ranks`` raise it);
+#: runs expected to take long print their time and memory estimate first.
+MAX_DETAILED_RANKS = 16_384
+ESTIMATE_NOTICE_S = 10.0
 
 
 @dataclass
@@ -274,10 +281,20 @@ class RunSettings:
     noise: NoiseSpec = NoiseSpec()
     ordering: str | None = None      # None: serial for device transport, concurrent for host
     warmup: int | None = None        # None: vocab.timing.warmup_iterations(spec)
+    max_ranks: int | None = None     # detailed: bound on ranks (None: MAX_DETAILED_RANKS)
+    placement: str = "packed"        # nodes on leaf switches (hwmodels.hetero.PLACEMENTS)
 
     def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise UnknownNameError("placement", self.placement, PLACEMENTS)
+        if self.max_ranks is not None and (not isinstance(self.max_ranks, int)
+                                           or self.max_ranks < 1):
+            raise SpecError("max_ranks", self.max_ranks, "a whole number of ranks >= 1")
         if not isinstance(self.iterations, int) or self.iterations < 1:
             raise SpecError("iterations", self.iterations, "a whole number >= 1")
+        if self.iterations > ITERATIONS.maximum:    # the CLI's bound, for the API too
+            raise SpecError("iterations", self.iterations, f"at most {MAX_ITERATIONS} "
+                            f"({ITERATIONS.why_max})")
         if self.fidelity not in FIDELITIES:
             raise UnknownNameError("fidelity", self.fidelity, FIDELITIES)
         if self.ordering is not None and self.ordering not in ORDERINGS:
@@ -305,7 +322,8 @@ def default_ordering(cluster: Cluster) -> str:
 
 def settings_for(ctx: Context, iterations: int | None = None, fidelity: str = "analytic",
                  seed: int = 0, noise: NoiseSpec | dict | float | None = None,
-                 ordering: str | None = None, warmup: int | None = None) -> RunSettings:
+                 ordering: str | None = None, warmup: int | None = None,
+                 max_ranks: int | None = None, placement: str = "packed") -> RunSettings:
     """Run settings with the context's defaults: a calibrated profile's compute noise unless
     ``noise`` is given, and ``NOISY_ITERATIONS`` when there is noise unless ``iterations``
     is given."""
@@ -314,7 +332,7 @@ def settings_for(ctx: Context, iterations: int | None = None, fidelity: str = "a
     spec = as_noise(noise)
     if iterations is None:
         iterations = DEFAULT_ITERATIONS if spec.is_zero else NOISY_ITERATIONS
-    return RunSettings(iterations, fidelity, seed, spec, ordering, warmup)
+    return RunSettings(iterations, fidelity, seed, spec, ordering, warmup, max_ranks, placement)
 
 
 def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> SimResult:
@@ -333,11 +351,13 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
                         warmup, interference, ordering, cluster.progress,
                         stretch_comm=(cluster.device.kind == "gpu" and interference > 0
                                       and cluster.transport == "device"),
-                        cycle_s=ctx.stack.cycle_s if ctx.stack is not None else 0.0)
+                        cycle_s=ctx.stack.cycle_s if ctx.stack is not None else 0.0,
+                        post_after_backward=ctx.stack is not None and ctx.stack.after_backward)
     stretch = 1.0 + interference if setup.stretch_comm else 1.0
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
     if settings.fidelity == "analytic":
+        refuse_analytic(cluster, settings)
         # Symmetric ranks: one representative, paced as the group advances (the slowest rank
         # each step; less for delayed, whose ranks may drift apart by ``staleness`` steps).
         factors = pacing_factors(factors, plan.staleness)
@@ -348,16 +368,43 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
         if cluster.progress != "async":
             raise SpecError("progress", cluster.progress, "async with fidelity='detailed' "
                             "(MPI progress gates are modelled by the analytic fidelity)")
-        if ranks > MAX_DETAILED_RANKS:
-            raise SpecError("fidelity", "detailed", f"analytic for more than "
-                            f"{MAX_DETAILED_RANKS} ranks (this cluster has {ranks})")
+        factors = node_factors(cluster, ctx.workload, ctx.batch, ctx.precision, settings.noise,
+                               rng, factors)
+        check_detailed_size(cluster, setup, factors, settings.max_ranks)
         output = run_engine(setup, lambda env, rows: DetailedNetwork(
-            env, cluster, ctx.comm_model, ordering, rows, ctx.call_s, stretch, setup.cycle_s),
-            factors)
+            env, cluster, ctx.comm_model, ordering, rows, ctx.call_s, stretch, setup.cycle_s,
+            cluster.variation, settings.placement), factors)
     specs = resolved_specs(ctx, spec, settings, warmup, ordering)
     return SimResult(spec.name, run_id_for(specs), setup, output, ranks, ctx.batch, specs,
                      memory_breakdown(ctx.workload, plan, ctx.batch), int(settings.seed),
                      wall_s=time.perf_counter() - started)
+
+
+def refuse_analytic(cluster: Cluster, settings: RunSettings) -> None:
+    """The analytic fidelity's one representative rank cannot represent nodes that differ."""
+    what = variation_summary(cluster.variation)
+    if settings.placement != "packed" and not what:
+        what = f"placement {settings.placement}"
+    if what:
+        raise SpecError("fidelity", "analytic", f"fidelity='detailed' for {cluster.name}: the "
+                        f"analytic fidelity simulates one representative rank and cannot "
+                        f"represent {what}")
+
+
+def check_detailed_size(cluster: Cluster, setup: EngineSetup, factors: np.ndarray,
+                        max_ranks: int | None) -> None:
+    """Refuse more ranks than the bound; print the estimate before a long run."""
+    ranks = cluster.total_devices
+    classes = len(np.unique(factors.T, axis=0))
+    seconds, nbytes = detailed_estimate(ranks, classes, setup)
+    bound = max_ranks or MAX_DETAILED_RANKS
+    estimate = f"estimated {seconds:.0f} s and {nbytes / 2**20:.0f} MiB"
+    if ranks > bound:
+        raise SpecError("ranks", ranks, f"at most {bound} for fidelity='detailed' ({estimate} "
+                        "at this size; raise the bound with max_ranks or --max-ranks)")
+    if seconds > ESTIMATE_NOTICE_S:
+        print(f"detailed fidelity, {ranks} ranks in {classes} rank classes: {estimate}",
+              file=sys.stderr)
 
 
 def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warmup: int,
@@ -390,6 +437,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
         "comm": {"algorithm": ctx.comm_model.algorithm},
         "stack": stack_record(ctx.stack),
         "strategy": asdict(spec),
+        "variation": variation_record(cluster.variation),
         "run": {**asdict(settings), "noise": asdict(settings.noise), "warmup": warmup,
                 "ordering": ordering},
     }
@@ -413,7 +461,8 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
              comm_model: Any = None, algorithm: str = "auto",
              progress: str | None = None, devices_per_node: int | None = None,
              stack: str | Path | Stack | None = None, precision: str | None = None,
-             throughput: float | None = None) -> SimResult:
+             throughput: float | None = None, max_ranks: int | None = None,
+             placement: str = "packed") -> SimResult:
     """Simulate one strategy; see the module docstring and :class:`SimResult`.
 
     ``progress`` overrides the cluster's MPI progress mode (``"async"``, ``"wait"``,
@@ -422,6 +471,8 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
     ``iterations`` defaults to 5, or 40 with noise (a calibrated profile brings its own).
     ``stack``, ``precision`` and ``throughput`` as in :func:`prepare`; None keeps the model
     without framework costs, at the workload's element bytes and the roofline's rates.
+    ``max_ranks`` raises the detailed fidelity's bound on ranks; ``placement`` puts the nodes
+    on a cluster's leaf switches (``hwmodels.hetero.PLACEMENTS``).
     """
     ctx = prepare(cluster, model, batch, nodes, transport, profile, comm_model, algorithm,
                   progress, devices_per_node, stack, precision, throughput)
@@ -429,7 +480,7 @@ def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wo
                          ctx.stack)
     refuse_unused_staleness([spec], staleness)
     return run_strategy(ctx, spec, settings_for(ctx, iterations, fidelity, seed, noise,
-                                                ordering, warmup))
+                                                ordering, warmup, max_ranks, placement))
 
 
 def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bucketed",
@@ -443,10 +494,12 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
             ordering: str | None = None, comm_model: Any = None,
             algorithm: str = "auto", progress: str | None = None,
             devices_per_node: int | None = None, stack: str | Path | Stack | None = None,
-            precision: str | None = None, throughput: float | None = None) -> Comparison:
+            precision: str | None = None, throughput: float | None = None,
+            max_ranks: int | None = None, placement: str = "packed") -> Comparison:
     """Simulate several strategies on the same inputs; sync is the baseline (run if absent).
 
-    ``progress``, ``stack``, ``precision`` and ``throughput`` as in :func:`simulate`.
+    ``progress``, ``stack``, ``precision``, ``throughput``, ``max_ranks`` and ``placement``
+    as in :func:`simulate`.
     """
     if isinstance(strategies, str):
         strategies = [s for s in strategies.split(",") if s]
@@ -458,10 +511,12 @@ def compare(strategies: Sequence[str | StrategySpec] = ("sync", "layerwise", "bu
                   progress, devices_per_node, stack, precision, throughput)
     specs = [strategy_spec(s, bucket_bytes, None, merge, staleness, ctx.stack)
              for s in strategies]
-    settings = settings_for(ctx, iterations, fidelity, seed, noise, ordering)
+    settings = settings_for(ctx, iterations, fidelity, seed, noise, ordering,
+                            max_ranks=max_ranks, placement=placement)
     results = {label(s): run_strategy(ctx, s, settings) for s in specs}
     baseline = results.get("sync") or run_strategy(ctx, StrategySpec("sync"), settings)
-    return Comparison(results, baseline, trust=trust_for(ctx.cluster))
+    return Comparison(results, baseline, trust=trust_for(ctx.cluster),
+                      device_memory_bytes=ctx.cluster.node.device.memory_bytes)
 
 
 def refuse_unused_staleness(specs: Sequence[StrategySpec], staleness: int | None) -> None:

@@ -1,70 +1,56 @@
-"""The detailed fidelity: every step of a collective's schedule as transfers on the links.
+"""The detailed fidelity: every link of the cluster, every step of a collective's schedule.
 
-The global graph is ``nodes`` copies of the node graph, each NIC wired to one fat-tree switch.
-Every link direction is a processor-sharing :class:`~simulator.channel.Channel` at the link's
-bandwidth; the switch core is one more channel of ``nodes * nics * bandwidth /
-oversubscription`` that every inter-node transfer crosses, which is how oversubscription bites.
-A transfer is routed on the shortest path (edge cost 1/bandwidth, so NVLink beats PCIe) and
-moves cut-through: it is served by all its links at once and ends when the slowest has served
-it, so a single flow takes ``nbytes / bottleneck bandwidth`` as in the cost model.
+The cluster is its channels (:class:`~simulator.linkmap.LinkMap`: each node's link
+directions, each NIC's up- and downlink, the fabric's core or leaf switches), each with its
+rate; heterogeneous clusters (:class:`~hwmodels.hetero.Variation`: node groups, degraded links
+and NICs, leaf switches with a rank placement) change those channels, and slow nodes change
+their ranks' compute. A collective runs as its schedule's *step groups*
+(:mod:`hwmodels.collectives.patterns`: a ring's ``p - 1`` reduce-scatter steps are one group of
+``p`` transfers): one numpy computation gives the bytes every channel carries in a step, and
+the step lasts as long as its most loaded channel needs at line rate (processor sharing serves
+every transfer by then), so the work grows with the transfers of a step, not the events.
 
 Choices, so the two fidelities stay comparable: like NCCL, a collective is split over the rings
 embedded in the node graph (``hwmodels.collectives.rings.find_rings``), each ring carrying a
 share of the bytes proportional to its bandwidth and placing local rank ``l`` on the ring's
-``l``-th device; host-staged ranks of one node meet in a shared-memory channel at half the host
-memory bandwidth (copy in, copy out). A collective starts when every rank has posted it; its steps run in lock-step (step ``s+1`` after every transfer of step ``s``), each step
-paying the link-class latency ``alpha`` (intra or inter node, from ``CommModel.link_params``) of
-its slowest transfer *before* its bytes move (a step costs ``alpha + bytes / bandwidth``, the
-closed forms' model), then the reduction time ``gamma * reduce_bytes``; the launch overhead is
-paid once per collective. Under serial ordering a collective has the links to itself, so
-each step's time follows from its bytes per link without simulating them one by one
-(:meth:`DetailedNetwork.alone`, cached per size); concurrent collectives run as transfers on
-the shared channels. The alphas are those of the links the cost model prices the
-collective on (``CommModel.collective_links``: host-staged collectives run among host buffers).
-Host-staged transport adds a device-to-host copy before and a host-to-device copy after, on
-each rank's path to its nearest CPU, each paying the host link's alpha once. The software
-stack's per-call seconds are paid with the launch overhead, its Horovod cycle before the
-collective queues, and overlap interference slows every link (and the serial collectives' bytes)
-while ranks compute, as in the analytic fidelity.
+``l``-th device (rings are embedded in the first node group's graph and used on every node;
+on another group's nodes a ring hop takes that graph's fastest path); host-staged ranks of one node meet in a shared-memory channel at half the host
+memory bandwidth (copy in, copy out). A collective starts when every rank has posted it; its
+steps run in lock-step, each paying the link-class latency ``alpha`` (intra or inter node,
+from ``CommModel.collective_links``) of its slowest transfer *before* its bytes move (a step
+costs ``alpha + bytes / bandwidth``, the closed forms' model), then the reduction time ``gamma
+* reduce_bytes``; the launch overhead is paid once per collective. Under serial ordering a
+collective has the links to itself and its time follows from the loads (:meth:`alone`, cached
+per size). Under concurrent ordering each step group is one job on its bottleneck channel
+(the channel that sets its time), so collectives whose steps meet on a channel share it by
+processor sharing. Host-staged transport adds a device-to-host copy before and a host-to-device
+copy after, each paying the host link's alpha once. The software stack's per-call seconds are
+paid with the launch overhead, its Horovod cycle before the collective queues, and overlap
+interference slows every channel (and the serial collectives' bytes) while ranks compute.
+
+Ranks with the same compute (no noise, or the same factors) are one rank class: the engine
+runs one process per class (:func:`simulator.engine.run_engine`), each posting for all its
+members, and the trace has one row per class per interval (its lowest rank).
 """
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
+import numpy as np
 import simpy
 
-from vocab.errors import SpecError
-from hwmodels.specs import Cluster
+from hwmodels.collectives.patterns import StepGroup, groups_of
 from hwmodels.collectives.rings import find_rings
+from hwmodels.hetero import Variation
+from hwmodels.specs import Cluster
 from simulator.channel import Channel
 from simulator.costmodel import CostModel
 from simulator.engine import CallFn, OverlapStretch, wait_for_cycle
+from simulator.linkmap import LinkMap
 from vocab.strategies import Message
-
-
-def global_graph(cluster: Cluster) -> nx.Graph:
-    """``nodes`` copies of the node graph (vertices ``(node, v)``) plus the fabric switch."""
-    graph = nx.Graph()
-    node_graph = cluster.node.graph
-    for n in range(cluster.nodes):
-        for v, attrs in node_graph.nodes(data=True):
-            graph.add_node((n, v), **attrs)
-        for u, v, attrs in node_graph.edges(data=True):
-            graph.add_edge((n, u), (n, v), **attrs)
-    if cluster.nodes > 1:
-        if not cluster.node.nics:
-            raise SpecError("node.nics", (), "at least one NIC for a multi-node cluster")
-        graph.add_node("fabric", kind="switch")
-        for n in range(cluster.nodes):
-            for nic in cluster.node.nics:
-                graph.add_edge((n, nic), "fabric", kind="fabric",
-                               bandwidth_Bps=cluster.fabric.bandwidth_Bps,
-                               latency_s=cluster.fabric.latency_s)
-    for _, _, attrs in graph.edges(data=True):
-        attrs["cost"] = 1.0 / attrs["bandwidth_Bps"]
-    return graph
 
 
 def spread_over_nics(orders: list[tuple[int, ...]], graph: nx.Graph,
@@ -98,12 +84,27 @@ def _nearest_nic(graph: nx.Graph, device: int, nics: tuple[str, ...]) -> str:
     return min(nics, key=lambda nic: (lengths.get(nic, float("inf")), nic))
 
 
+@dataclass(frozen=True)
+class GroupPrice:
+    """One step group per byte of the message: line-rate seconds and bottleneck of a step."""
+
+    repeat: int
+    alpha_s: float           # one step's latency
+    line_s_per_B: float      # one step's seconds per message byte at the channels' rates
+    bottleneck: int          # the channel that sets the step's time
+    work_per_B: float        # bytes that channel carries per message byte in one step
+    reduce_share: float      # fraction of the message the busiest rank reduces per step
+    sent_per_B: float        # bytes sent by all ranks per message byte in one step
+    nominal_s_per_B: float = 0.0   # line_s_per_B on the uniform cluster (regime pricing)
+
+
 class DetailedNetwork:
     """Collectives as schedules of transfers over every link of the cluster."""
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, comm_model: CostModel,
                  ordering: str, rows: list, call_s: CallFn | None = None,
-                 stretch: float = 1.0, cycle_s: float = 0.0):
+                 stretch: float = 1.0, cycle_s: float = 0.0,
+                 variation: Variation | None = None, placement: str = "packed"):
         self.env = env
         self.call_s = call_s or (lambda message: 0.0)
         self.interference = OverlapStretch(stretch)
@@ -112,20 +113,16 @@ class DetailedNetwork:
         self.comm_model = comm_model
         self.rows = rows
         self.ranks = cluster.total_devices
+        self.recorded: list[int] = list(range(self.ranks))
         self.active = 0
-        self.bytes_sent = 0
+        self.bytes_sent = 0.0
         self.host = cluster.transport == "host"
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
-        self.graph = global_graph(cluster)
-        self.links: dict[tuple[Hashable, Hashable], Channel] = {}
-        for u, v, attrs in self.graph.edges(data=True):
-            for a, b in ((u, v), (v, u)):
-                self.links[(a, b)] = Channel(env, f"{a}->{b}", attrs["bandwidth_Bps"])
-        self.core = None
-        if cluster.nodes > 1:
-            capacity = (cluster.nodes * len(cluster.node.nics) * cluster.fabric.bandwidth_Bps
-                        / cluster.oversubscription)
-            self.core = Channel(env, "fabric-core", capacity)
+        self.map = LinkMap(cluster, variation, placement)
+        # A regime model (NCCL) prices the uniform cluster's bytes; its achieved fraction of
+        # line rate is then applied to the actual links (degraded, other node groups, leaves).
+        links_vary = variation is not None and variation.links_differ
+        self.nominal = LinkMap(cluster) if links_vary else self.map
         params = comm_model.link_params()
         # Price steps on the links the closed form prices them on (host-staged collectives
         # run among host buffers: shared memory inside a node).
@@ -137,89 +134,145 @@ class DetailedNetwork:
         self.rings = self._ring_orders()
         # The per-call constant the cost model charges (an NCCL era's latency terms hold it).
         self.overhead_s = getattr(comm_model, "overhead_s", cluster.collective_overhead_s)
-        self.shm = [Channel(env, f"shm{n}", cluster.node.host_mem_bandwidth_Bps / 2)
-                    for n in range(cluster.nodes)]
+        self._node = np.arange(self.ranks) // cluster.devices_per_node
+        self._verts = [self._ring_vertices(self.map, order) for order, _ in self.rings]
+        self._nominal_verts = [self._ring_vertices(self.nominal, order)
+                               for order, _ in self.rings]
         # Serial collectives' bandwidth seconds (``alone``) run on this channel, so that overlap
         # interference stretches them as it stretches the links.
         self.serial = Channel(env, "serial", 1.0)
-        self._rates = {ch: ch.rate for ch in (*self.links.values(), *self.shm, self.serial,
-                                               *([self.core] if self.core else []))}
-        self._vertices: dict[tuple[int, bool, int], Hashable] = {}
-        self._paths: dict[tuple[Hashable, Hashable], list[Channel]] = {}
-        self._schedules: dict[int, Any] = {}
-        self._alone: dict[int, tuple[float, float]] = {}
-        self._stretch: dict[int, float] = {}
+        self._channels: dict[int, Channel] = {}
+        self._schedules: dict[int, tuple[tuple[StepGroup, ...], Any, Any]] = {}
+        self._prices: dict[int, GroupPrice] = {}
+        self._alone: dict[int, tuple[float, float, float]] = {}
+        self._stage: dict[bool, GroupPrice] = {}
         self._pending: dict[tuple[int, int], list] = {}
 
     def computing(self, rank: int, busy: bool) -> None:
         """Rank ``rank`` started or stopped computing: stretch every link meanwhile."""
-        self.interference.computing(rank, busy, self._rates)
+        self.interference.computing(rank, busy, [self.serial, *self._channels.values()])
+
+    def record_ranks(self, ranks: list[int]) -> None:
+        """Write trace rows for these ranks only (one per rank class)."""
+        self.recorded = list(ranks)
 
     # -- topology ---------------------------------------------------------------------------
     def _ring_orders(self) -> list[tuple[tuple[int, ...], float]]:
         """(device order, share of the bytes) per ring; one identity ring where none embed."""
-        devices = self.cluster.node.device_ids
-        rings = find_rings(self.cluster.node.graph, devices) if not self.host else []
+        node = self.map.tables[0].node
+        devices = node.device_ids
+        rings = find_rings(node.graph, devices) if not self.host else []
         if not rings:
             return [(tuple(devices), 1.0)]
         total = sum(r.bandwidth_Bps for r in rings)
         orders = [tuple(r.order) for r in rings]
-        if self.cluster.nodes > 1 and len(self.cluster.node.nics) > 1:
-            orders = spread_over_nics(orders, self.cluster.node.graph, self.cluster.node.nics)
+        if self.cluster.nodes > 1 and len(node.nics) > 1:
+            orders = spread_over_nics(orders, node.graph, node.nics)
         return [(order, r.bandwidth_Bps / total) for order, r in zip(orders, rings)]
 
-    def vertex(self, rank: int, staged: bool | None = None, ring: int = 0) -> Hashable:
-        """The graph vertex a rank's data lives on: its device, or its host CPU when staged."""
+    def _ring_vertices(self, links: LinkMap, order: tuple[int, ...],
+                       staged: bool | None = None) -> np.ndarray:
+        """Each rank's vertex index in its node's tables on one ring (its CPU when staged)."""
+        local = np.arange(self.ranks) % self.cluster.devices_per_node
+        verts = np.empty(self.ranks, dtype=np.int64)
+        for t, table in enumerate(links.tables):
+            lookup = np.array([table.index[d] for d in order])
+            mask = links.kind[self._node] == t
+            verts[mask] = lookup[local[mask]]
         staged = self.host if staged is None else staged
-        key = (rank, staged, ring)
-        if key not in self._vertices:
-            self._vertices[key] = self._place(rank, staged, ring)
-        return self._vertices[key]
+        return links.cpu_of(self._node, verts) if staged else verts
 
-    def _place(self, rank: int, staged: bool, ring: int) -> Hashable:
-        node, local = divmod(rank, self.cluster.devices_per_node)
-        device = self.rings[ring][0][local]
-        if not staged:
-            return (node, device)
-        cpus = [v for v in self.cluster.node.graph if
-                self.cluster.node.graph.nodes[v].get("kind") == "cpu"]
-        if not cpus:
-            return (node, device)
-        lengths = nx.single_source_dijkstra_path_length(
-            self.cluster.node.graph, device, weight=lambda u, v, d: 1 / d["bandwidth_Bps"])
-        return (node, min(cpus, key=lambda c: lengths.get(c, float("inf"))))
+    def channel(self, index: int) -> Channel:
+        """The processor-sharing channel of link index ``index`` (created on first use)."""
+        if index not in self._channels:
+            self._channels[index] = Channel(self.env, f"link{index}",
+                                            self.map.rates[index] * self.interference.rate)
+        return self._channels[index]
 
-    def path(self, src: Hashable, dst: Hashable) -> list[Channel]:
-        """Channels a transfer from vertex ``src`` to ``dst`` crosses (cached)."""
-        key = (src, dst)
-        if key not in self._paths and src == dst:   # same host: through shared memory
-            self._paths[key] = [self.shm[src[0]]]
-        if key not in self._paths:
-            hops = nx.shortest_path(self.graph, src, dst, weight="cost")
-            channels = [self.links[(a, b)] for a, b in zip(hops, hops[1:])]
-            if self.core is not None and "fabric" in hops:
-                channels.append(self.core)
-            self._paths[key] = channels
-        return self._paths[key]
+    # -- pricing ----------------------------------------------------------------------------
+    def schedule_groups(self, nbytes: int) -> tuple[tuple[StepGroup, ...], Any, Any]:
+        """(step groups, regime alpha per step, regime transfer seconds), cached per size."""
+        if nbytes not in self._schedules:
+            if hasattr(self.comm_model, "schedule_groups"):
+                self._schedules[nbytes] = self.comm_model.schedule_groups(nbytes)
+            else:   # any CostModel: its full schedule, runs of equal steps merged
+                schedule = self.comm_model.schedule(nbytes)
+                self._schedules[nbytes] = (tuple(groups_of(schedule)), schedule.alpha_s,
+                                           schedule.transfer_s)
+        return self._schedules[nbytes]
+
+    def price(self, group: StepGroup) -> GroupPrice:
+        """One step of ``group`` per message byte, over every ring (cached per group)."""
+        key = id(group)   # groups live as long as the schedule caches that hold them
+        if key not in self._prices:
+            load = self._load(self.map, self._verts, group)
+            seconds = load / self.map.rates
+            neck = int(np.argmax(seconds))
+            nominal = seconds[neck]
+            if self.nominal is not self.map:
+                nominal = np.max(self._load(self.nominal, self._nominal_verts, group)
+                                 / self.nominal.rates)
+            crosses = bool((self._node[group.src] != self._node[group.dst]).any())
+            alpha = self.alpha["inter" if crosses else "intra"] if group.src.size else 0.0
+            self._prices[key] = GroupPrice(group.repeat, alpha, float(seconds[neck]), neck,
+                                           float(load[neck]), float(group.reduce_share),
+                                           float(group.share.sum()), float(nominal))
+        return self._prices[key]
+
+    def _load(self, links: LinkMap, verts: list[np.ndarray], group: StepGroup) -> np.ndarray:
+        """Bytes per channel of one step of ``group`` per message byte, all rings together."""
+        load = np.zeros(links.size)
+        for ring_verts, (_, share) in zip(verts, self.rings):
+            load += share * links.loads(self._node[group.src], ring_verts[group.src],
+                                        self._node[group.dst], ring_verts[group.dst],
+                                        group.share)
+        return load
+
+    def alone(self, nbytes: int) -> tuple[float, float, float]:
+        """(latency seconds, moving and reducing seconds, bytes sent) of the schedule with no
+        other traffic (cached): each step lasts as long as its most loaded channel needs."""
+        if nbytes not in self._alone:
+            groups, alpha_s, transfer_s = self.schedule_groups(nbytes)
+            prices = [self.price(g) for g in groups]
+            fixed = sum(p.repeat * (p.alpha_s if alpha_s is None else alpha_s) for p in prices)
+            moving = nbytes * sum(p.repeat * (p.line_s_per_B + p.reduce_share * self.gamma)
+                                  for p in prices)
+            if transfer_s is not None:   # the regime's bytes, on the actual links
+                moving = self.stretch(nbytes) * nbytes * sum(p.repeat * p.line_s_per_B
+                                                             for p in prices)
+            sent = nbytes * sum(p.repeat * p.sent_per_B for p in prices)
+            self._alone[nbytes] = (fixed, moving, sent)
+        return self._alone[nbytes]
+
+    def stretch(self, nbytes: int) -> float:
+        """How much longer the schedule's bytes take than on the links at line rate: 1, or
+        for a schedule priced by its model, its ``transfer_s`` over the line-rate time."""
+        groups, _, transfer_s = self.schedule_groups(nbytes)
+        if transfer_s is None:
+            return 1.0
+        line = nbytes * sum(self.price(g).repeat * self.price(g).nominal_s_per_B
+                            for g in groups)
+        return transfer_s / line if line > 0 else 1.0
 
     # -- collectives ------------------------------------------------------------------------
     def post(self, rank: int, message: Message, iteration: int, priority: int,
-             gate: Any = None) -> simpy.Event:
-        """Register ``rank``'s part; the collective starts once every rank has posted it.
+             gate: Any = None, weight: int = 1) -> simpy.Event:
+        """Register ``rank``'s part (for ``weight`` ranks of one class); the collective starts
+        once every rank has posted it.
 
         Progress is always asynchronous here (the API refuses a gated progress mode for the
         detailed fidelity), so ``gate`` is not consulted.
         """
         key = (iteration, message.index)
         entry = self._pending.setdefault(key, [0, self.env.event()])
-        entry[0] += 1
+        entry[0] += weight
         if entry[0] == self.ranks:
             del self._pending[key]
             self.env.process(self.allreduce(message, iteration, priority, entry[1]))
         return entry[1]
 
     def allreduce(self, message: Message, iteration: int, priority: int, done: simpy.Event):
-        """Run the schedule's steps as link transfers, then signal ``done``."""
+        """Run the schedule's steps on the channels, then signal ``done``."""
         env = self.env
         yield from wait_for_cycle(env, self.cycle_s)
         request = None
@@ -231,119 +284,77 @@ class DetailedNetwork:
         yield env.timeout(self.overhead_s + self.call_s(message))
         if self.host:
             yield from self.stage(message.nbytes, to_host=True)
-        schedule = self.schedule(message.nbytes)
+        fixed_s, moving_s, sent = self.alone(message.nbytes)
+        self.bytes_sent += sent
         if self.stream is not None:
-            # Serial: this collective has the links to itself, so each step lasts as long as
-            # its most loaded link needs (processor sharing serves every job by then).
-            fixed_s, moving_s, sent = self.alone(message.nbytes)
-            self.bytes_sent += sent
+            # Serial: this collective has the links to itself.
             yield env.timeout(fixed_s)
             yield self.serial.transfer(moving_s)
         else:
-            yield simpy.AllOf(env, [env.process(self.run_ring(schedule, ring, share))
-                                    for ring, (_, share) in enumerate(self.rings)])
+            yield from self.run_groups(message.nbytes)
         if self.host:
             yield from self.stage(message.nbytes, to_host=False)
         self.active -= 1
         if request is not None:
             self.stream.release(request)
-        for rank in range(self.ranks):
+        for rank in self.recorded:
             self.rows.append((iteration, rank, "comm", "allreduce", f"msg{message.index}",
                               message.index, message.nbytes, start, env.now))
         done.succeed()
 
-    def run_ring(self, schedule: Any, ring: int, share: float):
-        """The schedule's steps on one ring, carrying ``share`` of every transfer's bytes."""
-        stretch = self.stretch(schedule)
-        for step in schedule.steps:
-            ends = [(self.vertex(t.src, ring=ring), self.vertex(t.dst, ring=ring), t.nbytes)
-                    for t in step.transfers]
-            # A step waits for its slowest transfer's latency: the largest alpha of the link
-            # classes it uses. Latency first, then the bytes: a step costs alpha + bytes /
-            # bandwidth, as in the closed forms (bytes moving during alpha would hide alpha).
-            yield self.env.timeout(self.step_alpha(schedule, ends))
-            events = []
-            for src, dst, nbytes in ends:
-                self.bytes_sent += nbytes * share
-                events.extend(ch.transfer(nbytes * share * stretch)
-                              for ch in self.path(src, dst))
-            yield simpy.AllOf(self.env, events)
-            # Rings reduce on the same device memory at once: each step waits for the whole
-            # step's reduction (the slowest rank's), as the cost model's gamma term counts it.
-            reduce_bytes = max(step.reduce_bytes, default=0)
-            if reduce_bytes and self.gamma and schedule.transfer_s is None:
-                yield self.env.timeout(reduce_bytes * self.gamma)
-
-    def step_alpha(self, schedule: Any, ends: list) -> float:
-        """A step's latency: the schedule's own (a regime model), else its link classes'."""
-        if schedule.alpha_s is not None:
-            return schedule.alpha_s
-        classes = {"inter" if src[0] != dst[0] else "intra" for src, dst, _ in ends}
-        return max((self.alpha[c] for c in classes), default=0.0)
-
-    def stretch(self, schedule: Any) -> float:
-        """How much longer the schedule's bytes take than on the links at line rate: 1, or
-        for a schedule priced by its model, its ``transfer_s`` over the line-rate time."""
-        if schedule.transfer_s is None:
-            return 1.0
-        if schedule.nbytes not in self._stretch:
-            line_rate = self._loads(schedule)[0]
-            self._stretch[schedule.nbytes] = (schedule.transfer_s / line_rate if line_rate > 0
-                                              else 1.0)
-        return self._stretch[schedule.nbytes]
-
-    def alone(self, nbytes: int) -> tuple[float, float, float]:
-        """(latency seconds, moving and reducing seconds, bytes sent) of the schedule's steps
-        with no other traffic (cached).
-
-        The rings run a step together: all its transfers start at once after the step's
-        alpha, so it ends when the link carrying the most bytes (over its rate) has served
-        them, which is what the channels would compute event by event, at a fraction of the
-        cost (a flat ring over 64 ranks has 126 steps of 256 transfers).
-        """
-        if nbytes not in self._alone:
-            schedule = self.schedule(nbytes)
-            transfer_s, alpha_s, reduce_s, sent = self._loads(schedule)
-            if schedule.transfer_s is not None:
-                transfer_s, reduce_s = schedule.transfer_s, 0.0
-            self._alone[nbytes] = (alpha_s, transfer_s + reduce_s, sent)
-        return self._alone[nbytes]
-
-    def _loads(self, schedule: Any) -> tuple[float, float, float, float]:
-        """(seconds of bytes at line rate, of step latencies, of reductions; bytes sent)."""
-        transfer_s = alpha_s = reduce_s = sent = 0.0
-        for step in schedule.steps:
-            load: dict[Channel, float] = {}
-            ends = []
-            for ring, (_, share) in enumerate(self.rings):
-                for t in step.transfers:
-                    src, dst = self.vertex(t.src, ring=ring), self.vertex(t.dst, ring=ring)
-                    ends.append((src, dst, t.nbytes))
-                    sent += t.nbytes * share
-                    for channel in self.path(src, dst):
-                        load[channel] = load.get(channel, 0.0) + t.nbytes * share
-            alpha_s += self.step_alpha(schedule, ends) if ends else 0.0
-            # at the links' own rates: interference stretches them while it lasts, not here
-            transfer_s += max((b / self._rates.get(c, c.rate) for c, b in load.items()),
-                              default=0.0)
-            reduce_s += max(step.reduce_bytes, default=0) * self.gamma
-        return transfer_s, alpha_s, reduce_s, sent
+    def run_groups(self, nbytes: int):
+        """Concurrent ordering: each step group's latency, then its bytes as one job on its
+        bottleneck channel (shared with any collective whose steps meet there), then its
+        reductions."""
+        groups, alpha_s, transfer_s = self.schedule_groups(nbytes)
+        stretch = self.stretch(nbytes)
+        for group in groups:
+            price = self.price(group)
+            alpha = price.alpha_s if alpha_s is None else alpha_s
+            if alpha:
+                yield self.env.timeout(price.repeat * alpha)
+            work = price.repeat * nbytes * price.work_per_B * stretch
+            if work > 0:
+                yield self.channel(price.bottleneck).transfer(work)
+            if price.reduce_share and self.gamma and transfer_s is None:
+                yield self.env.timeout(price.repeat * nbytes * price.reduce_share * self.gamma)
 
     def stage(self, nbytes: int, to_host: bool):
         """Host staging: every rank copies the message between its device and its CPU."""
         if self.stage_alpha:   # one copy's latency (the closed form's 2 host alphas)
             yield self.env.timeout(self.stage_alpha)
-        events = []
-        for rank in range(self.ranks):
-            device, cpu = self.vertex(rank, staged=False), self.vertex(rank, staged=True)
-            src, dst = (device, cpu) if to_host else (cpu, device)
-            if src != dst:
-                events.extend(ch.transfer(nbytes) for ch in self.path(src, dst))
-        if events:
-            yield simpy.AllOf(self.env, events)
+        if to_host not in self._stage:
+            devices = self._ring_vertices(self.map, self.rings[0][0], staged=False)
+            cpus = self.map.cpu_of(self._node, devices)
+            src, dst = (devices, cpus) if to_host else (cpus, devices)
+            moving = src != dst
+            load = self.map.loads(self._node[moving], src[moving], self._node[moving],
+                                  dst[moving], np.ones(int(moving.sum())))
+            seconds = load / self.map.rates
+            neck = int(np.argmax(seconds))
+            self._stage[to_host] = GroupPrice(1, 0.0, float(seconds[neck]), neck,
+                                              float(load[neck]), 0.0, 0.0, 0.0)
+        price = self._stage[to_host]
+        if price.work_per_B > 0:
+            yield self.channel(price.bottleneck).transfer(nbytes * price.work_per_B)
 
-    def schedule(self, nbytes: int) -> Any:
-        """The cost model's schedule for ``nbytes`` (cached per size)."""
-        if nbytes not in self._schedules:
-            self._schedules[nbytes] = self.comm_model.schedule(nbytes)
-        return self._schedules[nbytes]
+
+#: Cost coefficients of :func:`detailed_estimate`, from ``benchmarks/bench_scale.py`` on a
+#: 2-core machine: seconds per engine event and per channel-load entry, bytes per entry.
+EVENT_S = 8e-6
+ENTRY_S = 6e-8
+ENTRY_BYTES = 200
+
+
+def detailed_estimate(ranks: int, classes: int, setup: Any) -> tuple[float, float]:
+    """(seconds, peak bytes) a detailed run is expected to take: the rank classes' events
+    (a compute segment per layer and pass, a few per message) plus the link loads of each
+    distinct collective size (transfers x path hops x rings, a few schedules' worth)."""
+    layers = len(setup.layer_names)
+    messages = len(setup.messages)
+    events = classes * setup.iterations * (2 * layers + 4 * messages)
+    sizes = len({m.nbytes for m in setup.messages})
+    entries = ranks * 12 * 4 * min(sizes, 3) + 4 * ranks
+    seconds = events * EVENT_S + entries * ENTRY_S
+    rows = classes * setup.iterations * (2 * layers + 2 * messages)
+    return seconds, rows * 150 + entries * ENTRY_BYTES / 4 + ranks * 2_000

@@ -68,6 +68,9 @@ class EngineSetup:
     stretch_comm: bool = False
     #: Horovod's cycle: a posted collective starts at the next multiple of ``cycle_s`` (0: none).
     cycle_s: float = 0.0
+    #: The stack's ``after_backward``: messages are posted, in order, when the backward pass
+    #: ends rather than when their last gradient is ready.
+    post_after_backward: bool = False
     triggers: dict[int, tuple[Message, ...]] = field(init=False, repr=False, compare=False)
     messages: tuple[Message, ...] = field(init=False, repr=False, compare=False)
 
@@ -106,7 +109,7 @@ class Network(Protocol):
         ...
 
     def post(self, rank: int, message: Message, iteration: int, priority: int,
-             gate: ProgressGate | None = None) -> simpy.Event:
+             gate: ProgressGate | None = None, weight: int = 1) -> simpy.Event:
         ...
 
 
@@ -144,8 +147,9 @@ class AnalyticNetwork:
         self.interference.computing(rank, busy, self.channels.values())
 
     def post(self, rank: int, message: Message, iteration: int, priority: int,
-             gate: ProgressGate | None = None) -> simpy.Event:
-        """Start ``message``'s allreduce; the returned process ends when it completes."""
+             gate: ProgressGate | None = None, weight: int = 1) -> simpy.Event:
+        """Start ``message``'s allreduce; the returned process ends when it completes (one
+        representative rank posts: ``weight`` is not needed)."""
         return self.env.process(self.allreduce(message, iteration, priority, gate))
 
     def channel(self, link_class: str) -> Channel:
@@ -240,9 +244,10 @@ class Rank:
     """One data-parallel rank: its iteration loop and the strategy's waits and updates."""
 
     def __init__(self, env: simpy.Environment, rank_id: int, setup: EngineSetup,
-                 network: Network, factors: Sequence[float], rows: list):
+                 network: Network, factors: Sequence[float], rows: list, weight: int = 1):
         self.env = env
         self.id = rank_id
+        self.weight = weight          # ranks this process stands for (one rank class)
         self.setup = setup
         self.network = network
         self.factors = [float(f) for f in factors]
@@ -289,13 +294,25 @@ class Rank:
     def backward(self, it: int):
         """Backward pass in reverse layer order, posting each message when it is complete."""
         setup = self.setup
+        held: list[Message] = []
         for layer in range(len(setup.layer_names) - 1, -1, -1):
             yield from self.compute(it, "backward", setup.layer_names[layer],
                                     setup.backward_s[layer])
-            for message in setup.triggers.get(layer, ()):
-                self.done[(it, message.index)] = self.network.post(
-                    self.id, message, it, setup.priority(message, it), gate=self.gate)
+            ready = setup.triggers.get(layer, ())
+            if setup.post_after_backward:
+                held.extend(ready)
+                ready = ()
+            for message in ready:
+                self.post(it, message)
             self.gate.poll()      # ...and so does every gradient hook, after posting
+        for message in held:
+            self.post(it, message)
+
+    def post(self, it: int, message: Message) -> None:
+        """Hand ``message`` of iteration ``it`` to the network."""
+        self.done[(it, message.index)] = self.network.post(
+            self.id, message, it, self.setup.priority(message, it), gate=self.gate,
+            weight=self.weight)
 
     def finish(self, it: int):
         """The strategy's wait point, then the optimizer update."""
@@ -350,15 +367,27 @@ NetworkFactory = Callable[[simpy.Environment, list], Network]
 
 def run_engine(setup: EngineSetup, make_network: NetworkFactory,
                factors: np.ndarray) -> EngineOutput:
-    """Simulate ``factors.shape[1]`` ranks (factors: per iteration and rank) to completion."""
+    """Simulate ``factors.shape[1]`` ranks (factors: per iteration and rank) to completion.
+
+    Ranks with identical factor columns behave identically (every collective waits for all
+    ranks and ends for all at once), so they run as one process per *rank class*, posting
+    for all its members; a network that writes per-rank rows is told the classes' ranks
+    (``record_ranks``). The summary is rank 0's.
+    """
     env = simpy.Environment()
     rows: list[tuple] = []
     network = make_network(env, rows)
-    ranks = [Rank(env, r, setup, network, factors[:, r], rows) for r in range(factors.shape[1])]
+    _, first, counts = np.unique(np.asarray(factors).T, axis=0, return_index=True,
+                                 return_counts=True)
+    order = np.argsort(first)          # classes in order of their lowest rank
+    ranks = [Rank(env, int(first[c]), setup, network, factors[:, first[c]], rows,
+                  int(counts[c])) for c in order]
+    if hasattr(network, "record_ranks"):
+        network.record_ranks([r.id for r in ranks])
     for rank in ranks:
         env.process(rank.run())
     env.run()
     unfinished = [r.id for r in ranks if len(r.summary) != setup.iterations]
     if unfinished:  # a collective never completed: a bug in a network, never a user error
         raise RuntimeError(f"ranks {unfinished[:5]} did not finish; a collective never ended")
-    return EngineOutput(rows, ranks[0].summary)
+    return EngineOutput(rows, ranks[0].summary)     # rank 0 leads the first class

@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from simulator.palette import (  # noqa: E402
-    OP_COLOURS, OTHER, PART_COLOURS, SERIES_COLOURS, model_colour, strategy_colour,
+    OP_COLOURS, OTHER, PART_COLOURS, model_colour, strategy_colour,
 )
 
 #: Series the scaling plot can colour, and where their colour comes from.

@@ -207,13 +207,25 @@ class Comparison:
     """Several strategies on the same cluster, model and batch."""
 
     def __init__(self, results: dict[str, SimResult], baseline: SimResult | None = None,
-                 trust: Any = None):
+                 trust: Any = None, device_memory_bytes: float | None = None):
         if not results:
             raise GradsyncError("a comparison needs at least one strategy")
         self.results = dict(results)
         self.baseline = baseline or self.results.get("sync")
         #: How far to trust these predictions (a :class:`simulator.trust.Trust`, or None).
         self.trust = trust
+        #: The memory of one device (None: unknown), against which each rank's is checked.
+        self.device_memory_bytes = device_memory_bytes
+
+    def memory_warnings(self) -> list[str]:
+        """One line per strategy whose memory per rank exceeds the device's: the prediction
+        is of a run that could not start."""
+        limit = self.device_memory_bytes
+        if not limit:
+            return []
+        return [f"{name}: {r.memory_bytes_per_rank / 2**30:,.1f} GiB per rank exceeds the "
+                f"device's {limit / 2**30:,.1f} GiB (batch {r.batch}); this run would not fit"
+                for name, r in self.results.items() if r.memory_bytes_per_rank > limit]
 
     def __getitem__(self, strategy: str) -> SimResult:
         return self.results[strategy]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import math
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
@@ -52,6 +53,12 @@ def load_grid(path: str | Path) -> dict[str, Any]:
     return {ALIASES.get(key, key): value for key, value in raw.items()}
 
 
+#: The largest grid run in one sweep, and the rough cost of one analytic point (a zoo model
+#: on a preset, a few iterations) used to say what a larger one would take.
+MAX_POINTS = 100_000
+POINT_S = 0.05
+
+
 def expand_grid(grid: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every combination of the grid's axes, each a point dict (validated cheaply here)."""
     unknown = set(grid) - set(GRID_AXES) - set(SCALARS)
@@ -62,8 +69,19 @@ def expand_grid(grid: Mapping[str, Any]) -> list[dict[str, Any]]:
     for name in axes["strategy"]:
         strategy_spec(name)
     for mb in axes["bucket_mb"]:
-        if mb is not None and not (isinstance(mb, (int, float)) and mb * MiB >= 1):
-            raise SpecError("bucket_mb", mb, "a bucket size > 0 MiB")
+        if mb is not None and not (isinstance(mb, (int, float)) and not isinstance(mb, bool)
+                                   and math.isfinite(mb) and mb * MiB >= 1):
+            raise SpecError("bucket_mb", mb, "a finite bucket size > 0 MiB")
+    for name in ("nodes", "batch"):
+        for value in axes[name]:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise SpecError(name, value, "a whole number >= 1")
+    points = math.prod(len(values) for values in axes.values())
+    if points > MAX_POINTS:         # refused before a minute of silent expansion
+        raise SpecError("grid", f"{points:,} points", f"at most {MAX_POINTS:,} (at about "
+                        f"{POINT_S:g} s a point per core that is "
+                        f"{points * POINT_S / 3600:,.0f} core-hours; split the grid)")
     RunSettings(scalars["iterations"], scalars["fidelity"], scalars["seed"])
     return [{**dict(zip(axes, values)), **scalars}
             for values in itertools.product(*axes.values())]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.specs import Cluster
+from vocab.outpath import write_text_atomic
 from vocab.errors import GradsyncError
 
 BANDS_FILE = Path(__file__).with_name("data") / "trust_bands.json"
@@ -119,10 +120,8 @@ def bands_document(bands: Mapping[str, Band], *, command: str, date: str, csv: s
 
 def write_bands(path: str | Path, document: Mapping[str, Any]) -> Path:
     """Write a band file (see :func:`bands_document`)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return out
+    # The shipped band file is regenerated in place (benchmarks.published --write-bands).
+    return write_text_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 def load_bands(path: str | Path = BANDS_FILE) -> dict[str, Any]:

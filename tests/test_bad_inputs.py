@@ -154,7 +154,19 @@ OUTPUTS = {
     "validate --plot": (["validate", "somerun", "--cluster", "fitted.yaml", "--plot", "OUT"],
                         "file"),
     "convergence": (["convergence", "--out", "OUT"], "dir"),
+    "profile": (["profile", "--model", "tiny-mlp", "--batch", "4", "--out", "OUT"], "file"),
+    "workload from-torch": (["workload", "from-torch", "no_such_pkg.models:net", "--out",
+                             "OUT"], "file"),
 }
+
+
+def test_every_output_flag_is_walked() -> None:
+    """A new command with an --out (or --plot) must join OUTPUTS, so its guard is checked."""
+    writers = {words for words, parser in subparsers(build_parser()) if words
+               for action in parser._actions if {"--out", "--plot"} & set(action.option_strings)}
+    missing = [w for w in writers
+               if not any(tuple(argv[:len(w)]) == w for argv, _ in OUTPUTS.values())]
+    assert not missing, f"output flags not walked: {missing}"
 
 
 def _under_a_file(tmp: Path) -> str:
@@ -242,6 +254,36 @@ def _run_dir(tmp: Path, record) -> str:
     return str(folder)
 
 
+#: A valid ``gradsync run`` but for the one flag each case adds (later flags win).
+RUN = ["run", "--model", "tiny-mlp", "--batch", "4", "--steps", "2", "--out", "r"]
+
+
+def _npz(tmp: Path, labels: int = 10, nan: bool = False) -> str:
+    import numpy as np
+    x = np.random.default_rng(0).normal(size=(100, 64))
+    if nan:
+        x[3, 5] = np.nan
+    path = tmp / "data.npz"
+    np.savez(path, x=x, y=np.arange(100) % labels)
+    return str(path)
+
+
+def _finished_run(tmp: Path) -> list[str]:
+    """A run directory whose checkpoint has done 4 steps; resumed with --steps 2."""
+    pytest.importorskip("torch")
+    from executor.checkpoint import save_checkpoint
+    from executor.config import RunConfig
+    from executor.outputs import run_specs
+    from vocab.runrecord import make_run_record, write_run_record
+    from vocab.strategies import StrategySpec
+    out = tmp / "r"
+    cfg = RunConfig(nprocs=1, model="tiny-mlp", strategy=StrategySpec("sync"), batch=4,
+                    steps=4, out=str(out), checkpoint_every=4)
+    write_run_record(make_run_record("exec", "r1", run_specs(cfg), 0), out)
+    save_checkpoint(out, 0, {"step": 4})
+    return [*RUN, "--resume", "--checkpoint-every", "4"]
+
+
 def _file(path: Path, data: str | bytes) -> str:
     """Write ``data`` to ``path``; its name, for an argv."""
     if isinstance(data, bytes):
@@ -275,6 +317,16 @@ FILE_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
         lambda t: ["sweep", "--grid", _file(t / "g.yaml", "- a\n"), "--out", "s.csv"],
         ("g.yaml",)),
     "nodes 0 on the command line": (lambda t: ["simulate", "--nodes", "0"], ("--nodes",)),
+    "npz labels beyond the classes": (
+        lambda t: [*RUN, "--data", "npz:" + _npz(t, labels=20)], ("labels 0..19",)),
+    "npz features with NaN": (
+        lambda t: [*RUN, "--data", "npz:" + _npz(t, nan=True)], ("finite",)),
+    "--device cuda without CUDA": (lambda t: [*RUN, "--device", "cuda"], ("CUDA",)),
+    "run -n 1000 on a small machine": (lambda t: [*RUN, "-n", "1000", "--batch", "1"],
+                                       ("-n", "--oversubscribe")),
+    "bench-net with one message size": (
+        lambda t: ["bench-net", "-n", "2", "--sizes", "4KiB", "--out", "b"], ("sizes", "4")),
+    "resume below the checkpoint's steps": (lambda t: _finished_run(t), ("steps", "4")),
     "staleness for sync": (
         lambda t: ["simulate", "--strategy", "sync", "--staleness", "2"], ("staleness",)),
 }
@@ -299,3 +351,104 @@ if __name__ == "__main__":
               f"values over {len(numeric_flags())} flags, {len(path_cases())} output paths, "
               f"{len(FILE_CASES) + 3} hostile files and usage errors), plus generated cluster "
               "and workload files")
+
+
+# -- generated malformed cluster and workload files -----------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from vocab.yamlfile import read_yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+#: A value of the wrong kind or out of any range, for any field.
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**18, 10**18),
+                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+                 st.sampled_from(["-5 GB/s", "1e400 us", "0 B", "nan GB/s", "25 GB/s/s"]),
+                 st.lists(st.integers(-3, 3), max_size=3),
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+def field_paths(value, prefix=()) -> list[tuple]:
+    """Every key path (dict keys, list indices) into a parsed YAML document."""
+    paths = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += field_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):     # a few layers are enough
+            paths += field_paths(item, (*prefix, index))
+    return paths
+
+
+@st.composite
+def malformed(draw, document: dict) -> dict:
+    """``document`` with one to three fields replaced by junk or removed."""
+    doc = json.loads(json.dumps(document))
+    for path in draw(st.lists(st.sampled_from(field_paths(doc)), min_size=1, max_size=3)):
+        parent = doc
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if draw(st.booleans()):
+                parent[path[-1]] = draw(JUNK)
+            elif isinstance(parent, dict):
+                parent.pop(path[-1], None)
+        except (KeyError, IndexError, TypeError):
+            continue        # an earlier change removed this path
+    return doc
+
+
+def assert_clear_or_fine(argv: list[str], cwd: Path, name: str) -> None:
+    """Either it runs, or it is one line naming the file: never a traceback."""
+    rc, _, err = run_cli(argv, cwd)
+    assert "Traceback" not in err
+    if rc != 0:
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and name in lines[0], (rc, err)
+
+
+CLUSTER = read_yaml(ROOT / "hwmodels" / "presets" / "local-cpu.yaml")
+WORKLOAD = read_yaml(ROOT / "vocab" / "workloads" / "alexnet-ci.yaml")
+_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                            HealthCheck.too_slow])
+
+
+@_SETTINGS
+@given(doc=malformed(CLUSTER))
+def test_malformed_cluster_file_is_clear(tmp_path: Path, doc: dict) -> None:
+    import yaml
+    path = tmp_path / "bad-cluster.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert_clear_or_fine(["simulate", "--cluster", str(path), "--model", "alexnet-ci",
+                          "--iterations", "1", "--strategy", "sync"], tmp_path, path.name)
+
+
+@_SETTINGS
+@given(doc=malformed(WORKLOAD))
+def test_malformed_workload_file_is_clear(tmp_path: Path, doc: dict) -> None:
+    import yaml
+    path = tmp_path / "bad-workload.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert_clear_or_fine(["simulate", "--cluster", "local-cpu", "--model", str(path),
+                          "--iterations", "1", "--strategy", "sync"], tmp_path, path.name)
+
+
+def test_trace_with_intervals_ending_before_they_start_is_refused(tmp_path: Path) -> None:
+    from simulator.api import simulate
+    from vocab.trace import TraceError, read_trace, write_trace
+    frame = simulate("dgx1-p100", "alexnet-ci", 16, "sync", iterations=1).trace.copy()
+    frame.loc[3, "end_s"] = frame.loc[3, "start_s"] - 1e-3
+    write_trace(frame, tmp_path)
+    with pytest.raises(TraceError, match="end before they start"):
+        read_trace(tmp_path)
+
+
+@pytest.mark.parametrize("knobs,field", [({"iterations": 10**7}, "iterations"),
+                                         ({"staleness": 10**6}, "staleness")])
+def test_the_api_has_the_clis_bounds(knobs: dict, field: str) -> None:
+    """What would run for hours from the CLI is refused from Python too (same bound)."""
+    from simulator.api import simulate
+    from vocab.errors import SpecError
+    with pytest.raises(SpecError, match=f"{field}: got .*, expected at most"):
+        simulate("dgx1-p100", "alexnet-ci", 16, "delayed", **knobs)

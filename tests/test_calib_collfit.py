@@ -6,14 +6,18 @@ split: fitted on some node counts, the others predicted and compared with their 
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from calibration.collbench import read_collective_logs
-from calibration.collfit import MIN_FIT_BYTES, abci_check, attach, fit_collectives
+from calibration.collfit import (
+    MIN_FIT_BYTES, abci_check, attach, fit_collectives, fit_size_exponent,
+)
 from hwmodels.calibration import Calibration
 from hwmodels.cluster import load_cluster
 from hwmodels.collectives.measured import CollectiveFit
@@ -77,28 +81,98 @@ def test_fit_records_provenance_and_beats_the_closed_form() -> None:
         ["1x4", "2x4", "4x4", "8x4", "16x4", "32x4"])
     assert len(fit.provenance["files"]) == 6
     assert fit.provenance["fit_sizes"] == [MIN_FIT_BYTES, 32 << 20]
-    for layout, (sizes, times) in fit.curves.items():       # measured points kept as they are
+    for sizes, times in fit.curves.values():                # measured points kept as they are
         assert sizes[-1] == 32 << 20 and len(sizes) == len(times)
+    # the size exponent was chosen on the interior node counts, and is stored with the fit
+    assert sorted(fit.provenance["size_exponent"]["held_out_rms_log"]) == ["16x4", "4x4", "8x4"]
+    assert fit.provenance["size_exponent"]["value"] == fit.size_exponent
 
 
 @needs_data
 def test_abci_predictions_at_unfitted_node_counts_within_15_and_10_percent_where_met() -> None:
     errors = abci_check(ABCI)
     big = [e for nodes in (4, 16) for n, e in errors[nodes] if n >= 4 << 20]
-    sixteen = [e for n, e in errors[16]]
-    assert max(map(abs, sixteen)) <= 0.16          # 16 nodes: every size from 64 KB
-    assert sum(abs(e) <= 0.10 for e in big) >= len(big) - 3
+    assert max(map(abs, big)) <= 0.10                     # from 4 MB: the goal, both counts
+    assert max(abs(e) for _, e in errors[4]) <= 0.10       # 4 nodes: every size from 64 KB
+    sixteen = sorted(abs(e) for _, e in errors[16])
+    assert sixteen[-2] <= 0.15 and sixteen[-1] <= 0.18     # 16 nodes: all sizes but one
 
 
 @needs_data
-@pytest.mark.xfail(strict=True, reason="the issue's goal, not met: 4 nodes at 128-512 KB come "
-                   "out 22-50 % slow and 32 MB 10.7 %; 16 nodes at 128 KB 15.5 % fast and 8 MB "
-                   "10.3 % slow (python -m calibration.collfit --check)")
+@pytest.mark.xfail(strict=True, reason="the issue's goal, met but at one size: 16 nodes at "
+                   "128 KB comes out 17.6 % fast (it runs NCCL's ring-LL latency plateau, "
+                   "while 8 nodes at the matching size still runs below it); 4 nodes within "
+                   "8.1 % at every size, from 4 MB within 7.7 % (python -m calibration.collfit "
+                   "--check)")
 def test_abci_issue_goal_15_percent_from_64k_10_percent_from_4m() -> None:
     errors = abci_check(ABCI)
     for nodes in (4, 16):
         for n, e in errors[nodes]:
             assert abs(e) <= (0.10 if n >= 4 << 20 else 0.15), (nodes, n, e)
+
+
+# ---- between node counts: the size mapping ----------------------------------------------------
+
+K = 4
+SIZES = tuple(float(1 << e) for e in range(14, 27))
+
+
+def _ring(nodes: int, nbytes: float) -> float:
+    """A ring allreduce with NCCL's per-rank LL thread threshold: 2(p-1) steps of 3 us, a
+    channel per 16 KiB per rank up to 4 channels of 5 GB/s, so a plateau whose time and whose
+    end both grow with the ranks, as ABCI's logs show."""
+    p = nodes * K
+    channels = min(4.0, max(1.0, nbytes / (p * 16384)))
+    return 2 * (p - 1) * 3e-6 + 2 * (p - 1) / p * nbytes / (channels * 5e9)
+
+
+def _tree(nodes: int, nbytes: float) -> float:
+    """A tree allreduce: latency in log2 of the nodes, bandwidth independent of them."""
+    return 10e-6 + 2 * math.log2(2 * nodes) * 5e-6 + nbytes / 8e9
+
+
+def _curves(family, node_counts) -> dict:
+    return {(n, K): (SIZES, tuple(family(n, s) for s in SIZES)) for n in node_counts}
+
+
+# The ring is exact at 1 (but for p-1 against p); the tree's bandwidth term is exact at 0, its
+# log2 latency is not log-linear, which pulls the best exponent up a little.
+@pytest.mark.parametrize("family, exponent_range", [(_ring, (0.9, 1.0)), (_tree, (0.0, 0.5))])
+def test_the_fit_chooses_bytes_per_rank_for_a_ring_and_nearer_the_message_for_a_tree(
+        family, exponent_range) -> None:
+    exponent, held_out = fit_size_exponent(_curves(family, (2, 4, 8, 16, 32)),
+                                           lambda n, k, b: family(n, b), "nccl2.8")
+    assert exponent_range[0] <= exponent <= exponent_range[1]
+    assert sorted(held_out) == ["16x4", "4x4", "8x4"]
+
+
+def test_a_ring_between_measured_node_counts_follows_its_closed_form_at_bytes_per_rank() -> None:
+    # 2 and 8 nodes measured; 4 nodes predicted. At the same bytes per rank the ring's time
+    # is 2(p-1) x (step + chunk / bandwidth): log-linear in log p but for p-1 against p.
+    model_at = lambda n, b: _ring(n, b)                    # noqa: E731
+    per_rank = CollectiveFit("nccl2.8", curves=_curves(_ring, (2, 8)), size_exponent=1.0)
+    same_size = CollectiveFit("nccl2.8", curves=_curves(_ring, (2, 8)), size_exponent=0.0)
+    errors = {name: [fit.time_s(4, K, s, model_at) / _ring(4, s) - 1 for s in SIZES]
+              for name, fit in (("per rank", per_rank), ("same size", same_size))}
+    assert max(map(abs, errors["per rank"])) < 0.03
+    assert max(map(abs, errors["same size"])) > 0.10       # the plateau's end moves with p
+    # beyond the measured node counts: the nearest curve carried by the model's shape
+    assert per_rank.time_s(16, K, 1 << 20, model_at) == pytest.approx(_ring(16, 1 << 20))
+
+
+def test_with_no_interior_node_count_the_exponent_is_the_rings() -> None:
+    assert fit_size_exponent(_curves(_tree, (1, 2, 8)), lambda n, k, b: _tree(n, b),
+                             "nccl2.8") == (1.0, {})
+
+
+def test_size_exponent_round_trips_and_a_bad_one_names_its_field() -> None:
+    fit = replace(_fit(), size_exponent=0.35)
+    assert CollectiveFit.from_dict(fit.to_dict()).size_exponent == 0.35
+    assert CollectiveFit.from_dict({"library": "nccl2.8"}).size_exponent == 1.0
+    with pytest.raises(SpecError, match="calibration.collectives.size_exponent"):
+        CollectiveFit.from_dict({**fit.to_dict(), "size_exponent": 1.5})
+    with pytest.raises(SpecError, match="calibration.collectives.size_exponent"):
+        CollectiveFit.from_dict({**fit.to_dict(), "size_exponent": "ring"})
 
 
 @needs_data

@@ -50,8 +50,11 @@ def wait_for(predicate, timeout_s: float) -> bool:
 
 @pytest.mark.mpi
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_to_gradsync_alone_stops_the_job(tmp_path: Path, signum: int) -> None:
+@pytest.mark.parametrize("signum,group", [(signal.SIGTERM, False), (signal.SIGINT, False),
+                                          (signal.SIGINT, True)])
+def test_signal_to_gradsync_alone_stops_the_job(tmp_path: Path, signum: int,
+                                               group: bool) -> None:
+    """``group``: Ctrl-C at a terminal, which signals gradsync's whole process group."""
     out = tmp_path / "run"          # unique per test: the marker of this job's processes
     proc = subprocess.Popen(
         [sys.executable, "-m", "gradsync", "run", "-n", "2", "--model", "tiny-mlp",
@@ -62,7 +65,10 @@ def test_signal_to_gradsync_alone_stops_the_job(tmp_path: Path, signum: int) -> 
         assert wait_for(lambda: list((out / "partial").glob("metrics-*.csv")), 90), \
             "the job never started training"
         assert len(processes_mentioning(str(out))) >= 3    # mpiexec and both ranks
-        os.kill(proc.pid, signum)                            # gradsync alone, not its group
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)                        # gradsync alone, not its group
         output, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

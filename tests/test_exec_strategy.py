@@ -50,3 +50,40 @@ def test_a_runtime_on_one_rank_is_an_exec_strategy_and_runs_its_net():
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
     assert len(runtime.pending_state()) == 1
     runtime.close()
+
+
+@pytest.mark.parametrize("name", ["sync", "bucketed", "crossiter"])
+def test_a_runtime_reporting_to_the_tracer_gives_a_row_per_layer_and_step(name):
+    """The runtime's own hooks report forward starts and gradients (the tracer registers no
+    pre-hook or gradient hook of its own); crossiter's gates report too."""
+    import itertools
+
+    from executor.tracing import Tracer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 2))
+    layers = parametric_layers(model)
+    grad_bytes = [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
+    ticks = itertools.count()
+    tracer = Tracer("run", 0, lambda: float(next(ticks)), True)
+    plan = make_plan(StrategySpec(name, bucket_bytes=200), grad_bytes)
+    runtime = StrategyRuntime(MPI.COMM_SELF, model, layers, plan,
+                              lambda ps: torch.optim.SGD(ps, lr=0.1), tracer.clock,
+                              tracer.record, 10.0, tracer.grad_ready, tracer.forward_begins)
+    assert runtime.reports_forward and runtime.reports_gradients
+    tracer.attach(layers, grad_hooks=False, forward_hooks=False)
+    x, y = torch.randn(3, 4), torch.tensor([0, 1, 0])
+    for step in range(3):
+        tracer.begin_step(step)
+        runtime.begin_step(step)
+        model.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(runtime.net(x), y).backward()
+        runtime.end_step(step)
+    runtime.flush(2)
+    frame = tracer.frame()
+    for op in ("forward", "backward"):
+        rows = frame[frame["op"] == op]
+        assert len(rows) == 3 * len(layers), op
+        assert (rows["end_s"] > rows["start_s"]).all(), op     # both ends were stamped
+    runtime.close()
+    tracer.close()

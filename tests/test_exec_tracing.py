@@ -106,3 +106,57 @@ def test_flushed_parts_merge_into_one_trace_and_are_not_written_twice(tmp_path):
     assert merged["start_s"].is_monotonic_increasing
     tracer.close()
     assert not tracer._handles
+
+
+def test_strategy_reported_forward_starts_give_the_same_rows():
+    """``forward_hooks=False``: the strategy's own forward pre-hook calls ``forward_begins``."""
+    frames = []
+    for own_hooks in (True, False):
+        model = make_model()
+        layers = parametric_layers(model)
+        tracer = Tracer("run", 0, counting_clock(), True)
+        if not own_hooks:
+            for i, (_, module, _) in enumerate(layers):
+                module.register_forward_pre_hook(
+                    lambda mod, args, i=i, begins=tracer.forward_begins: begins(i))
+        tracer.attach(layers, forward_hooks=own_hooks)
+        run_steps(tracer, model, 2)
+        frames.append(tracer.frame())
+    assert frames[0].equals(frames[1])
+
+
+def test_the_lent_backward_hook_gives_the_rows_of_the_public_one(monkeypatch):
+    """The backward start watched through the output's lent hook dict (the fast path) and
+    through ``Node.register_prehook`` (the fallback) stamp the same moments."""
+    import executor.tracing as tracing
+
+    frames = []
+    for lend in (True, False):
+        monkeypatch.setattr(tracing, "_CAN_LEND", lend)
+        model = make_model()
+        tracer = Tracer("run", 0, counting_clock(), True)
+        tracer.attach(parametric_layers(model))
+        run_steps(tracer, model, 2)
+        frames.append(tracer.frame())
+    assert tracing._can_lend()      # this torch has the fast path
+    assert frames[0].equals(frames[1])
+
+
+def test_a_users_own_hook_on_a_layer_output_still_fires_and_stays_its_own():
+    model = nn.Sequential(nn.Linear(8, 4), nn.Linear(4, 3))
+    tracer = Tracer("run", 0, counting_clock(), True)
+    tracer.attach(parametric_layers(model))
+    seen = []
+
+    def users_hook(module, args, out):
+        out.register_hook(lambda grad: seen.append(grad.shape))
+
+    # Run before the tracer's: the output carries hooks of its own when the tracer's forward
+    # hook sees it, so the tracer takes the public path and leaves them alone.
+    model[0].register_forward_hook(users_hook, prepend=True)
+    tracer.begin_step(0)
+    out = model(torch.randn(2, 8))
+    out.sum().backward()
+    assert seen == [torch.Size([2, 4])]
+    backward = tracer.frame().query("op == 'backward'")
+    assert len(backward) == 2 and (backward["end_s"] > backward["start_s"]).all()

@@ -11,7 +11,8 @@ from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
 from simulator.api import RunSettings, run_strategy, simulate, strategy_spec
 from simulator.detailed import DetailedNetwork
-from simulator.noise import pacing_factors
+from simulator.noise import NoiseSpec, pacing_factors
+from vocab.errors import SpecError
 from vocab.strategies import Message
 
 STRATEGIES = ["sync", "layerwise", "bucketed", "delayed", "crossiter"]
@@ -89,17 +90,29 @@ def test_dgx1_p100_four_nodes_agree(transport, strategy):
 
 
 def test_detailed_moves_every_byte_of_the_schedule():
+    # A ring allreduce of n bytes over p ranks sends 2 (p - 1) / p * n from every rank.
+    cluster = toy_cluster(2)
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster))
+    env, rows = simpy.Environment(), []
+    network = DetailedNetwork(env, cluster, ctx.comm_model, "serial", rows)
+    p = cluster.total_devices
+    for nbytes in [g for g in GRADS if g]:
+        network.post(0, Message(0, (0,), nbytes), nbytes, 0, weight=p)
+    env.run()
+    sent = sum(2 * (p - 1) * g for g in GRADS)
+    assert network.bytes_sent == pytest.approx(sent, rel=1e-12)
+
+
+def test_symmetric_ranks_are_one_class_in_the_trace():
     cluster = toy_cluster(2)
     ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster))
     result = run_strategy(ctx, strategy_spec("sync"), RunSettings(1, fidelity="detailed"))
     comm = result.trace[result.trace.op == "allreduce"]
-    assert set(comm["rank"]) == set(range(8))            # every rank is simulated
-    assert (comm.groupby("iteration")["nbytes"].sum() == 8 * sum(GRADS)).all()
-
-
-def test_detailed_refuses_thousands_of_ranks():
-    with pytest.raises(Exception, match="analytic"):
-        simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, fidelity="detailed")
+    assert set(comm["rank"]) == {0}                       # no noise: one rank class
+    assert (comm.groupby("iteration")["nbytes"].sum() == sum(GRADS)).all()
+    noisy = run_strategy(ctx, strategy_spec("sync"), RunSettings(1, fidelity="detailed",
+                                                                 noise=NoiseSpec(cv=0.1)))
+    assert set(noisy.trace["rank"]) == set(range(8))      # noise: every rank its own class
 
 
 # -- noise: the analytic fidelity's one rank is paced as the group of ranks advances ---------
@@ -139,3 +152,23 @@ def test_delayed_under_noise_agrees_with_the_per_rank_detailed_fidelity(stalenes
     sync = simulate(cluster="dgx1-v100", model="resnet50", batch=32, strategy="sync",
                     iterations=200, seed=1, noise=noise).iteration_time_s
     assert times[0] < 0.95 * sync      # stragglers cost sync every step; delayed absorbs them
+
+
+def test_detailed_bound_on_ranks_names_the_override(capsys):
+    with pytest.raises(SpecError, match="max-ranks"):
+        simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, fidelity="detailed", max_ranks=256)
+    run = simulate("dgx1-v100", "resnet50-ci", 8, nodes=64, iterations=1, fidelity="detailed",
+                   max_ranks=512)
+    assert run.ranks == 512
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 8])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_dgx1_v100_fidelities_agree_within_one_percent(nodes, strategy):
+    # Symmetric cluster, device transport: the per-rank fidelity (link loads of every node)
+    # and the representative-rank one agree; benchmarks/bench_scale.py --agree checks
+    # 64..4096 ranks. (Host-staged concurrent collectives of tiny models differ by up to 9 %:
+    # the analytic fidelity shares one network channel, the detailed one each bottleneck.)
+    runs = [simulate("dgx1-v100", "resnet50-ci", 8, strategy, nodes=nodes, iterations=2,
+                     fidelity=f) for f in ("analytic", "detailed")]
+    assert runs[1].iteration_time_s == pytest.approx(runs[0].iteration_time_s, rel=0.01)

@@ -312,3 +312,37 @@ def test_a_sweep_varies_the_stack_as_an_axis():
     for stack, result in single.items():
         row = table[(table["stack"] == stack) & (table["strategy"] == "layerwise")]
         assert row["iteration_time_s"].iloc[0] == pytest.approx(result.iteration_time_s)
+
+
+@pytest.mark.parametrize("fidelity", ["analytic", "detailed"])
+def test_after_backward_collectives_start_when_the_backward_pass_ends(fidelity):
+    # TensorFlow 1.x: the NCCL stream waits for the compute queued before it, so layerwise
+    # all-reduces start once the backward pass has run and then run back to back, in order.
+    base = Stack("tf", "nccl2")
+    held = simulate("dgx1-p100", MODEL, BATCH, "layerwise", fidelity=fidelity,
+                    stack=replace(base, after_backward=True))
+    free = simulate("dgx1-p100", MODEL, BATCH, "layerwise", fidelity=fidelity, stack=base)
+    trace = held.trace[held.trace["rank"] == 0]
+    for it, steps in trace.groupby("iteration"):
+        backward_end = steps[steps["op"] == "backward"]["end_s"].max()
+        comm = steps[steps["stream"] == "comm"]
+        assert len(comm) and (comm["start_s"] >= backward_end - 1e-12).all(), it
+    assert held.iteration_time_s >= free.iteration_time_s
+    # nothing overlaps: the step is compute, then every message's collective back to back,
+    # then the update, so all the communication time is exposed
+    last = trace[trace["iteration"] == trace["iteration"].max()]
+    comm = last[last["stream"] == "comm"]
+    assert held.exposed_comm_s == pytest.approx((comm["end_s"] - comm["start_s"]).sum(),
+                                                rel=1e-6)
+    assert held.exposed_comm_s > free.exposed_comm_s
+
+
+def test_after_backward_is_a_stack_figure_that_round_trips(tmp_path):
+    stack = replace(load_stack("tf-replicated-2017"), name="mine")
+    assert load_stack("tf-replicated-2017").after_backward
+    assert not load_stack("ddp").after_backward
+    assert load_stack(save_stack(stack, tmp_path / "s.yaml")) == stack
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: b\nlibrary: nccl2\nafter_backward: sometimes\n")
+    with pytest.raises(SpecError, match="after_backward"):
+        load_stack(path)

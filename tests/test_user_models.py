@@ -15,9 +15,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from calibration.runs import read_run  # noqa: E402
-from executor.profile import profile_model  # noqa: E402
 from executor.usermodel import build_user_model, example_input  # noqa: E402
 from gradsync.cli.main import main  # noqa: E402
+from simulator.api import simulate  # noqa: E402
+from vocab.profile import load_profile  # noqa: E402
 from vocab.workload import load_workload  # noqa: E402
 
 MODELS = Path(__file__).parent / "data" / "user_models" / "mymodels.py"
@@ -94,7 +95,14 @@ def test_run_trains_a_user_model_for_real_and_profile_measures_it(tmp_path):
     assert record["status"] == "ok"
     # The gradient bytes the ranks exchanged are the model's parameters in fp32.
     assert record["specs"]["workload"]["total_grad_bytes"] == 4 * torch_params(spec)
-    profile = profile_model(spec, batch=2, repeats=1, warmup=0)
+    assert main(["profile", "--model", spec, "--batch", "2", "--repeats", "1", "--warmup", "0",
+                 "--out", str(tmp_path / "p.yaml")]) == 0
+    profile = load_profile(tmp_path / "p.yaml")
     workload_file = tmp_path / "enc.yaml"
     assert main(["workload", "from-torch", spec, "--out", str(workload_file)]) == 0
     assert list(profile.layer_names) == [l.name for l in load_workload(workload_file).layers]
+    # The measured profile drives a simulation of the imported workload.
+    result = simulate(cluster="local-cpu", model=workload_file, profile=tmp_path / "p.yaml",
+                      strategy="sync")
+    assert result.compute_s == pytest.approx(sum(profile.forward_s) + sum(profile.backward_s),
+                                             rel=1e-6)

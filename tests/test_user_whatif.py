@@ -115,3 +115,14 @@ def test_whatif_predicts_what_simulate_predicts_with_the_same_changes(capsys):
     for a, b in zip(whatif["results"], simulated["results"]):
         assert a["strategy"] == b["strategy"]
         assert a["iteration_time_s"] == pytest.approx(b["iteration_time_s"], rel=1e-9)
+
+
+def test_sweep_takes_devices_per_node_and_the_what_if_flags(tmp_path):
+    table = tmp_path / "cpu.csv"
+    assert main(["sweep", "--clusters", "cpu-sandybridge-fdr", "--nodes", "2", "--models",
+                 "alexnet", "--strategies", "sync", "--iterations", "2", "--devices-per-node",
+                 "2", "--fabric", "eth-10g", "--jobs", "1", "--no-progress",
+                 "--out", str(table)]) == 0
+    row = pd.read_csv(table).iloc[0]
+    assert row["ranks"] == 2 * 2
+    assert load_cluster(row["cluster"]).fabric.name == "eth-10g"

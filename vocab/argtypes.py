@@ -127,6 +127,8 @@ NICS = whole(1, 64, what="NICs per node")
 #: Oversubscription of the fabric above the leaf switches: 1 is non-blocking.
 OVERSUBSCRIPTION = real(1, 1024, what="oversubscription ratio (1: non-blocking)")
 RANKS = whole(1, 4096, what="MPI ranks")
+#: Ranks a simulation may hold (the detailed fidelity's bound is the simulator's own).
+RANKS_SIMULATED = whole(1, 10_000_000, what="simulated ranks")
 STEPS = whole(1, 10_000_000, what="training steps")
 EVERY = whole(0, 10_000_000, what="steps between events, 0 for never")
 SEED = whole(0, 2**32 - 1, what="a random seed")

@@ -25,9 +25,11 @@ _PARSE_S_PER_MB = 8.0
 
 
 def read_text(path: str | Path, what: str = "a text file",
-              max_bytes: int = MAX_INPUT_BYTES) -> str:
+              max_bytes: int = MAX_INPUT_BYTES, errors: str = "strict") -> str:
     """The UTF-8 text of ``path``; SpecError naming it when missing, a directory,
-    unreadable, larger than ``max_bytes`` or not UTF-8."""
+    unreadable, larger than ``max_bytes`` or (with ``errors='strict'``) not UTF-8.
+    ``errors='replace'`` is for logs, where a launcher's stray bytes are not the file's
+    fault."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -48,7 +50,7 @@ def read_text(path: str | Path, what: str = "a text file",
     except OSError as exc:
         raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise SpecError("encoding", f"byte {data[exc.start]:#04x} on line {line}",

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Callable
 
+from vocab.errors import SpecError
+
 __all__ = ["FORWARDED", "GRACE_S", "JobInterrupted", "JobResult", "run_checked",
            "run_job", "signal_exit_status"]
 
@@ -68,6 +70,33 @@ class JobInterrupted(KeyboardInterrupt):
         return str(self.args[0])
 
 
+#: Ranks per core above which a local job is refused (unless ``--oversubscribe``): each
+#: extra rank slows every other, so 1000 ranks on 2 cores would take hours to do nothing.
+MAX_RANKS_PER_CORE = 8
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_ranks(nranks: int, oversubscribe: bool = False, flag: str = "-n") -> str | None:
+    """A warning when ``nranks`` local ranks outnumber the cores; SpecError above
+    :data:`MAX_RANKS_PER_CORE` per core unless ``oversubscribe``; None when they fit."""
+    cores = machine_cores()
+    if nranks <= cores:
+        return None
+    if nranks > MAX_RANKS_PER_CORE * cores and not oversubscribe:
+        raise SpecError(flag, nranks, f"at most {MAX_RANKS_PER_CORE * cores} ranks on this "
+                        f"machine's {cores} cores ({MAX_RANKS_PER_CORE} per core; pass "
+                        "--oversubscribe to run more anyway)")
+    return (f"{nranks} ranks on {cores} cores: ranks share cores, so compute and "
+            "communication times are not those of a machine with a core per rank")
+
+
 def signal_exit_status(name: str) -> int:
     """The shell's exit status for a process ended by signal ``name`` (128 + number)."""
     return 128 + int(getattr(signal, name))
@@ -95,7 +124,7 @@ def run_job(command: Sequence[str], *, timeout_s: float | None = None,
     for reader in readers:
         reader.start()
     result = JobResult(returncode=0)
-    with _forwarding(proc, result):
+    with _Forwarding(proc, result):
         result.returncode = _wait(proc, result, timeout_s, grace_s)
     for reader in readers:
         reader.join(timeout=5)
@@ -163,7 +192,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
     _signal_group(proc, signal.SIGKILL)
 
 
-class _forwarding:
+class _Forwarding:
     """While active, the signals of :data:`FORWARDED` go to the job's group, not to us.
 
     Signal handlers can only be set from the main thread; elsewhere (a worker thread) the
@@ -179,7 +208,7 @@ class _forwarding:
             self.result.interrupted = signal.Signals(signum).name
         _signal_group(self.proc, signum)
 
-    def __enter__(self) -> "_forwarding":
+    def __enter__(self) -> "_Forwarding":
         if threading.current_thread() is threading.main_thread():
             for signum in FORWARDED:
                 self.saved[signum] = signal.signal(signum, self._handler)

@@ -42,10 +42,10 @@ def check_output(path: str | Path, *, overwrite: bool = False, kind: str = "file
     path = Path(path)
     if str(path) == "" or path.name in ("", ".", ".."):
         raise SpecError(field, str(path), f"a {'directory' if kind == 'dir' else 'file'} path")
-    if path.is_dir() if kind == "file" else (path.exists() and not path.is_dir()):
-        what = "a directory" if kind == "file" else "a file"
-        raise SpecError(field, str(path), f"a {'file' if kind == 'file' else 'directory'} "
-                        f"path (it is {what})")
+    wrong_kind = path.is_dir() if kind == "file" else path.exists() and not path.is_dir()
+    if wrong_kind:
+        noun, found = ("file", "a directory") if kind == "file" else ("directory", "a file")
+        raise SpecError(field, str(path), f"a {noun} path (it is {found})")
     exists = path.exists() and (kind == "file" or any(path.iterdir()))
     if exists and not overwrite:
         held = "exists" if kind == "file" else "is not empty"

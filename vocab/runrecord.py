@@ -134,6 +134,9 @@ def check_run_record(record: Any, where: str | None = None) -> None:
             raise SpecError(name, value, expected, where)
     if record["source"] not in SOURCES:
         raise UnknownNameError("source", record["source"], SOURCES, where)
+    if record["trace_schema_version"] != SCHEMA_VERSION:
+        raise SpecError("trace_schema_version", record["trace_schema_version"],
+                        f"{SCHEMA_VERSION} (traces of another schema are not read)", where)
     if record["status"] not in STATUSES:
         raise UnknownNameError("status", record["status"], STATUSES, where)
     if record["source"] in ("sim", "exec"):
@@ -179,6 +182,7 @@ STACK_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
 #: Stack fields added later: a record written before them reads as their default.
 OPTIONAL_STACK_FIELDS: dict[str, tuple[str, ...]] = {
     "fusion": ("size", "cycle"),        # how messages are grouped (hwmodels.stacks)
+    "after_backward": (False, True),    # collectives start after the backward pass
 }
 
 

@@ -125,7 +125,14 @@ def read_trace(path: str | Path) -> pd.DataFrame:
     if version is None or version.decode() != str(SCHEMA_VERSION):
         found = version.decode() if version else "none"
         raise TraceError(f"{path}: trace schema version {found}, expected {SCHEMA_VERSION}")
-    return conform(table.to_pandas())
+    frame = conform(table.to_pandas())
+    backwards = frame[frame["end_s"] < frame["start_s"]]
+    if len(backwards):      # every duration downstream would be negative
+        first = backwards.iloc[0]
+        raise TraceError(f"{path}: {len(backwards)} interval(s) end before they start (first: "
+                         f"rank {first['rank']}, iteration {first['iteration']}, {first['op']} "
+                         f"{first['start_s']:.6g} s -> {first['end_s']:.6g} s)")
+    return frame
 
 
 def to_chrome_trace(frame: pd.DataFrame) -> dict:

@@ -22,7 +22,7 @@ import pandas as pd
 from gradsync.cli.simulate import format_table
 from vocab.argtypes import ITERATIONS
 from vocab.errors import GradsyncError
-from vocab.outpath import check_output
+from vocab.outpath import atomic_write, check_output
 from simulator.api import compare
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed")
@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                                        progress=progress or "async", stack=stack or "",
                                        model=model))
     summary = out / "summary.csv"
-    pd.concat(tables).to_csv(summary, index=False)
+    with atomic_write(summary) as tmp:
+        pd.concat(tables).to_csv(tmp, index=False)
     print(f"\nsimulated runs and {summary.name} written under {out}")
     if not args.no_loop:
         run_loop(out / "loop")

@@ -143,6 +143,8 @@ def summary(data: dict[str, Any]) -> str:
         lines.append(f"  fitted     {link_class}: alpha {format_time(ab['alpha_s'])}, "
                      f"{format_bandwidth(1 / ab['beta_s_per_B']) if ab['beta_s_per_B'] else 'inf'}"
                      f", gamma {ab['gamma_s_per_B']:.3g} s/B")
+    if data.get("variation"):
+        lines.append(f"  varies     {data['variation']} (fidelity detailed only)")
     if data["source"]:
         lines.append(f"  source     {data['source']}")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     "gradsync.cli.hw",
     "gradsync.cli.workload",
     "gradsync.cli.run",
+    "gradsync.cli.profile",
     "gradsync.cli.bench_net",
     "gradsync.cli.calibrate",
     "gradsync.cli.validate",

@@ -22,11 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(parser)
     parser.add_argument("--timeout-s", type=SECONDS, default=None,
                         help="kill the whole job after this many seconds")
+    parser.add_argument("--oversubscribe", action="store_true",
+                        help="run more than 8 ranks per core anyway")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Launch the job; 0 on success, the job's non-zero status otherwise."""
     cfg = RunConfig.from_args(args)
-    rc = launch(cfg, timeout_s=args.timeout_s)
+    rc = launch(cfg, timeout_s=args.timeout_s, oversubscribe=args.oversubscribe)
     return 0 if rc == 0 else (rc if 0 < rc < 256 else 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODES, NOISE_CV,
-                            SEED, STALENESS)
+                            RANKS_SIMULATED, SEED, STALENESS)
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from simulator.api import compare
@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
     p.add_argument("--force", action="store_true", help="replace an earlier --out")
     p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) a setup whose memory per rank exceeds the device's")
     p.set_defaults(func=run)
 
 
@@ -53,6 +55,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
+    p.add_argument("--max-ranks", type=RANKS_SIMULATED, metavar="N",
+                   help="detailed fidelity: allow up to N ranks (default 16384; a run "
+                        "estimated to take long prints its time and memory estimate first)")
+    p.add_argument("--placement", default="packed", choices=("packed", "spread", "rail-aligned"),
+                   help="where the nodes sit on a cluster's leaf switches (fabric_leaves)")
     p.add_argument("--transport", choices=("device", "host"),
                    help="device-direct (NCCL-like) or host-staged MPI collectives")
     p.add_argument("--progress", choices=("async", "wait", "test"),
@@ -88,14 +95,21 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, noise=args.noise_cv, transport=args.transport,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
                          merge=args.merge, progress=args.progress,
+                         max_ranks=getattr(args, "max_ranks", None),
+                         placement=getattr(args, "placement", "packed"),
                          **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
     table = comparison.table(full=True)
+    warnings = comparison.memory_warnings()
+    if warnings and args.strict:
+        raise SpecError("memory per rank", warnings[0].split(": ", 1)[1],
+                        "a setup that fits the device (a smaller --batch, or drop --strict)")
     if args.out:
         comparison.save(args.out, overwrite=args.force)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
         print(json.dumps({"results": [{**{k: r[k] for k in JSON_KEYS}, **r} for r in rows],
-                          "trust": comparison.trust.to_dict()}, default=float))
+                          "trust": comparison.trust.to_dict(), "warnings": warnings},
+                         default=float))
         return 0
     first = next(iter(comparison))
     cluster = first.specs["cluster"]
@@ -106,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if cluster.get("changes"):
         print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
+    for line in warnings:
+        print(f"warning: {line}")
     print(comparison.trust.line)
     if args.out:
         print(f"runs written under {args.out}")

@@ -14,6 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from vocab.outpath import check_output
 from vocab.argtypes import BATCH
 from vocab.units import format_bytes
 from vocab.workload import (Workload, list_workloads, load_workload, save_workload,
@@ -82,6 +83,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_from_torch(args: argparse.Namespace) -> int:
     """Build the model, describe it, write the workload file, print a one-line summary."""
+    check_output(args.out, overwrite=args.force)    # before the model is built
     # torch is optional for gradsync (simulation needs none): imported only for this command.
     introspect = importlib.import_module("executor.introspect")
     usermodel = importlib.import_module("executor.usermodel")

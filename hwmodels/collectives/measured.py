@@ -9,9 +9,16 @@ is what :class:`~hwmodels.commmodel.CommModel` asks, in this order of precedence
 1. a layout that was measured: the curve, interpolated in log size and log time between the
    measured sizes, and beyond them carried by the model's shape (``t_edge x model(n) /
    model(n_edge)``);
-2. a layout with the same GPUs per node between measured node counts: the model times the
-   measured-over-model ratio at that size, interpolated in log node count between the nearest
-   measured layouts on either side (the nearest one's ratio beyond them);
+2. a layout with the same GPUs per node between measured node counts: the measured times of the
+   nearest layouts on either side, interpolated in log time over log node count, each read at
+   the *matching* size ``n x (N_ref / N) ** size_exponent``. With exponent 1 that is the same
+   bytes per rank, where a ring allreduce's time grows in proportion to its ranks (its steps,
+   and NCCL's LL thread threshold, which is per rank), so the regimes NCCL's tuner moves with
+   node count line up; with 0, the same message, as a tree's bandwidth term is. The fit
+   chooses the exponent by predicting each fitted interior node count from its neighbours
+   (:func:`calibration.collfit.fit_size_exponent`). Beyond the measured node counts: the
+   nearest layout's time at the matching size, carried by the model's shape
+   (``t_ref x model(N, n) / model(N_ref, n_ref)``);
 3. otherwise nothing: the fitted closed form alone.
 """
 
@@ -40,8 +47,13 @@ class CollectiveFit:
     scales: NcclScales = field(default_factory=NcclScales)
     curves: Curves = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    #: How a size maps between node counts (see the module docstring): 1 = same bytes per rank.
+    size_exponent: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.size_exponent <= 1.0:
+            raise SpecError("calibration.collectives.size_exponent", self.size_exponent,
+                            "a number from 0 (same message size) to 1 (same bytes per rank)")
         if self.library not in ERAS:
             raise SpecError("calibration.collectives.library", self.library,
                             f"an NCCL era: {', '.join(ERAS)}")
@@ -68,17 +80,19 @@ class CollectiveFit:
             return None
         below = [n for n in measured if n < nodes]
         above = [n for n in measured if n > nodes]
-        ratios = []
-        for ref in ([below[-1]] if below else []) + ([above[0]] if above else []):
-            on_curve = self._on_curve((ref, gpus_per_node), nbytes, lambda n: model_at(ref, n))
-            ratios.append((ref, math.log(on_curve / model_at(ref, nbytes))))
-        if len(ratios) == 2:
-            (lo, r_lo), (hi, r_hi) = ratios
+        refs = ([below[-1]] if below else []) + ([above[0]] if above else [])
+        points = []
+        for ref in refs:
+            at = nbytes * (ref / nodes) ** self.size_exponent
+            on_curve = self._on_curve((ref, gpus_per_node), at,
+                                     lambda n, ref=ref: model_at(ref, n))
+            points.append((ref, at, math.log(on_curve)))
+        if len(points) == 2:
+            (lo, _, t_lo), (hi, _, t_hi) = points
             w = (math.log(nodes) - math.log(lo)) / (math.log(hi) - math.log(lo))
-            log_ratio = (1 - w) * r_lo + w * r_hi
-        else:
-            log_ratio = ratios[0][1]
-        return model_at(nodes, nbytes) * math.exp(log_ratio)
+            return math.exp((1 - w) * t_lo + w * t_hi)
+        ref, at, log_t = points[0]
+        return math.exp(log_t) * model_at(nodes, nbytes) / model_at(ref, at)
 
     def _on_curve(self, layout: tuple[int, int], nbytes: float,
                   model: Callable[[float], float]) -> float:
@@ -105,6 +119,7 @@ class CollectiveFit:
             "curves": [{"nodes": n, "gpus_per_node": k, "nbytes": [float(x) for x in sizes],
                         "time_s": [float(t) for t in times]}
                        for (n, k), (sizes, times) in sorted(self.curves.items())],
+            "size_exponent": float(self.size_exponent),
             "provenance": _plain(self.provenance),
         }
 
@@ -114,10 +129,13 @@ class CollectiveFit:
         where = "calibration.collectives"
         if not isinstance(raw, Mapping):
             raise SpecError(where, raw, "a mapping")
-        unknown = set(raw) - {"library", "scales", "curves", "provenance"}
+        unknown = set(raw) - {"library", "scales", "curves", "size_exponent", "provenance"}
         if unknown:
             raise SpecError(f"{where}.{sorted(unknown)[0]}", raw[sorted(unknown)[0]],
-                            "one of the keys library, scales, curves, provenance")
+                            "one of the keys library, scales, curves, size_exponent, provenance")
+        exponent = raw.get("size_exponent", 1.0)
+        if isinstance(exponent, bool) or not isinstance(exponent, (int, float)):
+            raise SpecError(f"{where}.size_exponent", exponent, "a number from 0 to 1")
         scales = raw.get("scales") or {}
         if not isinstance(scales, Mapping) or set(scales) - set(NcclScales.__dataclass_fields__):
             raise SpecError(f"{where}.scales", scales,
@@ -132,7 +150,7 @@ class CollectiveFit:
             curves[layout] = (tuple(float(x) for x in entry["nbytes"]),
                               tuple(float(t) for t in entry["time_s"]))
         return cls(str(raw.get("library")), NcclScales(**scales), curves,
-                   dict(raw.get("provenance") or {}))
+                   dict(raw.get("provenance") or {}), float(exponent))
 
 
 def _plain(value: Any) -> Any:

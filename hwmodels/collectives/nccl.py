@@ -25,6 +25,8 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
   (NVIDIA/nccl#209).
 * **Latency**: base + per step on the link class: ring ``(2(p-1) - 2(N-1))`` NVLink/PCIe steps and
   ``2(N-1)`` network steps (LL intra steps x1.8 across nodes); tree ``2((k-1) intra + log2 N net)``.
+  NCCL's network terms were measured over InfiniBand; over TCP each network step that runs also
+  pays the fabric's TCP latency (:func:`socket_step_s`).
 * **Mid sizes** (64 KB-1 MB run about 2x slower than that alpha-beta): NCCL's tuner prices
   every candidate with its own estimate (``self.tuner``: NCCL's figures as they are) and picks
   the fastest; what then runs costs more, for reasons found in NCCL's source: a message below
@@ -195,23 +197,31 @@ def _edge_speed(data: Mapping, qpi_Bps: float, nvlink_Bps: float | None) -> floa
 
 
 def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
-                 nvlink_Bps: float | None, via_host: bool = False) -> float:
+                 nvlink_Bps: float | None, via_host: bool = False,
+                 nic: Hashable | None = None, nic_via_host: bool = False) -> float:
     """One ring in device order, each hop on the fewest-hop path avoiding other GPUs; its
     speed is the most loaded directed link's NCCL figure over its load. ``via_host`` (GPUs
     without PCIe peer access): a hop goes through host memory at the receiver's socket (NCCL's
-    SHM transport), so two GPUs under one switch load its uplink both ways."""
+    SHM transport), so two GPUs under one switch load its uplink both ways. ``nic`` (a ring
+    across nodes): the last GPU sends to the NIC and the NIC delivers to the first, instead of
+    the closing hop; ``nic_via_host`` (no GPUDirect RDMA, or NCCL's socket transport): each
+    of those goes through host memory at the GPU's socket too."""
     allowed = nx.Graph(graph.subgraph(n for n in graph if graph.nodes[n].get("kind") != "device"
                                       or n in devices))
     if nvlink_Bps is None:   # a PCIe-only library: NVLink edges are not used
         allowed.remove_edges_from([(u, v) for u, v, kind in allowed.edges(data="kind")
                                    if kind in ("nvlink", "nvswitch")])
     load: dict[tuple[Hashable, Hashable], int] = {}
-    for src, dst in zip(devices, devices[1:] + devices[:1]):
+    hops = list(zip(devices, devices[1:] + devices[:1]))
+    if nic is not None:
+        hops = hops[:-1] + [(devices[-1], nic), (nic, devices[0])]
+    for src, dst in hops:
         others = set(devices) - {src, dst}
         view = nx.subgraph_view(allowed, filter_node=lambda n, o=others: n not in o)
         path = nx.shortest_path(view, src, dst)
-        if via_host and not any(view.nodes[n].get("kind") == "cpu" for n in path):
-            host = _nearest_socket(view, dst)
+        staged = nic_via_host if nic in (src, dst) else via_host
+        if staged and not any(view.nodes[n].get("kind") == "cpu" for n in path):
+            host = _nearest_socket(view, src if dst == nic else dst)
             path = nx.shortest_path(view, src, host)[:-1] + nx.shortest_path(view, host, dst)
         for u, v in pairwise(path):
             load[(u, v)] = load.get((u, v), 0) + 1
@@ -226,11 +236,54 @@ def _nearest_socket(graph: nx.Graph, device: int) -> Hashable:
                key=lambda n: (lengths[n], str(n)))
 
 
+def boundary_Bps(cluster: Cluster, era: Era) -> float:
+    """The speed of a node's routed (PCIe) ring when it crosses nodes: its last GPU sends to
+    the node's NIC and the NIC delivers to its first GPU, through host memory when the NIC
+    cannot reach GPU memory (no GPUDirect RDMA on the device, or NCCL's socket transport,
+    which takes host pointers only: ``ncclSocketPtrSupport``, ``src/transport/net_socket.cc``).
+    ``inf`` where that does not apply (NVLink rings, one GPU per node, no NIC in the graph)."""
+    node = cluster.node
+    graph = node_graph(node, era)
+    if cluster.nodes < 2 or graph.hw != "pcie" or not node.nics \
+            or any(nic not in node.graph for nic in node.nics):
+        return math.inf
+    staged = cluster.fabric.nccl_sockets or not node.device.gpudirect_rdma
+    return _boundary_Bps(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, staged)
+
+
+@lru_cache(maxsize=256)
+def _boundary_Bps(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
+                  staged: bool) -> float:
+    devices = node.device_ids
+    lengths = nx.single_source_shortest_path_length(node.graph, devices[-1])
+    nic = min(node.nics, key=lambda n: (lengths.get(n, math.inf), str(n)))
+    speed = _nvlink_speed(node) if nvlink else None
+    return _routed_ring(node.graph, devices, qpi_Bps, speed, via_host=not node.device.pcie_p2p,
+                        nic=nic, nic_via_host=staged)
+
+
 def network_Bps(cluster: Cluster) -> float:
     """A node's achieved network bandwidth: its usable NICs at the rate NCCL's transport gets
     over the fabric (``Fabric.nccl_Bps``: below the TCP goodput over sockets)."""
     nics = max(1, min(len(cluster.node.nics), cluster.devices_per_node))
     return nics * cluster.fabric.nccl_Bps / cluster.oversubscription
+
+
+#: NCCL's network-step terms (``hwLat`` NET, and the ABCI fit of what a step takes) were
+#: measured over InfiniBand, whose own small-message latency is about 1 us
+#: (``hwmodels/data/fabrics.yaml``, ib-*).
+IB_LATENCY_S = 1e-6
+
+
+def socket_step_s(cluster: Cluster) -> float:
+    """What a network step costs beyond NCCL's (InfiniBand) figure over Ethernet: each step
+    pays the fabric's own latency (``latency_s``) in place of InfiniBand's ~1 us. Over TCP,
+    NCCL's socket transport hands every step to the kernel TCP stack (10-50 us); RoCE runs
+    NCCL's verbs transport as InfiniBand does, and its ~1-2 us adds next to nothing."""
+    fabric = cluster.fabric
+    if fabric.kind != "ethernet" or cluster.nodes < 2:
+        return 0.0
+    return max(0.0, fabric.latency_s - IB_LATENCY_S)
 
 
 class NcclCosts:
@@ -249,7 +302,12 @@ class NcclCosts:
         self.p = self.k * self.nodes
         self.graph = node_graph(cluster.node, self.era)
         self.net_Bps = network_Bps(cluster) * self.scales.net_bw
-        self.intra_Bps = self.graph.intra_Bps * self.scales.intra_bw
+        # NCCL's tuner prices network steps with its own (InfiniBand) terms; what runs over
+        # TCP also pays the socket stack's latency per step.
+        self.socket_step_s = 0.0 if as_tuner else socket_step_s(cluster)
+        # Across nodes a PCIe ring's hops to and from the NIC load the same PCIe links.
+        self.intra_Bps = (min(self.graph.intra_Bps, boundary_Bps(cluster, self.era))
+                          * self.scales.intra_bw)
         name = cluster.device.name.lower()
         self.ll128_ok = self.graph.hw == "nvlink" and not name.startswith("p100")
 
@@ -352,7 +410,7 @@ class NcclCosts:
                     else era.step_latency_measured)
         intra = hw.get(key, hw.get(("ring", protocol), 0.0)) * s.intra_lat * measured["intra"]
         inter = era.hw_lat_s["net"].get(key, era.hw_lat_s["net"].get(("ring", protocol), 0.0))
-        inter *= s.net_lat * measured["net"]
+        inter = inter * s.net_lat * measured["net"] + self.socket_step_s
         if self.nodes > 1 and protocol == "LL":
             intra *= 1.8
         if algorithm == "tree":
@@ -375,4 +433,5 @@ class NcclCosts:
         return {"intra": AlphaBeta(hw[("ring", "Simple")] * self.scales.intra_lat
                                    * measured["intra"], per_byte(self.intra_Bps), gamma_s_per_B),
                 "inter": AlphaBeta(net[("ring", "Simple")] * self.scales.net_lat
-                                   * measured["net"], per_byte(self.net_Bps), gamma_s_per_B)}
+                                   * measured["net"] + self.socket_step_s,
+                                   per_byte(self.net_Bps), gamma_s_per_B)}

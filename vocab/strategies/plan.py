@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vocab.argtypes import STALENESS
 from vocab.errors import SpecError, UnknownNameError
 from vocab.units import MiB
 
@@ -51,6 +52,9 @@ class StrategySpec:
         if not isinstance(self.staleness, int) or isinstance(self.staleness, bool) \
                 or self.staleness < 1:
             raise SpecError("staleness", self.staleness, "a whole number >= 1")
+        if self.staleness > STALENESS.maximum:      # the CLI's bound, for the API too
+            raise SpecError("staleness", self.staleness, f"at most {STALENESS.maximum:.0f} "
+                            f"({STALENESS.why_max})")
 
     @property
     def is_baseline(self) -> bool:
