@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
-from vocab.argtypes import (BATCH, BUCKET_MB, EVERY, LR, MOMENTUM, RANKS, SECONDS, SEED, STALENESS,
-                            STEPS, WEIGHT_DECAY, whole)
+from vocab.argtypes import (BATCH, BUCKET_MB, EVERY, LR, MOMENTUM, RANKS, REPEATS, SECONDS, SEED,
+                            STALENESS, STEPS, WEIGHT_DECAY, whole)
 from vocab.errors import SpecError, UnknownNameError
 from vocab.strategies import BASELINES, STRATEGIES, StrategySpec
 from vocab.units import MiB
@@ -249,3 +250,19 @@ def to_argv(cfg: RunConfig) -> list[str]:
         else:
             argv += [flag, str(value)]
     return argv
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the per-layer profile options (shared by ``gradsync profile`` and ``python -m
+    executor.profile``; torch-free, so the gradsync parser can build without torch)."""
+    parser.add_argument("--model", required=True, help="zoo name or PKG.MODULE:FACTORY")
+    parser.add_argument("--batch", type=BATCH, required=True, help="samples per step")
+    parser.add_argument("--threads", type=THREADS, default=1, help="torch threads (default 1)")
+    parser.add_argument("--repeats", type=REPEATS, default=20, help="timed steps (default 20)")
+    parser.add_argument("--warmup", type=WARMUP, default=3, help="untimed steps first")
+    parser.add_argument("--out", type=Path, required=True, help="profile file to write (.yaml)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+THREADS = whole(1, 1024, what="torch threads")
+WARMUP = whole(0, 100_000, what="untimed steps")

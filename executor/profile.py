@@ -20,9 +20,11 @@ from typing import Sequence
 
 import torch
 
+from executor.config import add_profile_arguments
 from executor.introspect import measure_profile
 from executor.modelsrc import build_source
 from vocab.errors import GradsyncError, SpecError
+from vocab.outpath import check_output
 from vocab.profile import ComputeProfile, save_profile
 
 DEVICE = "local-cpu"
@@ -52,28 +54,31 @@ def _with_source(profile: ComputeProfile, source: str) -> ComputeProfile:
                           profile.backward_s, profile.update_s, source, profile.layer_names)
 
 
+def profile_to_file(args: argparse.Namespace) -> str:
+    """Measure the profile the :func:`executor.config.add_profile_arguments` options ask for,
+    write it to ``args.out`` (refused before measuring if it exists, unless ``args.force``) and
+    return a one-line summary."""
+    check_output(args.out, overwrite=args.force)    # before measuring, not after
+    profile = profile_model(args.model, args.batch, args.threads, args.repeats, args.warmup,
+                            getattr(args, "device_name", DEVICE))
+    save_profile(profile, Path(args.out), overwrite=args.force)
+    return (f"{args.model} batch {args.batch} on {args.threads} thread(s): forward "
+            f"{sum(profile.forward_s) * 1e3:.2f} ms, backward {sum(profile.backward_s) * 1e3:.2f}"
+            f" ms, update {profile.update_s * 1e3:.2f} ms per step ({len(profile.forward_s)} "
+            f"layers) -> {args.out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m executor.profile``: measure and write one profile file."""
     parser = argparse.ArgumentParser(prog="python -m executor.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="zoo model name")
-    parser.add_argument("--batch", type=int, required=True, help="samples per step")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=20, help="timed steps (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    add_profile_arguments(parser)
     parser.add_argument("--device-name", default=DEVICE, help="the profile's device name")
-    parser.add_argument("--out", required=True, help="profile file to write (.yaml)")
-    parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
     try:
-        profile = profile_model(args.model, args.batch, args.threads, args.repeats,
-                                args.warmup, args.device_name)
-        save_profile(profile, Path(args.out), overwrite=args.force)
+        print(profile_to_file(args))
     except GradsyncError as exc:
         parser.exit(2, f"python -m executor.profile: {exc}\n")
-    print(f"{args.model} batch {args.batch} on {args.threads} thread(s): forward "
-          f"{sum(profile.forward_s) * 1e3:.2f} ms, backward {sum(profile.backward_s) * 1e3:.2f}"
-          f" ms, update {profile.update_s * 1e3:.2f} ms -> {args.out}")
     return 0
 
 
