@@ -32,8 +32,12 @@ def run_executor(mpiexec: str, nprocs: int, out: Path, *args: str,
                           timeout=timeout_s, check=False)
 
 
-def tiny_config(strategy: str, nprocs: int, out: Path, staleness: int = 1, **kw) -> RunConfig:
-    """The configuration these tests train: tiny-cnn on digits, float64, 4 steps."""
+def tiny_config(strategy: str, nprocs: int, out: Path, staleness: int | None = None,
+                **kw) -> RunConfig:
+    """The configuration these tests train: tiny-cnn on digits, float64, 4 steps (``delayed``
+    at staleness 1 unless told; the other strategies take none)."""
+    if strategy == "delayed" and staleness is None:
+        staleness = 1
     settings = dict(nprocs=nprocs, model="tiny-cnn",
                     strategy=exec_strategy(strategy, bucket_mb=0.002, first_bucket_mb=0.001,
                                            staleness=staleness),
