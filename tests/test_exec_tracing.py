@@ -60,21 +60,30 @@ def test_one_forward_and_one_backward_row_per_layer_and_step(tmp_path):
     assert (frame["op"] == "update").sum() == 2
 
 
-def test_strategy_reported_gradients_give_the_same_rows():
-    """``grad_hooks=False``: the strategy's own hook calls ``grad_ready`` instead."""
+def frames_with_and_without_own_hooks(hook_kind: str, report) -> list:
+    """The trace of two steps, once with the tracer's own ``hook_kind`` hooks and once with
+    them off and ``report(tracer, layers)`` registering the strategy-side hooks instead."""
     frames = []
     for own_hooks in (True, False):
         model = make_model()
         layers = parametric_layers(model)
         tracer = Tracer("run", 0, counting_clock(), True)
         if not own_hooks:
-            for i, (_, _, params) in enumerate(layers):
-                for p in params:
-                    p.register_post_accumulate_grad_hook(
-                        lambda param, i=i, ready=tracer.grad_ready: ready(i))
-        tracer.attach(layers, grad_hooks=own_hooks)
+            report(tracer, layers)
+        tracer.attach(layers, **{hook_kind: own_hooks})
         run_steps(tracer, model, 2)
         frames.append(tracer.frame())
+    return frames
+
+
+def test_strategy_reported_gradients_give_the_same_rows():
+    """``grad_hooks=False``: the strategy's own hook calls ``grad_ready`` instead."""
+    def report(tracer, layers):
+        for i, (_, _, params) in enumerate(layers):
+            for p in params:
+                p.register_post_accumulate_grad_hook(
+                    lambda param, i=i, ready=tracer.grad_ready: ready(i))
+    frames = frames_with_and_without_own_hooks("grad_hooks", report)
     assert frames[0].equals(frames[1])
 
 
@@ -110,18 +119,11 @@ def test_flushed_parts_merge_into_one_trace_and_are_not_written_twice(tmp_path):
 
 def test_strategy_reported_forward_starts_give_the_same_rows():
     """``forward_hooks=False``: the strategy's own forward pre-hook calls ``forward_begins``."""
-    frames = []
-    for own_hooks in (True, False):
-        model = make_model()
-        layers = parametric_layers(model)
-        tracer = Tracer("run", 0, counting_clock(), True)
-        if not own_hooks:
-            for i, (_, module, _) in enumerate(layers):
-                module.register_forward_pre_hook(
-                    lambda mod, args, i=i, begins=tracer.forward_begins: begins(i))
-        tracer.attach(layers, forward_hooks=own_hooks)
-        run_steps(tracer, model, 2)
-        frames.append(tracer.frame())
+    def report(tracer, layers):
+        for i, (_, module, _) in enumerate(layers):
+            module.register_forward_pre_hook(
+                lambda mod, args, i=i, begins=tracer.forward_begins: begins(i))
+    frames = frames_with_and_without_own_hooks("forward_hooks", report)
     assert frames[0].equals(frames[1])
 
 
