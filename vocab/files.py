@@ -45,9 +45,7 @@ def read_text(path: str | Path, what: str = "a text file",
         raise SpecError("path", str(path), f"an existing file ({what})") from None
     except IsADirectoryError:
         raise SpecError("path", str(path), f"{what}, not a directory") from None
-    except PermissionError as exc:
-        raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
-    except OSError as exc:
+    except OSError as exc:      # permissions among them
         raise SpecError("path", str(path), f"a readable file ({exc.strerror})") from None
     try:
         return data.decode("utf-8", errors=errors)
