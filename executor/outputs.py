@@ -124,12 +124,12 @@ def drop_redone_rows(out: Path, start_step: int) -> None:
     """A resumed run redoes steps ``>= start_step``: drop them from the earlier parts."""
     for path in sorted((out / PARTIAL_DIR).glob("*.parquet")):
         frame = pd.read_parquet(path)
-        tmp = path.with_suffix(".tmp")
-        frame[frame["iteration"] < start_step].to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            frame[frame["iteration"] < start_step].to_parquet(tmp, index=False)
     for path in sorted((out / PARTIAL_DIR).glob("metrics-*.csv")):
         frame = pd.read_csv(path)
-        frame[frame["step"] < start_step].to_csv(path, index=False)
+        with atomic_write(path) as tmp:
+            frame[frame["step"] < start_step].to_csv(tmp, index=False)
 
 
 def write_pid(out: Path, rank: int) -> None:
