@@ -84,9 +84,14 @@ def bucket_bytes(args: argparse.Namespace) -> int | None:
     return int(args.bucket_mb * MiB)
 
 
+def strategy_list(text: str) -> list[str]:
+    """The strategies of a ``--strategy`` value: comma-separated, blanks dropped."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     """Simulate, print a table or JSON, optionally save every run."""
-    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    strategies = strategy_list(args.strategy)
     if args.out:        # refused before the simulation, not after it
         check_output(args.out, overwrite=args.force, kind="dir")
     comparison = compare(strategies, cluster=changed_cluster(args), model=args.model,

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from convergence.tta import time_to_accuracy
+from gradsync.cli.simulate import strategy_list
 from vocab.argtypes import BATCH, EPOCHS, NODES, STEPS, whole
 from vocab.errors import SpecError
 
@@ -63,7 +64,7 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Predict and print the ranking."""
-    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    strategies = strategy_list(args.strategy)
     staleness = _ints(args.staleness, "--staleness")
     steps = sync_steps(args)
     if steps is None:   # epochs given: the global batch comes from the cluster and model

@@ -15,7 +15,7 @@ import json
 
 from calibration.whatif import what_if
 from gradsync.cli.cluster_options import add_cluster_arguments, cluster_changes
-from gradsync.cli.simulate import JSON_KEYS, format_table
+from gradsync.cli.simulate import JSON_KEYS, format_table, strategy_list
 from hwmodels.cluster import load_cluster
 from simulator.api import compare
 from vocab.argtypes import BATCH, DEVICES_PER_NODE, ITERATIONS, NODES, SEED
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = what_if(args.cluster, nodes=args.nodes, ranks_per_node=args.devices_per_node,
                        model=args.model or _first_model(args.cluster), batch=args.batch,
                        **changes)
-    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    strategies = strategy_list(args.strategy)
     model = {"model": scenario.model} if scenario.model else {}
     comparison = compare(strategies, cluster=scenario.cluster, batch=scenario.batch,
                          iterations=args.iterations, seed=args.seed, **model)
