@@ -10,7 +10,6 @@ written to a temporary name and renamed, so a crash mid-save leaves the previous
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 

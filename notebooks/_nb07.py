@@ -159,7 +159,7 @@ CELLS = [
         f"Its speed-up survives its penalty on {len(wins)} of {len(per_cluster)} clusters"
         + (f" ({', '.join(wins.cluster)})" if len(wins) else "")
         + ": only where the step it hides is larger than the extra steps it costs, at the "
-        f"smallest staleness; wherever the interconnect already hides communication, or the "
-        f"penalty is larger than the per-step gain, a synchronous strategy is first."))
+        "smallest staleness; wherever the interconnect already hides communication, or the "
+        "penalty is larger than the per-step gain, a synchronous strategy is first."))
     '''),
 ]

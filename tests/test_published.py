@@ -16,7 +16,6 @@ from gradsync.cli.main import main as gradsync_main
 from hwmodels.cluster import load_cluster
 from hwmodels.fabrics import get_fabric
 from simulator.api import compare, prepare
-from vocab.errors import GradsyncError
 from simulator.trust import BANDS_FILE, load_bands, setup_class, trust_for
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "published"

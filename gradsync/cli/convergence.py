@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=BATCH, default=d.batch, help="per-rank batch")
     p.add_argument("--steps", type=STEPS, default=d.steps)
     p.add_argument("--eval-every", type=whole(1, 10_000_000, what="steps between evaluations"), default=d.eval_every)
-    p.add_argument("--lr", type=LR, default=d.lr, help=f"lr per --base-batch samples")
+    p.add_argument("--lr", type=LR, default=d.lr, help="lr per --base-batch samples")
     p.add_argument("--momentum", type=MOMENTUM, default=d.momentum)
     p.add_argument("--base-batch", type=BATCH, default=d.base_batch)
     p.add_argument("--linear-scaling", action="store_true",
