@@ -91,6 +91,6 @@ def changed_cluster_files(args: argparse.Namespace, clusters: object) -> list[st
     paths = []
     for name in clusters if isinstance(clusters, list) else [clusters]:
         path = folder / f"{Path(str(name)).stem}.yaml"
-        save_cluster(changed_cluster(args, name), path, overwrite=True)
+        save_cluster(changed_cluster(args, name), path, overwrite=args.force)
         paths.append(str(path))
     return paths
