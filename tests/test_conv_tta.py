@@ -62,6 +62,7 @@ def test_a_users_csv_is_read_and_its_bad_cells_are_named(tmp_path) -> None:
         read_penalty_csv(missing)
 
 
+@pytest.mark.slow  # a few seconds: samples the noisy quadratic
 def test_nqm_penalty_matches_sampled_runs_of_the_same_model() -> None:
     table = nqm_penalty([2], global_batch=256, lr=0.05, momentum=0.5, dims=400)
     nqm, target = NoisyQuadratic.standard(400), 0.1 * NoisyQuadratic.standard(400).initial_loss
@@ -71,6 +72,7 @@ def test_nqm_penalty_matches_sampled_runs_of_the_same_model() -> None:
     assert table.lookup(2, 256).penalty == pytest.approx(sampled, rel=0.02)
 
 
+@pytest.mark.slow  # a few seconds: samples the noisy quadratic
 def test_nqm_penalty_grows_with_staleness_and_is_unbounded_past_stability() -> None:
     table = nqm_penalty([1, 2, 4, 32], global_batch=1024)
     pens = [table.lookup(d, 1024).penalty for d in (1, 2, 4, 32)]
@@ -107,6 +109,7 @@ def test_bad_time_to_accuracy_inputs_name_the_field(kwargs, field) -> None:
         time_to_accuracy("dgx1-p100", "alexnet-ci", **kwargs)
 
 
+@pytest.mark.slow  # a few seconds: samples the noisy quadratic
 def test_cli_ranks_and_refuses_a_missing_step_count() -> None:
     cmd = [sys.executable, "-m", "gradsync", "tta", "--cluster", "dgx1-p100", "--model",
            "alexnet-ci", "--batch", "8"]
