@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from hwmodels.hetero import Variation
-from hwmodels.specs import Cluster
+from hwmodels.specs import Cluster, NodeSpec
+from hwmodels.variationfile import variation_to_spec
 from simulator.noise import NoiseSpec, rank_factors
 from simulator.roofline import roofline_profile
 from vocab.workload import Workload
@@ -62,14 +63,19 @@ def variation_summary(variation: Variation | None) -> str:
 
 
 def variation_record(variation: Variation | None) -> dict[str, Any] | None:
-    """The variation as plain data for the run record."""
+    """The variation for the run record: its cluster-file form, each group's node summarised.
+
+    One serialisation (:func:`hwmodels.variationfile.variation_to_spec`) serves both the
+    cluster file and ``run.json``; the record names each group's node and device instead of
+    spelling out its topology, and its node indices are strings, as JSON keys are.
+    """
     if variation is None:
         return None
-    return {"groups": [{"name": g.name, "nodes": g.count, "node": g.node.name,
-                        "device": g.node.device.name, "nics": len(g.node.nics)}
-                       for g in variation.groups],
-            "slow_nodes": {str(k): v for k, v in variation.slow_nodes.items()},
-            "degraded": [{"node": d.node, "factor": d.factor, "nic": d.nic,
-                          "link": None if d.link is None else [str(x) for x in d.link]}
-                         for d in variation.degraded],
-            "leaf_radix": variation.leaf_radix, "noise_per_node": variation.noise_per_node}
+    record = variation_to_spec(variation, _node_summary)
+    if "slow_nodes" in record:
+        record["slow_nodes"] = {str(k): v for k, v in record["slow_nodes"].items()}
+    return record
+
+
+def _node_summary(node: NodeSpec) -> dict[str, Any]:
+    return {"name": node.name, "device": node.device.name}
