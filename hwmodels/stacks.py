@@ -26,6 +26,8 @@ simulator's engines apply them (``simulator.engine``, ``simulator.detailed``).
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -212,7 +214,7 @@ def load_stack(name_or_path: str | Path) -> Stack:
     text_form = str(name_or_path)
     if not (isinstance(name_or_path, Path) or text_form.endswith((".yaml", ".yml"))
             or "/" in text_form):
-        return stack_presets().lookup(text_form)
+        return release_stack(text_form) or stack_presets().lookup(text_form)
     raw = require_mapping(read_yaml(name_or_path), "")
     try:
         name = text(raw.get("name"), "name")
@@ -287,3 +289,46 @@ def stack_record(stack: Stack | None) -> dict[str, Any] | None:
             "per_variable": stack.per_variable,
             "overlap_interference": stack.overlap_interference, "fusion": stack.fusion,
             "after_backward": stack.after_backward}
+
+
+# ---- releases between presets -----------------------------------------------------------------
+
+#: The Horovod releases whose defaults each preset stands for: a release resolves to the preset
+#: of the newest span it falls in. Tensor Fusion from v0.9.3; cycle 5 ms and a 64 MB fusion
+#: buffer up to v0.20, 1 ms and 128 MB from v0.21 (horovod/horovod ``operations.cc`` history,
+#: research/gpu-fidelity.md section 4); the collective library each span was built against is
+#: the preset's own figure (NCCL 2.0-2.3 to 2018, 2.4/2.5 in 2019-20, 2.8 from 2021).
+RELEASE_SPANS: Mapping[str, tuple[tuple[tuple[int, ...], str], ...]] = MappingProxyType({
+    "horovod": (((0, 9, 3), "horovod-0.11"), ((0, 16), "horovod-0.19"),
+                ((0, 21), "horovod-0.22")),
+})
+#: The newest release of each family the spans are known to hold for (Horovod 0.28.1, 2023);
+#: a later number is more likely a typo, and gets the registry's did-you-mean.
+LATEST_RELEASE: Mapping[str, tuple[int, ...]] = MappingProxyType({"horovod": (0, 28, 1)})
+_RELEASE = re.compile(r"^(?P<family>[a-z][a-z0-9]*)-(?P<version>\d+(?:\.\d+){1,2})$")
+
+
+def release_stack(name: str) -> Stack | None:
+    """A framework release named like ``horovod-0.20.3`` as the preset whose defaults it has.
+
+    A preset of that name is returned as it is; a release of a family in
+    :data:`RELEASE_SPANS` between presets is the preset of its span, renamed to the release
+    (its source says which preset's figures it takes). None for any other name, or a release
+    newer than :data:`LATEST_RELEASE`, so that the registry's own error names the presets. A release older than the family's first span is
+    one error line naming the first release modelled.
+    """
+    match = _RELEASE.match(name)
+    if match is None or match["family"] not in RELEASE_SPANS or name in stack_presets():
+        return None
+    version = tuple(int(x) for x in match["version"].split("."))
+    if version > LATEST_RELEASE[match["family"]]:
+        return None
+    spans = RELEASE_SPANS[match["family"]]
+    preset = next((p for since, p in reversed(spans) if version >= since), None)
+    if preset is None:
+        first = ".".join(map(str, spans[0][0]))
+        raise SpecError("stack", name, f"a {match['family']} release from {first} on "
+                        f"(earlier releases are not modelled)")
+    base = stack_presets()[preset]
+    return replace(base, name=name, source=f"{base.source}; {name} has the defaults of "
+                   f"{preset} (hwmodels.stacks.RELEASE_SPANS)")

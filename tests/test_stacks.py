@@ -21,8 +21,8 @@ from vocab.runrecord import check_run_record
 from vocab.strategies import STRATEGIES
 from vocab.workload import load_workload
 
-PRESETS = ("nccl1", "nccl2", "nccl2.8", "mpi", "caffe-mpi-2016", "ddp", "horovod-0.19",
-           "horovod-0.22", "tf-replicated-2017", "tf2-collective")
+PRESETS = ("nccl1", "nccl2", "nccl2.8", "mpi", "caffe-mpi-2016", "ddp", "horovod-0.11",
+           "horovod-0.19", "horovod-0.22", "tf-replicated-2017", "tf2-collective")
 MODEL, BATCH = "alexnet", 64
 
 
@@ -54,6 +54,27 @@ def test_a_mistyped_preset_names_the_nearest():
     with pytest.raises(UnknownNameError) as info:
         load_stack("horovod-0.91")
     assert "horovod-0.19" in str(info.value)
+
+
+@pytest.mark.parametrize("release,preset", [("horovod-0.9.3", "horovod-0.11"),
+                                            ("horovod-0.15.2", "horovod-0.11"),
+                                            ("horovod-0.16", "horovod-0.19"),
+                                            ("horovod-0.20.3", "horovod-0.19"),
+                                            ("horovod-0.21", "horovod-0.22"),
+                                            ("horovod-0.28.1", "horovod-0.22")])
+def test_a_release_between_presets_has_the_defaults_of_its_span(release, preset):
+    # the documented boundaries: Tensor Fusion from 0.9.3; 5 ms / 64 MB to 0.20, 1 ms / 128 MB
+    # from 0.21; the library by era (NCCL 2.0-2.3, 2.4, 2.8)
+    got, want = load_stack(release), load_stack(preset)
+    assert got.name == release and preset in got.source
+    assert replace(got, name=want.name, source=want.source) == want
+    assert (got.cycle_s, got.bucket_bytes) == ((1e-3, 128 * 2**20) if preset == "horovod-0.22"
+                                               else (5e-3, 64 * 2**20))
+
+
+def test_a_release_before_tensor_fusion_is_refused_naming_the_first_modelled():
+    with pytest.raises(SpecError, match="from 0.9.3"):
+        load_stack("horovod-0.9.2")
 
 
 @pytest.mark.parametrize("name", PRESETS)
