@@ -34,7 +34,7 @@ from vocab.units import parse_bandwidth, parse_bytes, parse_flops
 DATA_FILE = Path(__file__).with_name("data") / "devices.yaml"
 FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency", "fp16_flops",
            "bf16_flops", "half_efficiency", "overlap_interference", "pcie_p2p",
-           "gpudirect_rdma")
+           "gpudirect_rdma", "speed_spread")
 
 
 def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | None) -> Device:
@@ -66,6 +66,7 @@ def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | N
         bf16_flops=optional("bf16_flops", parse_flops),
         half_efficiency=optional("half_efficiency", _fraction, at_most=1.0),
         overlap_interference=optional("overlap_interference", _fraction),
+        speed_spread=optional("speed_spread", _fraction, at_most=1.0),
         pcie_p2p=_flag(raw, "pcie_p2p", field, base.pcie_p2p if base else True),
         gpudirect_rdma=_flag(raw, "gpudirect_rdma", field,
                              base.gpudirect_rdma if base else True),
@@ -122,6 +123,7 @@ def device_to_spec(device: Device) -> Any:
             **({"half_efficiency": device.half_efficiency} if device.half_efficiency else {}),
             **({"overlap_interference": device.overlap_interference}
                if device.overlap_interference else {}),
+            **({"speed_spread": device.speed_spread} if device.speed_spread else {}),
             **({} if device.pcie_p2p else {"pcie_p2p": False}),
             **({} if device.gpudirect_rdma else {"gpudirect_rdma": False}),
             "source": device.source}

@@ -67,6 +67,10 @@ class Device:
     #: Whether a NIC can read and write this GPU's memory directly (GPUDirect RDMA: Tesla and
     #: Quadro GPUs). Without it NCCL's network transport stages every byte in host memory.
     gpudirect_rdma: bool = True
+    #: Spread of speed between GPUs of this one model (coefficient of variation across a
+    #: cluster's population: manufacturing and power management). A synchronous step waits
+    #: for the slowest of its GPUs, so it costs the expected maximum of that many draws.
+    speed_spread: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in DEVICE_KINDS:
@@ -75,7 +79,7 @@ class Device:
             require_positive(f"device.{name}", getattr(self, name))
         if not (isinstance(self.efficiency, (int, float)) and 0 < self.efficiency <= 1):
             raise SpecError("device.efficiency", self.efficiency, "a fraction in (0, 1]")
-        for name in ("fp16_flops", "bf16_flops", "overlap_interference"):
+        for name in ("fp16_flops", "bf16_flops", "overlap_interference", "speed_spread"):
             require_positive(f"device.{name}", getattr(self, name), allow_zero=True)
         if not (isinstance(self.half_efficiency, (int, float)) and 0 <= self.half_efficiency <= 1):
             raise SpecError("device.half_efficiency", self.half_efficiency, "a fraction in [0, 1]")

@@ -31,7 +31,7 @@ from simulator.detailed import DetailedNetwork, detailed_estimate
 from simulator.heterogeneity import node_factors, variation_record, variation_summary
 from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
-from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors
+from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors, spread_factors
 from vocab.profile import ComputeProfile, load_profile
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
@@ -335,6 +335,12 @@ def settings_for(ctx: Context, iterations: int | None = None, fidelity: str = "a
     return RunSettings(iterations, fidelity, seed, spec, ordering, warmup, max_ranks, placement)
 
 
+def speed_spread(cluster: Cluster) -> float:
+    """The spread of speed between the cluster's GPUs that a run pays (the device's sourced
+    default); none on a fitted cluster, whose calibration measured its own ranks."""
+    return 0.0 if cluster.calibration is not None else cluster.device.speed_spread
+
+
 def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> SimResult:
     """Plan and simulate one strategy in a resolved context."""
     started = time.perf_counter()
@@ -356,11 +362,12 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     stretch = 1.0 + interference if setup.stretch_comm else 1.0
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)
+    spread = spread_factors(speed_spread(cluster), ranks)
     if settings.fidelity == "analytic":
         refuse_analytic(cluster, settings)
         # Symmetric ranks: one representative, paced as the group advances (the slowest rank
         # each step; less for delayed, whose ranks may drift apart by ``staleness`` steps).
-        factors = pacing_factors(factors, plan.staleness)
+        factors = pacing_factors(factors * spread, plan.staleness)
         output = run_engine(setup, lambda env, rows: AnalyticNetwork(
             env, ctx.phases, ordering, rows, ctx.steps, ctx.call_s, stretch, setup.cycle_s),
             factors)
@@ -369,7 +376,7 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
             raise SpecError("progress", cluster.progress, "async with fidelity='detailed' "
                             "(MPI progress gates are modelled by the analytic fidelity)")
         factors = node_factors(cluster, ctx.workload, ctx.batch, ctx.precision, settings.noise,
-                               rng, factors)
+                               rng, factors) * spread
         check_detailed_size(cluster, setup, factors, settings.max_ranks)
         output = run_engine(setup, lambda env, rows: DetailedNetwork(
             env, cluster, ctx.comm_model, ordering, rows, ctx.call_s, stretch, setup.cycle_s,
@@ -419,6 +426,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
                     "collective_overhead_s": cluster.collective_overhead_s,
                     "comm_interference": ctx.interference[0],
                     "comm_interference_from": ctx.interference[1],
+                    "speed_spread": speed_spread(cluster),
                     "fitted": {k: asdict(v) for k, v in cluster.fitted.items()},
                     # what a what-if changed (hwmodels.cluster.with_changes), if anything
                     "changes": list(cluster.provenance.get("changes", []))},
