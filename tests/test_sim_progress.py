@@ -2,13 +2,16 @@
 
 The oracles use host-staged MPI on a DGX-1 (P100) without noise. With ``ordering="serial"``
 the collectives of one Waitall run one after another, so under ``wait`` an iteration is
-compute + update + the sum of the closed-form cost of every message: no overlap at all.
+compute + update + the sum of the closed-form cost of every message: no overlap at all. The
+group computes at its slowest GPU: the device's speed spread times the expected largest of
+N normal draws (``simulator.noise``), which the closed form applies to compute and update.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from statistics import NormalDist
 
 import pytest
 import simpy
@@ -17,7 +20,8 @@ from gradsync.cli.main import main
 from hwmodels.cluster import cluster_to_dict, load_cluster, save_cluster
 from hwmodels.commmodel import CommModel
 from vocab.errors import SpecError
-from simulator.api import RunSettings, prepare, run_strategy, simulate, strategy_spec
+from simulator.api import (RunSettings, prepare, run_strategy, simulate, speed_spread,
+                           strategy_spec)
 from simulator.progress import ProgressGate
 
 MODEL, BATCH = "alexnet-ci", 8          # communication-bound: overlap matters
@@ -30,10 +34,13 @@ def run(strategy, progress, ordering=None, model=MODEL, batch=BATCH, iterations=
 
 
 def closed_form(ctx, result):
-    """compute + update + every message's whole allreduce, one after another."""
+    """compute + update at the slowest GPU's pace + every message's whole allreduce, one
+    after another."""
     comm = sum(ctx.cost(m.nbytes)[0] + ctx.cost(m.nbytes)[1] * m.nbytes
                for m in result.setup.messages)
-    return result.setup.compute_s + result.setup.update_s + comm
+    ranks = ctx.cluster.total_devices
+    slowest = 1.0 + speed_spread(ctx.cluster) * NormalDist().inv_cdf((ranks - 0.375) / (ranks + 0.25))
+    return (result.setup.compute_s + result.setup.update_s) * slowest + comm
 
 
 @pytest.mark.parametrize("strategy", ["sync", "layerwise", "bucketed"])
