@@ -190,3 +190,13 @@ NVLINK_Bps = {"p100": 18e9, "v100": 21e9, "a100": 20e9, "h100": 20.6e9}
 #: ``topo.h``: PCIe 12 GB/s (PCI_WIDTH), QPI 6 (Broadwell), network 12 per 100 Gb/s NIC.
 PCIE_Bps = 12e9
 QPI_Bps = 6e9
+#: What one hop of NCCL's SHM transport carries when the ring runs both ways at once, as
+#: nccl-tests measures it (bus bandwidth): GPUs without peer access (``Device.pcie_p2p``
+#: false) pass each step through host memory, a copy in and a copy out through the socket's
+#: memory and PCIe path, and a ring sends and receives at once. NVIDIA/nccl#384 (NCCL 2.4.8,
+#: PCIe 3.0 x16, 2 GPUs, NCCL_P2P_DISABLE=1, one channel): all_reduce_perf 3.9 GB/s busbw
+#: (all_gather and reduce_scatter 3.17) where the one-way broadcast and reduce reach 10.31
+#: and 9.62; sjeaugey there: "some components (in particular some CPUs) do not handle
+#: bidirectional traffic well". It is a measured figure: the ring model prices the hop at it
+#: over the era's ``achieved`` fraction, so what it predicts nccl-tests to measure is 3.9.
+SHM_DUPLEX_BUSBW = 3.9e9

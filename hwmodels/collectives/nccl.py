@@ -13,8 +13,10 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
   speeds); before, NCCL 2.0-2.4's ``p2p.cu`` search, rings on whole links (the era's
   ``ring_search``: 7 GPUs of a DGX-1 P100 get 2 rings, not 3); with no NVLink ring over the GPUs (a
   subset such as 5 GPUs of a DGX-1), one ring routed over PCIe and QPI at NCCL's figures (12 and
-  6 GB/s), which is the topology cliff. Across nodes the node's usable NICs at the fabric's
-  achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription); over TCP the
+  6 GB/s), which is the topology cliff; on GPUs without PCIe peer access each hop off NVLink
+  goes through host memory (NCCL's SHM transport), at most at the duplex figure NVIDIA/nccl#384
+  measured (``SHM_DUPLEX_BUSBW``, 3.9 GB/s busbw). Across nodes the node's usable NICs at the
+  fabric's achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription); over TCP the
   rate NCCL's socket transport measures (``Fabric.nccl_Bps``), not the TCP goodput. The era's
   ``achieved`` fraction turns NCCL's figure into what nccl-tests measures.
 * **Per protocol**: ring LL at 1/4, LL128 at 0.92 (<= 16.7 GB/s per channel), tree 0.9 of the
@@ -54,7 +56,7 @@ from scipy.optimize import linprog
 
 from hwmodels.collectives.affine import Affine
 from hwmodels.collectives.eras import (
-    ERAS, NVLINK_Bps, PCIE_Bps, QPI_Bps, TREE_CORRECTION, Era,
+    ERAS, NVLINK_Bps, PCIE_Bps, QPI_Bps, SHM_DUPLEX_BUSBW, TREE_CORRECTION, Era,
 )
 from hwmodels.collectives.rings import hamiltonian_cycles, max_directed_rings
 from hwmodels.specs import AlphaBeta, Cluster, NodeSpec
@@ -112,12 +114,20 @@ def _nvlink_speed(node: NodeSpec) -> float:
 
 def node_graph(node: NodeSpec, era: Era) -> Graph:
     """The ring graph NCCL builds on ``node``'s GPUs under ``era`` (cached per node)."""
-    return _node_graph(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, era.ring_search)
+    return _node_graph(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, era.ring_search,
+                       shm_Bps(era))
+
+
+def shm_Bps(era: Era) -> float:
+    """What the ring model prices a hop of NCCL's SHM transport at under ``era``: the
+    measured duplex bus bandwidth (:data:`~hwmodels.collectives.eras.SHM_DUPLEX_BUSBW`) over
+    the era's ``achieved`` fraction, so that the predicted bus bandwidth is the measured one."""
+    return SHM_DUPLEX_BUSBW / era.achieved
 
 
 @lru_cache(maxsize=256)
 def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
-                ring_search: str = "graph") -> Graph:
+                ring_search: str = "graph", shm_hop_Bps: float = math.inf) -> Graph:
     devices = node.device_ids
     if len(devices) == 1:
         return Graph(math.inf, 1, "nvlink")
@@ -131,7 +141,8 @@ def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
         if switched > 0:
             return Graph(switched, max(1, round(switched / speed)), "nvlink")
     return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed if nvlink else None,
-                              via_host=not node.device.pcie_p2p), 1, "pcie")
+                              via_host=not node.device.pcie_p2p, shm_Bps=shm_hop_Bps),
+                 1, "pcie")
 
 
 def _nvlink_links(graph: nx.Graph, devices: list[int]) -> dict[tuple[int, int], int]:
@@ -198,20 +209,26 @@ def _edge_speed(data: Mapping, qpi_Bps: float, nvlink_Bps: float | None) -> floa
 
 def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
                  nvlink_Bps: float | None, via_host: bool = False,
-                 nic: Hashable | None = None, nic_via_host: bool = False) -> float:
+                 nic: Hashable | None = None, nic_via_host: bool = False,
+                 shm_Bps: float = math.inf) -> float:
     """One ring in device order, each hop on the fewest-hop path avoiding other GPUs; its
-    speed is the most loaded directed link's NCCL figure over its load. ``via_host`` (GPUs
-    without PCIe peer access): a hop goes through host memory at the receiver's socket (NCCL's
-    SHM transport), so two GPUs under one switch load its uplink both ways. ``nic`` (a ring
-    across nodes): the last GPU sends to the NIC and the NIC delivers to the first, instead of
-    the closing hop; ``nic_via_host`` (no GPUDirect RDMA, or NCCL's socket transport): each
-    of those goes through host memory at the GPU's socket too."""
+    speed is that of its slowest part: the most loaded directed link's NCCL figure over its
+    load, and ``shm_Bps`` if any hop runs over SHM. ``via_host`` (GPUs without PCIe peer
+    access): a GPU-to-GPU hop not on NVLink goes through host memory at the receiver's
+    socket (NCCL's SHM transport), so two GPUs under one switch load its uplink both ways,
+    and the hop runs at most at ``shm_Bps`` (the duplex figure, :func:`shm_Bps`); an NVLink
+    hop (a bridged pair) stays peer to peer. ``nic`` (a ring across nodes): the last GPU
+    sends to the NIC and the NIC delivers to the first, instead of the closing hop;
+    ``nic_via_host`` (no GPUDirect RDMA, or NCCL's socket transport): each of those goes
+    through host memory at the GPU's socket too (the network transport's host buffers, not
+    SHM: no duplex figure)."""
     allowed = nx.Graph(graph.subgraph(n for n in graph if graph.nodes[n].get("kind") != "device"
                                       or n in devices))
     if nvlink_Bps is None:   # a PCIe-only library: NVLink edges are not used
         allowed.remove_edges_from([(u, v) for u, v, kind in allowed.edges(data="kind")
                                    if kind in ("nvlink", "nvswitch")])
     load: dict[tuple[Hashable, Hashable], int] = {}
+    slowest_hop = math.inf
     hops = list(zip(devices, devices[1:] + devices[:1]))
     if nic is not None:
         hops = hops[:-1] + [(devices[-1], nic), (nic, devices[0])]
@@ -219,14 +236,28 @@ def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
         others = set(devices) - {src, dst}
         view = nx.subgraph_view(allowed, filter_node=lambda n, o=others: n not in o)
         path = nx.shortest_path(view, src, dst)
-        staged = nic_via_host if nic in (src, dst) else via_host
+        if nic in (src, dst):
+            staged = nic_via_host
+        else:
+            staged = via_host and not _peer_path(view, path)
+            if staged:
+                slowest_hop = min(slowest_hop, shm_Bps)
         if staged and not any(view.nodes[n].get("kind") == "cpu" for n in path):
             host = _nearest_socket(view, src if dst == nic else dst)
             path = nx.shortest_path(view, src, host)[:-1] + nx.shortest_path(view, host, dst)
         for u, v in pairwise(path):
             load[(u, v)] = load.get((u, v), 0) + 1
-    return min(_edge_speed(allowed.edges[u, v], qpi_Bps, nvlink_Bps) / n
-               for (u, v), n in load.items())
+    return min(slowest_hop, *(_edge_speed(allowed.edges[u, v], qpi_Bps, nvlink_Bps) / n
+                              for (u, v), n in load.items()))
+
+
+def _peer_path(graph: nx.Graph, path: list[Hashable]) -> bool:
+    """Whether ``path`` runs on NVLink (or NVSwitch) only: GPUs without PCIe peer access
+    still reach each other peer to peer over an NVLink bridge (two RTX 2080 on a bridge
+    under Linux: p2pBandwidthLatencyTest peer access over NVLink, Puget Systems, "NVLINK on
+    RTX 2080 TensorFlow and Peer-to-Peer Performance with Linux", Oct 2018)."""
+    return all(graph.edges[u, v].get("kind") in ("nvlink", "nvswitch")
+               for u, v in pairwise(path))
 
 
 def _nearest_socket(graph: nx.Graph, device: int) -> Hashable:
@@ -248,18 +279,19 @@ def boundary_Bps(cluster: Cluster, era: Era) -> float:
             or any(nic not in node.graph for nic in node.nics):
         return math.inf
     staged = cluster.fabric.nccl_sockets or not node.device.gpudirect_rdma
-    return _boundary_Bps(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, staged)
+    return _boundary_Bps(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, staged,
+                         shm_Bps(era))
 
 
 @lru_cache(maxsize=256)
 def _boundary_Bps(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
-                  staged: bool) -> float:
+                  staged: bool, shm_hop_Bps: float = math.inf) -> float:
     devices = node.device_ids
     lengths = nx.single_source_shortest_path_length(node.graph, devices[-1])
     nic = min(node.nics, key=lambda n: (lengths.get(n, math.inf), str(n)))
     speed = _nvlink_speed(node) if nvlink else None
     return _routed_ring(node.graph, devices, qpi_Bps, speed, via_host=not node.device.pcie_p2p,
-                        nic=nic, nic_via_host=staged)
+                        nic=nic, nic_via_host=staged, shm_Bps=shm_hop_Bps)
 
 
 def network_Bps(cluster: Cluster) -> float:
