@@ -38,7 +38,8 @@ from hwmodels.specs import Cluster
 from simulator.api import simulate
 from simulator.roofline import roofline_profile
 from simulator.trust import (
-    BANDS_FILE, bands_document, bands_from_residuals, setup_class, write_bands,
+    BAND_QUANTILE, BANDS_FILE, bands_document, bands_from_residuals, load_bands, setup_class,
+    write_bands,
 )
 from vocab.errors import GradsyncError
 from vocab.strategies import STRATEGIES
@@ -318,17 +319,25 @@ def summary(results: list[RowResult]) -> dict[str, Any]:
             "max_abs_error_points": max(errors) if errors else None}
 
 
-def by_class(results: list[RowResult]) -> dict[str, dict[str, Any]]:
+def by_class(results: list[RowResult],
+             bands_file: str | Path = BANDS_FILE) -> dict[str, dict[str, Any]]:
     """:func:`summary` per setup class (``simulator.trust.setup_class``), plus the mean signed
-    error: which kind of machine the model is wrong on, and in which direction."""
+    error (which kind of machine the model is wrong on, and in which direction) and how many
+    rows fall inside the class's shipped trust band: on rows the bands were not fitted on,
+    about ``BAND_QUANTILE`` of them should."""
+    bands = load_bands(bands_file)["bands"]
     classes: dict[str, list[RowResult]] = {}
     for r in results:
         classes.setdefault(r.setup_class, []).append(r)
     out = {}
     for name, members in sorted(classes.items()):
         signed = [r.error_points for r in members if r.error_points is not None]
+        band = bands.get(name)
         out[name] = {**summary(members),
-                     "mean_signed_error_points": statistics.fmean(signed) if signed else None}
+                     "mean_signed_error_points": statistics.fmean(signed) if signed else None,
+                     "band_points": None if band is None else float(band["points"]),
+                     "within_band": None if band is None else
+                     sum(abs(e) <= float(band["points"]) for e in signed)}
     return out
 
 
@@ -358,7 +367,10 @@ def format_report(results: list[RowResult]) -> str:
             lines.append(f"  {name:<24} {c['within_5_points']:>3} of {c['rows']:<3} within "
                          f"{WITHIN_POINTS:g}; median {c['median_abs_error_points']:.1f}, max "
                          f"{c['max_abs_error_points']:.1f}, mean signed "
-                         f"{c['mean_signed_error_points']:+.1f} points")
+                         f"{c['mean_signed_error_points']:+.1f} points"
+                         + ("; no trust band" if c["band_points"] is None else
+                            f"; {c['within_band']} within its trust band "
+                            f"+-{c['band_points']:.1f} (expected {BAND_QUANTILE:.0%})"))
     unapplied = sorted({item.split("=")[0] for r in results for item in r.not_applied})
     if unapplied:
         rows = sum(1 for r in results if r.not_applied)

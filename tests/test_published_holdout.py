@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from simulator.trust import load_bands
 
 from benchmarks import published
 from benchmarks.published import (
@@ -139,6 +140,13 @@ def test_rows_flag_predicts_the_named_sets(capsys, rows, csvs):
     assert sum(c["rows"] for c in classes.values()) == report["summary"]["rows"]
     assert sum(c["within_5_points"] for c in classes.values()) == \
         report["summary"]["within_5_points"]
+    bands = load_bands()["bands"]
+    for name, c in classes.items():
+        if name in bands:        # the shipped band's width, and how many rows fall inside it
+            assert c["band_points"] == pytest.approx(bands[name]["points"])
+            assert 0 <= c["within_band"] <= c["rows"] - c["failed"]
+        else:
+            assert c["band_points"] is None and c["within_band"] is None
 
 
 def test_the_holdout_never_writes_trust_bands(tmp_path, capsys):
