@@ -1,4 +1,4 @@
-"""Published multi-GPU scaling, predicted: ``python -m benchmarks.published [--csv FILE] [--json]``.
+"""Published multi-GPU scaling, predicted: ``python -m benchmarks.published [--csv FILE | --rows published|holdout|all] [--json]``.
 
 Each CSV row is one published measurement: a cluster (a preset name, or a YAML file relative to
 the CSV), ``nodes`` x ``gpus_per_node`` GPUs, a zoo model at ``batch`` samples per GPU, the
@@ -38,7 +38,8 @@ from hwmodels.specs import Cluster
 from simulator.api import simulate
 from simulator.roofline import roofline_profile
 from simulator.trust import (
-    BANDS_FILE, bands_document, bands_from_residuals, setup_class, write_bands,
+    BAND_QUANTILE, BANDS_FILE, bands_document, bands_from_residuals, load_bands, setup_class,
+    write_bands,
 )
 from vocab.errors import GradsyncError
 from vocab.strategies import STRATEGIES
@@ -47,6 +48,12 @@ from vocab.workload import Workload, load_workload
 
 DATA_DIR = Path(__file__).with_name("published")
 DEFAULT_CSV = DATA_DIR / "published.csv"
+#: Rows from sources the model and its trust bands were never fitted or tuned on: they check
+#: the presets, never feed them (``benchmarks/published/README.md``).
+HOLDOUT_CSV = DATA_DIR / "holdout.csv"
+#: ``--rows``: the named row sets, each its CSVs in order.
+ROW_SETS = {"published": (DEFAULT_CSV,), "holdout": (HOLDOUT_CSV,),
+            "all": (DEFAULT_CSV, HOLDOUT_CSV)}
 REQUIRED_COLUMNS = ("set", "source", "cluster", "nodes", "gpus_per_node", "model", "batch",
                     "precision", "stack", "strategy", "throughput_1gpu", "throughput")
 OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus")
@@ -312,6 +319,28 @@ def summary(results: list[RowResult]) -> dict[str, Any]:
             "max_abs_error_points": max(errors) if errors else None}
 
 
+def by_class(results: list[RowResult],
+             bands_file: str | Path = BANDS_FILE) -> dict[str, dict[str, Any]]:
+    """:func:`summary` per setup class (``simulator.trust.setup_class``), plus the mean signed
+    error (which kind of machine the model is wrong on, and in which direction) and how many
+    rows fall inside the class's shipped trust band: on rows the bands were not fitted on,
+    about ``BAND_QUANTILE`` of them should."""
+    bands = load_bands(bands_file)["bands"]
+    classes: dict[str, list[RowResult]] = {}
+    for r in results:
+        classes.setdefault(r.setup_class, []).append(r)
+    out = {}
+    for name, members in sorted(classes.items()):
+        signed = [r.error_points for r in members if r.error_points is not None]
+        band = bands.get(name)
+        out[name] = {**summary(members),
+                     "mean_signed_error_points": statistics.fmean(signed) if signed else None,
+                     "band_points": None if band is None else float(band["points"]),
+                     "within_band": None if band is None else
+                     sum(abs(e) <= float(band["points"]) for e in signed)}
+    return out
+
+
 # ------------------------------------------------------------------------------- output
 
 def format_report(results: list[RowResult]) -> str:
@@ -333,6 +362,15 @@ def format_report(results: list[RowResult]) -> str:
               f"{s['max_abs_error_points']:.1f} points")
     lines.append(f"\n{s['within_5_points']} of {s['rows']} rows within {WITHIN_POINTS:g} points "
                  f"of published scaling efficiency{failed}{spread}")
+    for name, c in by_class(results).items():
+        if c["median_abs_error_points"] is not None:
+            lines.append(f"  {name:<24} {c['within_5_points']:>3} of {c['rows']:<3} within "
+                         f"{WITHIN_POINTS:g}; median {c['median_abs_error_points']:.1f}, max "
+                         f"{c['max_abs_error_points']:.1f}, mean signed "
+                         f"{c['mean_signed_error_points']:+.1f} points"
+                         + ("; no trust band" if c["band_points"] is None else
+                            f"; {c['within_band']} within its trust band "
+                            f"+-{c['band_points']:.1f} (expected {BAND_QUANTILE:.0%})"))
     unapplied = sorted({item.split("=")[0] for r in results for item in r.not_applied})
     if unapplied:
         rows = sum(1 for r in results if r.not_applied)
@@ -345,6 +383,11 @@ def command_line(csv_path: Path) -> str:
     """How the figures were made, as a user would retype it."""
     tail = "" if csv_path.resolve() == DEFAULT_CSV.resolve() else f" --csv {csv_path}"
     return f"python -m benchmarks.published{tail}"
+
+
+def predict_sets(paths: tuple[Path, ...]) -> list[RowResult]:
+    """Every row of each CSV in turn (``--rows all`` is the published rows, then the holdout)."""
+    return [result for path in paths for result in predict_csv(path)]
 
 
 def write_band_file(results: list[RowResult], csv_path: Path, out: Path) -> Path:
@@ -361,21 +404,32 @@ def main(argv: list[str] | None = None) -> int:
     """Predict every row, print the table (or JSON), optionally write the trust bands."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.published",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="published rows")
+    rows = parser.add_mutually_exclusive_group()
+    rows.add_argument("--csv", type=Path, default=None, help="a CSV of published rows")
+    rows.add_argument("--rows", choices=tuple(ROW_SETS), default=None,
+                      help="the shipped rows: published (default; the trust bands come from "
+                           "them), holdout (sources never tuned on) or all")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--write-bands", nargs="?", type=Path, const=BANDS_FILE, metavar="FILE",
                         help=f"write the per-class error bands (default {BANDS_FILE.name} "
                              "under simulator/data/)")
     args = parser.parse_args(argv)
+    paths = (args.csv,) if args.csv is not None else ROW_SETS[args.rows or "published"]
+    if args.write_bands and args.rows in ("holdout", "all"):
+        # Bands fitted on the holdout would make it one more training set.
+        print(f"error: --write-bands: got --rows {args.rows}, expected the published rows "
+              "(the holdout checks the bands, never feeds them)", file=sys.stderr)
+        return 2
     try:
-        results = predict_csv(args.csv)
-        written = write_band_file(results, args.csv, args.write_bands) if args.write_bands \
+        results = predict_sets(paths)
+        written = write_band_file(results, paths[0], args.write_bands) if args.write_bands \
             else None
     except GradsyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"csv": str(args.csv), "summary": summary(results),
+        print(json.dumps({"csv": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]),
+                          "summary": summary(results), "by_class": by_class(results),
                           "rows": [r.to_dict() for r in results]}, indent=1))
     else:
         print(format_report(results))
