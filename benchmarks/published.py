@@ -39,7 +39,7 @@ from simulator.api import simulate
 from simulator.roofline import roofline_profile
 from simulator.trust import (
     BAND_QUANTILE, BANDS_FILE, bands_document, bands_from_residuals, load_bands, setup_class,
-    write_bands,
+    with_holdout, write_bands,
 )
 from vocab.errors import GradsyncError
 from vocab.strategies import STRATEGIES
@@ -390,10 +390,14 @@ def predict_sets(paths: tuple[Path, ...]) -> list[RowResult]:
     return [result for path in paths for result in predict_csv(path)]
 
 
-def write_band_file(results: list[RowResult], csv_path: Path, out: Path) -> Path:
-    """The per-class residual bands (``simulator/trust.py``'s file) from these results."""
+def write_band_file(results: list[RowResult], csv_path: Path, out: Path,
+                    holdout: list[RowResult] = ()) -> Path:
+    """The per-class residual bands (``simulator/trust.py``'s file) from these results, each
+    checked on the ``holdout`` results (rows the bands are not made from)."""
     predicted = [r for r in results if r.error_points is not None]
     bands = bands_from_residuals((r.setup_class, r.error_points) for r in predicted)
+    bands = with_holdout(bands, ((r.setup_class, r.error_points) for r in holdout
+                                 if r.error_points is not None))
     document = bands_document(bands, command=command_line(csv_path),
                               date=datetime.now(timezone.utc).date().isoformat(),
                               csv=csv_path.name, rows=len(predicted))
@@ -422,8 +426,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         results = predict_sets(paths)
-        written = write_band_file(results, paths[0], args.write_bands) if args.write_bands \
-            else None
+        # The shipped bands are checked on the holdout; a band from another CSV has none.
+        holdout = predict_sets(ROW_SETS["holdout"]) if args.write_bands and \
+            args.csv is None else []
+        written = write_band_file(results, paths[0], args.write_bands, holdout) \
+            if args.write_bands else None
     except GradsyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

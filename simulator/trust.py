@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ SETUP_CLASSES: Mapping[str, str] = {
 NVLINK_KINDS = ("nvlink", "nvswitch")
 #: The share of a class's rows whose error the band covers (nearest-rank percentile).
 BAND_QUANTILE = 0.9
+#: How unlikely the held-out coverage must be, for a band that covers BAND_QUANTILE, before
+#: the trust line calls the band too narrow.
+NARROW_P = 0.05
 
 
 def setup_class(cluster: Cluster) -> str:
@@ -73,7 +76,10 @@ class Band:
 
     ``points`` is the band (the :data:`BAND_QUANTILE` nearest-rank percentile of the absolute
     errors); ``bias_points`` the mean signed error (predicted minus published: positive means
-    the model is optimistic).
+    the model is optimistic). ``holdout_rows`` and ``holdout_within`` say how the band held on
+    published rows it was not made from (the benchmark's holdout): about ``BAND_QUANTILE`` of
+    them should fall inside; far fewer means the band is too narrow for that class, and the
+    trust line says so rather than letting the band speak alone.
     """
 
     setup_class: str
@@ -82,6 +88,18 @@ class Band:
     median_points: float
     max_points: float
     bias_points: float
+    holdout_rows: int = 0
+    holdout_within: int = 0
+
+    @property
+    def too_narrow(self) -> bool:
+        """Whether the held-out rows say the band covers less than it promises: as few of them
+        inside it as that would happen by chance less than :data:`NARROW_P` of the time if it
+        covered :data:`BAND_QUANTILE` (a one-sided binomial test)."""
+        n, k = self.holdout_rows, self.holdout_within
+        tail = sum(math.comb(n, i) * BAND_QUANTILE ** i * (1 - BAND_QUANTILE) ** (n - i)
+                   for i in range(k + 1))
+        return n > 0 and tail < NARROW_P
 
 
 def band_of(setup: str, errors_points: Iterable[float]) -> Band:
@@ -106,6 +124,20 @@ def bands_from_residuals(residuals: Iterable[tuple[str, float]]) -> dict[str, Ba
                                 f"{', '.join(SETUP_CLASSES)})")
         by_class.setdefault(setup, []).append(error)
     return {setup: band_of(setup, errors) for setup, errors in sorted(by_class.items())}
+
+
+def with_holdout(bands: Mapping[str, Band],
+                 holdout: Iterable[tuple[str, float]]) -> dict[str, Band]:
+    """``bands`` with each class's held-out check: how many of the held-out rows of that class
+    (``(setup_class, signed error in points)``) fall inside its band."""
+    checked = {setup: [0, 0] for setup in bands}
+    for setup, error in holdout:
+        if setup in checked:
+            checked[setup][0] += 1
+            checked[setup][1] += abs(error) <= bands[setup].points
+    return {setup: replace(band, holdout_rows=checked[setup][0],
+                           holdout_within=checked[setup][1])
+            for setup, band in bands.items()}
 
 
 def bands_document(bands: Mapping[str, Band], *, command: str, date: str, csv: str,
@@ -162,9 +194,12 @@ class Trust:
             return f"trust: no published rows validate this class ({what} setups)"
         b = self.band          # mean: the signed error, + where the model is optimistic
         rows = "row" if b.rows == 1 else "rows"
+        held = (f"; held-out rows: {b.holdout_within} of {b.holdout_rows} within it"
+                + (", too narrow for this class" if b.too_narrow else "")
+                if b.holdout_rows else "")
         return (f"trust: expected error +-{b.points:.1f} points of scaling efficiency, from "
                 f"{b.rows} published {rows} of {what} setups (median {b.median_points:.1f}, "
-                f"max {b.max_points:.1f}, mean {b.bias_points:+.1f}; {self.source})")
+                f"max {b.max_points:.1f}, mean {b.bias_points:+.1f}{held}; {self.source})")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (the ``trust`` entry of ``--json``)."""
@@ -183,5 +218,7 @@ def trust_for(cluster: Cluster, bands_file: str | Path = BANDS_FILE) -> Trust:
               if raw is not None else "")
     band = None if raw is None else Band(setup, int(raw["rows"]), float(raw["points"]),
                                          float(raw["median_points"]),
-                                         float(raw["max_points"]), float(raw["bias_points"]))
+                                         float(raw["max_points"]), float(raw["bias_points"]),
+                                         int(raw.get("holdout_rows", 0)),
+                                         int(raw.get("holdout_within", 0)))
     return Trust(setup, band, source)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from hwmodels.cluster import load_cluster
 from hwmodels.fabrics import get_fabric
 from simulator.api import compare, prepare
 from simulator.noise import expected_max_normal
-from simulator.trust import BANDS_FILE, load_bands, setup_class, trust_for
+from simulator.trust import (BANDS_FILE, Trust, band_of, load_bands, setup_class, trust_for,
+                             with_holdout)
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "published"
 FIXTURE_CSV = FIXTURES / "fixture.csv"
@@ -232,3 +234,25 @@ def test_a_row_the_simulator_refuses_is_reported_and_the_others_still_run(tmp_pa
     assert report["summary"]["failed"] == 1 and report["summary"]["rows"] == 6
     failed = report["rows"][1]
     assert failed["predicted_efficiency"] is None and "devices_per_node" in failed["failure"]
+
+
+def test_held_out_rows_are_counted_against_their_class_band_and_a_narrow_band_is_named():
+    bands = {"single-node-nvlink": band_of("single-node-nvlink", [1.0, -2.0, 3.0]),
+             "multi-node-ethernet": band_of("multi-node-ethernet", [10.0, -5.0])}
+    checked = with_holdout(bands, [("single-node-nvlink", 2.5), ("single-node-nvlink", -3.5),
+                                   ("single-node-nvlink", 3.0), ("multi-node-ethernet", -9.0),
+                                   ("cpu", 50.0)])      # a class without a band: not counted
+    nvlink, ethernet = checked["single-node-nvlink"], checked["multi-node-ethernet"]
+    assert (nvlink.points, nvlink.holdout_rows, nvlink.holdout_within) == (3.0, 3, 2)
+    assert (ethernet.holdout_rows, ethernet.holdout_within) == (1, 1)
+    # P(at most 2 of 3 inside | 90 % coverage) = 1 - 0.9 ** 3 = 0.27: no verdict.
+    assert not nvlink.too_narrow and not ethernet.too_narrow
+    # 20 of 39 inside would happen by chance with probability ~1e-9: too narrow.
+    narrow = replace(nvlink, holdout_rows=39, holdout_within=20)
+    assert narrow.too_narrow
+    line = Trust("single-node-nvlink", narrow, "test").line
+    assert "held-out rows: 20 of 39 within it, too narrow for this class" in line
+    assert "held-out" not in Trust("single-node-nvlink", bands["single-node-nvlink"]).line
+    # The edge of the test: 32 of 39 inside (binomial tail 0.089) passes, 31 (0.037) does not.
+    assert not replace(narrow, holdout_within=32).too_narrow
+    assert replace(narrow, holdout_within=31).too_narrow

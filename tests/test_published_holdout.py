@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from simulator.trust import load_bands
+from simulator.trust import BANDS_FILE, load_bands
 
 from benchmarks import published
 from benchmarks.published import (
@@ -155,3 +155,14 @@ def test_the_holdout_never_writes_trust_bands(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--write-bands" in err and "holdout" in err
     assert not out.exists()
+
+
+def test_the_shipped_bands_count_the_held_out_rows_inside_them():
+    """The band file's held-out check is the holdout's own errors against each class's band."""
+    bands = load_bands(BANDS_FILE)["bands"]
+    for setup, band in bands.items():
+        errors = [r.error_points for r in holdout_results() if r.setup_class == setup]
+        assert band["holdout_rows"] == len(errors), setup
+        # The file rounds the band to 0.01 points; an error that close to its edge is rare.
+        assert band["holdout_within"] == sum(abs(e) <= band["points"] + 0.005
+                                             for e in errors), setup
