@@ -365,8 +365,9 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
     spread = spread_factors(speed_spread(cluster), ranks)
     if settings.fidelity == "analytic":
         refuse_analytic(cluster, settings)
-        # Symmetric ranks: one representative, paced as the group advances (the slowest rank
-        # each step; less for delayed, whose ranks may drift apart by ``staleness`` steps).
+        # Symmetric ranks: one representative, paced as the detailed engine's rank 0 advances
+        # (the slowest rank each step; less for delayed, whose ranks may drift apart by
+        # ``staleness`` steps).
         factors = pacing_factors(factors * spread, plan.staleness)
         output = run_engine(setup, lambda env, rows: AnalyticNetwork(
             env, ctx.phases, ordering, rows, ctx.steps, ctx.call_s, stretch, setup.cycle_s),

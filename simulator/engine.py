@@ -117,8 +117,8 @@ class AnalyticNetwork:
     """All ranks' collectives as one: fixed latency, then bandwidth work on shared channels.
 
     Ranks are symmetric, so one representative rank posts each collective, its compute paced
-    as the group advances (:func:`simulator.noise.pacing_factors`: the slowest rank each step,
-    or less when the strategy waits steps later). The collective costs ``fixed_s`` (latency terms
+    as rank 0 of the group advances (:func:`simulator.noise.pacing_factors`: the slowest rank
+    each step, or less when the strategy waits steps later). The collective costs ``fixed_s`` (latency terms
     and launch overhead) and then, phase by phase, ``per_byte_s * nbytes`` of work served by the
     processor-sharing channel of that phase's link class ("net" for the collective itself,
     "host" for the staging copies of host-staged MPI), so collectives in flight at once share

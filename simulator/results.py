@@ -51,8 +51,8 @@ class SimResult:
     # -- metrics ------------------------------------------------------------------------------
     @cached_property
     def _timing(self) -> pd.DataFrame:
-        """Rank 0's iterations as timing rows (the analytic fidelity's rank is the group's pace;
-        the detailed one's rank 0 waits for the slowest in every collective)."""
+        """Rank 0's iterations as timing rows (the analytic fidelity's one rank is paced as the
+        detailed one's rank 0 advances: :func:`simulator.noise.pacing_factors`)."""
         frame = pd.DataFrame.from_records(self.output.summary, columns=ENGINE_COLUMNS)
         return frame.assign(rank=0)
 

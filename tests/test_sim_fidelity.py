@@ -11,7 +11,8 @@ from hwmodels.cluster import load_cluster
 from hwmodels.commmodel import CommModel
 from simulator.api import RunSettings, run_strategy, simulate, strategy_spec
 from simulator.detailed import DetailedNetwork
-from simulator.noise import NoiseSpec, pacing_factors
+from simulator.noise import (NoiseSpec, expected_max_normal, pacing_factors, rank_factors,
+                             spread_factors)
 from vocab.errors import SpecError
 from vocab.strategies import Message
 
@@ -121,10 +122,52 @@ def test_pacing_of_alternating_stragglers_by_hand():
     """Two ranks, each slow (3) every other step, fast (1) otherwise. Waiting for the slowest
     every step costs 3 a step; waiting one step later (delayed) lets the slow rank catch up
     while the other is slow: 2 a step, the mean, worked out by hand in the max-plus recurrence
-    (starts (0,0) (1,3) (4,4) (5,7) (8,8))."""
+    (starts (0,0) (1,3) (4,4) (5,7) (8,8)); the pace is rank 0's, 1 3 1 3."""
     factors = np.array([[1.0, 3.0], [3.0, 1.0], [1.0, 3.0], [3.0, 1.0]])
     assert pacing_factors(factors, 0)[:, 0].tolist() == [3.0, 3.0, 3.0, 3.0]
-    assert pacing_factors(factors, 1)[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0]
+    assert pacing_factors(factors, 1)[:, 0].tolist() == [1.0, 3.0, 1.0, 3.0]
+
+
+# Rank 0 the slow GPU (1.2 every step), rank 1 at 1 but slow (2) in its third step. By hand,
+# lag 1 (starts S, finishes F = S + f, S' = max(F, max F one step earlier); no wait before
+# step 1): S = (0, 0) (1.2, 1) (2.4, 2) (3.6, 4) (4.8, 5) (6, 6) (7.2, 7). Rank 0 never waits
+# (the other is behind it only while catching up, then ahead): 1.2 a step, the group's rate
+# for good. The latest start, 0 1.2 2.4 4 5 6 7.2, gains 1 1 1.2 over steps 3-5 (delayed's
+# warm-up is 3): 1.067 a step, faster than the slow GPU can compute, which no group can keep.
+SLOW_GPU_AND_ONE_STRAGGLE = np.array([[1.2, 1.0], [1.2, 1.0], [1.2, 2.0],
+                                      [1.2, 1.0], [1.2, 1.0], [1.2, 1.0]])
+
+
+def test_delayed_pace_of_a_slow_gpu_and_one_straggle_by_hand():
+    paced = pacing_factors(SLOW_GPU_AND_ONE_STRAGGLE, 1)[:, 0]
+    assert paced == pytest.approx([1.2] * 6, rel=1e-12)
+    assert np.all(paced >= SLOW_GPU_AND_ONE_STRAGGLE[:, 0] - 1e-12)   # never beats its GPU
+
+
+def test_both_fidelities_give_the_hand_worked_delayed_pace(monkeypatch):
+    """The same fixed factors through both fidelities: the analytic one's representative rank
+    and the detailed one's rank 0 (2 ranks; the ~2 ms collective hides in at least 16 ms of slack)
+    both take 1.2 nominal steps per steady iteration, as worked out by hand above."""
+    monkeypatch.setattr("simulator.api.rank_factors",
+                        lambda noise, rng, iterations, ranks: SLOW_GPU_AND_ONE_STRAGGLE)
+    cluster = toy_cluster(1, k=2)
+    ctx = toy_context(GRADS, FWD, BWD, 1e-3, cluster, ToyComm(cluster, 2e-6))
+    nominal = sum(FWD) + sum(BWD) + 1e-3
+    for fidelity in ("analytic", "detailed"):
+        run = run_strategy(ctx, strategy_spec("delayed"), RunSettings(
+            3, fidelity=fidelity, noise=NoiseSpec(cv=0.05)))
+        assert run.setup.iterations == len(SLOW_GPU_AND_ONE_STRAGGLE)
+        assert run.iteration_time_s == pytest.approx(1.2 * nominal, rel=1e-9), fidelity
+
+
+@pytest.mark.parametrize("lag", [1, 2])
+def test_delayed_group_settles_at_the_slow_gpus_pace(lag):
+    # Closed form: a group whose slowest GPU is slower on average than the others' noise can
+    # drift advances, over a long run, at that GPU's own mean factor, 1 + spread E[max of N].
+    ranks, spread = 64, 0.015
+    factors = rank_factors(NoiseSpec(cv=0.05), np.random.default_rng(3), 2000, ranks)
+    paced = pacing_factors(factors * spread_factors(spread, ranks), lag)[500:, 0].mean()
+    assert paced == pytest.approx(1 + spread * expected_max_normal(ranks), rel=0.003)
 
 
 def test_pacing_lies_between_the_mean_and_the_slowest():
