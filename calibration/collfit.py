@@ -45,6 +45,8 @@ MIN_FIT_BYTES = 64 << 10
 #: The size exponents :func:`fit_size_exponent` tries (0: same message; 1: same bytes per rank).
 SIZE_EXPONENTS = tuple(i / 20 for i in range(21))
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
+#: Logs kept in the package because the shared folder lacks them (see its SOURCES.md).
+PACKAGE_DATA = Path(__file__).with_name("data")
 _PARAMS = ("intra_bw", "net_bw", "intra_lat", "net_lat", "plateau", "threshold", "tree_bw",
            "tree_lat")
 
@@ -212,9 +214,33 @@ def abci_check(folder: Path = DATA / "abci-v100", fit_nodes: Sequence[int] = (1,
             for (nodes, _), c in sorted(curves.items())}
 
 
+def _tartan_log(folder: Path, name: str) -> Path:
+    """``name`` in ``folder``, or the package's copy where the folder lacks it."""
+    path = folder / name
+    return path if path.is_file() else PACKAGE_DATA / "tartan-dgx1-p100" / name
+
+
+def _by_gpus(preset: Cluster, era: str, path: Path) -> list[tuple[int, float]]:
+    """Model over measured - 1 for each GPU count (2..8) of a Tartan by-GPU summary: bus
+    bandwidth at 1 GB, or the small-message time (8 B, ``run_test.py``'s ``-b 8 -e 8``)."""
+    table = read_collective_logs(path, facts={"*": {"nodes": 1, "nbytes": 1 << 30}})
+    rows = table[(table["op"] == "allreduce") & (table["ranks"] > 1)]
+    out = []
+    for gpus, busbw, time_s in zip(rows["ranks"], rows["busbw_Bps"], rows["time_s"]):
+        model = CommModel(preset.with_devices_per_node(int(gpus)), library=era)
+        if math.isnan(busbw):
+            out.append((int(gpus), model.allreduce(8).at(8) / time_s - 1))
+        else:
+            n = float(1 << 30)
+            predicted = n / model.allreduce(n).at(n) * 2 * (gpus - 1) / gpus
+            out.append((int(gpus), predicted / busbw - 1))
+    return out
+
+
 def dgx1_check(folder: Path = DATA / "tartan-dgx1-p100") -> dict[str, list[tuple[int, float]]]:
-    """The ``dgx1-p100`` preset, no fit: by size under ``nccl2`` and ``nccl1``, and busbw at
-    1 GB by GPU count under ``nccl2``; {curve: [(size or GPUs, relative error)]}."""
+    """The ``dgx1-p100`` preset, no fit, under each Tartan log's era (``nccl2``, ``nccl1``):
+    by size on 8 GPUs, and by GPU count on GPUs 0..N-1 the busbw at 1 GB and the time at 8 B;
+    {curve: [(size or GPUs, relative error)]}."""
     preset = load_cluster("dgx1-p100")
     out = {}
     for era in ("nccl2", "nccl1"):
@@ -223,15 +249,11 @@ def dgx1_check(folder: Path = DATA / "tartan-dgx1-p100") -> dict[str, list[tuple
         c = allreduce_curves(table)[(1, 8)]
         keep = c["nbytes"] >= MIN_FIT_BYTES
         out[f"{era} by size"] = _errors(preset, era, c["nbytes"][keep], c["time_s"][keep])
-    rows = pd.read_csv(folder / "nccl2-by-gpus.csv")
-    rows = rows[(rows["OP"] == "all_reduce_perf") & (rows["GPU"] > 1)]
-    by_gpus = []
-    for gpus, busbw in zip(rows["GPU"], rows["Bandwidth"]):
-        model = CommModel(preset.with_devices_per_node(int(gpus)), library="nccl2")
-        n = float(1 << 30)
-        predicted = n / model.allreduce(n).at(n) * 2 * (gpus - 1) / gpus
-        by_gpus.append((int(gpus), predicted / (busbw * 1e9) - 1))
-    out["nccl2 busbw at 1 GB by GPUs"] = by_gpus
+    for era in ("nccl2", "nccl1"):
+        out[f"{era} busbw at 1 GB by GPUs"] = _by_gpus(
+            preset, era, _tartan_log(folder, f"{era}-by-gpus.csv"))
+        out[f"{era} time at 8 B by GPUs"] = _by_gpus(
+            preset, era, _tartan_log(folder, f"{era}-latency-by-gpus.csv"))
     return out
 
 
@@ -259,9 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
            f"{fit.size_exponent:g}, chosen by leave-one-out), model/measured - 1:",
            {f"{n} nodes": e for n, e in abci.items()})
     dgx = dgx1_check(args.data / "tartan-dgx1-p100")
-    by_gpus = dgx.pop("nccl2 busbw at 1 GB by GPUs")
+    by_gpus = {name: dgx.pop(name) for name in list(dgx) if name.endswith("by GPUs")}
     _print("DGX-1 P100 preset (no fit), model/measured - 1:", dgx)
-    _print("", {"nccl2 busbw at 1 GB by GPUs": by_gpus}, size=False)
+    _print("", by_gpus, size=False)
     return 0
 
 

@@ -15,6 +15,7 @@ from calibration.collbench import (
     COLUMNS, CollectiveLogError, busbw_factor, is_collective_log, normalise_device,
     read_collective_log, read_collective_logs,
 )
+from calibration.collfit import PACKAGE_DATA
 from vocab.errors import GradsyncError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
@@ -136,6 +137,17 @@ def test_tartan_summaries_parse_with_the_facts_their_sources_give():
     lat = frame[frame.file.str.endswith("nccl2-latency-by-gpus.csv") & (frame.op == "allreduce")]
     assert dict(zip(lat.ranks, lat.time_s))[8] == pytest.approx(0.047e-3)
     assert lat.nbytes.isna().all() and lat.busbw_Bps.isna().all()
+
+
+def test_the_packaged_nccl1_by_gpu_log_parses_as_its_siblings():
+    # calibration/data holds Tartan's nccl-v1/bandwidth.txt, which the shared folder lacks
+    path = PACKAGE_DATA / "tartan-dgx1-p100" / "nccl1-by-gpus.csv"
+    frame = read_collective_logs(path, facts=TARTAN_FACTS)
+    assert set(frame.era) == {"nccl1"} and set(frame.nbytes) == {1 << 30}
+    reduce = frame[frame.op == "allreduce"]
+    assert sorted(reduce.ranks) == list(range(1, 9))
+    bw = dict(zip(reduce.ranks, reduce.busbw_Bps))
+    assert bw[2] == pytest.approx(14.55 * GB) and bw[5] == pytest.approx(7.60 * GB)
 
 
 @needs_data

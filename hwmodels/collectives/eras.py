@@ -9,8 +9,11 @@ it selects the MPICH-style alpha-beta model that CPU ranks and host-staged GPUs 
 
 Eras (names fixed; other parts pass them by name):
 
-``nccl1``   open-source NCCL 1.x of 2016-17: rings within one node over PCIe only (its README:
-            NVLink-aware NCCL then shipped only inside NVIDIA's DGX containers, NVIDIA/nccl#76).
+``nccl1``   open-source NCCL 1.x of 2016-17: one ring within one node, in device order, each hop
+            peer to peer (over NVLink where the two GPUs share one) or through host memory
+            (``src/core.cu``). "Not optimized for NVLink" (NVIDIA/nccl#49, #91: the NVLink
+            ring search shipped in DGX containers only), but peer copies take NVLink: GPUs
+            0-3 of a DGX-1 P100 run at NVLink speed, 5-8 GPUs at the cross-socket hop's.
 ``nccl2``   NCCL 2.0-2.3: rings inside and across nodes, the Simple protocol (LL arrived in
             2.3.5, the last release of this line; the measured 2.x curve on a DGX-1 P100 has
             Simple's latency, 47 us at 8 B, not LL's ~10 us).
@@ -100,9 +103,14 @@ class Era:
         {"intra": 1.0, "net": 1.0}))
     #: How the library packs rings onto a node's NVLinks: ``"graph"`` (2.5+ topology search,
     #: ``src/graph/search.cc``: channels may share a link at a lower speed each, the fractional
-    #: optimum) or ``"p2p"`` (2.0-2.4, ``src/transport/p2p.cu``: each ring takes whole links;
-    #: only up to 4 GPUs may put two rings on one link). See ``hwmodels.collectives.nccl``.
+    #: optimum), ``"p2p"`` (2.0-2.4, ``src/transport/p2p.cu``: each ring takes whole links;
+    #: only up to 4 GPUs may put two rings on one link) or ``"order"`` (1.x, ``src/core.cu``:
+    #: no search, one ring in device order, each hop on its direct NVLink where there is one,
+    #: else over PCIe and through the sockets). See ``hwmodels.collectives.nccl``.
     ring_search: str = "graph"
+    #: The most one ring carries, as NCCL's figure (before ``achieved``); None: the links
+    #: alone decide. Measured for NCCL 1.x, whose one ring on an NVLink stays below the link.
+    ring_cap_Bps: float | None = None
 
 
 def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
@@ -136,30 +144,50 @@ def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool
 
 def _measured_era(name: str, description: str, base_us: float, step_us: float,
                   plateau: float, nvlink: bool, qpi_Bps: float | None,
-                  sources: Mapping[str, str]) -> Era:
+                  sources: Mapping[str, str], ring_search: str = "p2p",
+                  ring_cap_Bps: float | None = None) -> Era:
     """An era older than NCCL's cost model: one ring protocol with measured latency terms,
-    rings on whole NVLinks (``ring_search="p2p"``)."""
+    rings on whole NVLinks (``ring_search="p2p"``) unless told otherwise."""
     lat = {("ring", "Simple"): step_us}
     return Era(name, description, ("Simple",), False, nvlink,
                _us({("ring", "Simple"): base_us}),
                MappingProxyType({hw: _us(lat) for hw in HW}), ring_plateau=plateau,
                tree_correction=False, achieved=0.9, qpi_Bps=qpi_Bps,
-               sources=MappingProxyType(dict(sources)), ring_search="p2p")
+               sources=MappingProxyType(dict(sources)), ring_search=ring_search,
+               ring_cap_Bps=ring_cap_Bps)
 
 
 _TARTAN = "uuudown/Tartan microbenchmark/scale_up_cl (DGX-1 P100)"
 
 ERAS: Registry[Era] = Registry("library", {
     "nccl1": _measured_era(
-        "nccl1", "open-source NCCL 1.x (2016-17): PCIe-only rings inside one node",
-        base_us=8.7, step_us=4.7, plateau=1.35, nvlink=False, qpi_Bps=8.5e9, sources={
+        "nccl1", "open-source NCCL 1.x (2016-17): one ring in device order inside one node, "
+        "peer copies over NVLink where GPUs share one",
+        base_us=8.7, step_us=4.7, plateau=1.35, nvlink=True, qpi_Bps=8.5e9,
+        ring_search="order", ring_cap_Bps=16.2e9, sources={
             "latency": f"{_TARTAN} nccl-v1/latency.txt: 18 us at 2 GPUs to 74 us at 8, "
                        "i.e. 8.7 us + 4.7 us per ring step",
             "ring_plateau": f"{_TARTAN} nccl-v1/packet.txt: 64 KB-1 MB run ~1.35x the "
                             "small-message step latency",
-            "qpi": f"{_TARTAN} nccl-v1/packet.txt: 7.69 GB/s busbw plateau on 8 GPUs, one "
-                   "PCIe ring crossing the sockets (7.69 / 0.9 achieved)",
-            "pcie_only": "NVIDIA/nccl#76: NVLink-aware NCCL shipped only in DGX containers"}),
+            "qpi": f"{_TARTAN} nccl-v1/packet.txt: 7.69 GB/s busbw plateau on 8 GPUs, the "
+                   "ring's hops 3->4 and 7->0 through host memory across the sockets "
+                   "(7.69 / 0.9 achieved); nccl-v1/bandwidth.txt: 7.1-7.6 at 5-8 GPUs",
+            "ring_search": "NVIDIA/nccl src/core.cu (v1.x, commit 93183bca): orderRanks sorts "
+                           "the ranks by NVML index and commBuildMaps links each to the next "
+                           "in that order, one ring (NVIDIA/nccl#666); a neighbour is reached "
+                           "by P2P device memory where cudaDeviceCanAccessPeer, else through "
+                           "host memory",
+            "ring_cap": f"{_TARTAN} nccl-v1/bandwidth.txt, all_reduce at 1 GB on GPUs 0-1, "
+                        "0-2, 0-3 (all NVLink peers): 14.55, 15.81, 14.25 GB/s busbw, 0.79-0.88 "
+                        "of NCCL's 18 GB/s per NVLink 1.0 link where NCCL 2.x gets 0.96 "
+                        "(17.28); the median 14.55 / 0.9 achieved = 16.2 GB/s. Whether the "
+                        "link or 1.x's one-ring kernel sets it these logs cannot tell; as a "
+                        "per-ring ceiling it leaves PCIe hops (12 GB/s) as they are",
+            "nvlink": "NVIDIA/nccl#49 and #91 (NVIDIA, 2016-17): the GitHub 1.x is 'not "
+                      "optimized for NVLink', 'focused on PCIe'; NVLink-optimized 1.6 only in "
+                      "DGX containers (#76). Its peer copies still take NVLink: Tartan's 2-4 "
+                      "GPU figures are above what PCIe carries (12 GB/s), though Tartan's README "
+                      "says its 1.x build used PCIe only"}),
     "nccl2": _measured_era(
         "nccl2", "NCCL 2.0-2.3: NVLink/PCIe rings inside and across nodes, Simple protocol",
         base_us=15.5, step_us=2.25, plateau=1.9, nvlink=True, qpi_Bps=6e9, sources={

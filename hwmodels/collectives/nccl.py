@@ -11,11 +11,13 @@ prices it (``ncclTopoTuneModel`` / ``ncclTopoGetAlgoTime`` in ``src/graph/tuning
   its links x NCCL's per-link NVLink speed, ``topo.h``: P100 18 GB/s, V100 21, A100 20): from
   2.5 a linear program over the directed Hamiltonian cycles (channels share links at lower
   speeds); before, NCCL 2.0-2.4's ``p2p.cu`` search, rings on whole links (the era's
-  ``ring_search``: 7 GPUs of a DGX-1 P100 get 2 rings, not 3); with no NVLink ring over the GPUs (a
-  subset such as 5 GPUs of a DGX-1), one ring routed over PCIe and QPI at NCCL's figures (12 and
-  6 GB/s), which is the topology cliff; on GPUs without PCIe peer access each hop off NVLink
+  ``ring_search``: 7 GPUs of a DGX-1 P100 get 2 rings, not 3); NCCL 1.x searched nothing: one
+  ring in device order, each hop on its direct NVLink where there is one (``"order"``); with no
+  NVLink ring over the GPUs (a subset such as 5 GPUs of a DGX-1), one ring routed over PCIe and
+  QPI at NCCL's figures (12 and 6 GB/s), which is the topology cliff; on GPUs without PCIe peer access each hop off NVLink
   goes through host memory (NCCL's SHM transport), at most at the duplex figure NVIDIA/nccl#384
-  measured (``SHM_DUPLEX_BUSBW``, 3.9 GB/s busbw). Across nodes the node's usable NICs at the
+  measured (``SHM_DUPLEX_BUSBW``, 3.9 GB/s busbw). An era's ``ring_cap_Bps`` bounds each ring
+  (NCCL 1.x's one ring on an NVLink measures below the link). Across nodes the node's usable NICs at the
   fabric's achieved rate (``min(NICs, GPUs)`` of them, shared under oversubscription); over TCP the
   rate NCCL's socket transport measures (``Fabric.nccl_Bps``), not the TCP goodput. The era's
   ``achieved`` fraction turns NCCL's figure into what nccl-tests measures.
@@ -45,7 +47,7 @@ what runs, never the tuner's estimate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 from typing import Hashable, Mapping
@@ -115,7 +117,7 @@ def _nvlink_speed(node: NodeSpec) -> float:
 def node_graph(node: NodeSpec, era: Era) -> Graph:
     """The ring graph NCCL builds on ``node``'s GPUs under ``era`` (cached per node)."""
     return _node_graph(node, era.name, era.nvlink, era.qpi_Bps or QPI_Bps, era.ring_search,
-                       shm_Bps(era))
+                       shm_Bps(era), era.ring_cap_Bps or math.inf)
 
 
 def shm_Bps(era: Era) -> float:
@@ -127,11 +129,28 @@ def shm_Bps(era: Era) -> float:
 
 @lru_cache(maxsize=256)
 def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
-                ring_search: str = "graph", shm_hop_Bps: float = math.inf) -> Graph:
+                ring_search: str = "graph", shm_hop_Bps: float = math.inf,
+                ring_cap_Bps: float = math.inf) -> Graph:
+    graph = _searched_graph(node, nvlink, qpi_Bps, ring_search, shm_hop_Bps)
+    if math.isfinite(ring_cap_Bps) and math.isfinite(graph.intra_Bps):
+        return replace(graph, intra_Bps=min(graph.intra_Bps, graph.channels * ring_cap_Bps))
+    return graph
+
+
+def _searched_graph(node: NodeSpec, nvlink: bool, qpi_Bps: float, ring_search: str,
+                    shm_hop_Bps: float) -> Graph:
     devices = node.device_ids
     if len(devices) == 1:
         return Graph(math.inf, 1, "nvlink")
     speed = _nvlink_speed(node)
+    if nvlink and ring_search == "order":
+        # NCCL 1.x: one ring in device order; hops between NVLink peers stay on NVLink, the
+        # others are routed (PCIe, sockets, host memory) as any routed ring's are.
+        on_nvlink = all(_nvlink_peers(node.graph, a, b)
+                        for a, b in zip(devices, devices[1:] + devices[:1]))
+        return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed,
+                                  via_host=not node.device.pcie_p2p, shm_Bps=shm_hop_Bps),
+                     1, "nvlink" if on_nvlink else "pcie")
     if nvlink:
         total = (_p2p_rings(node.graph, devices, speed) if ring_search == "p2p"
                  else _nvlink_rings(node.graph, devices, speed))
@@ -143,6 +162,15 @@ def _node_graph(node: NodeSpec, era_name: str, nvlink: bool, qpi_Bps: float,
     return Graph(_routed_ring(node.graph, devices, qpi_Bps, speed if nvlink else None,
                               via_host=not node.device.pcie_p2p, shm_Bps=shm_hop_Bps),
                  1, "pcie")
+
+
+def _nvlink_peers(graph: nx.Graph, a: int, b: int) -> bool:
+    """Whether GPUs ``a`` and ``b`` share an NVLink or an NVSwitch."""
+    if graph.has_edge(a, b) and graph.edges[a, b].get("kind") == "nvlink":
+        return True
+    def switches(d: int) -> set:
+        return {n for n in graph[d] if graph.edges[d, n].get("kind") == "nvswitch"}
+    return bool(switches(a) & switches(b))
 
 
 def _nvlink_links(graph: nx.Graph, devices: list[int]) -> dict[tuple[int, int], int]:
