@@ -12,9 +12,10 @@ A cluster file names a fabric (``fabric: ib-edr``), overrides figures of a known
 network transport achieves where that is less: over TCP, NCCL's socket transport copies every
 byte through host memory on one socket per connection and one proxy thread by default
 (``ncclSocketGetNsockNthread`` in ``src/transport/net_socket.cc``), so on fast Ethernet it
-reaches well under the TCP goodput (research/gpu-fidelity.md section 1). Only the NCCL
-eras read it (:func:`hwmodels.collectives.nccl.network_Bps`); MPI and CPU clusters keep
-``bandwidth``.
+reaches well under the TCP goodput (research/gpu-fidelity.md section 1). An Ethernet fabric
+without a measured one gets the relation :mod:`hwmodels.socketbw` fits to the published
+measurements (:attr:`hwmodels.specs.Fabric.nccl_Bps`). Only the NCCL eras read it
+(:func:`hwmodels.collectives.nccl.network_Bps`); MPI and CPU clusters keep ``bandwidth``.
 """
 
 from __future__ import annotations

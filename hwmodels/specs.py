@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import networkx as nx
 
 from vocab.errors import SpecError
+from hwmodels.socketbw import RELATION
 
 if TYPE_CHECKING:
     from hwmodels.calibration import Calibration
@@ -144,8 +145,15 @@ class Fabric:
 
     @property
     def nccl_Bps(self) -> float:
-        """Per NIC per direction, what GPU collectives (NCCL) achieve over this fabric."""
-        return self.collective_bandwidth_Bps or self.bandwidth_Bps
+        """Per NIC per direction, what GPU collectives (NCCL) achieve over this fabric: the
+        measured ``collective_bandwidth`` where there is one; over NCCL's socket transport
+        without one, the relation fitted to published measurements at NCCL's default streams
+        (:data:`hwmodels.socketbw.RELATION`, never above the TCP goodput); else ``bandwidth``."""
+        if self.collective_bandwidth_Bps:
+            return self.collective_bandwidth_Bps
+        if self.nccl_sockets:
+            return RELATION.collective_Bps(self.bandwidth_Bps)
+        return self.bandwidth_Bps
 
 
 @dataclass(frozen=True)
