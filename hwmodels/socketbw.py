@@ -156,3 +156,21 @@ def fit(points: tuple[SocketPoint, ...] = MEASURED) -> SocketRelation:
 #: At NCCL's default 2 streams: 3.45 GB/s, so 1 and 10 GbE run at the TCP goodput and the
 #: streams bind from about 30 Gb/s.
 RELATION = SocketRelation(stream_Bps=2.17e9, exponent=0.67, host_Bps=5.93e9)
+
+
+def report(relation: SocketRelation = RELATION) -> str:
+    """The measured points beside the relation's bus bandwidth, as a plain-text table."""
+    lines = [f"{'setup':52s} {'streams':>7s} {'measured':>9s} {'relation':>9s} {'resid':>6s}"]
+    for p in MEASURED:
+        mark = "" if p.fitted else "  (not fitted)"
+        lines.append(f"{p.label:52s} {p.streams:7d} {p.busbw_Bps / 1e9:8.2f}G "
+                     f"{relation.busbw_Bps(p) / 1e9:8.2f}G {100 * relation.residual(p):+5.0f}%"
+                     f"{mark}")
+    lines.append(f"relation: min(goodput, {relation.stream_Bps / 1e9:.2f} GB/s x streams ** "
+                 f"{relation.exponent:.2f}, {relation.host_Bps / 1e9:.2f} GB/s); bus bandwidth "
+                 f"= {ACHIEVED} x that")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report())

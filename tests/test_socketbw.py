@@ -102,3 +102,10 @@ def test_the_derived_figure_reaches_nccls_network_term() -> None:
     cluster = load_cluster("dgx1-v100").with_nodes(4).with_fabric(get_fabric("eth-40g"))
     nics = min(len(cluster.node.nics), cluster.devices_per_node)
     assert network_Bps(cluster) == pytest.approx(nics * 2.17e9 * 2 ** 0.67)
+
+
+def test_the_report_lists_every_measured_point() -> None:
+    from hwmodels.socketbw import report
+    text = report()
+    assert all(p.label in text for p in MEASURED)
+    assert text.count("(not fitted)") == sum(not p.fitted for p in MEASURED)
