@@ -8,6 +8,7 @@ rate and in streams, never above the TCP goodput) and NCCL's documented defaults
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,55 @@ def test_the_report_lists_every_measured_point() -> None:
     text = report()
     assert all(p.label in text for p in MEASURED)
     assert text.count("(not fitted)") == sum(not p.fitted for p in MEASURED)
+
+
+# ---- tuning NCCL's sockets: nccl_streams ---------------------------------------------------
+
+def test_more_streams_lift_a_fast_link_to_the_host_path_and_a_slow_one_to_its_goodput() -> None:
+    # NCCL_SOCKET_NTHREADS=4 on 2 channels: 8 streams. 40 GbE: 2.17 x 8 ** 0.67 = 8.7 GB/s of
+    # streams, so the 4.7 GB/s goodput binds (as kwen2501's tuned 32 GbE reached the line rate,
+    # NVIDIA/nccl#209); a 100 Gb/s link is held at the 5.93 GB/s host path.
+    tuned = resolve_fabric({"name": "eth-40g", "nccl_streams": 8})
+    assert tuned.nccl_Bps == pytest.approx(get_fabric("eth-40g").bandwidth_Bps)
+    fast = resolve_fabric({"name": "f100", "kind": "ethernet", "bandwidth": "11.75 GB/s",
+                           "latency": "10 us", "nccl_streams": 8})
+    assert fast.nccl_Bps == pytest.approx(RELATION.host_Bps)
+    one = resolve_fabric({"name": "eth-40g", "nccl_streams": 1})
+    assert one.nccl_Bps == pytest.approx(RELATION.stream_Bps)
+    assert one.nccl_Bps < get_fabric("eth-40g").nccl_Bps < tuned.nccl_Bps
+
+
+def test_streams_round_trip_and_bad_counts_name_the_field(tmp_path) -> None:
+    from hwmodels.fabrics import fabric_to_spec
+    from vocab.errors import SpecError
+    tuned = resolve_fabric({"name": "eth-40g", "nccl_streams": 8})
+    assert resolve_fabric(fabric_to_spec(tuned)) == tuned
+    for bad in (0, 2.5, "many", True):
+        with pytest.raises(SpecError) as info:
+            resolve_fabric({"name": "eth-40g", "nccl_streams": bad})
+        assert info.value.field == "fabric.nccl_streams"
+    # A measured figure holds for the streams it was measured with: not both.
+    with pytest.raises(SpecError) as info:
+        resolve_fabric({"name": "eth-100g", "nccl_streams": 8})
+    assert info.value.field == "fabric.nccl_streams"
+
+
+def test_a_cluster_file_with_a_bad_stream_count_is_one_line_exit_2(tmp_path) -> None:
+    from tests.test_bad_inputs import assert_refused
+    (tmp_path / "c.yaml").write_text(
+        "name: c\nnode: {topology: pcie8, device: v100-sxm2}\nnodes: 2\n"
+        "fabric: {name: eth-40g, nccl_streams: 0}\n")
+    assert_refused(["hw", "show", "c.yaml"], tmp_path, "fabric.nccl_streams", "0")
+
+
+def test_hw_show_says_what_nccl_gets_over_sockets_and_where_it_comes_from(capsys) -> None:
+    from gradsync.cli.main import main
+    clusters = Path(__file__).resolve().parents[1] / "benchmarks" / "published" / "clusters"
+    forty = str(clusters / "horovod2017-pascal-40g-tcp.yaml")
+    hundred = str(clusters / "hkbu-2080ti-100gbe.yaml")
+    for target, figure, how in ((forty, "3.45 GB/s", "fitted"), (hundred, "5.2 GB/s", "measured")):
+        assert main(["hw", "show", target]) == 0
+        line = [x for x in capsys.readouterr().out.splitlines() if "NCCL over sockets" in x]
+        assert len(line) == 1 and figure in line[0] and how in line[0]
+    assert main(["hw", "show", "dgx1-v100"]) == 0
+    assert "NCCL over sockets" not in capsys.readouterr().out
