@@ -346,6 +346,7 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
                    "bandwidth_Bps": fabric.bandwidth_Bps, "latency_s": fabric.latency_s,
                    "line_rate_Bps": fabric.line_rate_Bps,
                    "collective_bandwidth_Bps": fabric.collective_bandwidth_Bps,
+                   "nccl_bandwidth_Bps": fabric.nccl_Bps, "nccl_streams": fabric.nccl_streams,
                    "source": fabric.source},
         "oversubscription": cluster.oversubscription,
         "collective_overhead_s": cluster.collective_overhead_s,

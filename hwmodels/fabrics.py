@@ -12,9 +12,12 @@ A cluster file names a fabric (``fabric: ib-edr``), overrides figures of a known
 network transport achieves where that is less: over TCP, NCCL's socket transport copies every
 byte through host memory on one socket per connection and one proxy thread by default
 (``ncclSocketGetNsockNthread`` in ``src/transport/net_socket.cc``), so on fast Ethernet it
-reaches well under the TCP goodput (research/gpu-fidelity.md section 1). Only the NCCL
-eras read it (:func:`hwmodels.collectives.nccl.network_Bps`); MPI and CPU clusters keep
-``bandwidth``.
+reaches well under the TCP goodput (research/gpu-fidelity.md section 1). An Ethernet fabric
+without a measured one gets the relation :mod:`hwmodels.socketbw` fits to the published
+measurements (:attr:`hwmodels.specs.Fabric.nccl_Bps`) at ``nccl_streams`` TCP streams per NIC
+(NCCL's 2 channels x ``NCCL_SOCKET_NTHREADS`` x ``NCCL_NSOCKS_PERTHREAD``; default 2): a cluster
+file that tunes NCCL's sockets writes ``fabric: {name: eth-40g, nccl_streams: 8}``. Only the NCCL eras read it
+(:func:`hwmodels.collectives.nccl.network_Bps`); MPI and CPU clusters keep ``bandwidth``.
 """
 
 from __future__ import annotations
@@ -35,13 +38,14 @@ from hwmodels.specfile import (
     resolve_named,
     sources,
     text,
+    whole,
 )
 from hwmodels.specs import FABRIC_KINDS, Fabric
 from vocab.units import parse_bandwidth, parse_time
 
 DATA_FILE = Path(__file__).with_name("data") / "fabrics.yaml"
 FIGURES = ("kind", "bandwidth", "latency", "line_rate", "collective_bandwidth",
-           "nccl_transport")
+           "nccl_transport", "nccl_streams")
 
 
 def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | None) -> Fabric:
@@ -61,14 +65,23 @@ def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | N
                            parse_bandwidth)
                   if "collective_bandwidth" in raw else
                   (base.collective_bandwidth_Bps if base else 0.0))
+    streams = (whole(raw["nccl_streams"], join(field, "nccl_streams"))
+               if "nccl_streams" in raw else (base.nccl_streams if base else 0))
     transport = (text(raw["nccl_transport"], join(field, "nccl_transport"))
                  if "nccl_transport" in raw else (base.nccl_transport if base else ""))
     if transport not in ("verbs", "socket", ""):
         raise SpecError(join(field, "nccl_transport"), transport, "verbs or socket")
+    if streams and collective:
+        # A measured figure holds for the streams it was measured with; the relation is what
+        # knows streams. One or the other, never a figure silently ignored.
+        raise SpecError(join(field, "nccl_streams"), streams,
+                        f"no nccl_streams beside collective_bandwidth ({name}'s is "
+                        f"{collective / 1e9:g} GB/s): give one or the other")
     return Fabric(name=name, kind=kind, bandwidth_Bps=bandwidth, latency_s=latency,
                   line_rate_Bps=line_rate, source=sources(raw, base.source if base else "",
                                                           FIGURES),
-                  collective_bandwidth_Bps=collective, nccl_transport=transport)
+                  collective_bandwidth_Bps=collective, nccl_transport=transport,
+                  nccl_streams=streams)
 
 
 @lru_cache(maxsize=1)
@@ -105,5 +118,7 @@ def fabric_to_spec(fabric: Fabric) -> Any:
         spec["collective_bandwidth"] = figure(fabric.collective_bandwidth_Bps, "B/s")
     if fabric.nccl_transport:
         spec["nccl_transport"] = fabric.nccl_transport
+    if fabric.nccl_streams:
+        spec["nccl_streams"] = fabric.nccl_streams
     spec["source"] = fabric.source
     return spec

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import networkx as nx
 
 from vocab.errors import SpecError
+from hwmodels.socketbw import DEFAULT_STREAMS, RELATION
 
 if TYPE_CHECKING:
     from hwmodels.calibration import Calibration
@@ -125,6 +126,10 @@ class Fabric:
     #: device or host memory itself) or "socket" (TCP: host memory only); "" for the fabric
     #: kind's (InfiniBand verbs, Ethernet sockets).
     nccl_transport: str = ""
+    #: TCP streams NCCL's socket transport runs per NIC per direction (its 2 channels per NIC x
+    #: NCCL_SOCKET_NTHREADS x NCCL_NSOCKS_PERTHREAD); 0: NCCL's default, 2. Read only where
+    #: there is no ``collective_bandwidth`` (:data:`hwmodels.socketbw.RELATION`).
+    nccl_streams: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FABRIC_KINDS:
@@ -135,6 +140,12 @@ class Fabric:
                          allow_zero=True)
         if self.nccl_transport not in ("", "verbs", "socket"):
             raise SpecError("fabric.nccl_transport", self.nccl_transport, "verbs or socket")
+        if isinstance(self.nccl_streams, bool) or not isinstance(self.nccl_streams, int) \
+                or self.nccl_streams < 0:
+            raise SpecError("fabric.nccl_streams", self.nccl_streams, "a whole number >= 1")
+        if self.nccl_streams and self.collective_bandwidth_Bps:
+            raise SpecError("fabric.nccl_streams", self.nccl_streams,
+                            "none beside collective_bandwidth (one or the other)")
 
     @property
     def nccl_sockets(self) -> bool:
@@ -144,8 +155,17 @@ class Fabric:
 
     @property
     def nccl_Bps(self) -> float:
-        """Per NIC per direction, what GPU collectives (NCCL) achieve over this fabric."""
-        return self.collective_bandwidth_Bps or self.bandwidth_Bps
+        """Per NIC per direction, what GPU collectives (NCCL) achieve over this fabric: the
+        measured ``collective_bandwidth`` where there is one; over NCCL's socket transport
+        without one, the relation fitted to published measurements at ``nccl_streams`` (NCCL's
+        default 2 if unset; :data:`hwmodels.socketbw.RELATION`, never above the TCP goodput);
+        else ``bandwidth``."""
+        if self.collective_bandwidth_Bps:
+            return self.collective_bandwidth_Bps
+        if self.nccl_sockets:
+            return RELATION.collective_Bps(self.bandwidth_Bps,
+                                           self.nccl_streams or DEFAULT_STREAMS)
+        return self.bandwidth_Bps
 
 
 @dataclass(frozen=True)

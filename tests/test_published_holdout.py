@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hwmodels.stacks import load_stack
 from simulator.trust import BANDS_FILE, load_bands
 
 from benchmarks import published
@@ -106,15 +107,21 @@ def test_no_prediction_beats_perfect_scaling_and_every_row_is_predicted():
 
 
 def test_more_nodes_never_raise_the_predicted_efficiency():
-    """Per-GPU throughput over the same network falls (or holds) as nodes are added."""
+    """Per-GPU throughput over the same network falls (or holds) as nodes are added, up to
+    one Horovod cycle: a collective waits for the next tick of the stack's background loop, so
+    an iteration's time moves in steps of ``cycle_s`` and a slightly slower network can land
+    on the tick before (with Tensor Fusion, a later tick fuses more tensors into fewer rounds)."""
     multi = [r for r in load_rows(HOLDOUT_CSV) if r.nodes > 1]
     assert multi
     for row in multi:
+        cycle_s = load_stack(row.stack).cycle_s if row.stack else 0.0
         sizes = [n for n in (1, 2, 4, 8, 16) if n <= row.nodes]
         effs = [efficiency(simulated_throughput(row, DATA_DIR, n * row.gpus_per_node),
                            n * row.gpus_per_node, row.throughput_1gpu) for n in sizes]
         for fewer, more in zip(effs, effs[1:]):
-            assert more <= fewer + 0.005, (row.set, sizes, effs)
+            iteration_s = row.batch / (fewer * row.throughput_1gpu)
+            one_cycle = fewer * cycle_s / iteration_s
+            assert more <= fewer + 0.005 + one_cycle, (row.set, sizes, effs)
 
 
 def test_rdma_is_never_predicted_slower_than_tcp_on_the_same_wire():

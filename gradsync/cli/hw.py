@@ -16,6 +16,7 @@ from hwmodels.cluster import cluster_to_dict, list_presets, load_cluster, preset
 from hwmodels.specfile import read_yaml
 from hwmodels.devices import get_device, list_devices
 from hwmodels.fabrics import get_fabric, list_fabrics
+from hwmodels.socketbw import DEFAULT_STREAMS
 from vocab.argtypes import NODES
 from vocab.units import format_bandwidth, format_time
 
@@ -57,10 +58,12 @@ def run_list(args: argparse.Namespace) -> int:
                 [[d.name, d.kind, _flops(d.peak_flops), format_bandwidth(d.mem_bandwidth_Bps),
                   _gb(d.memory_bytes), f"{d.efficiency:g}"]
                  for d in map(get_device, list_devices())]))
-    print("\nFabrics (bandwidth: achieved per NIC per direction)")
-    print(table(["name", "kind", "bandwidth", "latency", "line rate"],
-                [[f.name, f.kind, format_bandwidth(f.bandwidth_Bps), format_time(f.latency_s),
-                  format_bandwidth(f.line_rate_Bps)] for f in map(get_fabric, list_fabrics())]))
+    print("\nFabrics (bandwidth: achieved per NIC per direction; NCCL: what NCCL's network "
+          "transport gets, below it over TCP sockets)")
+    print(table(["name", "kind", "bandwidth", "NCCL", "latency", "line rate"],
+                [[f.name, f.kind, format_bandwidth(f.bandwidth_Bps), format_bandwidth(f.nccl_Bps),
+                  format_time(f.latency_s), format_bandwidth(f.line_rate_Bps)]
+                 for f in map(get_fabric, list_fabrics())]))
     return 0
 
 
@@ -135,6 +138,7 @@ def summary(data: dict[str, Any]) -> str:
         (f"  fabric     {fab['name']} ({fab['kind']}): {format_bandwidth(fab['bandwidth_Bps'])} "
          f"per NIC, latency {format_time(fab['latency_s'])}, "
          f"fat tree oversubscription {data['oversubscription']:g}"),
+        *_nccl_line(fab),
         (f"  software   collective overhead {format_time(data['collective_overhead_s'])}, "
          f"comm interference {_interference(data['comm_interference'])}, "
          f"transport {data['transport']}"),
@@ -148,6 +152,17 @@ def summary(data: dict[str, Any]) -> str:
     if data["source"]:
         lines.append(f"  source     {data['source']}")
     return "\n".join(lines)
+
+
+def _nccl_line(fab: dict[str, Any]) -> list[str]:
+    """What NCCL gets per NIC where it is less than the fabric's bandwidth (TCP sockets)."""
+    if fab["nccl_bandwidth_Bps"] >= fab["bandwidth_Bps"]:
+        return []
+    how = ("measured" if fab["collective_bandwidth_Bps"] else
+           f"fitted socket relation at {fab['nccl_streams'] or DEFAULT_STREAMS} TCP streams, "
+           "hwmodels/socketbw.py")
+    return [f"             NCCL over sockets {format_bandwidth(fab['nccl_bandwidth_Bps'])} "
+            f"per NIC ({how})"]
 
 
 def _link_lines(links: list[dict[str, Any]]) -> list[str]:
