@@ -102,6 +102,11 @@ def test_a_large_allreduce_is_slower_over_ipoib_than_over_verbs_or_100gbe() -> N
     assert inter.beta_s_per_B == pytest.approx(1 / get_fabric("ipoib-edr").bandwidth_Bps)
 
 
+def test_hkbus_100gbe_runs_are_modelled_as_tcp_over_ipoib() -> None:
+    cluster = load_cluster(str(HKBU / "hkbu-2080ti-100gbe.yaml"))
+    assert cluster.fabric == get_fabric("ipoib-edr")
+
+
 def test_simulate_on_ipoib_from_the_command_line_records_the_fabric(capsys, tmp_path) -> None:
     argv = ["simulate", "--cluster", "dgx1-v100", "--nodes", "2", "--fabric", "ipoib-edr",
             "--model", "resnet50-ci", "--strategy", "bucketed", "--iterations", "1",
