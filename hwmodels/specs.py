@@ -122,8 +122,8 @@ class Fabric:
     #: (NCCL's socket transport over TCP); 0: the same as ``bandwidth_Bps``.
     collective_bandwidth_Bps: float = 0.0
     #: NCCL's network transport over this fabric: "verbs" (InfiniBand, RoCE: the NIC moves
-    #: device or host memory itself) or "socket" (TCP: host memory only); "" for the fabric
-    #: kind's (InfiniBand verbs, Ethernet sockets).
+    #: device or host memory itself) or "socket" (TCP, over Ethernet or IPoIB: host memory
+    #: only); "" for the fabric kind's (InfiniBand verbs, Ethernet sockets).
     nccl_transport: str = ""
 
     def __post_init__(self) -> None:
