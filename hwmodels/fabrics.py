@@ -1,5 +1,6 @@
-"""Inter-node fabrics by name: InfiniBand FDR..NDR, TCP over Ethernet and RoCE
-(RDMA over 25/50/100 GbE), from ``data/fabrics.yaml``.
+"""Inter-node fabrics by name: InfiniBand FDR..NDR, TCP over Ethernet, RoCE (RDMA over
+25/50/100 GbE) and TCP over IPoIB (an EDR port as an IP interface, NCCL on sockets), from
+``data/fabrics.yaml``.
 
 >>> get_fabric("ib-edr").bandwidth_Bps
 12000000000.0
@@ -9,7 +10,8 @@ A cluster file names a fabric (``fabric: ib-edr``), overrides figures of a known
 ``bandwidth`` and ``latency``.
 
 ``bandwidth`` is what MPI moves per NIC; ``collective_bandwidth`` (optional) is what NCCL's
-network transport achieves where that is less: over TCP, NCCL's socket transport copies every
+network transport achieves where that is less: over TCP (on Ethernet, or over IPoIB on an
+InfiniBand wire: ``nccl_transport: socket``), NCCL's socket transport copies every
 byte through host memory on one socket per connection and one proxy thread by default
 (``ncclSocketGetNsockNthread`` in ``src/transport/net_socket.cc``), so on fast Ethernet it
 reaches well under the TCP goodput (research/gpu-fidelity.md section 1). An Ethernet fabric
@@ -96,7 +98,8 @@ def get_fabric(name: str) -> Fabric:
 
 
 def list_fabrics() -> list[str]:
-    """Names of the built-in fabrics, InfiniBand first, slowest first."""
+    """Names of the built-in fabrics in file order: InfiniBand, TCP, RoCE, each slowest
+    first, then TCP over IPoIB."""
     return list(_registry())
 
 

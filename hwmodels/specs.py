@@ -123,8 +123,8 @@ class Fabric:
     #: (NCCL's socket transport over TCP); 0: the same as ``bandwidth_Bps``.
     collective_bandwidth_Bps: float = 0.0
     #: NCCL's network transport over this fabric: "verbs" (InfiniBand, RoCE: the NIC moves
-    #: device or host memory itself) or "socket" (TCP: host memory only); "" for the fabric
-    #: kind's (InfiniBand verbs, Ethernet sockets).
+    #: device or host memory itself) or "socket" (TCP, over Ethernet or IPoIB: host memory
+    #: only); "" for the fabric kind's (InfiniBand verbs, Ethernet sockets).
     nccl_transport: str = ""
     #: TCP streams NCCL's socket transport runs per NIC per direction (its 2 channels per NIC x
     #: NCCL_SOCKET_NTHREADS x NCCL_NSOCKS_PERTHREAD); 0: NCCL's default, 2. Read only where

@@ -336,14 +336,14 @@ IB_LATENCY_S = 1e-6
 
 
 def socket_step_s(cluster: Cluster) -> float:
-    """What a network step costs beyond NCCL's (InfiniBand) figure over Ethernet: each step
-    pays the fabric's own latency (``latency_s``) in place of InfiniBand's ~1 us. Over TCP,
-    NCCL's socket transport hands every step to the kernel TCP stack (10-50 us); RoCE runs
-    NCCL's verbs transport as InfiniBand does, and its ~1-2 us adds next to nothing."""
-    fabric = cluster.fabric
-    if fabric.kind != "ethernet" or cluster.nodes < 2:
+    """What a network step costs beyond NCCL's (InfiniBand verbs) figure: each step pays the
+    fabric's own latency (``latency_s``) in place of InfiniBand's ~1 us, whatever the wire.
+    Over TCP (Ethernet, or IP over InfiniBand), NCCL's socket transport hands every step to
+    the kernel TCP stack (10-50 us); RoCE runs NCCL's verbs transport as InfiniBand does, and
+    its ~1-2 us adds next to nothing; InfiniBand verbs (1 us) add nothing."""
+    if cluster.nodes < 2:
         return 0.0
-    return max(0.0, fabric.latency_s - IB_LATENCY_S)
+    return max(0.0, cluster.fabric.latency_s - IB_LATENCY_S)
 
 
 class NcclCosts:
