@@ -33,6 +33,7 @@ from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
 from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors, spread_factors
 from vocab.profile import ComputeProfile, load_profile
+from vocab.runrecord import make_run_id
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
 from simulator.trust import trust_for
@@ -454,7 +455,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
 def run_id_for(specs: dict[str, Any]) -> str:
     """A deterministic id: the same inputs give the same id (and the same trace)."""
     digest = hashlib.sha1(json.dumps(specs, sort_keys=True, default=str).encode()).hexdigest()
-    return f"sim-{specs['workload']['name']}-{specs['strategy']['name']}-{digest[:10]}"
+    return make_run_id("sim", specs["workload"]["name"], specs["strategy"]["name"], digest[:10])
 
 
 def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",
