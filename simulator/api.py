@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hwmodels.cluster import load_cluster
+from hwmodels.cluster import check_progress, load_cluster, with_changes
 from hwmodels.commmodel import CommModel
 from hwmodels.hetero import PLACEMENTS
 from vocab.argtypes import ITERATIONS, MAX_ITERATIONS
@@ -149,10 +149,7 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
                         f" (its devices are CPUs; {stack_obj.library} runs on GPUs)")
     if transport is None and stack_obj is not None and stack_obj.transport == "host":
         transport = "host"
-    if transport is not None:
-        cluster_obj = cluster_obj.with_transport(transport)
-    if progress is not None:
-        cluster_obj = cluster_obj.with_progress(progress)
+    cluster_obj = with_changes(cluster_obj, transport=transport, progress=progress)
     check_progress(cluster_obj)
     workload = model if isinstance(model, Workload) else load_workload(model)
     if precision is not None:
@@ -212,15 +209,6 @@ def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None,
     else:
         obj = load_cluster(cluster, nodes=nodes)
     return obj if devices_per_node is None else obj.with_devices_per_node(devices_per_node)
-
-
-def check_progress(cluster: Cluster) -> None:
-    """MPI progress modes apply to MPI: GPUs with device transport run NCCL, always async."""
-    if cluster.progress != "async" and cluster.transport == "device" and \
-            cluster.device.kind == "gpu":
-        raise SpecError("progress", cluster.progress, "async with device transport on GPUs "
-                        "(NCCL's kernels progress on their own); use transport='host' for "
-                        "MPI progress semantics")
 
 
 def check_profile(profile: LayerTimes, workload: Workload, batch: int) -> None:
