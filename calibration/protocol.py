@@ -160,10 +160,10 @@ def guarded_job(outs: list[Path], hygiene: Hygiene,
                 make: Callable[[dict[Path, Path]], None], name: str) -> list[Path]:
     """Make the directories ``outs`` together (one measurement named ``name``: ``make(paths)``
     makes every ``paths[out]``, e.g. one MPI job running several runs) under the noise guard;
-    a disturbed
-    attempt is repeated as a whole into ``OUT.tryK`` and the cleanest attempt kept at ``outs``.
-    Each directory's ``protocol.json`` records the share, the attempts and, for a job of
-    several, the runs it was measured with. Directories already recorded are not remade."""
+    a disturbed attempt is repeated as a whole into ``OUT.tryK`` and the cleanest attempt kept
+    at ``outs``. Each directory's ``protocol.json`` records the share, the attempts and, for a
+    job of several, the runs it was measured with. Directories already recorded are not
+    remade (a job cut short is resumed: ``make`` skips the runs that finished)."""
     pending = [out for out in outs if not (out / HYGIENE_FILE).exists()]
     if not pending:
         return outs
