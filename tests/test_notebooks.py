@@ -29,8 +29,8 @@ EXPECTED = ["01_paper_study", "02_interconnects", "03_scale_out", "04_transforme
             "08_heterogeneous"]
 #: Every notebook at small size, on this 2-core machine. Notebook 05 runs real MPI jobs; with
 #: its block's six executor runs in one job (``one_job``) it took 18-22 s here at a load
-#: average of 2.5 (23 CPU s; one job per run: 36 s and 49 CPU s at the same load, 179 s at
-#: a load of 8-12).
+#: average of 2.5 and 40 s at 6 (23-25 CPU s; one job per run: 36 s and 49 CPU s at a load
+#: of 2.5, 179 s at 8-12).
 SMALL_BUDGET_S = 90
 
 
