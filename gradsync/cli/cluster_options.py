@@ -43,7 +43,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--oversubscription", type=OVERSUBSCRIPTION, metavar="X",
                        help="fat-tree oversubscription ratio (>= 1) instead of the cluster's")
     group.add_argument("--device", metavar="NAME",
-                       help=f"compute device instead of the node's ({', '.join(list_devices())})")
+                       help=f"compute device instead of the node's ({', '.join(list_devices())}"
+                            "); a GPU on a machine fitted with an MPI progress rule needs "
+                            "--transport host or --progress async beside it")
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser, progress: bool = True) -> None:
