@@ -22,7 +22,9 @@ later (up to ``ATTEMPTS`` times, while the time budget lasts) and the cleanest a
 kept. Each run's foreign share is written beside it (``protocol.json``) and into the report.
 
 Executor runs are launched as subprocesses (``mpiexec -n N python -m executor ...``), each
-with a timeout; calibration never imports the executor.
+with a timeout; calibration never imports the executor. ``one_job`` (the notebook's small
+size) runs each block as one MPI job instead (``python -m executor.sequence``): see
+:class:`Blocks`.
 """
 
 from __future__ import annotations
@@ -106,9 +108,23 @@ def executor_command(nranks: int, model: str, strategy: str, batch: int, steps: 
                      out: Path, local: bool = False) -> list[str]:
     """The executor's command line (every rank runs ``python -m executor``)."""
     return mpiexec_command(nranks, python_argv(
-        "executor", "--model", model, "--strategy", strategy, "--batch", str(batch),
-        "--steps", str(steps), "--data", "synthetic", "--out", str(out),
-        *(["--local"] if local else [])))
+        "executor", *executor_argv(model, strategy, batch, steps, out, local)))
+
+
+def executor_argv(model: str, strategy: str, batch: int, steps: int, out: Path,
+                  local: bool = False) -> list[str]:
+    """One run's arguments of ``python -m executor`` (and of a line of a sequence)."""
+    return ["--model", model, "--strategy", strategy, "--batch", str(batch), "--steps",
+            str(steps), "--data", "synthetic", "--out", str(out), *(["--local"] if local else [])]
+
+
+def run_executor_job(nranks: int, runs: list[list[str]], runs_file: Path,
+                     timeout_s: float = RUN_TIMEOUT_S) -> None:
+    """Several executor runs (argument lists of :func:`executor_argv`) in one MPI job of
+    ``nranks`` (``python -m executor.sequence``); ``timeout_s`` per run."""
+    write_text_atomic(runs_file, json.dumps(runs, indent=1) + "\n")
+    _run(mpiexec_command(nranks, python_argv("executor.sequence", str(runs_file))),
+         f"executor job {runs_file.stem} ({len(runs)} runs)", timeout_s * len(runs))
 
 
 def _run(command: list[str], what: str, timeout_s: float,
@@ -137,23 +153,37 @@ def run_executor(nranks: int, model: str, strategy: str, batch: int, out: Path,
 def guarded(out: Path, hygiene: Hygiene, make: Callable[[Path], None]) -> Path:
     """Make ``out`` with ``make(path)`` under the noise guard, repeating a disturbed attempt
     into ``out.tryK`` and keeping the cleanest attempt at ``out``."""
-    record = out / HYGIENE_FILE
-    if record.exists():
-        return out
-    best: tuple[float, Path] | None = None
+    return guarded_job([out], hygiene, lambda paths: make(paths[out]), out.name)[0]
+
+
+def guarded_job(outs: list[Path], hygiene: Hygiene,
+                make: Callable[[dict[Path, Path]], None], name: str) -> list[Path]:
+    """Make the directories ``outs`` together (one measurement named ``name``: ``make(paths)``
+    makes every ``paths[out]``, e.g. one MPI job running several runs) under the noise guard;
+    a disturbed attempt is repeated as a whole into ``OUT.tryK`` and the cleanest attempt kept
+    at ``outs``. Each directory's ``protocol.json`` records the share, the attempts and, for a
+    job of several, the runs it was measured with. Directories already recorded are not
+    remade (a job cut short is resumed: ``make`` skips the runs that finished)."""
+    pending = [out for out in outs if not (out / HYGIENE_FILE).exists()]
+    if not pending:
+        return outs
+    best: tuple[float, dict[Path, Path]] | None = None
     for tries in range(1, hygiene.attempts + 1):
-        path = out if tries == 1 else out.with_name(f"{out.name}.try{tries}")
-        share = hygiene.measure(out.name, lambda path=path: make(path))
+        paths = {out: out if tries == 1 else out.with_name(f"{out.name}.try{tries}")
+                 for out in pending}
+        share = hygiene.measure(name, lambda paths=paths: make(paths))
         if best is None or share < best[0]:
-            best = (share, path)
+            best = (share, paths)
         if not hygiene.retry(share, tries):
             break
-    share, path = best
-    if path != out:
-        _swap(out, path)
-    write_text_atomic(record, json.dumps({"foreign_share": share,
-                                          "attempts": hygiene.seen[out.name]}) + "\n")
-    return out
+    share, paths = best
+    together = {"job": [out.name for out in pending]} if len(pending) > 1 else {}
+    for out, path in paths.items():
+        if path != out:
+            _swap(out, path)
+        write_text_atomic(out / HYGIENE_FILE, json.dumps(
+            {"foreign_share": share, "attempts": hygiene.seen[name], **together}) + "\n")
+    return outs
 
 
 def _swap(out: Path, better: Path) -> None:
@@ -195,6 +225,14 @@ class Blocks:
     fit model's own blocks, a fit pair (the fit model's ``--local`` profile and its ``sync``
     run) opens the block at the fit rank count. The machine's speed drifts over minutes: a
     profile is compared with runs near it in time, and the fit runs span the whole protocol.
+
+    With ``one_job`` a block's runs are one MPI job (``python -m executor.sequence``), in
+    the same order and each the same run as a job of its own, with one noise-guard
+    measurement for the block (a disturbed block is repeated whole). What changes: the
+    processes start once per block (on 2 cores most of a short run's cost is starting
+    Python, torch and MPI), and a block's later runs find the process warm (its warm-up
+    steps are excluded from every run's time either way); the two launches of a setup are
+    then two runs in one process, not two processes.
     """
 
     runs_dir: Path
@@ -204,6 +242,7 @@ class Blocks:
     fit_model: str
     fit_ranks: int
     steps: int
+    one_job: bool = False
     profiles: list[Path] = field(default_factory=list)
     fit_runs: list[Path] = field(default_factory=list)
     held_out: list[Path] = field(default_factory=list)
@@ -220,35 +259,61 @@ class Blocks:
         self.profiles.append(self.measure(f"{model}-n1", lambda d: run_profile(
             model, self.batch(model), d, self.steps)))
 
-    def local(self, model: str, p: int, name: str) -> None:
-        self.profiles.append(self.measure(name, lambda d: run_executor(
-            p, model, "sync", self.batch(model), d, self.steps, local=True)))
-
-    def run(self, model: str, p: int, strategy: str, name: str) -> Path:
-        return self.measure(name, lambda d: run_executor(p, model, strategy, self.batch(model),
-                                                         d, self.steps))
-
     def block(self, model: str, p: int, strategies: Sequence[str]) -> None:
-        self.local(model, p, f"{model}-local-n{p}")
-        if p == self.fit_ranks and model != self.fit_model:
-            fit = self.fit_model
-            self.local(fit, p, f"{fit}-local-n{p}-with-{model}")
-            self.fit_runs.append(self.run(fit, p, "sync", f"{fit}-sync-n{p}-with-{model}"))
+        """One model's runs at ``p`` ranks, in the time-symmetric order of the class
+        docstring: each as its own MPI job, or with ``one_job`` all in one."""
+        fit = self.fit_model
+        entries = [(f"{model}-local-n{p}", model, "sync", True, self.profiles)]
+        if p == self.fit_ranks and model != fit:
+            entries += [(f"{fit}-local-n{p}-with-{model}", fit, "sync", True, self.profiles),
+                        (f"{fit}-sync-n{p}-with-{model}", fit, "sync", False, self.fit_runs)]
         for repeat, order in ((1, strategies), (2, strategies[::-1])):
             for strategy in order:
                 name = f"{model}-{strategy}-n{p}" + ("" if repeat == 1 else f"-r{repeat}")
-                path = self.run(model, p, strategy, name)
-                is_fit = model == self.fit_model and strategy == "sync" and p == self.fit_ranks
-                (self.fit_runs if is_fit else self.held_out).append(path)
-        self.local(model, p, f"{model}-local-n{p}-r2")
+                is_fit = model == fit and strategy == "sync" and p == self.fit_ranks
+                entries.append((name, model, strategy, False,
+                                self.fit_runs if is_fit else self.held_out))
+        entries.append((f"{model}-local-n{p}-r2", model, "sync", True, self.profiles))
+        if self.one_job:
+            paths = self.job(f"{model}-n{p}-job", p, entries)
+        else:
+            paths = [self.measure(name, lambda d, m=m, s=s, local=local: run_executor(
+                p, m, s, self.batch(m), d, self.steps, local=local))
+                for name, m, s, local, _ in entries]
+        for (*_, role), path in zip(entries, paths):
+            role.append(path)
+
+    def job(self, name: str, p: int, entries: list) -> list[Path]:
+        """The block's runs as one MPI job (``python -m executor.sequence``), one
+        measurement of the noise guard; runs finished earlier are not run again."""
+        self.say(f"{name}: {len(entries)} runs in one MPI job")
+        outs = [self.runs_dir / entry[0] for entry in entries]
+        by_out = dict(zip(outs, entries))
+
+        def make(paths: dict[Path, Path]) -> None:
+            todo = []
+            for out, path in paths.items():
+                _, model, strategy, local, _ = by_out[out]
+                if not (path / "trace.parquet").exists():
+                    todo.append(executor_argv(model, strategy, self.batch(model), self.steps,
+                                              path, local))
+            if todo:
+                self.runs_dir.mkdir(parents=True, exist_ok=True)
+                run_executor_job(p, todo, self.runs_dir / f"{name}.json")
+
+        return guarded_job(outs, self.hygiene, make, name)
 
 
 def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT_MODEL,
                  strategies: Sequence[str] = STRATEGIES, ranks: Sequence[int] = RANKS,
                  steps: int = STEPS, log=print, batches: dict[str, int] | None = None,
                  hygiene: Hygiene | None = None, bench_sizes: str = BENCH_SIZES,
-                 bench_repeats: int = BENCH_REPEATS, overwrite: bool = False) -> Report:
+                 bench_repeats: int = BENCH_REPEATS, overwrite: bool = False,
+                 one_job: bool = False) -> Report:
     """Run the whole protocol into ``out``; returns the validation report of held-out runs.
+
+    ``one_job``: each block's runs (one model at one rank count) in one MPI job, one
+    measurement of the noise guard, instead of one job per run (see :class:`Blocks`).
 
     ``out`` must be new, empty, or an earlier protocol's folder (resumed: finished steps
     are kept); any other non-empty folder is refused unless ``overwrite``."""
@@ -269,7 +334,7 @@ def run_protocol(out: Path, models: Sequence[str] = MODELS, fit_model: str = FIT
                 p, d, sizes=bench_sizes, repeats=bench_repeats, overwrite=True))
         read_bench(path)
         benches.append(path)
-    plan = Blocks(out / "runs", hygiene, say, batch_of, fit_model, min(ranks), steps)
+    plan = Blocks(out / "runs", hygiene, say, batch_of, fit_model, min(ranks), steps, one_job)
     for model in models:
         plan.profile_alone(model)
         for p in ranks:

@@ -58,16 +58,20 @@ def what_if(fitted: str | Path | Cluster, *, fabric: str | Path | Fabric | None 
             device: str | Device | None = None, nodes: int | None = None,
             ranks_per_node: int | None = None, model: str | None = None,
             batch: int | None = None, max_nodes: int | None = None,
-            nics: int | None = None, oversubscription: float | None = None) -> Scenario:
-    """The fitted cluster with another fabric, device, NIC count or scale; see the module
-    docstring. The changes are made by :func:`hwmodels.cluster.with_changes`, as the
-    ``simulate`` command's what-if flags are."""
+            nics: int | None = None, oversubscription: float | None = None,
+            transport: str | None = None, progress: str | None = None) -> Scenario:
+    """The fitted cluster with another fabric, device, NIC count, scale, transport or MPI
+    progress rule; see the module docstring. The changes are made by
+    :func:`hwmodels.cluster.with_changes`, as the ``simulate`` command's flags are (a GPU
+    device on a machine fitted with a polled progress rule needs ``transport="host"`` or
+    ``progress="async"`` beside it: refused otherwise)."""
     cluster = fitted if isinstance(fitted, Cluster) else load_cluster(fitted)
     before = len(cluster.provenance.get("changes", []))
     if max_nodes is not None:
         cluster = replace(cluster, max_nodes=max(max_nodes, cluster.max_nodes))
     cluster = with_changes(cluster, device=device, nics=nics, devices_per_node=ranks_per_node,
-                           fabric=fabric, oversubscription=oversubscription, nodes=nodes)
+                           fabric=fabric, oversubscription=oversubscription, nodes=nodes,
+                           transport=transport, progress=progress)
     changes = tuple(cluster.provenance.get("changes", [])[before:])
     batch = _calibrated_batch(cluster, model, batch)
     return Scenario(cluster, model, batch, changes)

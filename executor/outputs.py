@@ -25,7 +25,8 @@ from executor.config import RunConfig
 from executor.tracing import PARTIAL_DIR, merge_partials
 from vocab.outpath import atomic_write, check_writable
 from vocab.errors import SpecError
-from vocab.runrecord import RUN_FILE, make_run_record, read_run_record, write_run_record
+from vocab.runrecord import (RUN_FILE, make_run_id, make_run_record, read_run_record,
+                             write_run_record)
 from vocab.timing import iteration_time_s, warmup_iterations
 from vocab.trace import TRACE_FILE, write_trace
 
@@ -37,10 +38,10 @@ RUN_MARKERS = (RUN_FILE, TRACE_FILE, PARTIAL_DIR, CHECKPOINT_DIR, METRICS_FILE, 
 
 
 def new_run_id(cfg: RunConfig) -> str:
-    """A readable, unique-enough run id."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return (f"exec-{cfg.model}-{cfg.strategy.name}-n{cfg.nprocs}-{stamp}-"
-            f"{os.getpid() % 10000:04d}")
+    """A readable, unique-enough run id (a file name anywhere: :func:`make_run_id`)."""
+    return make_run_id("exec", cfg.model, cfg.strategy.name, f"n{cfg.nprocs}",
+                       time.strftime("%Y%m%d"), time.strftime("%H%M%S"),
+                       f"{os.getpid() % 10000:04d}")
 
 
 #: The ``run`` section: every setting of the config that is not the machine, model, batch

@@ -364,16 +364,20 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
 
 def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None = None,
                  devices_per_node: int | None = None, fabric: str | Path | Any = None,
-                 oversubscription: float | None = None, nodes: int | None = None) -> Cluster:
+                 oversubscription: float | None = None, nodes: int | None = None,
+                 transport: str | None = None, progress: str | None = None) -> Cluster:
     """``cluster`` with the hardware changes a what-if asks for; None leaves a figure as it is.
 
-    The one place a cluster is changed from the command line (``simulate``, ``sweep``,
-    ``whatif``): ``device`` (a name or a Device; the node rebuilt by its topology, a calibrated
-    machine's measured compute dropped since it belongs to the old device), ``nics`` per node
-    (a named topology only), ``devices_per_node`` (:meth:`Cluster.with_devices_per_node`),
-    ``fabric`` (a preset name, a fabric YAML file or a Fabric; fitted inter-node figures
-    dropped), ``oversubscription`` and ``nodes`` (``max_nodes`` raised to it). Each change is
-    listed in ``provenance["changes"]`` so that a run records what was changed.
+    The one place a cluster is changed (the ``simulate``, ``sweep`` and ``whatif`` flags, and
+    :func:`simulator.api.simulate`'s ``transport`` and ``progress``): ``device`` (a name or a
+    Device; the node rebuilt by its topology, a calibrated machine's measured compute dropped
+    since it belongs to the old device), ``nics`` per node (a named topology only),
+    ``devices_per_node`` (:meth:`Cluster.with_devices_per_node`), ``fabric`` (a preset name, a
+    fabric YAML file or a Fabric; fitted inter-node figures dropped), ``oversubscription``,
+    ``transport`` (device-direct or host-staged collectives), ``progress`` (the MPI progress
+    rule) and ``nodes`` (``max_nodes`` raised to it). Each change is listed in
+    ``provenance["changes"]`` so that a run records what was changed. A change that leaves an
+    MPI progress rule on GPUs with device transport is refused (:func:`check_progress`).
     """
     changes = list(cluster.provenance.get("changes", []))
     _refuse_node_change_with_groups(cluster, device=device, nics=nics,
@@ -394,12 +398,40 @@ def with_changes(cluster: Cluster, *, device: str | Any = None, nics: int | None
     if oversubscription is not None:
         cluster = replace(cluster, oversubscription=oversubscription)
         changes.append(f"oversubscription {oversubscription:g}")
+    if transport is not None and transport != cluster.transport:
+        cluster = cluster.with_transport(transport)      # the Cluster refuses other names
+        changes.append(f"transport {transport}")
+    if progress is not None and progress != cluster.progress:
+        cluster = cluster.with_progress(progress)
+        changes.append(f"progress {progress}")
+    if device is not None or transport is not None or progress is not None:
+        asked = device if device is None or isinstance(device, str) else device.name
+        check_progress(cluster, device=asked)
     if nodes is not None:
         cluster = replace(cluster, max_nodes=max(nodes, cluster.max_nodes), nodes=nodes)
         changes.append(f"{nodes} nodes")
     if len(changes) == len(cluster.provenance.get("changes", [])):
         return cluster
     return replace(cluster, provenance={**cluster.provenance, "changes": changes})
+
+
+def check_progress(cluster: Cluster, device: str | None = None) -> None:
+    """MPI progress rules apply to MPI: GPUs with device transport run NCCL, always async.
+
+    ``device``: the device a change just put in (the refusal then names it and says what to
+    state: a fitted CPU machine's rule, e.g. polled ``test`` progress, does not carry over to
+    device-direct GPUs by itself)."""
+    if cluster.progress == "async" or cluster.transport != "device" or \
+            cluster.device.kind != "gpu":
+        return
+    if device is not None:
+        raise SpecError("device", device, f"a device {cluster.name}'s MPI progress rule "
+                        f"'{cluster.progress}' applies to; on GPUs also state transport host "
+                        "(MPI staged through host memory, the rule kept) or progress async "
+                        "(device-direct, NCCL-like)")
+    raise SpecError("progress", cluster.progress, "async with device transport on GPUs "
+                    "(NCCL's kernels progress on their own); state transport host for MPI "
+                    "progress semantics")
 
 
 def _refuse_node_change_with_groups(cluster: Cluster, **node_changes: Any) -> None:

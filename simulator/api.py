@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hwmodels.cluster import load_cluster
+from hwmodels.cluster import check_progress, load_cluster, with_changes
 from hwmodels.commmodel import CommModel
 from hwmodels.hetero import PLACEMENTS
 from vocab.argtypes import ITERATIONS, MAX_ITERATIONS
@@ -33,6 +33,7 @@ from simulator.engine import ORDERINGS, AnalyticNetwork, EngineSetup, run_engine
 from simulator.memory import memory_breakdown
 from simulator.noise import NoiseSpec, as_noise, pacing_factors, rank_factors, spread_factors
 from vocab.profile import ComputeProfile, load_profile
+from vocab.runrecord import make_run_id
 from simulator.roofline import roofline_profile
 from simulator.results import Comparison, SimResult
 from simulator.trust import trust_for
@@ -148,10 +149,7 @@ def prepare(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Wor
                         f" (its devices are CPUs; {stack_obj.library} runs on GPUs)")
     if transport is None and stack_obj is not None and stack_obj.transport == "host":
         transport = "host"
-    if transport is not None:
-        cluster_obj = cluster_obj.with_transport(transport)
-    if progress is not None:
-        cluster_obj = cluster_obj.with_progress(progress)
+    cluster_obj = with_changes(cluster_obj, transport=transport, progress=progress)
     check_progress(cluster_obj)
     workload = model if isinstance(model, Workload) else load_workload(model)
     if precision is not None:
@@ -211,15 +209,6 @@ def resolve_cluster(cluster: str | Path | Cluster, nodes: int | None,
     else:
         obj = load_cluster(cluster, nodes=nodes)
     return obj if devices_per_node is None else obj.with_devices_per_node(devices_per_node)
-
-
-def check_progress(cluster: Cluster) -> None:
-    """MPI progress modes apply to MPI: GPUs with device transport run NCCL, always async."""
-    if cluster.progress != "async" and cluster.transport == "device" and \
-            cluster.device.kind == "gpu":
-        raise SpecError("progress", cluster.progress, "async with device transport on GPUs "
-                        "(NCCL's kernels progress on their own); use transport='host' for "
-                        "MPI progress semantics")
 
 
 def check_profile(profile: LayerTimes, workload: Workload, batch: int) -> None:
@@ -455,7 +444,7 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
 def run_id_for(specs: dict[str, Any]) -> str:
     """A deterministic id: the same inputs give the same id (and the same trace)."""
     digest = hashlib.sha1(json.dumps(specs, sort_keys=True, default=str).encode()).hexdigest()
-    return f"sim-{specs['workload']['name']}-{specs['strategy']['name']}-{digest[:10]}"
+    return make_run_id("sim", specs["workload"]["name"], specs["strategy"]["name"], digest[:10])
 
 
 def simulate(cluster: str | Path | Cluster = "dgx1-p100", model: str | Path | Workload = "alexnet",

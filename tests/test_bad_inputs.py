@@ -143,6 +143,8 @@ def test_usage_errors_are_one_line_too(tmp_path: Path) -> None:
 OUTPUTS = {
     "simulate": (["simulate", "--model", "alexnet-ci", "--iterations", "1", "--out", "OUT"],
                  "dir"),
+    "whatif": (["whatif", "--cluster", "dgx1-p100", "--model", "alexnet-ci", "--iterations",
+                "1", "--out", "OUT"], "dir"),
     "sweep": (["sweep", "--models", "alexnet-ci", "--iterations", "1", "--no-progress",
                "--out", "OUT"], "file"),
     "demo": (["demo", "--no-loop", "--iterations", "1", "--out", "OUT"], "dir"),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from calibration import hostload
-from calibration.protocol import HYGIENE_FILE, Hygiene, guarded, run_protocol
+from calibration.protocol import HYGIENE_FILE, Hygiene, guarded, guarded_job, run_protocol
 
 
 def test_foreign_load_sees_no_foreign_work_in_our_own_child():
@@ -89,3 +90,66 @@ def test_reduced_protocol_fits_reports_and_predicts(tmp_path, mpiexec):
     assert all(len(p.repeats) == 2 for p in report.predictions)
     assert any(f.endswith("bert-ci-local-n2") for f in summary["fit_set"])
     assert report.median_abs_error_pct < 35.0, report.table()
+
+
+def test_a_job_of_several_runs_is_one_measurement_repeated_whole(tmp_path, monkeypatch):
+    shares = iter([0.6, 0.2])
+    hygiene = Hygiene(max_foreign=0.1, attempts=2, quiet_wait_s=0)
+
+    def fake_measure(name, attempt):
+        attempt()
+        share = next(shares)
+        hygiene.seen.setdefault(name, []).append(share)
+        return share
+
+    monkeypatch.setattr(hygiene, "measure", fake_measure)
+    outs = [tmp_path / name for name in ("local", "sync", "delayed")]
+    jobs = []
+
+    def make(paths):
+        jobs.append(sorted(p.name for p in paths.values()))
+        for path in paths.values():
+            path.mkdir()
+            (path / "job").write_text(str(len(jobs)))
+
+    assert guarded_job(outs, hygiene, make, "block") == outs
+    assert jobs == [["delayed", "local", "sync"],
+                    ["delayed.try2", "local.try2", "sync.try2"]]   # the whole job again
+    for out in outs:                                  # every run from the cleaner job
+        assert (out / "job").read_text() == "2"
+        record = json.loads((out / HYGIENE_FILE).read_text())
+        assert record == {"foreign_share": 0.2, "attempts": [0.6, 0.2],
+                          "job": ["local", "sync", "delayed"]}
+    assert guarded_job(outs, hygiene, make, "block") == outs and len(jobs) == 2
+
+
+def test_a_resumed_job_makes_only_the_runs_it_lacks(tmp_path):
+    hygiene = Hygiene(max_foreign=1.01, quiet_wait_s=0)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    guarded(outs[0], hygiene, lambda p: p.mkdir())
+    made = []
+    guarded_job(outs, hygiene, lambda paths: made.extend(paths), "ab")
+    assert made == [outs[1]]
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_one_job_runs_the_block_in_one_mpi_job_and_times_each_run(tmp_path, mpiexec):
+    """The small protocol with ``one_job``: the block's six runs come from one MPI job
+    (its runs file lists them), each with its own trace and record, each timed."""
+    report = run_protocol(tmp_path, models=("alexnet-ci",), fit_model="alexnet-ci",
+                          strategies=("sync", "delayed"), ranks=(2,), steps=6,
+                          batches={"alexnet-ci": 16}, log=lambda _: None,
+                          hygiene=Hygiene(attempts=1, quiet_wait_s=0),
+                          bench_sizes="1KiB..64KiB", bench_repeats=2, one_job=True)
+    runs = json.loads((tmp_path / "runs" / "alexnet-ci-n2-job.json").read_text())
+    assert len(runs) == 6 and all("--out" in argv for argv in runs)
+    assert sum("--local" in argv for argv in runs) == 2
+    held = [p.run.rsplit("/", 1)[-1] for p in report.predictions]
+    assert held == ["alexnet-ci-delayed-n2"] and len(report.predictions[0].repeats) == 2
+    for argv in runs:
+        out = Path(argv[argv.index("--out") + 1])
+        record = json.loads((out / "run.json").read_text())
+        assert record["status"] == "ok" and record["specs"]["cluster"]["ranks"] == 2
+        assert len(json.loads((out / HYGIENE_FILE).read_text())["job"]) == 6
+    assert all(p.measured_s > 0 and p.predicted_s > 0 for p in report.predictions)

@@ -126,3 +126,112 @@ def test_sweep_takes_devices_per_node_and_the_what_if_flags(tmp_path):
     row = pd.read_csv(table).iloc[0]
     assert row["ranks"] == 2 * 2
     assert load_cluster(row["cluster"]).fabric.name == "eth-10g"
+
+
+# -- transport and progress: stated on the command line, one change mechanism -----------------
+
+@pytest.fixture(scope="module")
+def fitted_cpu(tmp_path_factory):
+    """A calibrated CPU machine (synthetic traces of the local 2-core preset): its fitted
+    progress rule is the executor's polled ``test``, with device transport (CPU memory)."""
+    from calibration import synthetic
+    from calibration.calibrate import calibrate, mpich_algorithm
+    from simulator.roofline import roofline_profile
+    from vocab.strategies import StrategySpec
+    from vocab.workload import load_workload
+
+    d = tmp_path_factory.mktemp("fittedcpu")
+    cluster = synthetic.local_machine()
+    synthetic.write_bench(d / "bench", cluster, mpich_algorithm, ranks=(2,), noise=0.002)
+    profile = roofline_profile(load_workload("resnet18-ci"), cluster.device, 16)
+    runs = [synthetic.write_run(d / f"n{p}", cluster.with_devices_per_node(p), "resnet18-ci",
+                                StrategySpec("sync"), 16, profile) for p in (1, 2)]
+    calibrate([d / "bench", *runs], d / "fitted.yaml")
+    fitted = load_cluster(d / "fitted.yaml")
+    assert (fitted.transport, fitted.progress, fitted.device.kind) == ("device", "test", "cpu")
+    return d / "fitted.yaml"
+
+
+def test_with_changes_states_transport_and_progress_and_refuses_mpi_rules_on_nccl():
+    base = load_cluster("dgx1-p100")
+    host = with_changes(base, transport="host", progress="test")
+    assert (host.transport, host.progress) == ("host", "test")
+    assert host.provenance["changes"] == ["transport host", "progress test"]
+    assert with_changes(base, transport=base.transport) is base      # no change, none listed
+    for kwargs, field in (({"transport": "pcie"}, "transport"), ({"progress": "test"}, "progress"),
+                          ({"progress": "poll"}, "progress")):
+        with pytest.raises(SpecError) as info:
+            with_changes(base, **kwargs)
+        assert info.value.field == field
+    # a CPU cluster's ranks progress MPI as asked, whatever the transport
+    assert with_changes(load_cluster("cpu-10gbe"), progress="wait").progress == "wait"
+
+
+def test_whatif_gpu_on_a_fitted_cpu_machine_needs_transport_or_progress(fitted_cpu, capsys):
+    common = ["whatif", "--cluster", str(fitted_cpu), "--model", "resnet18-ci", "--device",
+              "v100-sxm2", "--strategy", "sync,delayed", "--iterations", "2"]
+    capsys.readouterr()
+    assert main(common) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "device" in err and "'test'" in err
+    assert "transport host" in err and "progress async" in err
+    host = run_json(capsys, [*common, "--transport", "host", "--json"])
+    nccl = run_json(capsys, [*common, "--progress", "async", "--json"])
+    assert host["changes"] == ["device v100-sxm2/2", "transport host"]
+    assert nccl["changes"] == ["device v100-sxm2/2", "progress async"]
+    # whatif and simulate with the same flags: one mechanism, one prediction
+    same = run_json(capsys, ["simulate", *common[1:], "--transport", "host", "--json"])
+    for a, b in zip(host["results"], same["results"]):
+        assert a["iteration_time_s"] == pytest.approx(b["iteration_time_s"], rel=1e-9)
+    assert all(r["iteration_time_s"] > 0 for r in host["results"] + nccl["results"])
+
+
+def test_whatif_records_the_transport_in_run_json(fitted_cpu, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["whatif", "--cluster", str(fitted_cpu), "--model", "resnet18-ci", "--device",
+                 "v100-sxm2", "--transport", "host", "--strategy", "sync", "--iterations", "2",
+                 "--out", str(out)]) == 0
+    assert "host transport, test progress" in capsys.readouterr().out
+    (record,) = out.glob("*/run.json")
+    spec = json.loads(record.read_text())["specs"]["cluster"]
+    assert (spec["transport"], spec["progress"], spec["device"]) == ("host", "test",
+                                                                     "v100-sxm2/2")
+    assert spec["changes"] == ["device v100-sxm2/2", "transport host"]
+
+
+def test_whatif_takes_gpus_per_node_as_simulate_does(capsys):
+    flags = ["--cluster", "pcie8-p100", "--model", "resnet50", "--strategy", "sync",
+             "--iterations", "2", "--json"]
+    a = run_json(capsys, ["whatif", *flags, "--gpus-per-node", "4"])
+    b = run_json(capsys, ["whatif", *flags, "--devices-per-node", "4"])
+    c = run_json(capsys, ["simulate", *flags, "--gpus-per-node", "4"])
+    assert a["results"] == b["results"]
+    assert a["results"][0]["iteration_time_s"] == pytest.approx(
+        c["results"][0]["iteration_time_s"], rel=1e-9)
+    assert main(["whatif", *flags, "--gpus-per-node", "4", "--devices-per-node", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--gpus-per-node" in err
+
+
+def test_the_cluster_flags_are_one_definition_in_every_command():
+    import argparse
+
+    from gradsync.cli.main import build_parser
+
+    commands = {}
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            commands = action.choices
+
+    def flag(command: str, option: str):
+        found = [a for a in commands[command]._actions if option in a.option_strings]
+        assert found, f"{command} lacks {option}"
+        a = found[0]
+        return (a.dest, a.choices, a.type, a.help)
+
+    for option in ("--fabric", "--nics", "--oversubscription", "--device", "--transport",
+                   "--devices-per-node", "--gpus-per-node", "--progress"):
+        shown = {cmd: flag(cmd, option) for cmd in ("simulate", "whatif", "sweep")
+                 if option != "--progress" or cmd != "sweep"}     # sweep's grid: no progress
+        same = {cmd: v[:3] for cmd, v in shown.items()}
+        assert len(set(map(repr, same.values()))) == 1, same

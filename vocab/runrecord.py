@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import asdict, fields, is_dataclass
@@ -86,6 +87,24 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+#: What a run id may hold: letters, digits, '.', '_' and '-', the characters every file
+#: system takes in a name (POSIX's portable filename set); anything else becomes '_'.
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
+#: Longest a run id's part (a model's name) may be: a factory path can be long, and the
+#: id names directories; the record's specs keep the whole name.
+RUN_ID_PART_MAX = 48
+
+
+def make_run_id(source: str, *parts: Any) -> str:
+    """The one way a run id is made: ``source`` and ``parts`` joined by '-', each part in
+    the portable filename set (a factory model ``pkg.mod:make`` becomes ``pkg.mod_make``, a
+    file ``models/net.py:build`` ``models_net.py_build``), no part starting with '.' or
+    longer than :data:`RUN_ID_PART_MAX`, so that an id is a file or directory name anywhere."""
+    safe = [_UNSAFE_ID.sub("_", str(part)).strip("._-")[:RUN_ID_PART_MAX] or "_"
+            for part in (source, *parts)]
+    return "-".join(safe)
 
 
 def make_run_record(source: str, run_id: str, specs: dict[str, Any], seed: int | None,

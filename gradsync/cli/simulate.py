@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from vocab.argtypes import (BATCH, BUCKET_MB, DEVICES_PER_NODE, ITERATIONS, NODES, NOISE_CV,
-                            RANKS_SIMULATED, SEED, STALENESS)
+from vocab.argtypes import (BATCH, BUCKET_MB, ITERATIONS, NODES, NOISE_CV, RANKS_SIMULATED,
+                            SEED, STALENESS)
 from vocab.errors import SpecError
 from vocab.outpath import check_output
 from simulator.api import compare
-from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster
+from gradsync.cli.cluster_options import (add_cluster_arguments, add_devices_arguments,
+                                          add_rule_arguments, changed_cluster,
+                                          devices_per_node, rule_kwargs)
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from vocab.strategies.plan import MiB
 
@@ -35,12 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list (sync, layerwise, bucketed, delayed, "
                         "crossiter)")
-    p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
-    p.add_argument("--force", action="store_true", help="replace an earlier --out")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    add_output_arguments(p)
     p.add_argument("--strict", action="store_true",
                    help="refuse (exit 2) a setup whose memory per rank exceeds the device's")
     p.set_defaults(func=run)
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """--out, --force and --json (simulate and whatif)."""
+    p.add_argument("--out", type=Path, help="write each run (trace, run.json, summary) here")
+    p.add_argument("--force", action="store_true", help="replace an earlier --out")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,9 +56,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="alexnet", help="zoo workload name or YAML file")
     p.add_argument("--batch", type=BATCH, help="samples per device (default: the model's)")
     p.add_argument("--nodes", type=NODES, help="number of nodes (default: the preset's)")
-    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
-                   help="devices (ranks) per node where the node's topology allows (a CPU "
-                        "node's ranks; a fitted machine then uses its figures at N ranks)")
+    add_devices_arguments(p)
     p.add_argument("--iterations", type=ITERATIONS,
                    help="measured iterations (default 5; 40 with compute noise)")
     p.add_argument("--fidelity", default="analytic", choices=("analytic", "detailed"))
@@ -60,12 +65,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "estimated to take long prints its time and memory estimate first)")
     p.add_argument("--placement", default="packed", choices=("packed", "spread", "rail-aligned"),
                    help="where the nodes sit on a cluster's leaf switches (fabric_leaves)")
-    p.add_argument("--transport", choices=("device", "host"),
-                   help="device-direct (NCCL-like) or host-staged MPI collectives")
-    p.add_argument("--progress", choices=("async", "wait", "test"),
-                   help="when non-blocking MPI collectives progress: on their own (async), "
-                        "only inside Wait (wait), or also one step per MPI_Test at each layer "
-                        "boundary (test); default: the cluster's (async)")
+    add_rule_arguments(p)
     p.add_argument("--bucket-mb", type=BUCKET_MB, help="bucket size in MiB (bucketed, crossiter)")
     p.add_argument("--merge", choices=("size", "mgwfbp"), help="bucketing rule")
     p.add_argument("--staleness", type=STALENESS, help="delayed: update applies gradients d steps old")
@@ -97,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare(strategies, cluster=changed_cluster(args), model=args.model,
                          batch=args.batch,
                          nodes=args.nodes, iterations=args.iterations, fidelity=args.fidelity,
-                         seed=args.seed, noise=args.noise_cv, transport=args.transport,
+                         seed=args.seed, noise=args.noise_cv,
                          bucket_bytes=bucket_bytes(args), staleness=args.staleness,
-                         merge=args.merge, progress=args.progress,
-                         max_ranks=getattr(args, "max_ranks", None),
+                         merge=args.merge, max_ranks=getattr(args, "max_ranks", None),
                          placement=getattr(args, "placement", "packed"),
-                         **{"devices_per_node": args.devices_per_node, **stack_kwargs(args)})
+                         devices_per_node=devices_per_node(args), **rule_kwargs(args),
+                         **stack_kwargs(args))
     table = comparison.table(full=True)
     warnings = comparison.memory_warnings()
     if warnings and args.strict:

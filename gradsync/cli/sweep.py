@@ -10,9 +10,11 @@ import argparse
 from pathlib import Path
 
 from hwmodels.cluster import save_cluster
-from vocab.argtypes import DEVICES_PER_NODE, ITERATIONS, JOBS
+from vocab.argtypes import ITERATIONS, JOBS
 from vocab.outpath import check_output
-from gradsync.cli.cluster_options import add_cluster_arguments, changed_cluster, cluster_changes
+from gradsync.cli.cluster_options import (add_cluster_arguments, add_devices_arguments,
+                                          add_rule_arguments, changed_cluster, cluster_changes,
+                                          devices_per_node)
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from simulator.sweep import GRID_AXES, expand_grid, load_grid, run_sweep, write_table
 
@@ -46,9 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=_list, help="per-device batch sizes, comma-separated")
     p.add_argument("--iterations", type=ITERATIONS)
     p.add_argument("--fidelity", choices=("analytic", "detailed"))
-    p.add_argument("--transport", choices=("device", "host"))
-    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
-                   help="devices (ranks) per node where the node's topology allows")
+    add_rule_arguments(p, progress=False)
+    add_devices_arguments(p, "devices (ranks) per node where the node's topology allows")
     add_stack_arguments(p)
     add_cluster_arguments(p)
     p.add_argument("--jobs", type=JOBS, help="local worker processes (default: all cores)")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {"cluster": args.clusters, "nodes": args.nodes, "model": args.models,
              "strategy": args.strategies, "bucket_mb": args.bucket_mb, "batch": args.batch,
              "iterations": args.iterations, "fidelity": args.fidelity,
-             "transport": args.transport, "devices_per_node": args.devices_per_node}
+             "transport": args.transport, "devices_per_node": devices_per_node(args)}
     grid.update({k: v for k, v in {**flags, **stack_kwargs(args)}.items() if v is not None})
     check_output(args.out, overwrite=args.force)    # fail before the work, not after it
     if cluster_changes(args):

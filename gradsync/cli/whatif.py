@@ -4,7 +4,11 @@
 
 The cluster (usually one written by ``gradsync calibrate``) keeps what was fitted (intra-node
 links, per-collective overhead, compute and its noise) and takes the changes asked for; the
-strategies are then simulated as ``gradsync simulate`` does. The prediction path is
+strategies are then simulated as ``gradsync simulate`` does. A fitted CPU machine keeps its
+MPI progress rule (e.g. polled ``test``); moved onto GPUs with ``--device`` it needs
+``--transport host`` (MPI staged through host memory, the rule kept) or ``--progress async``
+(device-direct, NCCL-like), and is refused in one line without either. ``--out DIR`` saves
+each run (its ``run.json`` lists the changes under ``specs.cluster.changes``). The prediction path is
 :func:`calibration.whatif.what_if` (changes by :func:`hwmodels.cluster.with_changes`).
 """
 
@@ -14,11 +18,14 @@ import argparse
 import json
 
 from calibration.whatif import what_if
-from gradsync.cli.cluster_options import add_cluster_arguments, cluster_changes
-from gradsync.cli.simulate import JSON_KEYS, format_table, strategy_list
+from gradsync.cli.cluster_options import (add_cluster_arguments, add_devices_arguments,
+                                          add_rule_arguments, cluster_changes,
+                                          devices_per_node, rule_kwargs)
+from gradsync.cli.simulate import JSON_KEYS, add_output_arguments, format_table, strategy_list
 from hwmodels.cluster import load_cluster
 from simulator.api import compare
-from vocab.argtypes import BATCH, DEVICES_PER_NODE, ITERATIONS, NODES, SEED
+from vocab.argtypes import BATCH, ITERATIONS, NODES, SEED
+from vocab.outpath import check_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,28 +37,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="workload (default: the first calibrated one, else alexnet)")
     p.add_argument("--batch", type=BATCH, help="per-device batch (default: a calibrated one)")
     p.add_argument("--nodes", type=NODES, help="node count (max_nodes raised to it)")
-    p.add_argument("--devices-per-node", type=DEVICES_PER_NODE, metavar="N",
-                   help="ranks per node (a calibrated machine uses its figures at N ranks)")
+    add_devices_arguments(p, "ranks per node (a calibrated machine uses its figures at N "
+                             "ranks)")
     add_cluster_arguments(p)
+    add_rule_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list")
     p.add_argument("--iterations", type=ITERATIONS, help="measured iterations (default: simulate's)")
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    add_output_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Change the machine, simulate each strategy, print the table (or JSON)."""
-    changes = cluster_changes(args)
-    scenario = what_if(args.cluster, nodes=args.nodes, ranks_per_node=args.devices_per_node,
-                       model=args.model or _first_model(args.cluster), batch=args.batch,
-                       **changes)
     strategies = strategy_list(args.strategy)
+    if args.out:        # refused before the simulation, not after it
+        check_output(args.out, overwrite=args.force, kind="dir")
+    scenario = what_if(args.cluster, nodes=args.nodes, ranks_per_node=devices_per_node(args),
+                       model=args.model or _first_model(args.cluster), batch=args.batch,
+                       **cluster_changes(args), **rule_kwargs(args))
     model = {"model": scenario.model} if scenario.model else {}
     comparison = compare(strategies, cluster=scenario.cluster, batch=scenario.batch,
                          iterations=args.iterations, seed=args.seed, **model)
     table = comparison.table(full=True)
+    if args.out:
+        comparison.save(args.out, overwrite=args.force)
     if args.json:
         rows = table.reset_index().to_dict(orient="records")
         print(json.dumps({"changes": list(scenario.changes),
@@ -61,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
     first = next(iter(comparison))
     cluster = scenario.cluster
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster.name} x "
-          f"{cluster.nodes} nodes ({first.ranks} ranks, fabric {cluster.fabric.name})")
+          f"{cluster.nodes} nodes ({first.ranks} ranks, fabric {cluster.fabric.name}, "
+          f"{cluster.transport} transport, {cluster.progress} progress)")
     print(f"changed: {', '.join(scenario.changes) or 'nothing'}")
     print(format_table(table))
     print(comparison.trust.line)
+    if args.out:
+        print(f"runs written under {args.out}")
     return 0
 
 
