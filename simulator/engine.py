@@ -317,8 +317,8 @@ class Rank:
     def finish(self, it: int):
         """The strategy's wait point, then the optimizer update."""
         setup, plan = self.setup, self.setup.plan
-        if plan.wait_point == "next_forward":
-            return
+        if plan.wait_point == "next_forward" and setup.messages:
+            return        # each message's update gates the next forward (see forward)
         waited = it if plan.wait_point == "update" else it - plan.staleness
         if waited < 0:   # delayed warm-up: no averaged gradient to apply yet
             return

@@ -105,3 +105,11 @@ def test_trace_carries_every_gradient_byte_each_iteration(strategy):
     # every simulated iteration, warm-up included, sends every gradient once
     assert (per_iteration == sum(grads)).all()
     assert len(per_iteration) == result.setup.iterations
+
+
+def test_crossiter_pays_the_update_when_no_layer_has_gradient_bytes():
+    """Found by the property above: a model without gradient bytes has no message, and
+    crossiter, which applies its update per message as each arrives, never updated."""
+    fwd, bwd, update = [0.00390625], [0.00390625], 0.001953125
+    ctx = toy_context([0], fwd, bwd, update)
+    assert run(ctx, "crossiter").iteration_time_s == pytest.approx(sum(fwd) + sum(bwd) + update)
