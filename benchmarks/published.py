@@ -13,6 +13,13 @@ An optional ``baseline_gpus`` column (default 1) is for tables that publish effi
 to a larger baseline (ABCI: to one node of 4 GPUs): the predicted efficiency is then the
 simulated throughput per GPU over that of the simulated baseline.
 
+Optional ``epoch_samples`` and ``epoch_fixed_s`` (both or neither) are for tables that time
+whole epochs rather than steady steps (ABCI: the wall time of a 90-epoch run): an epoch is
+``ceil(epoch_samples / GPUs) / batch`` steps (a ``DistributedSampler`` pads every rank to the
+same share) plus ``epoch_fixed_s`` seconds that do not shrink with the GPUs (loaders
+started again every epoch), and the throughput compared is samples per epoch over its time
+(:func:`epoch_throughput`), at the row's size and at its baseline alike.
+
 ``stack`` and ``precision`` are passed to the simulator only where ``simulator.api.simulate``
 accepts them (``inspect.signature``); otherwise each row says they were not applied.
 ``--write-bands`` writes the per-class residuals that every prediction's trust line reads
@@ -25,6 +32,7 @@ import argparse
 import csv
 import inspect
 import json
+import math
 import statistics
 import sys
 from dataclasses import asdict, dataclass, field
@@ -56,7 +64,7 @@ ROW_SETS = {"published": (DEFAULT_CSV,), "holdout": (HOLDOUT_CSV,),
             "all": (DEFAULT_CSV, HOLDOUT_CSV)}
 REQUIRED_COLUMNS = ("set", "source", "cluster", "nodes", "gpus_per_node", "model", "batch",
                     "precision", "stack", "strategy", "throughput_1gpu", "throughput")
-OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus")
+OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus", "epoch_samples", "epoch_fixed_s")
 PRECISIONS = ("fp32", "amp", "fp16", "bf16")
 #: Strategy names, and the tables' labels for MG-WFBP merging (``simulator.api.label``).
 ROW_STRATEGIES = (*STRATEGIES, "bucketed+mgwfbp", "crossiter+mgwfbp")
@@ -84,6 +92,10 @@ class PublishedRow:
     throughput: float
     baseline_gpus: int = 1
     row: int = 0                     # 1-based data row of the CSV
+    #: Whole epochs timed (both set, or neither: steady steps): samples per epoch, and the
+    #: seconds of every epoch that do not shrink with the GPUs.
+    epoch_samples: int | None = None
+    epoch_fixed_s: float | None = None
 
     @property
     def gpus(self) -> int:
@@ -98,6 +110,21 @@ class PublishedRow:
 def efficiency(throughput: float, gpus: int, throughput_1gpu: float) -> float:
     """Scaling efficiency: ``throughput / (gpus * throughput_1gpu)``."""
     return throughput / (gpus * throughput_1gpu)
+
+
+def epoch_steps(epoch_samples: int, gpus: int, batch: int) -> float:
+    """Steps of one epoch: each rank's padded share ``ceil(samples / gpus)`` (a
+    ``DistributedSampler`` pads every rank to the same share) over ``batch``; a partial last
+    step counts as its share of a step (steps that are mostly compute)."""
+    return math.ceil(epoch_samples / gpus) / batch
+
+
+def epoch_throughput(step_throughput: float, gpus: int, batch: int, epoch_samples: int,
+                     fixed_s: float) -> float:
+    """Samples per second over whole epochs: ``epoch_samples`` over the epoch's steps at the
+    steady step time ``gpus * batch / step_throughput``, plus ``fixed_s`` per epoch."""
+    step_s = gpus * batch / step_throughput
+    return epoch_samples / (epoch_steps(epoch_samples, gpus, batch) * step_s + fixed_s)
 
 
 # ------------------------------------------------------------------------------- the CSV
@@ -142,14 +169,20 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
             raise RowError(path, number, column, text, "a whole number >= 1")
         return int(text)
 
-    def positive(column: str) -> float:
+    def positive(column: str, zero: bool = False) -> float:
         try:
             value = float(cell(column))
         except ValueError:
             value = float("nan")
-        if not value > 0 or value == float("inf"):
-            raise RowError(path, number, column, cell(column), "a positive number")
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            raise RowError(path, number, column, cell(column),
+                           "a number >= 0" if zero else "a positive number")
         return value
+
+    if bool(cell("epoch_samples")) != bool(cell("epoch_fixed_s")):
+        column = "epoch_fixed_s" if cell("epoch_samples") else "epoch_samples"
+        raise RowError(path, number, column, cell(column),
+                       "a value beside the other epoch column (both or neither)")
 
     check_words(path, number, cell)
     row = PublishedRow(cell("set"), cell("source"), cell("cluster"), count("nodes"),
@@ -157,7 +190,9 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
                        cell("stack"), cell("strategy"),
                        positive("bucket_mb") if cell("bucket_mb") else None,
                        positive("throughput_1gpu"), positive("throughput"),
-                       count("baseline_gpus", default=1), number)
+                       count("baseline_gpus", default=1), number,
+                       count("epoch_samples") if cell("epoch_samples") else None,
+                       positive("epoch_fixed_s", zero=True) if cell("epoch_fixed_s") else None)
     # The cluster file must load here; whether it takes the row's size is the simulator's
     # answer, per row (predict_csv).
     for column, resolve in (("cluster", lambda: base_cluster(cluster_path(row.cluster,
@@ -268,7 +303,8 @@ def row_settings(row: PublishedRow) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int) -> float:
-    """Samples/s of the row's setup at ``gpus`` GPUs, the profile scaled to one GPU's rate."""
+    """Samples/s of the row's setup at ``gpus`` GPUs, the profile scaled to one GPU's rate
+    (over whole epochs, :func:`epoch_throughput`, when the row times epochs)."""
     cluster = row_cluster(row, csv_dir, gpus)
     model = workload(row.model)
     profile = roofline_profile(model, cluster.device, row.batch)
@@ -276,7 +312,10 @@ def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int) -> float:
     keywords, _ = row_settings(row)
     strategy = row.strategy.split("+")[0]
     result = simulate(cluster, model, row.batch, strategy, profile=profile, **keywords)
-    return result.throughput_samples_s
+    if row.epoch_samples is None:
+        return result.throughput_samples_s
+    return epoch_throughput(result.throughput_samples_s, gpus, row.batch, row.epoch_samples,
+                            row.epoch_fixed_s or 0.0)
 
 
 def predict_row(row: PublishedRow, csv_dir: Path) -> RowResult:

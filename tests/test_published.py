@@ -113,6 +113,56 @@ def test_fields_the_simulator_cannot_take_are_reported_not_dropped():
     assert not any(item.startswith("precision") for item in fp32.not_applied)
 
 
+# ------------------------------------------------------------------------------ whole epochs
+
+def test_an_epoch_with_no_fixed_cost_and_an_even_split_is_the_steady_throughput():
+    # 4 GPUs x batch 10 over 400 samples: 10 steps, no padding, nothing else.
+    assert published.epoch_throughput(1000.0, 4, 10, 400, 0.0) == pytest.approx(1000.0)
+
+
+def test_epoch_throughput_by_hand():
+    # 40 samples a step at 1000 samples/s: 0.04 s a step; 400 samples on 4 GPUs: 10 steps
+    # (0.4 s), plus 0.6 s fixed: 400 samples in 1.0 s.
+    assert published.epoch_throughput(1000.0, 4, 10, 400, 0.6) == pytest.approx(400.0)
+    # 401 samples: every rank padded to ceil(401 / 4) = 101, 10.1 steps.
+    assert published.epoch_steps(401, 4, 10) == pytest.approx(10.1)
+    assert published.epoch_throughput(1000.0, 4, 10, 401, 0.0) == pytest.approx(401 / 0.404)
+
+
+def test_a_fixed_cost_per_epoch_is_amdahls_serial_part():
+    # Perfect steps (per-GPU throughput constant): efficiency against 1 GPU is
+    # (S t + F) / (S t / n + F) / n with S t one GPU's epoch of steps.
+    samples, batch, per_gpu, fixed = 1_280_000, 64, 400.0, 5.0
+    one = published.epoch_throughput(per_gpu, 1, batch, samples, fixed)
+    serial = samples / per_gpu
+    previous = 1.0
+    for n in (2, 8, 32, 128):
+        eff = published.epoch_throughput(per_gpu * n, n, batch, samples, fixed) / (n * one)
+        assert eff == pytest.approx((serial + fixed) / (serial / n + fixed) / n)
+        assert eff < previous
+        previous = eff
+
+
+def test_only_the_rows_that_time_epochs_carry_the_epoch_columns():
+    rows = load_rows(DEFAULT_CSV)
+    epochs = [r for r in rows if r.epoch_samples is not None]
+    assert epochs and all(r.epoch_fixed_s is not None for r in epochs)
+    # ImageNet-1k's training set, timed by whole runs (ABCI's Horovod table).
+    assert {r.epoch_samples for r in epochs} == {1_281_167}
+    assert all("whole-epoch" in r.source for r in epochs)
+
+
+def test_a_row_without_its_epoch_fixed_cost_predicts_its_steady_throughput():
+    row = next(r for r in load_rows(DEFAULT_CSV) if r.epoch_samples is not None)
+    steady = replace(row, epoch_samples=None, epoch_fixed_s=None)
+    free = replace(row, epoch_fixed_s=0.0)
+    with_cost = predict_row(row, DEFAULT_CSV.parent).predicted_efficiency
+    # Padding aside (under 0.1 % here), an epoch of steps alone is the steady figure.
+    assert predict_row(free, DEFAULT_CSV.parent).predicted_efficiency == pytest.approx(
+        predict_row(steady, DEFAULT_CSV.parent).predicted_efficiency, rel=1e-3)
+    assert with_cost < predict_row(steady, DEFAULT_CSV.parent).predicted_efficiency
+
+
 # ------------------------------------------------------------------------------ bad CSVs
 
 @pytest.mark.parametrize("edit, needle", [
@@ -124,6 +174,10 @@ def test_fields_the_simulator_cannot_take_are_reported_not_dropped():
     (lambda t: t.replace("2,8,resnet50", "2,8,resnet51", 1), "row 3 column model"),
     (lambda t: t.replace("tiny-eth.yaml", "missing.yaml", 1), "row 6 column cluster"),
     (lambda t: t.replace(",amp,", ",fp8,", 1), "row 4 column precision"),
+    (lambda t: t.replace(",throughput\n", ",throughput,epoch_samples\n", 1)
+     .replace(",400,3000\n", ",400,3000,1000\n", 1), "row 1 column epoch_fixed_s"),
+    (lambda t: t.replace(",throughput\n", ",throughput,epoch_samples,epoch_fixed_s\n", 1)
+     .replace(",400,3000\n", ",400,3000,1000,-1\n", 1), "row 1 column epoch_fixed_s"),
 ])
 def test_a_broken_csv_is_one_line_naming_file_row_and_column(tmp_path, capsys, edit, needle):
     (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())
