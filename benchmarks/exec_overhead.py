@@ -102,7 +102,7 @@ def worker(cfg: Config, strategy: str, steps: int, out: Path, traced_first: bool
                      torch.device("cpu"), state)
             t1 = time.perf_counter()
             if (step + 1) % run.flush_every == 0:
-                state.flush()
+                state.flush(background=True)   # as train_rank's periodic flush
                 flush_s[trace].append(time.perf_counter() - t1)
             seconds[trace].append(t1 - t0)
     slowest = {k: _slowest(comm, v) for k, v in seconds.items()}

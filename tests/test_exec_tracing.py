@@ -162,3 +162,75 @@ def test_a_users_own_hook_on_a_layer_output_still_fires_and_stays_its_own():
     assert seen == [torch.Size([2, 4])]
     backward = tracer.frame().query("op == 'backward'")
     assert len(backward) == 2 and (backward["end_s"] > backward["start_s"]).all()
+
+
+def parts_of(folder) -> list[str]:
+    return sorted(p.name for p in (folder / "partial").glob("rank-*.parquet"))
+
+
+def test_background_parts_hold_every_row_in_order_once_a_synchronous_flush_returns(
+        tmp_path, monkeypatch):
+    """The periodic flush hands its rows to the writer thread; a synchronous flush waits for
+    them. The parts are those synchronous flushes alone would have written, numbered in the
+    order they were handed over, even when the writer is slower than the training loop."""
+    import threading
+    import time
+
+    import executor.tracing as tracing
+
+    write, writers, merged = tracing._write_part, {}, {}
+
+    def slow_write(table, path):
+        writers[path.name[-13:-8]] = threading.current_thread().name
+        time.sleep(0.05)
+        write(table, path)
+
+    for background in (False, True):
+        out = tmp_path / str(background)
+        tracer = Tracer("run", 0, counting_clock(), True)
+        if background:
+            monkeypatch.setattr(tracing, "_write_part", slow_write)
+        model = make_model()
+        tracer.attach(parametric_layers(model))
+        for _ in range(3):
+            run_steps(tracer, model, 2)
+            tracer.flush(out, background=background)
+        run_steps(tracer, model, 1)
+        tracer.flush(out)          # synchronous: waits for the three before it
+        assert parts_of(out) == [f"rank-0000-a00-{k:05d}.parquet" for k in range(4)]
+        merged[background] = merge_partials(out)
+        tracer.close()
+    # The background parts were written off the training thread, the last one on it.
+    assert writers == {"00000": "trace-writer", "00001": "trace-writer",
+                       "00002": "trace-writer", "00003": "MainThread"}
+    assert len(merged[True]) == 7 * (4 + 4 + 1)
+    assert merged[True].equals(merged[False])
+
+
+def test_an_error_in_the_writer_thread_is_raised_by_the_next_flush_and_by_close(
+        tmp_path, monkeypatch):
+    import executor.tracing as tracing
+
+    write, calls = tracing._write_part, []
+
+    def failing_first(table, path):
+        calls.append(path.name)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        write(table, path)
+    monkeypatch.setattr(tracing, "_write_part", failing_first)
+    model = make_model()
+    tracer = Tracer("run", 0, counting_clock(), True)
+    tracer.attach(parametric_layers(model))
+    run_steps(tracer, model, 1)
+    tracer.flush(tmp_path, background=True)     # fails in the thread, not here
+    run_steps(tracer, model, 1)
+    with pytest.raises(OSError, match="disk full"):
+        tracer.flush(tmp_path)                  # the next flush raises it ...
+    assert parts_of(tmp_path) == ["rank-0000-a00-00001.parquet"]   # ... its own part written
+    tracer.flush(tmp_path)                      # raised once, not again
+    run_steps(tracer, model, 1)
+    monkeypatch.setattr(tracing, "_write_part", lambda table, path: 1 / 0)
+    tracer.flush(tmp_path, background=True)
+    with pytest.raises(ZeroDivisionError):
+        tracer.close()                          # an error after the last flush: at close
