@@ -134,7 +134,7 @@ def _side(cfg: Config, strategy: str, steps: int, out: Path, trace: bool, comm: 
     run = RunConfig(nprocs=comm.size, model=cfg.model, strategy=exec_strategy(strategy),
                     batch=cfg.batch, steps=steps, out=str(out), trace=trace, device="cpu")
     source = build_model(run, comm, torch.device("cpu"))
-    tracer = Tracer("bench", comm.rank, clock.now, trace)
+    tracer = Tracer("bench", comm.rank, clock, trace)
     state = RankState(run, comm.rank, tracer=tracer)
     strategy_rt = make_strategy(run, comm, source, clock, tracer)
     tracer.attach(source.layers(), grad_hooks=not strategy_rt.reports_gradients,

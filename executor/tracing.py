@@ -26,7 +26,10 @@ the tracer's forward hook and the watch it sets on the output's ``grad_fn`` for 
 start, the costliest part: a node pre-hook registered through the public
 ``Node.register_prehook`` builds a dict and a ``RemovableHandle`` per call (about 4 us), so the
 watch is lent instead, as ``Tensor.register_hook`` does it but with one dict per layer built
-once (:func:`_watch_output`, about 2.5x cheaper); the public call is the fallback.
+once (:meth:`Tracer._fwd_post`, about 2.5x cheaper); the public call is the fallback. The
+hooks read the clock's raw counter (``time.perf_counter``, a C function) rather than the
+aligned clock (a Python method: a frame per reading, four readings per layer and step); the
+shift to aligned seconds is added to all of a part's events at once.
 
 Every ``flush_every`` steps the new rows go to ``DIR/partial/rank-R-aA-K.parquet`` (A:
 attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
@@ -51,7 +54,7 @@ import queue
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -76,20 +79,32 @@ Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 
 
 class Tracer:
-    """Records one rank's intervals; ``clock()`` is the aligned host clock in seconds."""
+    """Records one rank's intervals; ``clock()`` is the aligned host clock in seconds.
 
-    def __init__(self, run_id: str, rank: int, clock: Callable[[], float], enabled: bool,
-                 cuda: bool = False, attempt: int = 0):
-        self.run_id, self.rank, self.clock, self.enabled, self.cuda = (
-            run_id, rank, clock, enabled, cuda)
+    ``clock``: an :class:`executor.comm.Clock` (anything with ``now``, ``raw`` and
+    ``shift_s``), whose raw counter the hooks read, with no Python frame per reading, and
+    whose shift is added to the hook events at flush; or any callable returning seconds,
+    read as it is (tests).
+    """
+
+    def __init__(self, run_id: str, rank: int, clock: Callable[[], float] | Any,
+                 enabled: bool, cuda: bool = False, attempt: int = 0):
+        if callable(clock):
+            self.clock, raw, self._aligner = clock, clock, None
+        else:
+            self.clock, raw, self._aligner = clock.now, clock.raw, clock
+        self.run_id, self.rank, self.enabled, self.cuda = run_id, rank, enabled, cuda
+        self._raw = raw
+        self._shift = self._aligner.shift_s if self._aligner is not None else 0.0
         self.step = 0
         self.attempt = attempt     # a resumed run writes its parts beside the earlier ones
         self.paused = False        # set while evaluating: no rows for test-set forwards
         self.rows: list[tuple] = []     # full v1 rows (iteration .. end_s) from record()
-        self._events: list[tuple] = []  # hooks: (step, op code, layer, start, end)
+        self._events: list[tuple] = []  # hooks: (step, op code, layer, start, end), raw times
+
         self._cuda_events: list[tuple] = []   # the same with CUDA events, until end_step
         self._append = (self._cuda_events if cuda else self._events).append
-        self._stamp = self._event if cuda else clock
+        self._stamp = self._event if cuda else raw
         self._parts = 0
         self._writer = _PartWriter()
         self._handles: list = []
@@ -142,11 +157,21 @@ class Tracer:
         self.step = step
         if not self.enabled:
             return
+        self._follow_shift()
         self._left[:] = self._sizes
         self._bwd_start[:] = [None] * len(self._sizes)
         if self.cuda:
-            self._host0 = self.clock()
+            self._host0 = self._raw()
             self._ev0 = self._event()
+
+    def _follow_shift(self) -> None:
+        """Keep the stored events' raw times valid for the clock's current shift (it changes
+        only when the clock is aligned, before the first step; then this rebases them)."""
+        shift = self._aligner.shift_s if self._aligner is not None else 0.0
+        if shift != self._shift:
+            d = self._shift - shift
+            self._events[:] = [(s, o, la, a + d, b + d) for s, o, la, a, b in self._events]
+            self._shift = shift
 
     def end_step(self) -> None:
         """End of a step: on CUDA, resolve the step's events into times."""
@@ -194,9 +219,17 @@ class Tracer:
         def backward_begins(grad) -> None:  # noqa: ANN001  (a tensor, or a tuple of them)
             if bwd_starts[i] is None:
                 bwd_starts[i] = stamp()
-        # The hooks "dict" a tensor lends its grad_fn (see _watch_output); built once.
+        # The backward's start, watched on the output's grad_fn: what Tensor.register_hook
+        # does, without its per-call OrderedDict and RemovableHandle (Node.register_prehook,
+        # the public way, costs about 4 us a call here, most of it building the handle the
+        # tracer never uses). The output lends ``lent``, built once per layer, to its grad_fn
+        # as a tensor pre-hook, which fires when a node pre-hook would (the output's gradient
+        # is ready), then gets its own ``_backward_hooks`` back: about 2.5x cheaper. An output
+        # with hooks of its own (a user's) takes the public path and keeps them untouched, as
+        # does every output where this torch lacks the two private members (_can_lend).
+        # Inlined here: this runs once per layer and step.
         lent = OrderedDict([(0, backward_begins)])
-        watch = _watch_output if _CAN_LEND else _watch_node
+        lend = _CAN_LEND
 
         def hook(module: nn.Module, args: tuple, output) -> None:
             end = stamp()
@@ -205,8 +238,14 @@ class Tracer:
             append((self.step, _FORWARD, i, starts[i], end))
             out = output if type(output) is torch.Tensor else _first(output)
             node = getattr(out, "grad_fn", None)
-            if node is not None:
-                watch(out, node, lent, backward_begins)
+            if node is None:
+                return
+            if lend and out._backward_hooks is None:
+                out._backward_hooks = lent
+                node._register_hook_dict(out)
+                out._backward_hooks = None
+            else:
+                node.register_prehook(backward_begins)
         return hook
 
     def _grad_hook(self, i: int) -> Callable:
@@ -217,10 +256,10 @@ class Tracer:
         return hook
 
     # -- output ----------------------------------------------------------------------------
-    def _table(self, rows: list[tuple], events: list[tuple]) -> pa.Table | None:
-        """``rows`` (from :meth:`record`) then ``events`` (from the hooks) as an Arrow table
-        of the v1 columns; ``None`` when both are empty. Reads only what :meth:`attach` set,
-        so the writer thread may call it."""
+    def _table(self, rows: list[tuple], events: list[tuple], shift: float) -> pa.Table | None:
+        """``rows`` (from :meth:`record`) then ``events`` (from the hooks, raw times plus
+        ``shift``) as an Arrow table of the v1 columns; ``None`` when both are empty. Reads
+        only what :meth:`attach` set, so the writer thread may call it."""
         if not rows and not events:
             return None
         parts = []
@@ -231,13 +270,14 @@ class Tracer:
                                     [self.rank] * n, stream, op, name, bucket, nbytes, start,
                                     end]))
         if events:
-            parts.append(self._events_table(events))
+            parts.append(self._events_table(events, shift))
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
-    def _events_table(self, events: list[tuple]) -> pa.Table:
+    def _events_table(self, events: list[tuple], shift: float) -> pa.Table:
         """The hook events as v1 columns. Thousands of them per flush: names and constants are
         taken from small Arrow arrays by index rather than built as Python lists."""
         step, op, layer, start, end = zip(*events)
+        start, end = np.array(start) + shift, np.array(end) + shift
         zeros = pa.array(np.zeros(len(events), dtype=np.int32))
         return pa.Table.from_arrays([
             pa.array([self.run_id], pa.string()).take(zeros),
@@ -256,7 +296,8 @@ class Tracer:
         here: on return every recorded row is on disk. Either way an error the writer met
         since the last flush is raised (after this flush's rows are written or handed over).
         """
-        rows, events = self.rows[:], self._events[:]
+        self._follow_shift()
+        rows, events, shift = self.rows[:], self._events[:], self._shift
         self.rows.clear()
         self._events.clear()     # clear, not rebind: the hooks hold its append
         job = None
@@ -266,7 +307,7 @@ class Tracer:
             self._parts += 1
 
             def job() -> None:
-                _write_part(self._table(rows, events), path)
+                _write_part(self._table(rows, events, shift), path)
         if background and job is not None:
             self._writer.submit(job)
             self._writer.raise_error()
@@ -279,7 +320,8 @@ class Tracer:
 
     def frame(self) -> pd.DataFrame:
         """The rows recorded since the last flush as a v1 DataFrame."""
-        table = self._table(self.rows, self._events)
+        self._follow_shift()
+        table = self._table(self.rows, self._events, self._shift)
         return conform(table.to_pandas() if table is not None
                        else pd.DataFrame(columns=list(COLUMNS)))
 
@@ -367,31 +409,10 @@ def _first(output):
     return output[0] if isinstance(output, (tuple, list)) and output else output
 
 
-# -- the backward-start hook, registered on each layer's output node every step --------------
-def _watch_node(out: torch.Tensor, node, lent: OrderedDict, begins: Callable) -> None:
-    """Public API: ``Node.register_prehook`` (about 4 us a call here, most of it building the
-    ``RemovableHandle`` that the tracer never uses)."""
-    node.register_prehook(begins)
-
-
-def _watch_output(out: torch.Tensor, node, lent: OrderedDict, begins: Callable) -> None:
-    """What ``Tensor.register_hook`` does, without its per-call ``OrderedDict`` and
-    ``RemovableHandle``: the tensor lends ``lent`` (built once per layer) to its ``grad_fn``
-    as a tensor pre-hook, which fires at the moment a node pre-hook would (when the output's
-    gradient is ready), then gets its own ``_backward_hooks`` back. About 2.5x cheaper, and
-    this call runs once per layer and step. A tensor with hooks of its own (a user's) keeps
-    them untouched: it takes the public path."""
-    if out._backward_hooks is not None:
-        node.register_prehook(begins)
-        return
-    out._backward_hooks = lent
-    node._register_hook_dict(out)
-    out._backward_hooks = None
-
-
 def _can_lend() -> bool:
-    """Whether this torch has the two private members :func:`_watch_output` uses (torch 2.x
-    does); if not, the tracer uses the public :func:`_watch_node`."""
+    """Whether this torch has the two private members the lent backward-start watch uses
+    (torch 2.x does; see :meth:`Tracer._fwd_post`); if not, every watch is
+    ``Node.register_prehook``."""
     probe = torch.zeros(1, requires_grad=True) * 1.0
     return hasattr(probe, "_backward_hooks") and hasattr(probe.grad_fn, "_register_hook_dict")
 

@@ -127,7 +127,7 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     resume = ckpt.load_checkpoint(cfg.out, comm.rank) if cfg.resume else None
     run_id = resume["run_id"] if resume else comm.bcast(outputs.new_run_id(cfg), root=0)
     state.attempt = resume["attempt"] + 1 if resume else 0
-    tracer = Tracer(run_id, comm.rank, clock.now, cfg.trace, device.type == "cuda",
+    tracer = Tracer(run_id, comm.rank, clock, cfg.trace, device.type == "cuda",
                     state.attempt)
     state.tracer = tracer
     strategy = make_strategy(cfg, comm, source, clock, tracer)

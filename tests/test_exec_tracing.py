@@ -234,3 +234,51 @@ def test_an_error_in_the_writer_thread_is_raised_by_the_next_flush_and_by_close(
     tracer.flush(tmp_path, background=True)
     with pytest.raises(ZeroDivisionError):
         tracer.close()                          # an error after the last flush: at close
+
+
+class ShiftedCounter:
+    """A clock like :class:`executor.comm.Clock`: ``raw`` counts, ``now`` is raw + shift."""
+
+    def __init__(self, shift_s: float):
+        self.shift_s, self.raw = shift_s, counting_clock()
+
+    def now(self) -> float:
+        return self.raw() + self.shift_s
+
+
+def test_hooks_read_the_raw_counter_and_rows_get_the_shift_of_their_moment(tmp_path):
+    """With a Clock the hooks stamp its raw counter; each row's times are what ``now()``
+    read at that moment, also for rows recorded before the clock was aligned (its shift
+    changed) and flushed after."""
+    model = make_model()
+    clock = ShiftedCounter(100.0)
+    tracer = Tracer("run", 0, clock, True)
+    tracer.attach(parametric_layers(model))
+    run_steps(tracer, model, 1)
+    clock.shift_s = 1000.0      # aligned between the steps, before the flush
+    run_steps(tracer, model, 1)
+    tracer.flush(tmp_path)
+    rows = merge_partials(tmp_path).query("op in ('forward', 'backward')")
+    assert len(rows) == 16
+    ticks = 4 * 4            # per step: four clock readings for each of four layers
+    for k, shift in ((0, 100.0), (1, 1000.0)):
+        times = rows[rows["start_s"] > 900.0] if k else rows[rows["start_s"] < 900.0]
+        assert len(times) == 8
+        times = times[["start_s", "end_s"]].to_numpy() - shift
+        assert times.min() >= k * ticks and times.max() < (k + 1) * ticks
+
+
+def test_a_real_clock_gives_hook_times_on_its_aligned_scale():
+    comm = pytest.importorskip("executor.comm")
+    clock = comm.Clock()
+    clock.offset_s = 3600.0         # as align() may set it
+    model = make_model()
+    tracer = Tracer("run", 0, clock, True)
+    tracer.attach(parametric_layers(model))
+    before = clock.now()
+    run_steps(tracer, model, 1)
+    after = clock.now()
+    hooks = tracer.frame().query("op in ('forward', 'backward')")
+    assert len(hooks) == 8
+    assert hooks["start_s"].min() >= before and hooks["end_s"].max() <= after
+    assert clock.now() - clock.raw() == pytest.approx(clock.shift_s, abs=1e-3)
