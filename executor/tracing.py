@@ -258,8 +258,7 @@ class Tracer:
     # -- output ----------------------------------------------------------------------------
     def _table(self, rows: list[tuple], events: list[tuple], shift: float) -> pa.Table | None:
         """``rows`` (from :meth:`record`) then ``events`` (from the hooks, raw times plus
-        ``shift``) as an Arrow table of the v1 columns; ``None`` when both are empty. Reads
-        only what :meth:`attach` set, so the writer thread may call it."""
+        ``shift``) as an Arrow table of the v1 columns; ``None`` when both are empty."""
         if not rows and not events:
             return None
         parts = []
@@ -291,23 +290,24 @@ class Tracer:
     def flush(self, out_dir: Path, background: bool = False) -> None:
         """Write the rows recorded since the last flush as this rank's next partial part.
 
-        ``background=True`` (the periodic flush): hand them to the writer thread and return
-        at once. Otherwise first wait for the parts handed over before, then write this one
-        here: on return every recorded row is on disk. Either way an error the writer met
-        since the last flush is raised (after this flush's rows are written or handed over).
+        The part's Arrow table is built here. ``background=True`` (the periodic flush): the
+        table goes to the writer thread and this returns at once. Otherwise first wait for
+        the parts handed over before, then write this one here: on return every recorded row
+        is on disk. Either way an error the writer met since the last flush is raised (after
+        this flush's rows are written or handed over).
         """
         self._follow_shift()
-        rows, events, shift = self.rows[:], self._events[:], self._shift
+        table = self._table(self.rows, self._events, self._shift)
         self.rows.clear()
         self._events.clear()     # clear, not rebind: the hooks hold its append
         job = None
-        if rows or events:
+        if table is not None:
             folder = Path(out_dir) / PARTIAL_DIR
             path = folder / f"rank-{self.rank:04d}-a{self.attempt:02d}-{self._parts:05d}.parquet"
             self._parts += 1
 
             def job() -> None:
-                _write_part(self._table(rows, events, shift), path)
+                _write_part(table, path)
         if background and job is not None:
             self._writer.submit(job)
             self._writer.raise_error()
