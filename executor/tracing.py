@@ -36,10 +36,14 @@ attempt, K: part) (written to a temporary name and renamed, so a crash never lea
 half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
 layer boundaries are CUDA events resolved at the end of each step.
 
-**Background parts.** Building a part's Arrow table and writing it took ~1.2-1.8 ms every
-10 steps on resnet18-ci (~1.3 % of a 10 ms step), so the training loop's periodic flush
-(``flush(..., background=True)``) only hands the rows to a writer thread (:class:`_PartWriter`)
-and goes on; parts keep their numbers and order (one thread, first in, first out). Every
+**Background parts.** Building a part's Arrow table and writing it took ~1.5-1.9 ms of CPU
+every 10 steps on resnet18-ci between real steps (~1.3 % of a 13 ms step; half of that the
+Parquet write, mostly a fixed cost per file). The training loop's periodic flush
+(``flush(..., background=True)``) builds the table on the training thread and hands only the
+write, which releases the GIL, to a writer thread (:class:`_PartWriter`); parts keep their
+numbers and order (one thread, first in, first out). Building the table there too held the
+GIL against the hooks for no gain. The thread saves wall time only where a core is idle
+(the host of a GPU run, not 2 busy cores): in CPU time the write costs what it costs. Every
 other flush (a checkpoint, the end of the run, a failure or interrupt) is synchronous: it
 waits for the parts handed over before, then writes its own, so once it returns every row
 recorded is on disk. An error in the writer is raised by the next flush or by
