@@ -1,7 +1,7 @@
 """Cost of recording the executor's trace: per-step time with and without it.
 
 Run: ``python -m benchmarks.exec_overhead [--out DIR] [--method steps|runs|both]
-[--repeats 6] [--steps 60] [--configs resnet18-ci:64:1 resnet18-ci:16:2 ...]
+[--measure wall|cpu] [--repeats 6] [--steps 60] [--configs resnet18-ci:64:1 ...]
 [--strategy sync]``. A config is ``MODEL:BATCH:RANKS``.
 
 The machine is shared, so its load drifts within seconds; two methods pair what they compare
@@ -17,6 +17,10 @@ as closely in time as they can:
   out like warm-up steps. A job's overhead is
   ``(median traced step + flush per step) / (median untraced step + flush per step) - 1``
   (steps after ``--warmup``; each step's and flush's time is its slowest rank's).
+  ``--measure cpu`` times the same steps in CPU seconds of the whole process
+  (``time.process_time``, torch on one thread), which other programs' load moves much less
+  than wall time; it counts the trace writer thread's work in the step it overlaps (after a
+  flush the traced copy steps first).
 * ``runs``: pairs of real ``gradsync run`` jobs, one with ``--no-trace``, in alternating order;
   a run's step time is the median of ``metrics.csv``'s ``step_s``. That time leaves out the
   flushes between steps, and with 2 ranks on 2 shared cores pairs scatter widely.
@@ -78,15 +82,18 @@ class Config:
 
 
 # -- method "steps": one job, a traced and an untraced copy of the model, steps alternated ---
-def worker(cfg: Config, strategy: str, steps: int, out: Path, traced_first: bool) -> None:
+def worker(cfg: Config, strategy: str, steps: int, out: Path, traced_first: bool,
+           measure: str = "wall") -> None:
     """Under ``mpiexec``: alternate the steps of a traced and an untraced copy; rank 0 writes
     per-step seconds (slowest rank) to ``out/steps.csv`` and flush seconds to ``out/flush.csv``.
 
     ``traced_first``: which copy is built first. With both copies untraced the first-built one
     measured about 2 % slower, so repeats alternate the build order and the bias cancels in
-    their median (it shows in the spread)."""
+    their median (it shows in the spread). ``measure``: ``wall`` (``perf_counter``) or ``cpu``
+    (``process_time``, torch on one thread)."""
     comm = MPI.COMM_WORLD
-    torch.set_num_threads(threads_per_rank(comm))
+    torch.set_num_threads(1 if measure == "cpu" else threads_per_rank(comm))
+    timer = time.process_time if measure == "cpu" else time.perf_counter
     clock = Clock()
     sides = {trace: _side(cfg, strategy, steps, out / ("trace" if trace else "notrace"),
                           trace, comm, clock)
@@ -97,13 +104,13 @@ def worker(cfg: Config, strategy: str, steps: int, out: Path, traced_first: bool
     for step in range(steps):
         for trace in ((True, False) if step % 2 == 0 else (False, True)):
             run, source, strategy_rt, state = sides[trace]
-            t0 = time.perf_counter()
+            t0 = timer()
             run_step(run, comm, step, source, strategy_rt, state.tracer, None,
                      torch.device("cpu"), state)
-            t1 = time.perf_counter()
+            t1 = timer()
             if (step + 1) % run.flush_every == 0:
-                state.flush()
-                flush_s[trace].append(time.perf_counter() - t1)
+                state.flush(background=True)   # as train_rank's periodic flush
+                flush_s[trace].append(timer() - t1)
             seconds[trace].append(t1 - t0)
     slowest = {k: _slowest(comm, v) for k, v in seconds.items()}
     flushes = {k: _slowest(comm, v) for k, v in flush_s.items()}
@@ -127,7 +134,7 @@ def _side(cfg: Config, strategy: str, steps: int, out: Path, trace: bool, comm: 
     run = RunConfig(nprocs=comm.size, model=cfg.model, strategy=exec_strategy(strategy),
                     batch=cfg.batch, steps=steps, out=str(out), trace=trace, device="cpu")
     source = build_model(run, comm, torch.device("cpu"))
-    tracer = Tracer("bench", comm.rank, clock.now, trace)
+    tracer = Tracer("bench", comm.rank, clock, trace)
     state = RankState(run, comm.rank, tracer=tracer)
     strategy_rt = make_strategy(run, comm, source, clock, tracer)
     tracer.attach(source.layers(), grad_hooks=not strategy_rt.reports_gradients,
@@ -136,7 +143,7 @@ def _side(cfg: Config, strategy: str, steps: int, out: Path, trace: bool, comm: 
 
 
 def step_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
-                 repeats: int) -> list[dict]:
+                 repeats: int, measure: str = "wall") -> list[dict]:
     """``repeats`` jobs of :func:`worker`; one row per job."""
     rows = []
     for i in range(repeats):
@@ -145,7 +152,7 @@ def step_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
         command = mpiexec_command(cfg.ranks, python_argv(
             "benchmarks.exec_overhead", "--worker", f"{cfg.model}:{cfg.batch}:{cfg.ranks}",
             "--strategy", strategy, "--steps", str(steps), "--out", str(folder),
-            *(["--traced-first"] if i % 2 == 0 else [])))
+            "--measure", measure, *(["--traced-first"] if i % 2 == 0 else [])))
         done = subprocess.run(command, timeout=600, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{cfg}: worker failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -158,7 +165,7 @@ def step_repeats(out: Path, cfg: Config, strategy: str, steps: int, warmup: int,
                             for c in ("traced_s", "untraced_s"))
         traced = table["traced_s"].median() + flush_t
         untraced = table["untraced_s"].median() + flush_u
-        rows.append(_row("steps", cfg, i, traced, untraced,
+        rows.append(_row("steps" if measure == "wall" else "steps-cpu", cfg, i, traced, untraced,
                          flush_pct=100 * (flush_t - flush_u) / untraced,
                          first_flush_ms=1e3 * flush["traced_s"].iloc[0]))
     return rows
@@ -221,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                         help="MODEL:BATCH:RANKS (default: %(default)s)")
     parser.add_argument("--method", choices=("steps", "runs", "both"), default="steps")
+    parser.add_argument("--measure", choices=("wall", "cpu"), default="wall",
+                        help="steps: wall time, or CPU time of the process on one thread")
     parser.add_argument("--strategy", default="sync")
     parser.add_argument("--repeats", type=int, default=6, help="jobs (or pairs) per config")
     parser.add_argument("--steps", type=int, default=60)
@@ -230,15 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         worker(Config.parse(args.worker), args.strategy, args.steps, Path(args.out),
-               args.traced_first)
+               args.traced_first, args.measure)
         return 0
     out = Path(args.out or tempfile.mkdtemp(prefix="gradsync-exec-overhead-"))
     out.mkdir(parents=True, exist_ok=True)
     methods = ("steps", "runs") if args.method == "both" else (args.method,)
-    measure = {"steps": step_repeats, "runs": run_repeats}
     rows = [row for cfg in map(Config.parse, args.configs) for method in methods
-            for row in measure[method](out, cfg, args.strategy, args.steps, args.warmup,
-                                       args.repeats)]
+            for row in (step_repeats(out, cfg, args.strategy, args.steps, args.warmup,
+                                     args.repeats, args.measure) if method == "steps" else
+                        run_repeats(out, cfg, args.strategy, args.steps, args.warmup,
+                                    args.repeats))]
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "exec_overhead.csv", index=False)
     summary = summarise(frame)

@@ -26,20 +26,39 @@ the tracer's forward hook and the watch it sets on the output's ``grad_fn`` for 
 start, the costliest part: a node pre-hook registered through the public
 ``Node.register_prehook`` builds a dict and a ``RemovableHandle`` per call (about 4 us), so the
 watch is lent instead, as ``Tensor.register_hook`` does it but with one dict per layer built
-once (:func:`_watch_output`, about 2.5x cheaper); the public call is the fallback.
+once (:meth:`Tracer._fwd_post`, about 2.5x cheaper); the public call is the fallback. The
+hooks read the clock's raw counter (``time.perf_counter``, a C function) rather than the
+aligned clock (a Python method: a frame per reading, four readings per layer and step); the
+shift to aligned seconds is added to all of a part's events at once.
 
 Every ``flush_every`` steps the new rows go to ``DIR/partial/rank-R-aA-K.parquet`` (A:
 attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
 half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
 layer boundaries are CUDA events resolved at the end of each step.
+
+**Background parts.** Building a part's Arrow table and writing it took ~1.5-1.9 ms of CPU
+every 10 steps on resnet18-ci between real steps (~1.3 % of a 13 ms step; half of that the
+Parquet write, mostly a fixed cost per file). The training loop's periodic flush
+(``flush(..., background=True)``) builds the table on the training thread and hands only the
+write, which releases the GIL, to a writer thread (:class:`_PartWriter`); parts keep their
+numbers and order (one thread, first in, first out). Building the table there too held the
+GIL against the hooks for no gain. The thread saves wall time only where a core is idle
+(the host of a GPU run, not 2 busy cores): in CPU time the write costs what it costs. Every
+other flush (a checkpoint, the end of the run, a failure or interrupt) is synchronous: it
+waits for the parts handed over before, then writes its own, so once it returns every row
+recorded is on disk. An error in the writer is raised by the next flush or by
+:meth:`Tracer.close`, once. A rank killed while a part is in the thread loses that part
+only: the parts before it are whole files.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -64,21 +83,34 @@ Layers = list[tuple[str, nn.Module, list[nn.Parameter]]]
 
 
 class Tracer:
-    """Records one rank's intervals; ``clock()`` is the aligned host clock in seconds."""
+    """Records one rank's intervals; ``clock()`` is the aligned host clock in seconds.
 
-    def __init__(self, run_id: str, rank: int, clock: Callable[[], float], enabled: bool,
-                 cuda: bool = False, attempt: int = 0):
-        self.run_id, self.rank, self.clock, self.enabled, self.cuda = (
-            run_id, rank, clock, enabled, cuda)
+    ``clock``: an :class:`executor.comm.Clock` (anything with ``now``, ``raw`` and
+    ``shift_s``), whose raw counter the hooks read, with no Python frame per reading, and
+    whose shift is added to the hook events at flush; or any callable returning seconds,
+    read as it is (tests).
+    """
+
+    def __init__(self, run_id: str, rank: int, clock: Callable[[], float] | Any,
+                 enabled: bool, cuda: bool = False, attempt: int = 0):
+        if callable(clock):
+            self.clock, raw, self._aligner = clock, clock, None
+        else:
+            self.clock, raw, self._aligner = clock.now, clock.raw, clock
+        self.run_id, self.rank, self.enabled, self.cuda = run_id, rank, enabled, cuda
+        self._raw = raw
+        self._shift = self._aligner.shift_s if self._aligner is not None else 0.0
         self.step = 0
         self.attempt = attempt     # a resumed run writes its parts beside the earlier ones
         self.paused = False        # set while evaluating: no rows for test-set forwards
         self.rows: list[tuple] = []     # full v1 rows (iteration .. end_s) from record()
-        self._events: list[tuple] = []  # hooks: (step, op code, layer, start, end)
+        self._events: list[tuple] = []  # hooks: (step, op code, layer, start, end), raw times
+
         self._cuda_events: list[tuple] = []   # the same with CUDA events, until end_step
         self._append = (self._cuda_events if cuda else self._events).append
-        self._stamp = self._event if cuda else clock
+        self._stamp = self._event if cuda else raw
         self._parts = 0
+        self._writer = _PartWriter()
         self._handles: list = []
         self._names: list[str] = []
         self._name_array: pa.Array | None = None   # _names as Arrow, for the flush
@@ -110,6 +142,7 @@ class Tracer:
             return
         n = len(layers)
         self._names = [name for name, _, _ in layers]
+        self._name_array = pa.array(self._names, type=pa.string())   # read by the writer
         self._sizes = [len(params) for _, _, params in layers]
         self._fwd_start[:] = [None] * n
         self._bwd_start[:] = [None] * n
@@ -128,11 +161,21 @@ class Tracer:
         self.step = step
         if not self.enabled:
             return
+        self._follow_shift()
         self._left[:] = self._sizes
         self._bwd_start[:] = [None] * len(self._sizes)
         if self.cuda:
-            self._host0 = self.clock()
+            self._host0 = self._raw()
             self._ev0 = self._event()
+
+    def _follow_shift(self) -> None:
+        """Keep the stored events' raw times valid for the clock's current shift (it changes
+        only when the clock is aligned, before the first step; then this rebases them)."""
+        shift = self._aligner.shift_s if self._aligner is not None else 0.0
+        if shift != self._shift:
+            d = self._shift - shift
+            self._events[:] = [(s, o, la, a + d, b + d) for s, o, la, a, b in self._events]
+            self._shift = shift
 
     def end_step(self) -> None:
         """End of a step: on CUDA, resolve the step's events into times."""
@@ -180,9 +223,17 @@ class Tracer:
         def backward_begins(grad) -> None:  # noqa: ANN001  (a tensor, or a tuple of them)
             if bwd_starts[i] is None:
                 bwd_starts[i] = stamp()
-        # The hooks "dict" a tensor lends its grad_fn (see _watch_output); built once.
+        # The backward's start, watched on the output's grad_fn: what Tensor.register_hook
+        # does, without its per-call OrderedDict and RemovableHandle (Node.register_prehook,
+        # the public way, costs about 4 us a call here, most of it building the handle the
+        # tracer never uses). The output lends ``lent``, built once per layer, to its grad_fn
+        # as a tensor pre-hook, which fires when a node pre-hook would (the output's gradient
+        # is ready), then gets its own ``_backward_hooks`` back: about 2.5x cheaper. An output
+        # with hooks of its own (a user's) takes the public path and keeps them untouched, as
+        # does every output where this torch lacks the two private members (_can_lend).
+        # Inlined here: this runs once per layer and step.
         lent = OrderedDict([(0, backward_begins)])
-        watch = _watch_output if _CAN_LEND else _watch_node
+        lend = _CAN_LEND
 
         def hook(module: nn.Module, args: tuple, output) -> None:
             end = stamp()
@@ -191,8 +242,14 @@ class Tracer:
             append((self.step, _FORWARD, i, starts[i], end))
             out = output if type(output) is torch.Tensor else _first(output)
             node = getattr(out, "grad_fn", None)
-            if node is not None:
-                watch(out, node, lent, backward_begins)
+            if node is None:
+                return
+            if lend and out._backward_hooks is None:
+                out._backward_hooks = lent
+                node._register_hook_dict(out)
+                out._backward_hooks = None
+            else:
+                node.register_prehook(backward_begins)
         return hook
 
     def _grad_hook(self, i: int) -> Callable:
@@ -203,10 +260,9 @@ class Tracer:
         return hook
 
     # -- output ----------------------------------------------------------------------------
-    def _table(self) -> pa.Table | None:
-        """The rows recorded since the last flush as an Arrow table (v1 columns): the
-        :meth:`record` rows, then the hook events."""
-        rows, events = self.rows, self._events
+    def _table(self, rows: list[tuple], events: list[tuple], shift: float) -> pa.Table | None:
+        """``rows`` (from :meth:`record`) then ``events`` (from the hooks, raw times plus
+        ``shift``) as an Arrow table of the v1 columns; ``None`` when both are empty."""
         if not rows and not events:
             return None
         parts = []
@@ -217,16 +273,15 @@ class Tracer:
                                     [self.rank] * n, stream, op, name, bucket, nbytes, start,
                                     end]))
         if events:
-            parts.append(self._events_table(events))
+            parts.append(self._events_table(events, shift))
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
-    def _events_table(self, events: list[tuple]) -> pa.Table:
+    def _events_table(self, events: list[tuple], shift: float) -> pa.Table:
         """The hook events as v1 columns. Thousands of them per flush: names and constants are
         taken from small Arrow arrays by index rather than built as Python lists."""
         step, op, layer, start, end = zip(*events)
+        start, end = np.array(start) + shift, np.array(end) + shift
         zeros = pa.array(np.zeros(len(events), dtype=np.int32))
-        if self._name_array is None or len(self._name_array) != len(self._names):
-            self._name_array = pa.array(self._names, type=pa.string())
         return pa.Table.from_arrays([
             pa.array([self.run_id], pa.string()).take(zeros),
             _EXEC.take(zeros), pa.array(step, pa.int64()),
@@ -236,34 +291,115 @@ class Tracer:
             _NO_BYTES.take(zeros), pa.array(start, pa.float64()), pa.array(end, pa.float64())],
             schema=_SCHEMA)
 
-    def flush(self, out_dir: Path) -> None:
-        """Write the rows recorded since the last flush as this rank's next partial part."""
-        table = self._table()
-        if table is None:
-            return
-        folder = Path(out_dir) / PARTIAL_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"rank-{self.rank:04d}-a{self.attempt:02d}-{self._parts:05d}.parquet"
-        tmp = path.with_suffix(".tmp")
-        # Parts are transient (merged into trace.parquet at the end): written plain, fast.
-        pq.write_table(table, tmp, compression="none", write_statistics=False,
-                       use_dictionary=False)
-        os.replace(tmp, path)
+    def flush(self, out_dir: Path, background: bool = False) -> None:
+        """Write the rows recorded since the last flush as this rank's next partial part.
+
+        The part's Arrow table is built here. ``background=True`` (the periodic flush): the
+        table goes to the writer thread and this returns at once. Otherwise first wait for
+        the parts handed over before, then write this one here: on return every recorded row
+        is on disk. Either way an error the writer met since the last flush is raised (after
+        this flush's rows are written or handed over).
+        """
+        self._follow_shift()
+        table = self._table(self.rows, self._events, self._shift)
         self.rows.clear()
         self._events.clear()     # clear, not rebind: the hooks hold its append
-        self._parts += 1
+        job = None
+        if table is not None:
+            folder = Path(out_dir) / PARTIAL_DIR
+            path = folder / f"rank-{self.rank:04d}-a{self.attempt:02d}-{self._parts:05d}.parquet"
+            self._parts += 1
+
+            def job() -> None:
+                _write_part(table, path)
+        if background and job is not None:
+            self._writer.submit(job)
+            self._writer.raise_error()
+            return
+        error = self._writer.wait()
+        if job is not None:
+            job()
+        if error is not None:
+            raise error
 
     def frame(self) -> pd.DataFrame:
         """The rows recorded since the last flush as a v1 DataFrame."""
-        table = self._table()
+        self._follow_shift()
+        table = self._table(self.rows, self._events, self._shift)
         return conform(table.to_pandas() if table is not None
                        else pd.DataFrame(columns=list(COLUMNS)))
 
     def close(self) -> None:
-        """Remove the hooks."""
+        """Remove the hooks; wait for the writer thread (raising an error it met) and end it."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        error = self._writer.close()
+        if error is not None:
+            raise error
+
+
+class _PartWriter:
+    """One daemon thread that runs part-writing jobs in the order they were submitted; the
+    first error a job raises is kept for :meth:`raise_error`, :meth:`wait` or :meth:`close`
+    (the jobs after it still run: each writes its own part). Started at the first submit."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` behind those submitted before."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def wait(self) -> BaseException | None:
+        """Block until every submitted job has run; return (and forget) the error kept."""
+        if self._thread is not None:
+            self._jobs.join()
+        error, self._error = self._error, None
+        return error
+
+    def raise_error(self) -> None:
+        """Raise (once) an error a finished job raised, without waiting for the others."""
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def close(self) -> BaseException | None:
+        """:meth:`wait`, then end the thread."""
+        error = self.wait()
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        return error
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the training thread
+                if self._error is None:
+                    self._error = exc
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
+
+
+def _write_part(table: pa.Table, path: Path) -> None:
+    """``table`` to ``path`` through a temporary name, so a reader never sees half a part.
+    Parts are transient (merged into trace.parquet at the end): written plain, fast, into
+    an open file (no filesystem resolution per part)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink:
+        pq.write_table(table, sink, compression="none", write_statistics=False,
+                       use_dictionary=False)
+    os.replace(tmp, path)
 
 
 def _table_of(columns: list[list]) -> pa.Table:
@@ -277,31 +413,10 @@ def _first(output):
     return output[0] if isinstance(output, (tuple, list)) and output else output
 
 
-# -- the backward-start hook, registered on each layer's output node every step --------------
-def _watch_node(out: torch.Tensor, node, lent: OrderedDict, begins: Callable) -> None:
-    """Public API: ``Node.register_prehook`` (about 4 us a call here, most of it building the
-    ``RemovableHandle`` that the tracer never uses)."""
-    node.register_prehook(begins)
-
-
-def _watch_output(out: torch.Tensor, node, lent: OrderedDict, begins: Callable) -> None:
-    """What ``Tensor.register_hook`` does, without its per-call ``OrderedDict`` and
-    ``RemovableHandle``: the tensor lends ``lent`` (built once per layer) to its ``grad_fn``
-    as a tensor pre-hook, which fires at the moment a node pre-hook would (when the output's
-    gradient is ready), then gets its own ``_backward_hooks`` back. About 2.5x cheaper, and
-    this call runs once per layer and step. A tensor with hooks of its own (a user's) keeps
-    them untouched: it takes the public path."""
-    if out._backward_hooks is not None:
-        node.register_prehook(begins)
-        return
-    out._backward_hooks = lent
-    node._register_hook_dict(out)
-    out._backward_hooks = None
-
-
 def _can_lend() -> bool:
-    """Whether this torch has the two private members :func:`_watch_output` uses (torch 2.x
-    does); if not, the tracer uses the public :func:`_watch_node`."""
+    """Whether this torch has the two private members the lent backward-start watch uses
+    (torch 2.x does; see :meth:`Tracer._fwd_post`); if not, every watch is
+    ``Node.register_prehook``."""
     probe = torch.zeros(1, requires_grad=True) * 1.0
     return hasattr(probe, "_backward_hooks") and hasattr(probe.grad_fn, "_register_hook_dict")
 

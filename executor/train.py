@@ -44,10 +44,11 @@ class RankState:
     flushed_metrics: int = 0
     attempt: int = 0
 
-    def flush(self) -> None:
-        """Write this rank's new trace rows and metrics as partial parts."""
+    def flush(self, background: bool = False) -> None:
+        """Write this rank's new trace rows and metrics as partial parts; ``background``: the
+        trace part is written by the tracer's writer thread (see :meth:`Tracer.flush`)."""
         if self.tracer is not None:
-            self.tracer.flush(Path(self.cfg.out))
+            self.tracer.flush(Path(self.cfg.out), background)
         new = self.metrics[self.flushed_metrics:]
         if new:
             outputs.write_metrics_part(Path(self.cfg.out), self.rank, self.attempt,
@@ -126,7 +127,7 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     resume = ckpt.load_checkpoint(cfg.out, comm.rank) if cfg.resume else None
     run_id = resume["run_id"] if resume else comm.bcast(outputs.new_run_id(cfg), root=0)
     state.attempt = resume["attempt"] + 1 if resume else 0
-    tracer = Tracer(run_id, comm.rank, clock.now, cfg.trace, device.type == "cuda",
+    tracer = Tracer(run_id, comm.rank, clock, cfg.trace, device.type == "cuda",
                     state.attempt)
     state.tracer = tracer
     strategy = make_strategy(cfg, comm, source, clock, tracer)
@@ -150,7 +151,7 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save(cfg, comm.rank, step + 1, run_id, source, strategy, state, clock, tracer)
         if (step + 1) % cfg.flush_every == 0:
-            state.flush()
+            state.flush(background=True)    # the synchronous flushes below wait for it
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
             strategy.flush(step)
             evaluate(comm, source, arrays, device, state, step)

@@ -162,3 +162,123 @@ def test_a_users_own_hook_on_a_layer_output_still_fires_and_stays_its_own():
     assert seen == [torch.Size([2, 4])]
     backward = tracer.frame().query("op == 'backward'")
     assert len(backward) == 2 and (backward["end_s"] > backward["start_s"]).all()
+
+
+def parts_of(folder) -> list[str]:
+    return sorted(p.name for p in (folder / "partial").glob("rank-*.parquet"))
+
+
+def test_background_parts_hold_every_row_in_order_once_a_synchronous_flush_returns(
+        tmp_path, monkeypatch):
+    """The periodic flush hands its rows to the writer thread; a synchronous flush waits for
+    them. The parts are those synchronous flushes alone would have written, numbered in the
+    order they were handed over, even when the writer is slower than the training loop."""
+    import threading
+    import time
+
+    import executor.tracing as tracing
+
+    write, writers, merged = tracing._write_part, {}, {}
+
+    def slow_write(table, path):
+        writers[path.name[-13:-8]] = threading.current_thread().name
+        time.sleep(0.05)
+        write(table, path)
+
+    for background in (False, True):
+        out = tmp_path / str(background)
+        tracer = Tracer("run", 0, counting_clock(), True)
+        if background:
+            monkeypatch.setattr(tracing, "_write_part", slow_write)
+        model = make_model()
+        tracer.attach(parametric_layers(model))
+        for _ in range(3):
+            run_steps(tracer, model, 2)
+            tracer.flush(out, background=background)
+        run_steps(tracer, model, 1)
+        tracer.flush(out)          # synchronous: waits for the three before it
+        assert parts_of(out) == [f"rank-0000-a00-{k:05d}.parquet" for k in range(4)]
+        merged[background] = merge_partials(out)
+        tracer.close()
+    # The background parts were written off the training thread, the last one on it.
+    assert writers == {"00000": "trace-writer", "00001": "trace-writer",
+                       "00002": "trace-writer", "00003": "MainThread"}
+    assert len(merged[True]) == 7 * (4 + 4 + 1)
+    assert merged[True].equals(merged[False])
+
+
+def test_an_error_in_the_writer_thread_is_raised_by_the_next_flush_and_by_close(
+        tmp_path, monkeypatch):
+    import executor.tracing as tracing
+
+    write, calls = tracing._write_part, []
+
+    def failing_first(table, path):
+        calls.append(path.name)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        write(table, path)
+    monkeypatch.setattr(tracing, "_write_part", failing_first)
+    model = make_model()
+    tracer = Tracer("run", 0, counting_clock(), True)
+    tracer.attach(parametric_layers(model))
+    run_steps(tracer, model, 1)
+    tracer.flush(tmp_path, background=True)     # fails in the thread, not here
+    run_steps(tracer, model, 1)
+    with pytest.raises(OSError, match="disk full"):
+        tracer.flush(tmp_path)                  # the next flush raises it ...
+    assert parts_of(tmp_path) == ["rank-0000-a00-00001.parquet"]   # ... its own part written
+    tracer.flush(tmp_path)                      # raised once, not again
+    run_steps(tracer, model, 1)
+    monkeypatch.setattr(tracing, "_write_part", lambda table, path: 1 / 0)
+    tracer.flush(tmp_path, background=True)
+    with pytest.raises(ZeroDivisionError):
+        tracer.close()                          # an error after the last flush: at close
+
+
+class ShiftedCounter:
+    """A clock like :class:`executor.comm.Clock`: ``raw`` counts, ``now`` is raw + shift."""
+
+    def __init__(self, shift_s: float):
+        self.shift_s, self.raw = shift_s, counting_clock()
+
+    def now(self) -> float:
+        return self.raw() + self.shift_s
+
+
+def test_hooks_read_the_raw_counter_and_rows_get_the_shift_of_their_moment(tmp_path):
+    """With a Clock the hooks stamp its raw counter; each row's times are what ``now()``
+    read at that moment, also for rows recorded before the clock was aligned (its shift
+    changed) and flushed after."""
+    model = make_model()
+    clock = ShiftedCounter(100.0)
+    tracer = Tracer("run", 0, clock, True)
+    tracer.attach(parametric_layers(model))
+    run_steps(tracer, model, 1)
+    clock.shift_s = 1000.0      # aligned between the steps, before the flush
+    run_steps(tracer, model, 1)
+    tracer.flush(tmp_path)
+    rows = merge_partials(tmp_path).query("op in ('forward', 'backward')")
+    assert len(rows) == 16
+    ticks = 4 * 4            # per step: four clock readings for each of four layers
+    for k, shift in ((0, 100.0), (1, 1000.0)):
+        times = rows[rows["start_s"] > 900.0] if k else rows[rows["start_s"] < 900.0]
+        assert len(times) == 8
+        times = times[["start_s", "end_s"]].to_numpy() - shift
+        assert times.min() >= k * ticks and times.max() < (k + 1) * ticks
+
+
+def test_a_real_clock_gives_hook_times_on_its_aligned_scale():
+    comm = pytest.importorskip("executor.comm")
+    clock = comm.Clock()
+    clock.offset_s = 3600.0         # as align() may set it
+    model = make_model()
+    tracer = Tracer("run", 0, clock, True)
+    tracer.attach(parametric_layers(model))
+    before = clock.now()
+    run_steps(tracer, model, 1)
+    after = clock.now()
+    hooks = tracer.frame().query("op in ('forward', 'backward')")
+    assert len(hooks) == 8
+    assert hooks["start_s"].min() >= before and hooks["end_s"].max() <= after
+    assert clock.now() - clock.raw() == pytest.approx(clock.shift_s, abs=1e-3)
