@@ -145,7 +145,7 @@ def bands_document(bands: Mapping[str, Band], *, command: str, date: str, csv: s
     """The band file's content: the bands and how they were made (command, date, rows)."""
     return {"schema": BANDS_SCHEMA, "command": command, "date": date, "csv": csv, "rows": rows,
             "quantile": BAND_QUANTILE,
-            "bands": {setup: {k: round(v, 2) if isinstance(v, float) else v
+            "bands": {setup: {k: round(v, 3) if isinstance(v, float) else v
                               for k, v in asdict(band).items() if k != "setup_class"}
                       for setup, band in bands.items()}}
 
