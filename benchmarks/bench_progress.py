@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 from mpi4py import MPI
+from vocab.argtypes import whole
 
 SLICE_N = 64     # a 64x64 float32 matmul: tens of microseconds, a fine polling granularity
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mib", default="1,4,16", help="message sizes in MiB")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=whole(1, 1000, what="repeats"), default=5)
     args = parser.parse_args(argv)
     comm = MPI.COMM_WORLD
     sizes = [int(float(s) * 2**20) for s in args.sizes_mib.split(",") if s]

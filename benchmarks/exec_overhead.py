@@ -51,6 +51,7 @@ from executor.launch import launch
 from vocab.mpiexec import mpiexec_command, python_argv
 from executor.tracing import Tracer
 from executor.train import RankState, build_model, make_strategy, run_step
+from vocab.argtypes import whole
 
 DEFAULT_CONFIGS = ("resnet18-ci:64:1", "resnet18-ci:64:2", "alexnet-ci:64:1",
                    "alexnet-ci:64:2", "resnet18-ci:16:1", "resnet18-ci:16:2")
@@ -231,9 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--measure", choices=("wall", "cpu"), default="wall",
                         help="steps: wall time, or CPU time of the process on one thread")
     parser.add_argument("--strategy", default="sync")
-    parser.add_argument("--repeats", type=int, default=6, help="jobs (or pairs) per config")
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--warmup", type=int, default=5, help="steps left out of each median")
+    parser.add_argument("--repeats", type=whole(1, 1000, what="repeats"), default=6, help="jobs (or pairs) per config")
+    parser.add_argument("--steps", type=whole(2, 100_000, what="steps"), default=60)
+    parser.add_argument("--warmup", type=whole(0, 1000, what="steps"), default=5, help="steps left out of each median")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--traced-first", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

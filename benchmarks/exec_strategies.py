@@ -19,6 +19,7 @@ import pandas as pd
 
 from executor.config import RunConfig, exec_strategy
 from executor.launch import launch
+from vocab.argtypes import whole
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter", "ddp")
 
@@ -40,10 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.exec_strategies")
     parser.add_argument("--out", default=None)
     parser.add_argument("--models", nargs="+", default=["resnet18-ci", "alexnet-ci"])
-    parser.add_argument("--ranks", nargs="+", type=int, default=[2, 4])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--overhead-repeats", type=int, default=3)
+    parser.add_argument("--ranks", nargs="+", type=whole(1, 64, what="ranks"),
+                        default=[2, 4])
+    parser.add_argument("--steps", type=whole(2, 100_000, what="steps"), default=30)
+    parser.add_argument("--batch", type=whole(1, 2**16, what="samples per rank"), default=16)
+    parser.add_argument("--overhead-repeats", type=whole(1, 1000, what="repeats"),
+                        default=3)
     args = parser.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="gradsync-exec-bench-"))
     rows = []

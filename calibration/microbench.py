@@ -37,6 +37,7 @@ from mpi4py import MPI
 
 from vocab.outpath import atomic_write
 from vocab.runrecord import make_run_record, write_run_record
+from vocab.argtypes import real, whole
 
 TABLE_FILE = "bench.csv"
 OPS = ("allreduce", "iallreduce", "reduce_scatter", "allgather", "overlap_compute",
@@ -154,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m calibration.microbench")
     parser.add_argument("--out", required=True)
     parser.add_argument("--sizes", required=True, help="comma-separated message sizes in bytes")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--budget-s", type=float, default=2e-3,
+    parser.add_argument("--repeats", type=whole(1, 1000, what="repeats"), default=5)
+    parser.add_argument("--warmup", type=whole(0, 1000, what="warm-up repeats"), default=3)
+    parser.add_argument("--budget-s", type=real(0, 60, open_min=True, what="seconds"), default=2e-3,
                         help="target seconds per repeat (sets the inner call count)")
     parser.add_argument("--ops", default=",".join(OPS))
     args = parser.parse_args(argv)

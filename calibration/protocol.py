@@ -48,6 +48,7 @@ from calibration.validate import Report, plot, validate
 from vocab.outpath import check_output, write_text_atomic
 from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
+from vocab.argtypes import real, whole
 
 DEFAULT_OUT = "calibration-protocol"
 MODELS = ("resnet18-ci", "alexnet-ci", "bert-ci")
@@ -402,8 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--fit-model", default=FIT_MODEL)
-    parser.add_argument("--steps", type=int, default=STEPS)
-    parser.add_argument("--max-foreign", type=float, default=MAX_FOREIGN,
+    parser.add_argument("--steps", type=whole(4, 10_000, what="steps per run"), default=STEPS)
+    parser.add_argument("--max-foreign", type=real(0, 1, what="share of the machine"),
+                        default=MAX_FOREIGN,
                         help="repeat a measurement when other programs used more than this "
                              "share of the machine (default %(default)s)")
     args = parser.parse_args(argv)

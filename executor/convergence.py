@@ -24,6 +24,7 @@ from executor import data as datamod  # noqa: E402
 from executor.config import RunConfig, exec_strategy  # noqa: E402
 from executor.launch import launch  # noqa: E402
 from executor.outputs import METRICS_FILE  # noqa: E402
+from vocab.argtypes import real, whole
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter", "ddp")
 
@@ -83,13 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m executor.convergence",
                                      description=__doc__)
     parser.add_argument("--out", required=True)
-    parser.add_argument("-n", "--nprocs", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("-n", "--nprocs", type=whole(1, 64, what="ranks"), default=2)
+    parser.add_argument("--epochs", type=whole(1, 10_000, what="epochs"), default=10)
+    parser.add_argument("--batch", type=whole(1, 2**16, what="samples per rank"), default=32)
     parser.add_argument("--model", default="mlp-digits")
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tolerance-pp", type=float, default=1.0)
+    parser.add_argument("--lr", type=real(0, 100, open_min=True, what="learning rate"),
+                        default=0.02)
+    parser.add_argument("--seed", type=whole(0, 2**32 - 1, what="seed"), default=0)
+    parser.add_argument("--tolerance-pp", type=real(0, 100, what="percentage points"),
+                        default=1.0)
     args = parser.parse_args(argv)
     out = Path(args.out)
     table = run_all(out, args.nprocs, args.epochs, args.batch, args.model, args.seed, args.lr)

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
+from vocab.argtypes import whole
 
 HERE = Path(__file__).resolve().parent
 KERNEL = "python3"
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also write the executed notebooks into --out")
     parser.add_argument("--key-figures", metavar="DIR",
                         help="copy the README's key figures there (make figures: docs/figures)")
-    parser.add_argument("--timeout-s", type=int, default=600,
+    parser.add_argument("--timeout-s", type=whole(1, 86_400, what="seconds"), default=600,
                         help="seconds per notebook before it is stopped and recorded as "
                              "failed (default 600)")
     args = parser.parse_args(argv)
