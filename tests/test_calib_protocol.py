@@ -29,17 +29,23 @@ def test_foreign_load_reads_zero_without_proc_stat(monkeypatch, tmp_path):
     assert load.share == 0.0 and hostload.idle_share(0.0) == 1.0
 
 
-def test_a_disturbed_measurement_is_repeated_and_the_cleanest_kept(tmp_path, monkeypatch):
-    shares = iter([0.6, 0.3, 0.5])
-    hygiene = Hygiene(max_foreign=0.1, attempts=3, quiet_wait_s=0)
+def scripted_hygiene(monkeypatch, shares: list[float]) -> Hygiene:
+    """A noise guard whose measurements see the given foreign shares, one per attempt."""
+    hygiene = Hygiene(max_foreign=0.1, attempts=len(shares), quiet_wait_s=0)
+    left = iter(shares)
 
     def fake_measure(name, attempt):
         attempt()
-        share = next(shares)
+        share = next(left)
         hygiene.seen.setdefault(name, []).append(share)
         return share
 
     monkeypatch.setattr(hygiene, "measure", fake_measure)
+    return hygiene
+
+
+def test_a_disturbed_measurement_is_repeated_and_the_cleanest_kept(tmp_path, monkeypatch):
+    hygiene = scripted_hygiene(monkeypatch, [0.6, 0.3, 0.5])
     made = []
 
     def make(path):
@@ -93,16 +99,7 @@ def test_reduced_protocol_fits_reports_and_predicts(tmp_path, mpiexec):
 
 
 def test_a_job_of_several_runs_is_one_measurement_repeated_whole(tmp_path, monkeypatch):
-    shares = iter([0.6, 0.2])
-    hygiene = Hygiene(max_foreign=0.1, attempts=2, quiet_wait_s=0)
-
-    def fake_measure(name, attempt):
-        attempt()
-        share = next(shares)
-        hygiene.seen.setdefault(name, []).append(share)
-        return share
-
-    monkeypatch.setattr(hygiene, "measure", fake_measure)
+    hygiene = scripted_hygiene(monkeypatch, [0.6, 0.2])
     outs = [tmp_path / name for name in ("local", "sync", "delayed")]
     jobs = []
 
