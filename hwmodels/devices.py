@@ -11,21 +11,17 @@ both forms and :func:`device_to_spec` writes the inline form back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError
-from vocab.registry import Registry
 from hwmodels.specfile import (
-    check_keys,
+    Catalogue,
+    entry_kind,
     figure,
     join,
-    load_registry,
     quantity,
-    resolve_named,
     sources,
-    text,
     unwrap,
 )
 from hwmodels.specs import DEVICE_KINDS, Device
@@ -39,11 +35,7 @@ FIGURES = ("kind", "peak_flops", "mem_bandwidth", "memory", "efficiency", "fp16_
 
 def build_device(name: str, raw: Mapping[str, Any], field: str, base: Device | None) -> Device:
     """A :class:`Device` from a file entry; figures missing from ``raw`` come from ``base``."""
-    required = () if base else FIGURES[:4]  # an override may change any figure, or none
-    check_keys(raw, field, required, tuple(k for k in FIGURES if k not in required) + ("source",))
-    kind = text(raw["kind"], join(field, "kind")) if "kind" in raw else base.kind
-    if kind not in DEVICE_KINDS:
-        raise SpecError(join(field, "kind"), kind, f"one of {', '.join(DEVICE_KINDS)}")
+    kind = entry_kind(raw, field, base, FIGURES, 4, DEVICE_KINDS)
 
     def get(key: str, parser: Any, default: float, at_most: float | None = None,
             allow_zero: bool = False) -> float:
@@ -88,10 +80,7 @@ def _fraction(value: object, field: str) -> float:
     return float(value)
 
 
-@lru_cache(maxsize=1)
-def _registry() -> Registry[Device]:
-    # Read once: the data file is part of the package and never changes while running.
-    return load_registry(DATA_FILE, build_device, "device")
+_CATALOGUE = Catalogue(DATA_FILE, build_device, "device")
 
 
 def get_device(name: str) -> Device:
@@ -101,17 +90,17 @@ def get_device(name: str) -> Device:
 
 def list_devices() -> list[str]:
     """Names of the built-in devices, in file order (GPUs first)."""
-    return list(_registry())
+    return _CATALOGUE.names()
 
 
 def resolve_device(raw: Any, field: str = "device") -> Device:
     """A device from a cluster file: a name, or a mapping with ``name`` and figures."""
-    return resolve_named(raw, field, _registry(), build_device)
+    return _CATALOGUE.resolve(raw, field)
 
 
 def device_to_spec(device: Device) -> Any:
     """The file form of ``device``: its name if it is the built-in one, else every figure."""
-    if _registry().get(device.name) == device:
+    if _CATALOGUE.is_builtin(device):
         return device.name
     return {"name": device.name, "kind": device.kind,
             "peak_flops": figure(device.peak_flops, "FLOP/s"),

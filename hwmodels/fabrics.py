@@ -25,19 +25,16 @@ file that tunes NCCL's sockets writes ``fabric: {name: eth-40g, nccl_streams: 8}
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from vocab.errors import SpecError
-from vocab.registry import Registry
 from hwmodels.specfile import (
-    check_keys,
+    Catalogue,
+    entry_kind,
     figure,
     join,
-    load_registry,
     quantity,
-    resolve_named,
     sources,
     text,
     whole,
@@ -52,11 +49,7 @@ FIGURES = ("kind", "bandwidth", "latency", "line_rate", "collective_bandwidth",
 
 def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | None) -> Fabric:
     """A :class:`Fabric` from a file entry; figures missing from ``raw`` come from ``base``."""
-    required = () if base else FIGURES[:3]
-    check_keys(raw, field, required, tuple(k for k in FIGURES if k not in required) + ("source",))
-    kind = text(raw["kind"], join(field, "kind")) if "kind" in raw else base.kind
-    if kind not in FABRIC_KINDS:
-        raise SpecError(join(field, "kind"), kind, f"one of {', '.join(FABRIC_KINDS)}")
+    kind = entry_kind(raw, field, base, FIGURES, 3, FABRIC_KINDS)
     bandwidth = (quantity(raw["bandwidth"], join(field, "bandwidth"), parse_bandwidth)
                  if "bandwidth" in raw else base.bandwidth_Bps)
     latency = (quantity(raw["latency"], join(field, "latency"), parse_time, allow_zero=True)
@@ -86,10 +79,7 @@ def build_fabric(name: str, raw: Mapping[str, Any], field: str, base: Fabric | N
                   nccl_streams=streams)
 
 
-@lru_cache(maxsize=1)
-def _registry() -> Registry[Fabric]:
-    # Read once: the data file is part of the package and never changes while running.
-    return load_registry(DATA_FILE, build_fabric, "fabric")
+_CATALOGUE = Catalogue(DATA_FILE, build_fabric, "fabric")
 
 
 def get_fabric(name: str) -> Fabric:
@@ -100,17 +90,17 @@ def get_fabric(name: str) -> Fabric:
 def list_fabrics() -> list[str]:
     """Names of the built-in fabrics in file order: InfiniBand, TCP, RoCE, each slowest
     first, then TCP over IPoIB."""
-    return list(_registry())
+    return _CATALOGUE.names()
 
 
 def resolve_fabric(raw: Any, field: str = "fabric") -> Fabric:
     """A fabric from a cluster file: a name, or a mapping with ``name`` and figures."""
-    return resolve_named(raw, field, _registry(), build_fabric)
+    return _CATALOGUE.resolve(raw, field)
 
 
 def fabric_to_spec(fabric: Fabric) -> Any:
     """The file form of ``fabric``: its name if it is the built-in one, else every figure."""
-    if _registry().get(fabric.name) == fabric:
+    if _CATALOGUE.is_builtin(fabric):
         return fabric.name
     spec: dict[str, Any] = {"name": fabric.name, "kind": fabric.kind,
                             "bandwidth": figure(fabric.bandwidth_Bps, "B/s"),

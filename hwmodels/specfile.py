@@ -161,3 +161,50 @@ def sources(raw: Mapping[str, Any], base_source: str, names: Iterable[str]) -> s
     parts += [f"{name}: {src}" for name in names if name in raw for src in [unwrap(raw[name])[1]]
               if src]
     return "; ".join(p for p in parts if p)
+
+
+def entry_kind(raw: Mapping[str, Any], field: str, base: Any, figures: tuple[str, ...],
+               n_required: int, kinds: Iterable[str]) -> str:
+    """Check an entry's keys and return its ``kind``, taken from ``base`` when not given.
+
+    A new entry (``base`` None) must give the first ``n_required`` of ``figures``; an override
+    of a known one may change any figure, or none. ``kinds`` are the valid kinds.
+    """
+    required = () if base else figures[:n_required]
+    check_keys(raw, field, required, tuple(k for k in figures if k not in required) + ("source",))
+    kind = text(raw["kind"], join(field, "kind")) if "kind" in raw else base.kind
+    kinds = tuple(kinds)
+    if kind not in kinds:
+        raise SpecError(join(field, "kind"), kind, f"one of {', '.join(kinds)}")
+    return kind
+
+
+class Catalogue:
+    """The built-in entries of one data file (devices, fabrics), read on first use.
+
+    ``build`` makes an entry from its figures (:data:`Builder`); ``field`` names what the
+    entries are (``"device"``) in lookup errors. The file is read once: it is part of the
+    package and never changes while running.
+    """
+
+    def __init__(self, path: Path, build: Builder, field: str) -> None:
+        self.path, self.build, self.field = path, build, field
+        self._registry: Registry[Any] | None = None
+
+    def registry(self) -> Registry[Any]:
+        """Every entry of the file, by name, in file order."""
+        if self._registry is None:
+            self._registry = load_registry(self.path, self.build, self.field)
+        return self._registry
+
+    def names(self) -> list[str]:
+        """Names of the entries, in file order."""
+        return list(self.registry())
+
+    def resolve(self, raw: Any, field: str) -> Any:
+        """An entry named by ``raw``, or described inline (see :func:`resolve_named`)."""
+        return resolve_named(raw, field, self.registry(), self.build)
+
+    def is_builtin(self, spec: Any) -> bool:
+        """Whether ``spec`` is exactly the entry of its name (so a file may write the name)."""
+        return bool(self.registry().get(spec.name) == spec)

@@ -48,7 +48,7 @@ from hwmodels.hetero import Variation
 from hwmodels.specs import Cluster
 from simulator.channel import Channel
 from simulator.costmodel import CostModel
-from simulator.engine import CallFn, OverlapStretch, wait_for_cycle
+from simulator.engine import CallFn, OverlapStretch, enter_stream
 from simulator.linkmap import LinkMap
 from vocab.strategies import Message
 
@@ -274,11 +274,7 @@ class DetailedNetwork:
     def allreduce(self, message: Message, iteration: int, priority: int, done: simpy.Event):
         """Run the schedule's steps on the channels, then signal ``done``."""
         env = self.env
-        yield from wait_for_cycle(env, self.cycle_s)
-        request = None
-        if self.stream is not None:
-            request = self.stream.request(priority=priority)
-            yield request
+        request = yield from enter_stream(env, self.cycle_s, self.stream, priority)
         start = env.now
         self.active += 1
         yield env.timeout(self.overhead_s + self.call_s(message))

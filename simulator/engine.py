@@ -162,11 +162,7 @@ class AnalyticNetwork:
                   gate: ProgressGate | None = None):
         """One collective: queue on the stream (serial), latency, then the bandwidth share."""
         env = self.env
-        yield from wait_for_cycle(env, self.cycle_s)
-        request = None
-        if self.stream is not None:
-            request = self.stream.request(priority=priority)
-            yield request
+        request = yield from enter_stream(env, self.cycle_s, self.stream, priority)
         fixed_s, phases = self.phases(message.nbytes)
         fixed_s += self.call_s(message)
         if gate is not None and gate.gated:
@@ -210,6 +206,21 @@ def wait_for_cycle(env: simpy.Environment, cycle_s: float):
         tick = math.ceil(env.now / cycle_s - 1e-9) * cycle_s
         if tick > env.now:
             yield env.timeout(tick - env.now)
+
+
+def enter_stream(env: simpy.Environment, cycle_s: float,
+                 stream: simpy.PriorityResource | None, priority: int):
+    """A collective's start: the next background-cycle tick, then its turn on the stream.
+
+    ``stream`` serialises collectives (None: they run concurrently). Returns the granted
+    request, for the caller to release when the collective ends, or None without a stream.
+    """
+    yield from wait_for_cycle(env, cycle_s)
+    if stream is None:
+        return None
+    request = stream.request(priority=priority)
+    yield request
+    return request
 
 
 class OverlapStretch:

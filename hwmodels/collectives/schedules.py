@@ -255,22 +255,23 @@ def broadcast_schedule(p: int, nbytes: int, root: int = 0) -> Schedule:
 
 # ---- traffic and time ----------------------------------------------------------------------
 
-def bytes_sent_per_rank(schedule: Schedule) -> list[int]:
-    """Total bytes each rank sends over the whole schedule."""
-    sent = [0] * schedule.p
+def _bytes_per_rank(schedule: Schedule, end: str) -> list[int]:
+    # ``end`` is the Transfer attribute ("src" or "dst") whose rank the bytes count for.
+    total = [0] * schedule.p
     for step in schedule.steps:
         for t in step.transfers:
-            sent[t.src] += t.nbytes
-    return sent
+            total[getattr(t, end)] += t.nbytes
+    return total
+
+
+def bytes_sent_per_rank(schedule: Schedule) -> list[int]:
+    """Total bytes each rank sends over the whole schedule."""
+    return _bytes_per_rank(schedule, "src")
 
 
 def bytes_received_per_rank(schedule: Schedule) -> list[int]:
     """Total bytes each rank receives over the whole schedule."""
-    received = [0] * schedule.p
-    for step in schedule.steps:
-        for t in step.transfers:
-            received[t.dst] += t.nbytes
-    return received
+    return _bytes_per_rank(schedule, "dst")
 
 
 def schedule_time(schedule: Schedule, ab: AlphaBeta, *, ranks_per_node: int | None = None,
