@@ -31,15 +31,16 @@ hooks read the clock's raw counter (``time.perf_counter``, a C function) rather 
 aligned clock (a Python method: a frame per reading, four readings per layer and step); the
 shift to aligned seconds is added to all of a part's events at once.
 
-Periodically (:class:`PartSchedule`: once ``--trace-flush-s`` seconds (1 by default) have passed since the
-last part and at least ``flush_every`` steps are done) the new rows go to
-``DIR/partial/rank-R-aA-K.parquet`` (A: attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
-half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
+Periodically (:class:`PartSchedule`: once ``--trace-flush-s`` seconds, 1 by default, have
+passed since the last part and at least ``--flush-every`` steps, 10, are done) the new rows
+go to ``DIR/partial/rank-R-aA-K.parquet`` (A: attempt, K: part) (written to a temporary name
+and renamed, so a crash never leaves a half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
 layer boundaries are CUDA events resolved at the end of each step.
 
 **Background parts.** Building a part's Arrow table and writing it took ~1.5-1.9 ms of CPU
 every 10 steps on resnet18-ci between real steps (~1.3 % of a 13 ms step; half of that the
-Parquet write, mostly a fixed cost per file). The training loop's periodic flush
+Parquet write, mostly a fixed cost per file): hence the time bound, which makes short steps
+share a part (about one a second) and leaves slow ones at one per 10 steps. The training loop's periodic flush
 (``flush(..., background=True)``) builds the table on the training thread and hands only the
 write, which releases the GIL, to a writer thread (:class:`_PartWriter`); parts keep their
 numbers and order (one thread, first in, first out). Building the table there too held the
