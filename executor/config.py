@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vocab.argtypes import (BATCH, BUCKET_MB, EVERY, LR, MOMENTUM, RANKS, REPEATS, SECONDS, SEED,
-                            STALENESS, STEPS, WEIGHT_DECAY, whole)
+                            STALENESS, STEPS, WEIGHT_DECAY, real, whole)
 from vocab.errors import SpecError, UnknownNameError
 from vocab.strategies import BASELINES, STRATEGIES, StrategySpec
 from vocab.units import MiB
@@ -27,6 +27,13 @@ EXEC_STRATEGIES = STRATEGIES + BASELINES
 DTYPES = ("float32", "float64")
 FAIL_MODES = ("raise", "kill")
 DEVICES = ("auto", "cpu", "cuda")
+#: Seconds between the training loop's periodic parts (``--trace-flush-s``). A part costs
+#: 1.5-1.9 ms of CPU between steps, half of it fixed per file (benchmarks/README.md,
+#: "Recording overhead"), so one part a second is <= 0.2 % of any run, where one every 10
+#: steps was 1.5 % of an 11 ms step. What it trades: a rank killed before it could flush
+#: (SIGKILL, OOM; a raised error or a signal still flushes) loses about this much of its
+#: trace, plus the step under way, or its last ``flush_every`` steps where those are slower.
+FLUSH_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class RunConfig:
     resume: bool = False
     trace: bool = True
     flush_every: int = 10
+    trace_flush_s: float = FLUSH_EVERY_S
     comm_timeout_s: float = 60.0
     eval_every: int = 0
     warmup_steps: int = 0
@@ -82,6 +90,8 @@ class RunConfig:
                             "exchanges no gradients; use one of " + ", ".join(STRATEGIES) + ")")
         if self.fail_mode not in FAIL_MODES:
             raise UnknownNameError("fail_mode", self.fail_mode, FAIL_MODES)
+        if not 0 <= self.trace_flush_s < float("inf"):
+            raise SpecError("trace_flush_s", self.trace_flush_s, "a finite number >= 0")
         if not self.comm_timeout_s > 0:
             raise SpecError("comm_timeout_s", self.comm_timeout_s, "a number > 0")
         for name in ("lr", "momentum", "weight_decay"):
@@ -210,7 +220,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-trace", dest="trace", action="store_false",
                         help="record no per-layer trace (to measure the tracing overhead)")
     parser.add_argument("--flush-every", type=whole(1, 10_000_000, what="steps between flushes"), default=d["flush_every"].default,
-                        help="write partial per-rank traces every K steps")
+                        help="write partial per-rank traces at most every K steps "
+                             "(default %(default)s; see --trace-flush-s)")
+    parser.add_argument("--trace-flush-s", type=real(0, 24 * 3600, what="seconds between "
+                                                     "trace parts, 0: every --flush-every "
+                                                     "steps"),
+                        default=d["trace_flush_s"].default,
+                        help="...and once this many seconds have passed since the last part "
+                             "(default %(default)s: a killed rank loses about that much of "
+                             "its trace; 0: every --flush-every steps)")
     parser.add_argument("--comm-timeout-s", type=SECONDS, default=d["comm_timeout_s"].default,
                         help="abort the job when a collective takes longer than this")
     parser.add_argument("--eval-every", type=EVERY, default=0,

@@ -31,14 +31,16 @@ hooks read the clock's raw counter (``time.perf_counter``, a C function) rather 
 aligned clock (a Python method: a frame per reading, four readings per layer and step); the
 shift to aligned seconds is added to all of a part's events at once.
 
-Every ``flush_every`` steps the new rows go to ``DIR/partial/rank-R-aA-K.parquet`` (A:
-attempt, K: part) (written to a temporary name and renamed, so a crash never leaves a
-half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
+Periodically (:class:`PartSchedule`: once ``--trace-flush-s`` seconds, 1 by default, have
+passed since the last part and at least ``--flush-every`` steps, 10, are done) the new rows
+go to ``DIR/partial/rank-R-aA-K.parquet`` (A: attempt, K: part) (written to a temporary name
+and renamed, so a crash never leaves a half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
 layer boundaries are CUDA events resolved at the end of each step.
 
 **Background parts.** Building a part's Arrow table and writing it took ~1.5-1.9 ms of CPU
 every 10 steps on resnet18-ci between real steps (~1.3 % of a 13 ms step; half of that the
-Parquet write, mostly a fixed cost per file). The training loop's periodic flush
+Parquet write, mostly a fixed cost per file): hence the time bound, which makes short steps
+share a part (about one a second) and leaves slow ones at one per 10 steps. The training loop's periodic flush
 (``flush(..., background=True)``) builds the table on the training thread and hands only the
 write, which releases the GIL, to a writer thread (:class:`_PartWriter`); parts keep their
 numbers and order (one thread, first in, first out). Building the table there too held the
@@ -56,6 +58,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -337,6 +340,37 @@ class Tracer:
         error = self._writer.close()
         if error is not None:
             raise error
+
+
+class PartSchedule:
+    """When the training loop writes its next periodic part: once ``every_s`` seconds have
+    passed since the last part *and* at least ``every_steps`` steps are done since it.
+
+    Short steps are flushed by time (one part per ``every_s``: the per-file cost stops
+    growing with the step rate); slow steps by steps (``every_steps``, ``--flush-every``:
+    10 by default, the spacing before the time bound, so a run of 2 s steps keeps one part
+    per 10 steps and its file count). ``every_s = 0`` is the step rule alone. Any part resets
+    the count (:meth:`written`), checkpoints' and the watchdog's too. ``clock``: seconds,
+    monotonic (a fake one in tests, a side's own time in ``benchmarks.exec_overhead``).
+    """
+
+    def __init__(self, every_steps: int, every_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_steps = every_steps
+        self.every_s = every_s
+        self.clock = clock
+        self.steps_done = 0         # steps done when the last part was written
+        self.since = clock()        # when it was written (or the schedule started)
+
+    def due(self, steps_done: int) -> bool:
+        """True when a part should be written now, ``steps_done`` steps into the run."""
+        return (steps_done - self.steps_done >= self.every_steps
+                and self.clock() - self.since >= self.every_s)
+
+    def written(self, steps_done: int) -> None:
+        """A part was just written, or the run (re)starts: count from here."""
+        self.steps_done = steps_done
+        self.since = self.clock()
 
 
 class _PartWriter:

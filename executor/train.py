@@ -27,7 +27,7 @@ from executor.deathwatch import start_watcher
 from executor.modelsrc import ModelSource, build_source
 from executor.runtime import StrategyRuntime
 from executor.strategy import ExecStrategy
-from executor.tracing import PARTIAL_DIR, Tracer
+from executor.tracing import PARTIAL_DIR, PartSchedule, Tracer
 from vocab.errors import SpecError
 from vocab.strategies import make_plan
 
@@ -43,6 +43,13 @@ class RankState:
     metrics: list[tuple] = field(default_factory=list)
     flushed_metrics: int = 0
     attempt: int = 0
+    #: When the periodic part is due (default: ``cfg.flush_every`` steps and
+    #: ``cfg.trace_flush_s`` seconds on the monotonic clock).
+    schedule: PartSchedule | None = None
+
+    def __post_init__(self) -> None:
+        if self.schedule is None:
+            self.schedule = PartSchedule(self.cfg.flush_every, self.cfg.trace_flush_s)
 
     def flush(self, background: bool = False) -> None:
         """Write this rank's new trace rows and metrics as partial parts; ``background``: the
@@ -54,6 +61,15 @@ class RankState:
             outputs.write_metrics_part(Path(self.cfg.out), self.rank, self.attempt,
                                        self.flushed_metrics, new)
             self.flushed_metrics = len(self.metrics)
+        self.schedule.written(self.step + 1)
+
+    def periodic_flush(self, steps_done: int) -> bool:
+        """The training loop's flush after each step: a background part when the schedule
+        says one is due (see :class:`PartSchedule`); True when it wrote one."""
+        if not self.schedule.due(steps_done):
+            return False
+        self.flush(background=True)     # the synchronous flushes wait for it
+        return True
 
 
 def pick_device(cfg: RunConfig, comm: MPI.Comm) -> torch.device:
@@ -144,14 +160,14 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     watchdog.arm("aligning clocks")
     clock.align(comm)
     watchdog.disarm()
+    state.schedule.written(start)       # the first part's time and steps count from here
     for step in range(start, cfg.steps):
         state.step = step
         set_lr(strategy, cfg.lr_at(step))
         run_step(cfg, comm, step, source, strategy, tracer, arrays, device, state)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save(cfg, comm.rank, step + 1, run_id, source, strategy, state, clock, tracer)
-        if (step + 1) % cfg.flush_every == 0:
-            state.flush(background=True)    # the synchronous flushes below wait for it
+        state.periodic_flush(step + 1)
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
             strategy.flush(step)
             evaluate(comm, source, arrays, device, state, step)

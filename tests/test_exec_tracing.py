@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from executor.models import parametric_layers  # noqa: E402
-from executor.tracing import Tracer, merge_partials  # noqa: E402
+from executor.tracing import PartSchedule, Tracer, merge_partials  # noqa: E402
 from vocab.trace import COLUMNS  # noqa: E402
 
 
@@ -282,3 +282,83 @@ def test_a_real_clock_gives_hook_times_on_its_aligned_scale():
     assert len(hooks) == 8
     assert hooks["start_s"].min() >= before and hooks["end_s"].max() <= after
     assert clock.now() - clock.raw() == pytest.approx(clock.shift_s, abs=1e-3)
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def part_steps(step_s: float, every_steps: int, every_s: float, steps: int) -> list[int]:
+    """Steps done at each periodic part of a loop of ``steps`` steps of ``step_s`` each."""
+    clock = FakeClock()
+    schedule = PartSchedule(every_steps, every_s, clock)
+    parts = []
+    for done in range(1, steps + 1):
+        clock.t += step_s
+        if schedule.due(done):
+            schedule.written(done)
+            parts.append(done)
+    return parts
+
+
+@pytest.mark.parametrize("step_s,spacing", [
+    (1 / 64, 64),       # short steps: by time, ceil(1 s / step) steps a part
+    (1 / 8, 10),        # 1.25 s per 10 steps: by steps
+    (2.0, 10),          # slow steps: by steps, as before the time bound
+])
+def test_parts_come_by_time_at_short_steps_and_by_steps_at_long_ones(step_s, spacing):
+    # Binary fractions of a second: the fake clock's sums are exact.
+    assert part_steps(step_s, 10, 1.0, 400) == list(range(spacing, 401, spacing))
+
+
+def test_no_time_bound_is_the_step_rule_alone():
+    assert part_steps(1e-3, 7, 0.0, 50) == [7, 14, 21, 28, 35, 42, 49]
+
+
+def test_a_killed_rank_keeps_all_but_its_last_second_or_flush_every_steps(tmp_path):
+    """The training loop's own periodic flush (RankState.periodic_flush), a real tracer and
+    a fake clock: a rank that dies between parts (no flush at all after its last periodic
+    one, as after SIGKILL) leaves parts covering every step but the last <= max(flush_every,
+    ceil(trace_flush_s / step)) ones."""
+    pytest.importorskip("mpi4py")
+    from executor.config import RunConfig, exec_strategy
+    from executor.train import RankState
+
+    for step_s, bound in ((1 / 32, 32), (0.5, 10)):
+        out = tmp_path / str(step_s)
+        cfg = RunConfig(nprocs=1, model="tiny-mlp", strategy=exec_strategy("sync"), batch=4,
+                        steps=1000, out=str(out), flush_every=10, trace_flush_s=1.0)
+        clock = FakeClock()
+        state = RankState(cfg, 0, tracer=Tracer("run", 0, counting_clock(), True),
+                          schedule=PartSchedule(cfg.flush_every, cfg.trace_flush_s, clock))
+        model = make_model()
+        state.tracer.attach(parametric_layers(model))
+        killed_after = 3 * bound + bound // 2 + 1     # steps done when the rank dies
+        wrote = []
+        for step in range(killed_after):
+            state.step = step
+            run_steps_from(state.tracer, model, step)
+            clock.t += step_s
+            if state.periodic_flush(step + 1):
+                wrote.append(step + 1)
+        state.tracer.close()          # the background parts reach the disk; nothing else
+        assert wrote == [bound, 2 * bound, 3 * bound]
+        kept = set(merge_partials(out)["iteration"])
+        assert kept == set(range(3 * bound))
+        assert killed_after - len(kept) <= bound
+
+
+def run_steps_from(tracer: Tracer, model: nn.Module, step: int) -> None:
+    """One traced step numbered ``step``."""
+    x, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
+    tracer.begin_step(step)
+    model.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(model(x), y).backward()
+    tracer.end_step()
+    tracer.record(step, "compute", "update", "update", 1.0 + step, 1.5 + step)
