@@ -52,7 +52,7 @@ class Prediction:
 
     @property
     def launch_errors_pct(self) -> tuple[float, ...]:
-        """The error against each launch on its own."""
+        """The error against each measurement (run directory) of the setup on its own."""
         return tuple(100.0 * (self.predicted_s - m) / m for m in self.measured_each_s)
 
 
@@ -107,7 +107,10 @@ class Report:
         lines.append(f"{len(self.predictions)} runs: median |error| "
                      f"{self.median_abs_error_pct:.1f} %, max {self.max_abs_error_pct:.1f} %")
         if self.launches > len(self.predictions):
-            lines.append(f"({self.launches} launches; against single launches the max |error| "
+            # "measurements", not "launches": with one_job a setup's repeats are runs of one
+            # MPI job (the JSON keeps its "launches" key for readers written against it).
+            lines.append(f"({self.launches} measurements of {len(self.predictions)} setups; "
+                         f"against single measurements the max |error| "
                          f"is {self.max_abs_launch_error_pct:.1f} %)")
         return "\n".join(lines)
 

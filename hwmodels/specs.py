@@ -259,7 +259,8 @@ class Cluster:
             self.variation.check(self.nodes)
         if self.nodes > self.max_nodes:
             raise SpecError("nodes", self.nodes,
-                            f"at most {self.max_nodes} (the fabric's max_nodes for {self.name})")
+                            f"at most {self.max_nodes} (the fabric's max_nodes for {self.name}; "
+                            "a larger fabric: max_nodes in a cluster file, or gradsync whatif --nodes)")
         if not (isinstance(self.oversubscription, (int, float)) and self.oversubscription >= 1):
             raise SpecError("fabric.oversubscription", self.oversubscription, "a ratio >= 1")
         require_positive("collective_overhead_s", self.collective_overhead_s, allow_zero=True)
