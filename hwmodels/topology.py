@@ -162,7 +162,11 @@ def pcie8(device: Device | str = "p100-sxm2", *, devices: int = 8, devices_per_s
                     "2 sockets joined by QPI")
 
 
-def cpu_node(device: Device | str = "xeon-e5-2670x2", *, ranks: int = 1, sockets: int = 2,
+#: The ``cpu`` topology's own device.
+DEFAULT_CPU = "xeon-e5-2670x2"
+
+
+def cpu_node(device: Device | str = DEFAULT_CPU, *, ranks: int = 1, sockets: int = 2,
              qpi_bandwidth_Bps: float = 16e9, shm_bandwidth_Bps: float = 0.0, nics: int = 1,
              pcie_bandwidth_Bps: float = PCIE3_X16_BPS) -> NodeSpec:
     """A CPU node: ``ranks`` MPI ranks sharing the sockets (default: one rank per socket pair).
@@ -173,6 +177,9 @@ def cpu_node(device: Device | str = "xeon-e5-2670x2", *, ranks: int = 1, sockets
     reads and writes). NICs hang off the sockets' PCIe root ports.
     """
     whole_node = _device(device)
+    if whole_node.kind == "gpu":
+        return _gpus_on_cpu_node(whole_node, ranks, sockets, qpi_bandwidth_Bps, nics,
+                                 pcie_bandwidth_Bps)
     dev = whole_node if ranks == 1 else replace(
         whole_node, name=f"{whole_node.name}/{ranks}", peak_flops=whole_node.peak_flops / ranks,
         mem_bandwidth_Bps=whole_node.mem_bandwidth_Bps / ranks,
@@ -189,6 +196,25 @@ def cpu_node(device: Device | str = "xeon-e5-2670x2", *, ranks: int = 1, sockets
         _link(graph, nic, f"cpu{i % sockets}", "nic", 1, pcie_bandwidth_Bps)
     return NodeSpec("cpu", dev, ranks, graph, nic_names, whole_node.mem_bandwidth_Bps,
                     f"{sockets}-socket CPU node, {ranks} rank(s)")
+
+
+def _gpus_on_cpu_node(gpu: Device, ranks: int, sockets: int, qpi_bandwidth_Bps: float,
+                      nics: int, pcie_bandwidth_Bps: float) -> NodeSpec:
+    """The ``cpu`` topology with a GPU: one whole GPU per rank (a GPU is not shared out like
+    sockets' FLOP/s), each on its socket's PCIe root port, NICs beside them; what a CPU
+    machine's what-if "the same nodes with a GPU per rank" means."""
+    graph = _devices(ranks)
+    _sockets(graph, sockets, 2, qpi_bandwidth_Bps)
+    for r in range(ranks):
+        _link(graph, r, f"cpu{r % sockets}", "pcie", 1, pcie_bandwidth_Bps)
+    nic_names = tuple(f"nic{i}" for i in range(nics))
+    for i, nic in enumerate(nic_names):
+        graph.add_node(nic, kind="nic")
+        _link(graph, nic, f"cpu{i % sockets}", "nic", 1, pcie_bandwidth_Bps)
+    # The host's memory: the topology's default CPU's (the swapped-out CPU is not known here).
+    host_Bps = _device(DEFAULT_CPU).mem_bandwidth_Bps
+    return NodeSpec("cpu", gpu, ranks, graph, nic_names, host_Bps,
+                    f"{ranks} {gpu.name} GPU(s) on the PCIe root ports of a {sockets}-socket node")
 
 
 def nvswitch_node(device: Device | str = "a100-sxm4", n: int = 8, *, nvlink_links: int = 12,
@@ -282,6 +308,14 @@ def _builder(topology: str, field: str) -> Callable[..., NodeSpec]:
     return TOPOLOGIES.lookup(topology, field)
 
 
+def _check_device_kind(topology: str, device: Device) -> None:
+    """GPU topologies take GPUs: a CPU on an NVLink or PCIe-switch graph is no machine. (The
+    ``cpu`` topology takes either: CPU sockets shared by ranks, or one GPU per rank.)"""
+    if topology != "cpu" and device.kind != "gpu":
+        raise SpecError("device", device.name, f"a GPU device for a {topology} node ({device.name}"
+                        " is a CPU: for it use the cpu topology or a CPU cluster preset)")
+
+
 def build_node(topology: str, device: Device | str | None = None, **options: Any) -> NodeSpec:
     """The node called ``topology`` with ``device`` (or the topology's own) and SI ``options``.
 
@@ -289,6 +323,8 @@ def build_node(topology: str, device: Device | str | None = None, **options: Any
     options and the device under ``graph.graph`` so that a saved cluster file can rebuild it.
     """
     builder = _builder(topology, "node.topology")
+    if device is not None:
+        _check_device_kind(topology, _device(device))
     names = _option_names(builder)
     for key, value in options.items():
         if key not in names.values():

@@ -145,3 +145,27 @@ def test_fewer_gpus_of_a_pcie_box_are_its_first_gpus() -> None:
     # asked again for the whole box, or for more, the box is rebuilt
     assert with_devices(four, 8).devices_per_node == 8
     assert with_devices(box, 12).devices_per_node == 12
+
+
+def test_a_gpu_on_the_cpu_topology_is_one_whole_gpu_per_rank():
+    """The what-if "these CPU nodes with a GPU per rank": each rank gets the catalogue's GPU
+    (not a share of it, as ranks get of a CPU's sockets), on its socket's PCIe root port."""
+    from hwmodels.topology import build_node
+    from hwmodels.devices import resolve_device
+    v100 = resolve_device("v100-sxm2", "device")
+    node = build_node("cpu", "v100-sxm2", ranks=2)
+    assert node.device.name == "v100-sxm2" and node.device.peak_flops == v100.peak_flops
+    assert node.devices_per_node == 2
+    kinds = {node.graph.edges[r, f"cpu{r % 2}"]["kind"] for r in range(2)}
+    assert kinds == {"pcie"}
+    cpu = build_node("cpu", "xeon-e5-2670x2", ranks=2)   # CPUs are still shared out
+    assert cpu.device.peak_flops == pytest.approx(resolve_device(
+        "xeon-e5-2670x2", "device").peak_flops / 2)
+
+
+@pytest.mark.parametrize("topology", ["dgx1-v100", "pcie8", "nvswitch"])
+def test_a_cpu_on_a_gpu_topology_is_refused(topology):
+    from hwmodels.topology import build_node
+    with pytest.raises(SpecError) as err:
+        build_node(topology, "xeon-e5-2670x2")
+    assert err.value.field == "device" and "GPU device" in str(err.value)
