@@ -34,9 +34,8 @@ SETUP_CLASSES: Mapping[str, str] = {
     "single-device": "single-device",
     "single-node-nvlink": "single-node NVLink",
     "single-node-pcie": "single-node PCIe",
-    "multi-node-infiniband": "multi-node InfiniBand",
-    "multi-node-ethernet": "multi-node Ethernet",
-    "multi-node-other": "multi-node (other fabric)",
+    "multi-node-rdma": "multi-node RDMA (InfiniBand, RoCE)",
+    "multi-node-sockets": "multi-node TCP-socket (Ethernet, IPoIB)",
     "cpu": "CPU",
 }
 #: Links between two devices of a node that make it an NVLink node (NVSwitch nodes included).
@@ -56,8 +55,9 @@ def setup_class(cluster: Cluster) -> str:
         return "single-device"
     if cluster.nodes == 1:
         return "single-node-nvlink" if has_nvlink(cluster) else "single-node-pcie"
-    kind = cluster.fabric.kind
-    return f"multi-node-{kind}" if kind in ("infiniband", "ethernet") else "multi-node-other"
+    # By the transport NCCL runs between nodes, not by the wire: RoCE is RDMA like InfiniBand,
+    # and TCP over IPoIB pays the socket path's costs like Ethernet (the errors follow that).
+    return "multi-node-sockets" if cluster.fabric.nccl_sockets else "multi-node-rdma"
 
 
 def has_nvlink(cluster: Cluster) -> bool:

@@ -193,17 +193,22 @@ def test_a_broken_csv_is_one_line_naming_file_row_and_column(tmp_path, capsys, e
 def test_setup_classes_come_from_the_clusters_properties():
     dgx = load_cluster("dgx1-v100")
     assert setup_class(dgx) == "single-node-nvlink"
-    assert setup_class(dgx.with_nodes(4)) == "multi-node-infiniband"
+    assert setup_class(dgx.with_nodes(4)) == "multi-node-rdma"
     assert setup_class(dgx.with_nodes(4).with_fabric(get_fabric("eth-25g"))) == \
-        "multi-node-ethernet"
+        "multi-node-sockets"
     pcie = load_cluster("pcie8-p100")
     assert setup_class(pcie) == "single-node-pcie"
     assert setup_class(pcie.with_devices_per_node(1)) == "single-device"
     assert setup_class(load_cluster("cpu-10gbe")) == "cpu"
     # A custom node described link by link (ABCI: NVLink between all 4 GPUs).
+    # By NCCL's transport, not the wire: RoCE is RDMA, TCP over IPoIB is sockets.
+    assert setup_class(dgx.with_nodes(4).with_fabric(get_fabric("roce-25g"))) == \
+        "multi-node-rdma"
+    assert setup_class(dgx.with_nodes(4).with_fabric(get_fabric("ipoib-edr"))) == \
+        "multi-node-sockets"
     abci = load_cluster(DEFAULT_CSV.parent / "clusters" / "abci-v-node.yaml")
     assert setup_class(abci.with_nodes(1)) == "single-node-nvlink"
-    assert setup_class(abci) == "multi-node-infiniband"
+    assert setup_class(abci) == "multi-node-rdma"
 
 
 # ------------------------------------------------------------------------------ bands
@@ -228,7 +233,7 @@ def test_band_file_agrees_with_the_rows_residuals(tmp_path, capsys):
                    / (row["gpus"] * row["throughput_1gpu"])))
         by_class.setdefault(row["setup_class"], []).append(row["error_points"])
     assert set(document["bands"]) == set(by_class) == {
-        "single-node-nvlink", "multi-node-infiniband", "multi-node-ethernet"}
+        "single-node-nvlink", "multi-node-rdma", "multi-node-sockets"}
     for setup, errors in by_class.items():
         band = document["bands"][setup]
         absolute = sorted(abs(e) for e in errors)
@@ -236,12 +241,12 @@ def test_band_file_agrees_with_the_rows_residuals(tmp_path, capsys):
         assert band["points"] == pytest.approx(nearest_rank(absolute, 0.9), abs=0.01)
         assert band["max_points"] == pytest.approx(absolute[-1], abs=0.01)
         assert band["bias_points"] == pytest.approx(sum(errors) / len(errors), abs=0.01)
-    ib = document["bands"]["multi-node-infiniband"]
+    ib = document["bands"]["multi-node-rdma"]
     assert ib["median_points"] == pytest.approx(sorted(abs(e) for e in by_class[
-        "multi-node-infiniband"])[1], abs=0.01)                 # 3 rows: the middle one
+        "multi-node-rdma"])[1], abs=0.01)                 # 3 rows: the middle one
     trust = trust_for(load_cluster("dgx1-v100", nodes=8), bands_file)
     assert trust.band is not None and trust.band.rows == 3
-    assert "from 3 published rows of multi-node InfiniBand setups" in trust.line
+    assert "from 3 published rows of multi-node RDMA (InfiniBand, RoCE) setups" in trust.line
     assert "no published rows validate this class" in \
         trust_for(load_cluster("pcie8-p100"), bands_file).line
 
@@ -264,8 +269,8 @@ def test_simulate_shows_the_trust_line_and_json_entry(capsys):
                           "alexnet-ci", "--strategy", "sync", "--iterations", "2",
                           "--json"]) == 0
     trust = json.loads(capsys.readouterr().out)["trust"]
-    expected = load_bands(BANDS_FILE)["bands"].get("multi-node-infiniband")
-    assert trust["setup_class"] == "multi-node-infiniband"
+    expected = load_bands(BANDS_FILE)["bands"].get("multi-node-rdma")
+    assert trust["setup_class"] == "multi-node-rdma"
     assert trust["band"] == expected and trust["validated"] == (expected is not None)
 
 
@@ -292,11 +297,11 @@ def test_a_row_the_simulator_refuses_is_reported_and_the_others_still_run(tmp_pa
 
 def test_held_out_rows_are_counted_against_their_class_band_and_a_narrow_band_is_named():
     bands = {"single-node-nvlink": band_of("single-node-nvlink", [1.0, -2.0, 3.0]),
-             "multi-node-ethernet": band_of("multi-node-ethernet", [10.0, -5.0])}
+             "multi-node-sockets": band_of("multi-node-sockets", [10.0, -5.0])}
     checked = with_holdout(bands, [("single-node-nvlink", 2.5), ("single-node-nvlink", -3.5),
-                                   ("single-node-nvlink", 3.0), ("multi-node-ethernet", -9.0),
+                                   ("single-node-nvlink", 3.0), ("multi-node-sockets", -9.0),
                                    ("cpu", 50.0)])      # a class without a band: not counted
-    nvlink, ethernet = checked["single-node-nvlink"], checked["multi-node-ethernet"]
+    nvlink, ethernet = checked["single-node-nvlink"], checked["multi-node-sockets"]
     assert (nvlink.points, nvlink.holdout_rows, nvlink.holdout_within) == (3.0, 3, 2)
     assert (ethernet.holdout_rows, ethernet.holdout_within) == (1, 1)
     # P(at most 2 of 3 inside | 90 % coverage) = 1 - 0.9 ** 3 = 0.27: no verdict.
