@@ -347,6 +347,7 @@ def cluster_to_dict(cluster: Cluster) -> dict[str, Any]:
                    "line_rate_Bps": fabric.line_rate_Bps,
                    "collective_bandwidth_Bps": fabric.collective_bandwidth_Bps,
                    "nccl_bandwidth_Bps": fabric.nccl_Bps, "nccl_streams": fabric.nccl_streams,
+                   "nccl_sockets": fabric.nccl_sockets,
                    "source": fabric.source},
         "oversubscription": cluster.oversubscription,
         "collective_overhead_s": cluster.collective_overhead_s,

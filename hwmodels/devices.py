@@ -89,7 +89,7 @@ def get_device(name: str) -> Device:
 
 
 def list_devices() -> list[str]:
-    """Names of the built-in devices, in file order (GPUs first)."""
+    """Names of the built-in devices, in file order."""
     return _CATALOGUE.names()
 
 

@@ -1,6 +1,6 @@
-"""Inter-node fabrics by name: InfiniBand FDR..NDR, TCP over Ethernet, RoCE (RDMA over
-25/50/100 GbE) and TCP over IPoIB (an EDR port as an IP interface, NCCL on sockets), from
-``data/fabrics.yaml``.
+"""Inter-node fabrics by name: InfiniBand FDR..NDR (with HDR100, NDR200) and Omni-Path, TCP
+over Ethernet (and GCP's gVNIC), RoCE (RDMA over 25..400 GbE), AWS EFA (p3dn, p4d) and TCP
+over IPoIB (an EDR port as an IP interface, NCCL on sockets), from ``data/fabrics.yaml``.
 
 >>> get_fabric("ib-edr").bandwidth_Bps
 12000000000.0
@@ -14,8 +14,9 @@ network transport achieves where that is less: over TCP (on Ethernet, or over IP
 InfiniBand wire: ``nccl_transport: socket``), NCCL's socket transport copies every
 byte through host memory on one socket per connection and one proxy thread by default
 (``ncclSocketGetNsockNthread`` in ``src/transport/net_socket.cc``), so on fast Ethernet it
-reaches well under the TCP goodput (research/gpu-fidelity.md section 1). An Ethernet fabric
-without a measured one gets the relation :mod:`hwmodels.socketbw` fits to the published
+reaches well under the TCP goodput (research/gpu-fidelity.md section 1); AWS EFA's
+aws-ofi-nccl plugin measures under its line rate too (its own ``collective_bandwidth``). A
+socket-transport fabric without a measured one gets the relation :mod:`hwmodels.socketbw` fits to the published
 measurements (:attr:`hwmodels.specs.Fabric.nccl_Bps`) at ``nccl_streams`` TCP streams per NIC
 (NCCL's 2 channels x ``NCCL_SOCKET_NTHREADS`` x ``NCCL_NSOCKS_PERTHREAD``; default 2): a cluster
 file that tunes NCCL's sockets writes ``fabric: {name: eth-40g, nccl_streams: 8}``. Only the NCCL eras read it
@@ -88,8 +89,8 @@ def get_fabric(name: str) -> Fabric:
 
 
 def list_fabrics() -> list[str]:
-    """Names of the built-in fabrics in file order: InfiniBand, TCP, RoCE, each slowest
-    first, then TCP over IPoIB."""
+    """Names of the built-in fabrics in file order: InfiniBand (and Omni-Path), TCP, RoCE,
+    each slowest first, then AWS EFA and TCP over IPoIB."""
     return _CATALOGUE.names()
 
 

@@ -10,9 +10,10 @@ from hwmodels.fabrics import get_fabric, list_fabrics, resolve_fabric
 
 GPUS = ("p100-sxm2", "v100-sxm2", "a100-sxm4", "h100-sxm5")
 CPUS = ("xeon-e5-2670x2", "xeon-e5-2698v4x2", "local-cpu")
-FABRICS = ("ib-fdr", "ib-edr", "ib-hdr", "ib-ndr",
-           "eth-1g", "eth-10g", "eth-25g", "eth-40g", "eth-100g",
-           "roce-25g", "roce-50g", "roce-100g", "ipoib-edr")
+FABRICS = ("ib-fdr", "ib-edr", "ib-hdr100", "ib-hdr", "ib-ndr200", "ib-ndr", "opa-100",
+           "eth-1g", "eth-10g", "eth-25g", "eth-40g", "eth-100g", "gvnic-100g",
+           "roce-25g", "roce-50g", "roce-100g", "roce-200g", "roce-400g",
+           "efa-p3dn", "efa-p4d", "ipoib-edr")
 
 
 def test_every_device_of_the_brief_is_there_with_figures_and_a_source() -> None:
@@ -75,6 +76,10 @@ def test_infiniband_latency_is_about_a_microsecond_and_tcp_tens() -> None:
             # RDMA over Ethernet: verbs latency, framing of 4096-byte payloads (4096/4178).
             assert fabric.latency_s <= 3e-6
             assert 0.94 < fabric.bandwidth_Bps / fabric.line_rate_Bps < 4096 / 4178
+        elif not fabric.nccl_sockets:
+            # AWS EFA: an RDMA NIC (SRD) through the cloud network, between RDMA and TCP.
+            assert 2e-6 < fabric.latency_s <= 30e-6
+            assert 0.9 < fabric.bandwidth_Bps / fabric.line_rate_Bps < 0.98
         else:
             assert 5e-6 <= fabric.latency_s <= 100e-6
             assert fabric.bandwidth_Bps / fabric.line_rate_Bps == pytest.approx(0.94)

@@ -169,3 +169,39 @@ def test_a_cpu_on_a_gpu_topology_is_refused(topology):
     with pytest.raises(SpecError) as err:
         build_node(topology, "xeon-e5-2670x2")
     assert err.value.field == "device" and "GPU device" in str(err.value)
+
+
+def test_nvlink_bridges_join_pairs_and_only_a_lone_pair_rides_them() -> None:
+    from hwmodels.collectives.eras import NVLINK_Bps, PCIE_Bps
+    from hwmodels.topology import build_node
+    era = ERAS["nccl2.8"]
+
+    def box(devices: int, links: int = 0) -> NodeSpec:
+        bridge = {"nvlink_bridge_links": links, "nvlink_bandwidth_Bps": 14.0625e9} if links else {}
+        return build_node("pcie8", "rtx-a6000", devices=devices, **bridge)
+
+    bridged = box(4, 4)
+    pairs = sorted((a, b) for a, b, kind in bridged.graph.edges(data="kind") if kind == "nvlink")
+    assert pairs == [(0, 1), (2, 3)]
+    assert all(bridged.graph.edges[p]["bandwidth_Bps"] == 4 * 14.0625e9 for p in pairs)
+    # Two bridged GPUs ring over the bridge at NCCL's SM86 link speed (topo.h: 12 GB/s) per
+    # link; unbridged they share the PCIe switch at NCCL's PCIe figure.
+    two = node_graph(box(2, 4), era)
+    assert two.hw == "nvlink" and two.intra_Bps == pytest.approx(4 * NVLINK_Bps["rtx-a6000"])
+    assert node_graph(box(2), era).intra_Bps == pytest.approx(PCIE_Bps)
+    # Over two pairs the ring also takes the PCIe hops between them: no faster than unbridged.
+    assert node_graph(box(4, 4), era).intra_Bps == pytest.approx(node_graph(box(4), era).intra_Bps)
+
+
+def test_a_bridged_geforce_pair_skips_the_host_staging_its_pcie_needs() -> None:
+    from hwmodels.collectives.eras import NVLINK_Bps
+    from hwmodels.collectives.nccl import shm_Bps
+    from hwmodels.topology import build_node
+    era = ERAS["nccl2.8"]
+    plain = node_graph(build_node("pcie8", "rtx-3090", devices=2), era)
+    bridged = node_graph(build_node("pcie8", "rtx-3090", devices=2, nvlink_bridge_links=4,
+                                    nvlink_bandwidth_Bps=14.0625e9), era)
+    # No PCIe peer access (NVIDIA/nccl#1127): each hop through host memory, at most the SHM
+    # duplex figure; over the bridge the pair is peer to peer on 4 NVLinks.
+    assert plain.hw == "pcie" and plain.intra_Bps <= shm_Bps(era)
+    assert bridged.hw == "nvlink" and bridged.intra_Bps == pytest.approx(4 * NVLINK_Bps["rtx-3090"])

@@ -78,7 +78,8 @@ def test_ethernet_presets_rise_with_line_rate_and_stay_below_goodput() -> None:
     tcp = sorted((get_fabric(n) for n in list_fabrics()
                   if get_fabric(n).nccl_sockets and get_fabric(n).kind == "ethernet"),
                  key=lambda f: f.line_rate_Bps)
-    assert [f.name for f in tcp] == ["eth-1g", "eth-10g", "eth-25g", "eth-40g", "eth-100g"]
+    assert [f.name for f in tcp] == ["eth-1g", "eth-10g", "eth-25g", "eth-40g", "eth-100g",
+                                     "gvnic-100g"]
     figures = [f.nccl_Bps for f in tcp]
     assert figures == sorted(figures)
     assert all(f.nccl_Bps <= f.bandwidth_Bps for f in tcp)
@@ -166,3 +167,15 @@ def test_hw_show_says_what_nccl_gets_over_sockets_and_where_it_comes_from(capsys
         assert len(line) == 1 and figure in line[0] and how in line[0]
     assert main(["hw", "show", "dgx1-v100"]) == 0
     assert "NCCL over sockets" not in capsys.readouterr().out
+
+
+def test_gvnic_takes_the_relation_at_the_streams_nccl_detects_on_gcp() -> None:
+    # net_socket.cc: on a gVNIC (vendor 0x1ae0) NCCL runs 4 threads x 1 socket per connection,
+    # so 2 channels x 4 = 8 streams: 2.17 x 8 ** 0.67 = 8.7 GB/s of streams, above the host
+    # path, which binds (below the 11.75 GB/s TCP goodput).
+    gvnic = get_fabric("gvnic-100g")
+    assert gvnic.nccl_streams == 8 and not gvnic.collective_bandwidth_Bps
+    assert gvnic.nccl_Bps == pytest.approx(RELATION.collective_Bps(gvnic.bandwidth_Bps, 8))
+    assert gvnic.nccl_Bps == pytest.approx(min(gvnic.bandwidth_Bps, 2.17e9 * 8 ** 0.67,
+                                               RELATION.host_Bps))
+    assert gvnic.nccl_Bps > get_fabric("eth-100g").nccl_Bps   # one stream per channel there

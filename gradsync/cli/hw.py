@@ -3,6 +3,7 @@
     gradsync hw list
     gradsync hw show dgx1-v100 [--nodes 16] [--json]
     gradsync hw show my-cluster.yaml
+    gradsync hw show t4            # a device or a fabric: every figure with its source
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from hwmodels import devices, fabrics
 from hwmodels.cluster import cluster_to_dict, list_presets, load_cluster, preset_path
-from hwmodels.specfile import read_yaml
+from hwmodels.specfile import read_yaml, unwrap
 from hwmodels.devices import get_device, list_devices
 from hwmodels.fabrics import get_fabric, list_fabrics
 from hwmodels.socketbw import DEFAULT_STREAMS
 from vocab.argtypes import NODES
+from vocab.errors import SpecError
 from vocab.units import format_bandwidth, format_time
 
 
@@ -29,8 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = hw.add_subparsers(dest="hw_command", metavar="SUBCOMMAND")
     lst = sub.add_parser("list", help="presets, devices and fabrics as tables")
     lst.set_defaults(func=run_list)
-    show = sub.add_parser("show", help="one cluster: a preset name or a cluster YAML file")
-    show.add_argument("cluster", metavar="NAME|FILE", help="preset name or path to a .yaml file")
+    show = sub.add_parser("show", help="one cluster (a preset name or a cluster YAML file), "
+                                       "or one device or fabric with the source of each figure")
+    show.add_argument("cluster", metavar="NAME|FILE",
+                      help="preset, device or fabric name (in that order), or a .yaml file")
     show.add_argument("--nodes", type=NODES, default=None, help="number of nodes (default: file's)")
     show.add_argument("--json", action="store_true", help="print the cluster as JSON")
     show.set_defaults(func=run_show)
@@ -68,7 +73,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    """Print one cluster, as a summary or as JSON."""
+    """Print one cluster, as a summary or as JSON; or one device or fabric, figure by figure."""
+    entry = catalogue_entry(args.cluster)
+    if entry is not None:
+        if args.nodes is not None:
+            raise SpecError("--nodes", args.nodes, f"a cluster to size ({args.cluster} is a "
+                            f"{entry['kind']}, not a cluster)")
+        print(json.dumps(entry, indent=2) if args.json else entry_lines(entry))
+        return 0
     cluster = load_cluster(args.cluster, nodes=args.nodes)
     data = cluster_to_dict(cluster)
     defaults = inherited(read_yaml(preset_path(args.cluster)), data)
@@ -78,6 +90,61 @@ def run_show(args: argparse.Namespace) -> int:
         print(summary(data))
         print(inherited_lines(defaults))
     return 0
+
+
+def catalogue_entry(name: str) -> dict[str, Any] | None:
+    """A built-in device or fabric as written in its data file: each figure with its value
+    and its own source (or the entry's, for a bare datasheet figure), the built model's
+    derived rates, and where it is defined. None if ``name`` is a preset (presets come first:
+    ``local-cpu`` is both) or not in either catalogue."""
+    if name in list_presets():
+        return None
+    for kind, names, module in (("device", list_devices(), devices),
+                                ("fabric", list_fabrics(), fabrics)):
+        if name in names:
+            raw = read_yaml(module.DATA_FILE)[name]
+            entry_source = str(raw.get("source") or "")
+            figures = {}
+            for key, value in raw.items():
+                if key == "source":
+                    continue
+                figure, source = unwrap(value)
+                figures[key] = {"value": figure,
+                                "source": source or ("" if key == "kind" else "(the entry source, below)")}
+            return {"name": name, "kind": kind, "file": f"hwmodels/data/{module.DATA_FILE.name}",
+                    "figures": figures, "source": entry_source, "derived": _derived(kind, name)}
+    return None
+
+
+def _derived(kind: str, name: str) -> dict[str, str]:
+    """What the simulator makes of an entry: a device's layer rates, a fabric's NCCL figure."""
+    if kind == "device":
+        device = get_device(name)
+        rates = {"fp32 layer rate": _flops(device.rate_flops("fp32"))}
+        if device.fp16_flops:
+            rates["amp/fp16 layer rate"] = _flops(device.rate_flops("amp"))
+        if device.bf16_flops:
+            rates["bf16 layer rate"] = _flops(device.rate_flops("bf16"))
+        return rates
+    fabric = get_fabric(name)
+    how = ("measured" if fabric.collective_bandwidth_Bps else
+           f"socket relation at {fabric.nccl_streams or DEFAULT_STREAMS} streams"
+           if fabric.nccl_sockets else "its bandwidth")
+    return {"NCCL per NIC": f"{format_bandwidth(fabric.nccl_Bps)} ({how})",
+            "NCCL transport": "socket (TCP, host memory)" if fabric.nccl_sockets else "RDMA"}
+
+
+def entry_lines(entry: dict[str, Any]) -> str:
+    """:func:`catalogue_entry` as lines: each figure, then its source indented under it."""
+    width = max(map(len, [*entry["figures"], *entry["derived"]]))
+    lines = [f"{entry['name']} ({entry['kind']}, {entry['file']})"]
+    for key, figure in entry["figures"].items():
+        lines.append(f"  {key.ljust(width)}  {figure['value']}")
+        if key != "kind":
+            lines.append(f"  {''.ljust(width)}    source: {figure['source']}")
+    lines.append(f"  {'source'.ljust(width)}  {entry['source']}")
+    lines += [f"  {key.ljust(width)}  {text}" for key, text in entry["derived"].items()]
+    return "\n".join(lines)
 
 
 def inherited(raw: Any, data: dict[str, Any]) -> dict[str, str]:
@@ -161,7 +228,8 @@ def _nccl_line(fab: dict[str, Any]) -> list[str]:
     how = ("measured" if fab["collective_bandwidth_Bps"] else
            f"fitted socket relation at {fab['nccl_streams'] or DEFAULT_STREAMS} TCP streams, "
            "hwmodels/socketbw.py")
-    return [f"             NCCL over sockets {format_bandwidth(fab['nccl_bandwidth_Bps'])} "
+    over = "over sockets" if fab["nccl_sockets"] else "over its network plugin"
+    return [f"             NCCL {over} {format_bandwidth(fab['nccl_bandwidth_Bps'])} "
             f"per NIC ({how})"]
 
 
