@@ -13,6 +13,14 @@ An optional ``baseline_gpus`` column (default 1) is for tables that publish effi
 to a larger baseline (ABCI: to one node of 4 GPUs): the predicted efficiency is then the
 simulated throughput per GPU over that of the simulated baseline.
 
+An optional ``baseline_batch`` column (default: the row's ``batch``) is the per-GPU batch the
+baseline was measured at, for strong-scaling tables whose per-GPU batch shrinks with the GPUs
+(gradient accumulation to a fixed global batch: NVIDIA's BERT pretraining tables): the profile
+is scaled so that one GPU at ``baseline_batch`` runs at ``throughput_1gpu``, and the baseline
+(``baseline_gpus``) is simulated at ``baseline_batch``, the row at ``batch``. Costs paid once
+per step (the allreduce, the optimizer update) are then spread over the baseline's samples as
+in the published run, not over the row's.
+
 Optional ``epoch_samples`` and ``epoch_fixed_s`` (both or neither) are for tables that time
 whole epochs rather than steady steps (ABCI: the wall time of a 90-epoch run): an epoch is
 ``ceil(epoch_samples / GPUs) / batch`` steps (a ``DistributedSampler`` pads every rank to the
@@ -64,7 +72,8 @@ ROW_SETS = {"published": (DEFAULT_CSV,), "holdout": (HOLDOUT_CSV,),
             "all": (DEFAULT_CSV, HOLDOUT_CSV)}
 REQUIRED_COLUMNS = ("set", "source", "cluster", "nodes", "gpus_per_node", "model", "batch",
                     "precision", "stack", "strategy", "throughput_1gpu", "throughput")
-OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus", "epoch_samples", "epoch_fixed_s")
+OPTIONAL_COLUMNS = ("bucket_mb", "baseline_gpus", "epoch_samples", "epoch_fixed_s",
+                    "baseline_batch")
 PRECISIONS = ("fp32", "amp", "fp16", "bf16")
 #: Strategy names, and the tables' labels for MG-WFBP merging (``simulator.api.label``).
 ROW_STRATEGIES = (*STRATEGIES, "bucketed+mgwfbp", "crossiter+mgwfbp")
@@ -96,6 +105,13 @@ class PublishedRow:
     #: seconds of every epoch that do not shrink with the GPUs.
     epoch_samples: int | None = None
     epoch_fixed_s: float | None = None
+    #: Per-GPU batch of the baseline run (None: the row's ``batch``).
+    baseline_batch: int | None = None
+
+    @property
+    def base_batch(self) -> int:
+        """The per-GPU batch the baseline (``throughput_1gpu``, ``baseline_gpus``) ran at."""
+        return self.batch if self.baseline_batch is None else self.baseline_batch
 
     @property
     def gpus(self) -> int:
@@ -192,7 +208,8 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
                        positive("throughput_1gpu"), positive("throughput"),
                        count("baseline_gpus", default=1), number,
                        count("epoch_samples") if cell("epoch_samples") else None,
-                       positive("epoch_fixed_s", zero=True) if cell("epoch_fixed_s") else None)
+                       positive("epoch_fixed_s", zero=True) if cell("epoch_fixed_s") else None,
+                       count("baseline_batch") if cell("baseline_batch") else None)
     # The cluster file must load here; whether it takes the row's size is the simulator's
     # answer, per row (predict_csv).
     for column, resolve in (("cluster", lambda: base_cluster(cluster_path(row.cluster,
@@ -302,19 +319,24 @@ def row_settings(row: PublishedRow) -> tuple[dict[str, Any], tuple[str, ...]]:
     return keywords, tuple(not_applied)
 
 
-def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int) -> float:
-    """Samples/s of the row's setup at ``gpus`` GPUs, the profile scaled to one GPU's rate
-    (over whole epochs, :func:`epoch_throughput`, when the row times epochs)."""
+def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int,
+                         batch: int | None = None) -> float:
+    """Samples/s of the row's setup at ``gpus`` GPUs and ``batch`` per GPU (default the row's),
+    the profile scaled so that one GPU at the baseline's batch runs at the one-GPU rate (over
+    whole epochs, :func:`epoch_throughput`, when the row times epochs)."""
+    batch = row.batch if batch is None else batch
     cluster = row_cluster(row, csv_dir, gpus)
     model = workload(row.model)
-    profile = roofline_profile(model, cluster.device, row.batch)
-    profile = profile.scaled_to_throughput(row.throughput_1gpu)
+    # One level for both batches: what one GPU measured at the baseline's batch.
+    at_base = roofline_profile(model, cluster.device, row.base_batch)
+    level = at_base.scaled_to_throughput(row.throughput_1gpu).iteration_s / at_base.iteration_s
+    profile = roofline_profile(model, cluster.device, batch).scaled(level)
     keywords, _ = row_settings(row)
     strategy = row.strategy.split("+")[0]
-    result = simulate(cluster, model, row.batch, strategy, profile=profile, **keywords)
+    result = simulate(cluster, model, batch, strategy, profile=profile, **keywords)
     if row.epoch_samples is None:
         return result.throughput_samples_s
-    return epoch_throughput(result.throughput_samples_s, gpus, row.batch, row.epoch_samples,
+    return epoch_throughput(result.throughput_samples_s, gpus, batch, row.epoch_samples,
                             row.epoch_fixed_s or 0.0)
 
 
@@ -324,7 +346,7 @@ def predict_row(row: PublishedRow, csv_dir: Path) -> RowResult:
     if row.baseline_gpus == 1:
         predicted = efficiency(throughput, row.gpus, row.throughput_1gpu)
     else:
-        base = simulated_throughput(row, csv_dir, row.baseline_gpus)
+        base = simulated_throughput(row, csv_dir, row.baseline_gpus, row.base_batch)
         predicted = (throughput / row.gpus) / (base / row.baseline_gpus)
     return RowResult(row, setup_class(row_cluster(row, csv_dir)), predicted,
                      row_settings(row)[1])

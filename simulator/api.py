@@ -257,12 +257,19 @@ def strategy_spec(strategy: str | StrategySpec, bucket_bytes: int | None = None,
 
 def make_strategy_plan(spec: StrategySpec, ctx: Context) -> Plan:
     """The plan; MG-WFBP merging needs the backward times and the cost model. Under a stack
-    that fuses by cycle (Horovod), size-rule buckets are its per-cycle fusions instead."""
+    that fuses by cycle (Horovod), size-rule buckets are its per-cycle fusions instead, and
+    ``sync`` (every gradient handed over when the backward pass ends, as after gradient
+    accumulation) is one cycle's fusion of all of them: buffers of at most the fusion
+    threshold, never one message of the whole model (Horovod docs/tensor-fusion.rst)."""
     stack = ctx.stack
     if stack is not None and stack.fuses_by_cycle and spec.name == "bucketed" \
             and spec.merge == "size":
         return plan_cycle_fused(spec, ctx.workload.grad_bytes, ctx.profile.backward_s,
                                 stack.cycle_s)
+    if stack is not None and stack.fuses_by_cycle and spec.name == "sync":
+        # All ready at once: the same cycle, split only by the fusion threshold.
+        return plan_cycle_fused(spec, ctx.workload.grad_bytes,
+                                [0.0] * len(ctx.workload.grad_bytes), stack.cycle_s)
     return make_plan(spec, ctx.workload.grad_bytes, backward_s=ctx.profile.backward_s,
                      cost=ctx.cost)
 
@@ -284,7 +291,9 @@ def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> Sim
                         stretch_comm=(cluster.device.kind == "gpu" and interference > 0
                                       and cluster.transport == "device"),
                         cycle_s=ctx.stack.cycle_s if ctx.stack is not None else 0.0,
-                        post_after_backward=ctx.stack is not None and ctx.stack.after_backward)
+                        # sync hands every message over when the backward pass ends
+                        post_after_backward=spec.name == "sync" or (
+                            ctx.stack is not None and ctx.stack.after_backward))
     stretch = 1.0 + interference if setup.stretch_comm else 1.0
     rng = np.random.default_rng(settings.seed)    # owned by this run: runs are independent
     factors = rank_factors(settings.noise, rng, setup.iterations, ranks)

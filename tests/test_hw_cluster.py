@@ -56,9 +56,11 @@ def test_gpu_presets_have_nccl_overheads_and_the_devices_measured_interference()
         cluster = load_cluster(name)
         assert 10e-6 <= cluster.collective_overhead_s <= 20e-6
         assert cluster.comm_interference is None and cluster.transport == "device"
-        # The default comes from the measured range (research section 3): 0.1-0.4.
+        # The default comes from the measured range (research section 3): from arXiv
+        # 2507.03114's 18.9 % average to the +76-83 % of GEMM and attention kernels beside a
+        # NCCL collective on an A100 (NVIDIA/nccl#1428); batch-norm kernels lose 2-4x (#338).
         factor, origin = overlap_interference(cluster, None)
-        assert 0.1 <= factor <= 0.4 and origin == f"device {cluster.device.name}"
+        assert 0.1 <= factor <= 0.85 and origin == f"device {cluster.device.name}"
         assert "overlap_interference:" in cluster.device.source
     for name in ("cpu-sandybridge-fdr", "cpu-broadwell-edr", "cpu-10gbe"):
         assert load_cluster(name).comm_interference > 0
