@@ -78,7 +78,9 @@ def test_device_figures_are_physically_possible(name: str) -> None:
     assert 5 <= d.peak_flops / d.mem_bandwidth_Bps <= 300
     assert 0.1 <= d.efficiency <= 0.9
     assert 0 < d.speed_spread < 0.1
-    assert 0 <= d.overlap_interference <= 0.5
+    # Interference: none up to one kernel's measured slow-down beside NCCL (nccl#1428: a GEMM
+    # +76 %, attention +83 % on an A100); a factor of 2 would be no overlap at all.
+    assert 0 <= d.overlap_interference <= 0.85
     if d.fp16_flops:
         # half precision is never slower than fp32 at the peak nor at the layer rate, and a
         # layer never runs faster than the peak it runs at
