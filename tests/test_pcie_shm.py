@@ -134,3 +134,15 @@ def test_across_nodes_the_staged_nic_hops_still_bind_below_the_shm_figure() -> N
     costs = NcclCosts(load_cluster(str(HKBU)).with_nodes(2), ERA)
     assert costs.intra_Bps == pytest.approx(min(PCIE_Bps / 3, MEASURED_SHM_BUSBW / ERA.achieved))
     assert math.isfinite(costs.intra_Bps)
+
+
+def test_nccl_prices_a_pcie_link_by_its_generation() -> None:
+    """NCCL's PCIe speed is width x the generation's lane rate (topo.cc kvDictPciGen and
+    ncclTopoAddPci: x16 Gen3 12 GB/s, Gen4 24, Gen5 48), not Gen3's 12 on every box: two
+    peer-capable GPUs under one PCIe switch ring at twice the speed on a Gen4 box."""
+    assert nccl.pcie_speed(12e9) == PCIE_Bps and nccl.pcie_speed(24e9) == 2 * PCIE_Bps
+    assert nccl.pcie_speed(48e9) == 4 * PCIE_Bps and nccl.pcie_speed(7.9e9) == 7.9e9
+    pair = {gen: build_node("pcie8", "a100-pcie-40gb", devices=2, pcie_bandwidth_Bps=bw)
+            for gen, bw in ((3, 12e9), (4, 24e9))}
+    speed = {gen: node_graph(node, ERA).intra_Bps for gen, node in pair.items()}
+    assert speed[4] == pytest.approx(2 * speed[3])

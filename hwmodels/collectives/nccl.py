@@ -232,7 +232,18 @@ def _edge_speed(data: Mapping, qpi_Bps: float, nvlink_Bps: float | None) -> floa
         return qpi_Bps
     if kind in ("nvlink", "nvswitch") and nvlink_Bps is not None:
         return data.get("links", 1) * nvlink_Bps
+    if kind == "pcie":
+        return pcie_speed(data.get("bandwidth_Bps", PCIE_Bps))
     return PCIE_Bps
+
+
+def pcie_speed(link_Bps: float) -> float:
+    """NCCL's speed for a PCIe link: its width times its generation's per-lane rate
+    (``src/graph/topo.cc`` ``kvDictPciGen``: 8 GT/s 60, 16 GT/s 120, 32 GT/s 240 x100 Mb/s a
+    lane; ``ncclTopoAddPci``: ``width * speed / 80`` GB/s), so x16 Gen3 12 GB/s (the old
+    fixed ``PCI_BW``), Gen4 24, Gen5 48: the figures the node files carry for their PCIe
+    links, read back as NCCL's. An x8 or slower link keeps its own figure."""
+    return min(link_Bps, 4 * PCIE_Bps)
 
 
 def _routed_ring(graph: nx.Graph, devices: list[int], qpi_Bps: float,
