@@ -4,11 +4,11 @@
 HKBU ddl-benchmarks, ...) and writes, per setup class, how far its predicted scaling efficiency
 fell from the published one (``--write-bands`` -> :data:`BANDS_FILE`). Every prediction then
 looks its own class up here: "expected error +-4 points of scaling efficiency, from 14
-published rows of multi-node InfiniBand setups", or, for a class no published row covers,
+published rows of multi-node RDMA (InfiniBand, RoCE) setups", or, for a class no published row covers,
 "no published rows validate this class".
 
 A setup's class is read from the cluster's properties (device kind, node count, the links
-between a node's devices, the fabric's kind), never from its name, so a user's own cluster file
+between a node's devices, the transport NCCL runs over the fabric), never from its name, so a user's own cluster file
 falls in the class of the machines it resembles.
 """
 
