@@ -49,6 +49,7 @@ from simulator.trust import (
     BAND_QUANTILE, BANDS_FILE, bands_document, bands_from_residuals, load_bands, setup_class,
     with_holdout, write_bands,
 )
+from vocab.argtypes import OneLineParser, report_errors
 from vocab.errors import GradsyncError
 from vocab.strategies import STRATEGIES
 from vocab.strategies.plan import MiB
@@ -445,8 +446,8 @@ def write_band_file(results: list[RowResult], csv_path: Path, out: Path,
 
 def main(argv: list[str] | None = None) -> int:
     """Predict every row, print the table (or JSON), optionally write the trust bands."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.published",
-                                     description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.published",
+                           description=__doc__.splitlines()[0])
     rows = parser.add_mutually_exclusive_group()
     rows.add_argument("--csv", type=Path, default=None, help="a CSV of published rows")
     rows.add_argument("--rows", choices=tuple(ROW_SETS), default=None,
@@ -463,16 +464,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --write-bands: got --rows {args.rows}, expected the published rows "
               "(the holdout checks the bands, never feeds them)", file=sys.stderr)
         return 2
-    try:
-        results = predict_sets(paths)
-        # The shipped bands are checked on the holdout; a band from another CSV has none.
-        holdout = predict_sets(ROW_SETS["holdout"]) if args.write_bands and \
-            args.csv is None else []
-        written = write_band_file(results, paths[0], args.write_bands, holdout) \
-            if args.write_bands else None
-    except GradsyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return report_errors(parser.prog, lambda: _run(args, paths))
+
+
+def _run(args: argparse.Namespace, paths: tuple[Path, ...]) -> int:
+    results = predict_sets(paths)
+    # The shipped bands are checked on the holdout; a band from another CSV has none.
+    holdout = predict_sets(ROW_SETS["holdout"]) if args.write_bands and \
+        args.csv is None else []
+    written = write_band_file(results, paths[0], args.write_bands, holdout) \
+        if args.write_bands else None
     if args.json:
         print(json.dumps({"csv": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]),
                           "summary": summary(results), "by_class": by_class(results),
