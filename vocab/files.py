@@ -108,7 +108,8 @@ def read_csv(path: str | Path, what: str = "a CSV table", required: Iterable[str
     its header's columns; SpecError naming the file when it is empty, has no header with
     the ``required`` columns, a column outside ``required`` + ``optional`` (when
     ``optional`` is given: a typo such as ``baseline_gpu`` would otherwise be dropped
-    silently), no data row, or a row with more or fewer cells than the header."""
+    silently), no data row, or a row with more cells than the header (a row with fewer
+    has its last columns empty)."""
     text = read_text(path, what)
     required = tuple(required)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -137,8 +138,11 @@ def read_csv(path: str | Path, what: str = "a CSV table", required: Iterable[str
                         str(path))
     out = []
     for number, cells in enumerate(rows[1:], start=1):
-        if len(cells) != len(header):
-            raise SpecError(f"row {number}", ",".join(cells)[:80], f"{len(header)} cells, one "
-                            f"per header column (a truncated or shifted row?)", str(path))
-        out.append(dict(zip(header, (c.strip() for c in cells))))
+        if len(cells) > len(header):
+            raise SpecError(f"row {number}", ",".join(cells)[:80], f"at most {len(header)} "
+                            f"cells, one per header column (a shifted row?)", str(path))
+        # Fewer cells: the last columns left empty (as csv.DictReader reads them); a cell
+        # the caller needs is then checked as empty.
+        cells = [c.strip() for c in cells] + [""] * (len(header) - len(cells))
+        out.append(dict(zip(header, cells)))
     return out
