@@ -126,6 +126,10 @@ class Entry:
     excludes: tuple[str, ...] = ("nan", "inf", "-1", "0", "huge")
     #: Format faults that are not faults for this file, each with its reason beside it.
     skip: tuple[str, ...] = ()
+    #: A folder of logs skips each file that is no log (a SOURCES.md beside them), so a file
+    #: that is empty, binary or no file at all leaves the folder with none: its line names
+    #: the folder.
+    skipped_in_folder: bool = False
 
 
 def _yaml_field(key: str) -> Callable[[str, str], str]:
@@ -212,7 +216,8 @@ ENTRIES: dict[str, Entry] = {
     "calibrate --profile": Entry(
         "gradsync", lambda t, p: ["calibrate", str(SYNTH["bench"]), "--profile", p, "--out",
                                   "fit.yaml"],
-        "prof.yaml", "yaml", PROFILE, ("update_s", _yaml_field("update_s"))),
+        "prof.yaml", "yaml", PROFILE, ("update_s", _yaml_field("update_s")),
+        excludes=("nan", "inf", "-1", "huge")),     # 0: an update too short to time
     "validate --cluster": Entry(
         "gradsync", lambda t, p: ["validate", str(SYNTH["run2"]), "--cluster", p], "c.yaml",
         "yaml", lambda: SYNTH["fitted"].read_text(), ("nodes", _yaml_field("nodes"))),
@@ -233,7 +238,8 @@ ENTRIES: dict[str, Entry] = {
         skip=("unknown key",)),     # the protocol's report.json holds more than it reads
     "python -m calibration.collfit --data": Entry(
         "calibration.collfit", lambda t, p: ["--check", "--data", p], "all_reduce_perf.log", "log", NCCL_LOG,
-        ("time", _log_time), folder="data/abci-v100", excludes=("nan", "inf", "-1", "huge")),
+        ("time", _log_time), folder="data/abci-v100", excludes=("nan", "inf", "-1", "huge"),
+        skipped_in_folder=True),
     "python -m executor.sequence": Entry(
         "executor.sequence", lambda t, p: [p], "runs.json", "json", RUNS),
     "python -m executor --data npz": Entry(
@@ -336,6 +342,8 @@ def make_input(entry: Entry, fault: str, tmp: Path) -> tuple[str, tuple[str, ...
             path.write_text(data)
         if fault == "unreadable":
             path.chmod(0)
+    if entry.skipped_in_folder and fault in ANY_FILE and fault != "missing":
+        needles = (Path(entry.folder).name,)
     return given, needles
 
 
