@@ -79,7 +79,7 @@ def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         check_path(path, "an .npz file of arrays x and y")
     except SpecError as exc:
-        raise SpecError("data", f"npz:{path}", exc.expected) from None
+        raise SpecError("data", f"npz:{path}", f"a readable .npz file: {exc.expected}") from None
     try:
         with np.load(path, allow_pickle=False) as arrays:
             x, y = np.asarray(arrays["x"]), np.asarray(arrays["y"])
