@@ -28,7 +28,7 @@ import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -114,10 +114,10 @@ class Entry:
     main: str                                 # "gradsync" or "pkg.module" (its main(argv))
     argv: Callable[[Path, str], list[str]]
     name: str                                 # the file's name, as the entry needs it
-    fmt: str                                  # yaml, json, csv, log or npz: its format faults
-    valid: Callable[[], str] | str = ""
-    #: (field the one line must name, valid text -> text with a number in that field).
-    number: tuple[str, Callable[[str, str], str]] | None = None
+    fmt: str                                  # yaml, json, csv, log, npz, parquet
+    valid: Callable[[], str | bytes] | str = ""
+    #: (field the one line must name, valid file -> file with a number in that field).
+    number: tuple[str, Callable[[Any, str], Any]] | None = None
     #: The file sits inside this folder, which is what the entry point is given.
     folder: str = ""
     #: Makes the other inputs (a copied directory the fault goes in) before the fault.
@@ -146,6 +146,24 @@ def _csv_cell(column: str) -> Callable[[str, str], str]:
         cells[header.index(column)] = v
         return "\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n"
     return put
+
+
+def _trace_bytes(run: str) -> bytes:
+    return (SYNTH[run] / "trace.parquet").read_bytes()
+
+
+def _trace_time(data: bytes, v: str) -> bytes:
+    """The trace with its first row's ``start_s`` set to ``v``."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vocab.trace import write_trace
+    frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    frame.loc[0, "start_s"] = float(v)
+    with tempfile.TemporaryDirectory() as folder:
+        return write_trace(frame, folder).read_bytes()
 
 
 def _log_time(text: str, v: str) -> str:
@@ -213,6 +231,15 @@ ENTRIES: dict[str, Entry] = {
         "run.json", "json", lambda: (SYNTH["run"] / "run.json").read_text(),
         folder="somerun", setup=lambda t: _copy("run", t, "somerun"),
         skip=("unknown key",)),     # make_run_record(**extra): records carry extra keys
+    "calibrate run dir trace": Entry(
+        "gradsync", lambda t, p: ["calibrate", str(SYNTH["bench"]), p, "--out", "fit.yaml"],
+        "trace.parquet", "parquet", lambda: _trace_bytes("run"), ("start_s", _trace_time),
+        folder="somerun", setup=lambda t: _copy("run", t, "somerun"),
+        excludes=("nan", "inf")),       # times before rank 0's start, or past a day, are fine
+    "validate run dir trace": Entry(
+        "gradsync", lambda t, p: ["validate", p, "--cluster", str(SYNTH["fitted"])],
+        "trace.parquet", "parquet", lambda: _trace_bytes("run2"), ("start_s", _trace_time),
+        folder="somerun", setup=lambda t: _copy("run2", t, "somerun"), excludes=("nan", "inf")),
     "calibrate --profile": Entry(
         "gradsync", lambda t, p: ["calibrate", str(SYNTH["bench"]), "--profile", p, "--out",
                                   "fit.yaml"],
@@ -257,16 +284,19 @@ BY_FORMAT = {"yaml": ("truncated", "a list", "unknown key"),
              "json": ("truncated", "a list", "unknown key"),
              "csv": ("truncated", "no header", "unknown column"),
              "log": ("truncated",),
-             "npz": ("truncated",)}
+             "npz": ("truncated",),
+             "parquet": ("truncated",)}
 
 
-def _valid(entry: Entry) -> str:
+def _valid(entry: Entry) -> str | bytes:
     return entry.valid() if callable(entry.valid) else entry.valid
 
 
 def _truncated(entry: Entry) -> str | bytes:
     """The file cut off: YAML and JSON inside a flow mapping, a CSV or log inside a row."""
     text = _valid(entry)
+    if entry.fmt == "parquet":
+        return text[:len(text) // 2]
     if entry.fmt == "npz":
         import numpy as np
         buffer = io.BytesIO()
@@ -330,7 +360,11 @@ def make_input(entry: Entry, fault: str, tmp: Path) -> tuple[str, tuple[str, ...
     elif fault.startswith("number "):
         field_name, put = entry.number
         value = fault.split(" ", 1)[1]
-        path.write_text(put(valid, value))
+        data = put(valid, value)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
         needles = (entry.name, field_name)
     else:
         data: str | bytes = {"empty": "", "not UTF-8": b"\xff\xfe garbage\x00\n",
@@ -415,10 +449,23 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, entry: str, fault: str) ->
     assert tree_digest(tmp_path) == before, f"{argv} changed files"
 
 
+#: Flags that name a file gradsync writes, not one it reads (their checks are
+#: tests/test_bad_inputs.py's output-path cases).
+OUTPUT_FLAGS = ("--out", "--write-bands")
+_PATH_ARG = re.compile(r'add_argument\(\s*"([\w-]+)"(?=[^)]*type=Path)')
+
+
 def test_every_file_reading_module_cli_is_walked() -> None:
-    """A ``python -m`` module whose parser takes a path (``type=Path`` or a positional that
-    names a file) must join ENTRIES, so its bad input is checked."""
+    """A ``python -m`` module whose parser takes a path (an argument of ``type=Path``) must
+    join ENTRIES, so that its bad input is checked; a new one fails here until it does."""
     walked = {e.main for e in ENTRIES.values()}
-    readers = {"benchmarks.published", "benchmarks.protocol_statistics", "calibration.collfit",
-               "executor.sequence", "executor"}
-    assert readers <= walked
+    readers = set()
+    for folder in ("benchmarks", "calibration", "executor", "hwmodels"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            flags = [f for f in _PATH_ARG.findall(path.read_text()) if f not in OUTPUT_FLAGS]
+            if flags:
+                readers.add(f"{folder}.{path.stem}")
+    assert len(readers) >= 4            # the pattern still finds them
+    assert not readers - walked, f"file-reading module CLIs not walked: {readers - walked}"
+    # The executor reads --data npz:FILE (a string, not a Path) in both of its entry points.
+    assert {"executor", "gradsync"} <= walked
