@@ -125,7 +125,8 @@ def first_batch_s(batch: int, rng: np.random.Generator) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m benchmarks.epoch_overhead",
+                      description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=whole(1, 50, what="repeats"), default=3)
     p.add_argument("--samples", type=whole(1, 10**8, what="training samples"),
                    default=IMAGENET_TRAIN)

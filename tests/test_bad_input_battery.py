@@ -469,3 +469,32 @@ def test_every_file_reading_module_cli_is_walked() -> None:
     assert not readers - walked, f"file-reading module CLIs not walked: {readers - walked}"
     # The executor reads --data npz:FILE (a string, not a Path) in both of its entry points.
     assert {"executor", "gradsync"} <= walked
+
+
+def _module_clis() -> list[str]:
+    """Every ``python -m`` module under the four packages whose main builds a parser."""
+    found = []
+    for folder in ("benchmarks", "calibration", "executor", "hwmodels"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            if "OneLineParser(" in path.read_text():
+                found.append(folder if path.stem == "__main__" else f"{folder}.{path.stem}")
+    return found
+
+
+def test_no_module_cli_builds_a_plain_argparse_parser() -> None:
+    """argparse's own parser prints a usage block and the error: two lines or more."""
+    plain = [str(p.relative_to(ROOT)) for folder in ("benchmarks", "calibration", "executor",
+                                                     "hwmodels", "gradsync")
+             for p in sorted((ROOT / folder).rglob("*.py"))
+             if "argparse.ArgumentParser(" in p.read_text()]
+    assert not plain, f"use vocab.argtypes.OneLineParser: {plain}"
+    assert len(_module_clis()) >= 10
+
+
+@pytest.mark.parametrize("module", _module_clis())
+def test_a_module_clis_bad_usage_is_one_line(tmp_path: Path, module: str) -> None:
+    """An unknown flag (or the required arguments it leaves out): one line naming the
+    command, exit 2."""
+    rc, _, err = run_entry(module, ["--no-such-flag"], tmp_path)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and f"python -m {module}: error:" in lines[0], err
