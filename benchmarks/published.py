@@ -465,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = (args.csv,) if args.csv is not None else ROW_SETS[args.rows or "published"]
     if args.write_bands and args.rows in ("holdout", "all"):
         # Bands fitted on the holdout would make it one more training set.
-        print(f"error: --write-bands: got --rows {args.rows}, expected the published rows "
+        print(f"{parser.prog}: error: --write-bands: got --rows {args.rows}, expected the "
+              "published rows "
               "(the holdout checks the bands, never feeds them)", file=sys.stderr)
         return 2
     return report_errors(parser.prog, lambda: _run(args, paths))

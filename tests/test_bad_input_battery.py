@@ -71,6 +71,8 @@ PROFILE = ("device: local-cpu\nmodel: alexnet-ci\nbatch: 8\nupdate_s: 0.001\nsou
            "layers:\n" + "".join(f"  - {{name: {n}, forward_s: 0.001, backward_s: 0.002}}\n"
                                   for n in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6",
                                             "fc7", "fc8")))
+USER_MODEL = ("from torch import nn\n\n\ndef net():\n    return nn.Sequential(nn.Linear(8, 16), "
+              "nn.ReLU(), nn.Linear(16, 2))\n\n\nnet.input_shape = (8,)\n")
 RUNS = json.dumps([["--model", "tiny-mlp", "--batch", "4", "--steps", "2", "--out", "r1"]])
 
 
@@ -255,6 +257,12 @@ ENTRIES: dict[str, Entry] = {
     "run --data npz": Entry(
         "gradsync", lambda t, p: ["run", "--model", "tiny-mlp", "--batch", "4", "--steps", "2",
                                   "--data", f"npz:{p}", "--out", "r"], "d.npz", "npz"),
+    "workload from-torch FILE.py:FACTORY": Entry(
+        "gradsync", lambda t, p: ["workload", "from-torch", f"{p}:net", "--input-shape", "2,8",
+                                  "--out", "w.yaml"], "mymodel.py", "python", USER_MODEL),
+    "run --model FILE.py:FACTORY": Entry(
+        "gradsync", lambda t, p: ["run", "--model", f"{p}:net", "--batch", "4", "--steps", "2",
+                                  "--out", "r"], "mymodel.py", "python", USER_MODEL),
     "python -m benchmarks.published --csv": Entry(
         "benchmarks.published", lambda t, p: ["--csv", p], "rows.csv", "csv", PUBLISHED,
         ("throughput", _csv_cell("throughput"))),
@@ -285,7 +293,8 @@ BY_FORMAT = {"yaml": ("truncated", "a list", "unknown key"),
              "csv": ("truncated", "no header", "unknown column"),
              "log": ("truncated",),
              "npz": ("truncated",),
-             "parquet": ("truncated",)}
+             "parquet": ("truncated",),
+             "python": ("truncated",)}
 
 
 def _valid(entry: Entry) -> str | bytes:
