@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 from mpi4py import MPI
-from vocab.argtypes import whole
+from vocab.argtypes import OneLineParser, whole
 
 SLICE_N = 64     # a 64x64 float32 matmul: tens of microseconds, a fine polling granularity
 
@@ -68,9 +68,9 @@ def measure(comm: MPI.Comm, nbytes: int, repeats: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_progress",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m benchmarks.bench_progress",
+                           description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mib", default="1,4,16", help="message sizes in MiB")
     parser.add_argument("--repeats", type=whole(1, 1000, what="repeats"), default=5)
     args = parser.parse_args(argv)

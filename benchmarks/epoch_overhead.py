@@ -33,7 +33,6 @@ the figure is an order of magnitude, quoted as such in ``benchmarks/published/RE
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
@@ -44,7 +43,7 @@ import numpy as np
 import torch
 import torch.utils.data as tud
 
-from vocab.argtypes import whole
+from vocab.argtypes import OneLineParser, whole
 
 IMAGENET_TRAIN = 1_281_167
 IMAGENET_VAL = 50_000
@@ -126,7 +125,8 @@ def first_batch_s(batch: int, rng: np.random.Generator) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m benchmarks.epoch_overhead",
+                      description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=whole(1, 50, what="repeats"), default=3)
     p.add_argument("--samples", type=whole(1, 10**8, what="training samples"),
                    default=IMAGENET_TRAIN)

@@ -14,7 +14,6 @@ traced copies, the median over cycles of (cycle / untraced cycle of the same rou
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 from benchmarks.exec_overhead import Config, _side
 from executor.comm import MPI, Clock
 from executor.train import run_step
-from vocab.argtypes import whole
+from vocab.argtypes import OneLineParser, whole
 
 SIDES = ("untraced", "sync", "background")
 
@@ -58,7 +57,7 @@ def measure(model: str, batch: int, cycles: int, seed: int = 1) -> dict[str, flo
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print the two overheads."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.exec_flush_thread")
+    parser = OneLineParser(prog="python -m benchmarks.exec_flush_thread")
     parser.add_argument("--model", default="resnet18-ci")
     parser.add_argument("--batch", type=whole(1, 65536, what="samples per step"), default=16)
     parser.add_argument("--cycles", type=whole(3, 100000, what="cycles of 10 steps"),

@@ -50,7 +50,7 @@ import torch
 from executor.comm import MPI, Clock, threads_per_rank
 from executor.config import FLUSH_EVERY_S, RunConfig, exec_strategy
 from executor.launch import launch
-from vocab.argtypes import real, whole
+from vocab.argtypes import OneLineParser, real, whole
 from vocab.mpiexec import mpiexec_command, python_argv
 from executor.tracing import PartSchedule, Tracer
 from executor.train import RankState, build_model, make_strategy, run_step
@@ -257,7 +257,7 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure every config and print the summary table."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.exec_overhead")
+    parser = OneLineParser(prog="python -m benchmarks.exec_overhead")
     parser.add_argument("--out", default=None, help="job folders and CSVs (default: tmp)")
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                         help="MODEL:BATCH:RANKS (default: %(default)s)")

@@ -9,7 +9,6 @@ to pay: compute and shared-memory communication compete for the same cores.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 
 from executor.config import RunConfig, exec_strategy
 from executor.launch import launch
-from vocab.argtypes import whole
+from vocab.argtypes import OneLineParser, whole
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter", "ddp")
 
@@ -38,7 +37,7 @@ def measure(out: Path, model: str, nprocs: int, strategy: str, steps: int, batch
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print the table; 0 unless a run failed."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.exec_strategies")
+    parser = OneLineParser(prog="python -m benchmarks.exec_strategies")
     parser.add_argument("--out", default=None)
     parser.add_argument("--models", nargs="+", default=["resnet18-ci", "alexnet-ci"])
     parser.add_argument("--ranks", nargs="+", type=whole(1, 64, what="ranks"),

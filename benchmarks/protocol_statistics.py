@@ -15,9 +15,7 @@ iterations on the predicted side; the noise CV (robust) is the same under both.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +27,9 @@ import calibration.runs as runs
 import calibration.scaling as scaling
 from calibration.calibrate import calibrate
 from calibration.validate import Report, validate
+from vocab.argtypes import OneLineParser, report_errors
+from vocab.errors import SpecError
+from vocab.files import check_path, read_json
 from vocab.timing import BASE_WARMUP, iteration_durations
 from vocab.trace import read_trace
 
@@ -66,7 +67,14 @@ class _Median:
 
 def revalidate(protocol_dir: Path, statistic: str, work: Path) -> Report:
     """The protocol's fit and validation, from its stored runs, under ``statistic``."""
-    summary = json.loads((protocol_dir / "report.json").read_text())
+    path = check_path(protocol_dir, "a folder written by calibration.protocol", "dir") \
+        / "report.json"
+    summary = read_json(path, "the protocol's report")
+    for key in ("fit_set", "held_out"):
+        value = summary.get(key)
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise SpecError(key, value, "a list of run directories (the protocol's report)",
+                            str(path))
     fitted = work / f"fitted-{statistic}.yaml"
     with median_statistic() if statistic == "median" else contextlib.nullcontext():
         calibrate(summary["fit_set"], fitted, overwrite=True)
@@ -75,15 +83,18 @@ def revalidate(protocol_dir: Path, statistic: str, work: Path) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the validation table of ``DIR`` under each statistic."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.protocol_statistics")
+    parser = OneLineParser(prog="python -m benchmarks.protocol_statistics")
     parser.add_argument("protocol_dir", type=Path)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="gradsync-restat-") as work:
-        for statistic in STATISTICS:
-            report = revalidate(args.protocol_dir, statistic, Path(work))
-            print(f"\n== iteration time: {statistic} ==")
-            print(report.table())
-    return 0
+
+    def body() -> int:
+        with tempfile.TemporaryDirectory(prefix="gradsync-restat-") as work:
+            for statistic in STATISTICS:
+                report = revalidate(args.protocol_dir, statistic, Path(work))
+                print(f"\n== iteration time: {statistic} ==")
+                print(report.table())
+        return 0
+    return report_errors(parser.prog, body)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ accepts them (``inspect.signature``); otherwise each row says they were not appl
 from __future__ import annotations
 
 import argparse
-import csv
 import inspect
 import json
 import math
@@ -57,7 +56,9 @@ from simulator.trust import (
     BAND_QUANTILE, BANDS_FILE, bands_document, bands_from_residuals, load_bands, setup_class,
     with_holdout, write_bands,
 )
+from vocab.argtypes import OneLineParser, report_errors
 from vocab.errors import GradsyncError
+from vocab.files import read_csv
 from vocab.strategies import STRATEGIES
 from vocab.strategies.plan import MiB
 from vocab.workload import Workload, load_workload
@@ -80,6 +81,12 @@ ROW_STRATEGIES = (*STRATEGIES, "bucketed+mgwfbp", "crossiter+mgwfbp")
 #: What the simulator computes when it is not told a precision: fp32 gradients and compute.
 MODEL_PRECISION = "fp32"
 WITHIN_POINTS = 5.0
+#: The largest published scaling efficiency a row may state (2 = 200 % of linear). The 122
+#: shipped rows (published.csv and holdout.csv) reach at most 100.3 % (hkbu-resnet50, 4
+#: GPUs): superlinear scaling beyond a few percent is rare, and twice linear is past any of
+#: them; a row above it has a throughput that is not the total of its GPUs (a per-GPU figure
+#: in the total column, a 1000x slip: 87402 % was accepted).
+MAX_EFFICIENCY = 2.0
 
 
 @dataclass(frozen=True)
@@ -156,19 +163,7 @@ class RowError(GradsyncError):
 def load_rows(path: str | Path = DEFAULT_CSV) -> list[PublishedRow]:
     """Every row of a published-scaling CSV, checked (clusters and models resolved)."""
     path = Path(path)
-    try:
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            missing = [c for c in REQUIRED_COLUMNS if c not in header]
-            if missing:
-                raise GradsyncError(f"{path}: row 0 (header) column {missing[0]}: missing "
-                                    f"(required: {', '.join(REQUIRED_COLUMNS)})")
-            raw_rows = list(reader)
-    except OSError as exc:
-        raise GradsyncError(f"{path}: cannot read the CSV ({exc.strerror})") from None
-    if not raw_rows:
-        raise GradsyncError(f"{path}: row 1: no data rows")
+    raw_rows = read_csv(path, "a published-scaling CSV", REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     return [parse_row(path, number, raw) for number, raw in enumerate(raw_rows, start=1)]
 
 
@@ -210,6 +205,16 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
                        count("epoch_samples") if cell("epoch_samples") else None,
                        positive("epoch_fixed_s", zero=True) if cell("epoch_fixed_s") else None,
                        count("baseline_batch") if cell("baseline_batch") else None)
+    if row.baseline_gpus > row.gpus:
+        raise RowError(path, number, "baseline_gpus", row.baseline_gpus, f"at most the row's "
+                       f"{row.gpus} GPUs (nodes x gpus_per_node): the baseline is the smaller "
+                       "size the efficiency is relative to")
+    if not row.published_efficiency <= MAX_EFFICIENCY:
+        raise RowError(path, number, "throughput", cell("throughput"), f"at most "
+                       f"{MAX_EFFICIENCY:.0%} of linear scaling ({row.gpus} GPUs x "
+                       f"throughput_1gpu {row.throughput_1gpu:g} = "
+                       f"{row.gpus * row.throughput_1gpu:g} samples/s); this is "
+                       f"{row.published_efficiency:.0%}: a total and a per-GPU figure mixed?")
     # The cluster file must load here; whether it takes the row's size is the simulator's
     # answer, per row (predict_csv).
     for column, resolve in (("cluster", lambda: base_cluster(cluster_path(row.cluster,
@@ -467,8 +472,8 @@ def write_band_file(results: list[RowResult], csv_path: Path, out: Path,
 
 def main(argv: list[str] | None = None) -> int:
     """Predict every row, print the table (or JSON), optionally write the trust bands."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.published",
-                                     description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.published",
+                           description=__doc__.splitlines()[0])
     rows = parser.add_mutually_exclusive_group()
     rows.add_argument("--csv", type=Path, default=None, help="a CSV of published rows")
     rows.add_argument("--rows", choices=tuple(ROW_SETS), default=None,
@@ -482,19 +487,20 @@ def main(argv: list[str] | None = None) -> int:
     paths = (args.csv,) if args.csv is not None else ROW_SETS[args.rows or "published"]
     if args.write_bands and args.rows in ("holdout", "all"):
         # Bands fitted on the holdout would make it one more training set.
-        print(f"error: --write-bands: got --rows {args.rows}, expected the published rows "
+        print(f"{parser.prog}: error: --write-bands: got --rows {args.rows}, expected the "
+              "published rows "
               "(the holdout checks the bands, never feeds them)", file=sys.stderr)
         return 2
-    try:
-        results = predict_sets(paths)
-        # The shipped bands are checked on the holdout; a band from another CSV has none.
-        holdout = predict_sets(ROW_SETS["holdout"]) if args.write_bands and \
-            args.csv is None else []
-        written = write_band_file(results, paths[0], args.write_bands, holdout) \
-            if args.write_bands else None
-    except GradsyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return report_errors(parser.prog, lambda: _run(args, paths))
+
+
+def _run(args: argparse.Namespace, paths: tuple[Path, ...]) -> int:
+    results = predict_sets(paths)
+    # The shipped bands are checked on the holdout; a band from another CSV has none.
+    holdout = predict_sets(ROW_SETS["holdout"]) if args.write_bands and \
+        args.csv is None else []
+    written = write_band_file(results, paths[0], args.write_bands, holdout) \
+        if args.write_bands else None
     if args.json:
         print(json.dumps({"csv": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]),
                           "summary": summary(results), "by_class": by_class(results),

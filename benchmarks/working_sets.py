@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from vocab.argtypes import OneLineParser
 from vocab.mpiexec import find_mpiexec, mpi_flavour, mpiexec_command, python_argv
 
 MODELS = {"resnet18-ci": 96, "alexnet-ci": 32, "bert-ci": 32}   # calibration.protocol.BATCH
@@ -92,9 +93,9 @@ def stream(sizes: list[float]) -> dict[int, dict[float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.working_sets",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m benchmarks.working_sets",
+                           description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("models", "stream", "_rank"))
     parser.add_argument("--sizes-mib", default=",".join(map(str, SIZES_MIB)))
     args = parser.parse_args(argv)

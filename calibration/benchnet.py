@@ -7,23 +7,26 @@ directory holds ``bench.csv`` (``op, nranks, nbytes, repeat, seconds``) and ``ru
 
 from __future__ import annotations
 
-import io
+import math
 import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from vocab.argtypes import RANKS
 from vocab.outpath import check_output
 from vocab.errors import GradsyncError, SpecError
-from vocab.files import read_text
+from vocab.files import read_csv
 from vocab.jobs import check_ranks, run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
-from vocab.units import parse_bytes
+from vocab.units import MAX_BYTES, MAX_SECONDS, parse_bytes
 from vocab.runrecord import RUN_FILE, read_run_record
 
 TABLE_FILE = "bench.csv"
 TABLE_COLUMNS = ("op", "nranks", "nbytes", "repeat", "seconds")
+#: The most ranks a bench-net row may state (``gradsync run -n``'s bound).
+MAX_RANKS = RANKS.maximum
 DEFAULT_SIZES = "4B..64MiB"
 
 
@@ -100,16 +103,36 @@ def run_bench_net(nranks: int, out_dir: str | Path, sizes: str = DEFAULT_SIZES,
 def read_bench(bench_dir: str | Path) -> pd.DataFrame:
     """The tidy table of one bench directory, checked for its columns."""
     path = Path(bench_dir) / TABLE_FILE
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         raise BenchError(f"{bench_dir}: no {TABLE_FILE} here (run 'gradsync bench-net' first)")
+    records = read_csv(path, "a bench-net table", TABLE_COLUMNS, optional=())
+    return pd.DataFrame([_bench_row(path, number, rec) for number, rec in
+                         enumerate(records, start=1)], columns=list(TABLE_COLUMNS))
+
+
+def _bench_row(path: Path, number: int, rec: dict[str, str]) -> tuple[str, int, int, int, float]:
+    """One measurement, checked: a time of a collective (or of the compute loop) that is
+    finite, positive and under :data:`~vocab.units.MAX_SECONDS`, at whole rank and byte
+    counts."""
+    def bad(column: str, expected: str) -> SpecError:
+        return SpecError(f"row {number} column {column}", rec[column], expected, str(path))
+
+    def count(column: str, low: int, high: float) -> int:
+        text = rec[column]
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise bad(column, f"a whole number from {low} to {high:.0e}")
+        return int(text)
+
+    if not rec["op"]:
+        raise bad("op", "the name of the operation timed")
     try:
-        table = pd.read_csv(io.StringIO(read_text(path, "a bench-net table")))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BenchError(f"{path}: not a CSV table ({exc})") from None
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise BenchError(f"{path}: missing columns {missing}; expected {list(TABLE_COLUMNS)}")
-    return table
+        seconds = float(rec["seconds"])
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise bad("seconds", f"a time in seconds > 0 and at most {MAX_SECONDS:g}")
+    return (rec["op"], count("nranks", 1, MAX_RANKS), count("nbytes", 0, MAX_BYTES),
+            count("repeat", 0, MAX_BYTES), seconds)
 
 
 def is_bench_dir(path: str | Path) -> bool:

@@ -44,6 +44,7 @@ from hwmodels.collectives import cost
 from hwmodels.collectives.tuner import choose_allreduce
 from hwmodels.calibration import Calibration, Compute, ProfileKey
 from hwmodels.specs import AlphaBeta, Cluster
+from vocab.files import check_path
 from vocab.profile import ComputeProfile
 
 BASE_CLUSTER = "local-cpu"
@@ -138,6 +139,8 @@ def calibrate(paths: Sequence[str | Path], out: str | Path, *,
     model (:mod:`calibration.collfit`) on ``base``'s hardware; alone they make the whole fit
     (a GPU cluster), beside bench-net and run directories they join it. ``osu_ranks`` and
     ``osu_nodes`` give OSU files their layout (or a sidecar ``FILE.meta.json``)."""
+    paths = [check_path(p, "a bench-net or run directory, or a collective log", "any")
+             for p in paths]
     logs, paths = _collective_logs(paths)
     collectives = (collfit.fit_collectives(read_collective_logs(
         logs, osu_ranks=osu_ranks, osu_nodes=osu_nodes), load_cluster(base))

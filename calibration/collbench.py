@@ -78,6 +78,7 @@ from calibration.collbench_records import (
 from calibration.nccltests_log import _NTHREAD, _RANK1, _RANK2, _read_nccl_tests
 from calibration.osu_log import _OSU_TITLE, _read_osu
 from calibration.summary_csv import _SUMMARY_HEADER, _read_summary_csv
+from vocab.files import check_path
 
 _HEAD_BYTES = 1 << 16
 
@@ -202,7 +203,7 @@ def read_collective_logs(paths: str | Path | Iterable[str | Path], *,
         paths = [paths]
     files: list[Path] = []
     for entry in paths:
-        p = Path(entry)
+        p = check_path(entry, "a collective-benchmark log or a folder of them", "any")
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if is_collective_log(f))
             if not found:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vocab.files import read_text
 from vocab.errors import GradsyncError
+from vocab.units import MAX_BYTES, MAX_SECONDS
 
 #: Columns of the table, in order.
 COLUMNS = (
@@ -127,7 +128,25 @@ def _number(text: str, path: Path, lineno: int, column: str, *, integer: bool = 
     if not math.isfinite(value) or value < 0:
         raise CollectiveLogError(path, lineno, f"column {column!r} is {text!r}",
                                  "a finite, non-negative number")
+    limit = _plausible_max(column)
+    if value > limit:
+        raise CollectiveLogError(path, lineno, f"column {column!r} is {text!r}",
+                                 f"at most {limit:g} (past any measurement: a garbled row?)")
     return value
+
+
+def _plausible_max(column: str) -> float:
+    """The largest value a log's ``column`` may hold, in the log's units: times and
+    latencies (us) at most :data:`vocab.units.MAX_SECONDS`, sizes and counts at most
+    :data:`~vocab.units.MAX_BYTES`. Bandwidths are not bounded: nccl-tests derives them from
+    the time, and prints 1999891.64 GB/s for a one-GPU broadcast that moves nothing (Tartan's
+    nccl2-by-gpus.csv, row 18)."""
+    name = column.lower()
+    if "time" in name or "latency" in name:
+        return MAX_SECONDS * 1e6
+    if "bw" in name or "bandwidth" in name:
+        return math.inf
+    return MAX_BYTES
 
 
 def _half_ulp(text: str) -> float:

@@ -38,7 +38,9 @@ from hwmodels.collectives.measured import CollectiveFit, Curves
 from hwmodels.collectives.nccl import NcclCosts, NcclScales
 from hwmodels.commmodel import CommModel, default_library
 from hwmodels.specs import Cluster
+from vocab.argtypes import OneLineParser, report_errors
 from vocab.errors import GradsyncError, SpecError
+from vocab.files import check_path
 
 #: The fit and the checks start here: below it every layout is latency alone.
 MIN_FIT_BYTES = 64 << 10
@@ -267,20 +269,26 @@ def _print(title: str, rows: dict, size: bool = True) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m calibration.collfit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m calibration.collfit", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="print the issue-11 checks")
     parser.add_argument("--data", type=Path, default=DATA, help="the nccl-tests data folder")
     args = parser.parse_args(argv)
     if not args.check:
         parser.print_help()
         return 0
-    fit = abci_fit(args.data / "abci-v100")
-    abci = abci_check(args.data / "abci-v100", fit=fit)
+    return report_errors(parser.prog, lambda: _check(args.data))
+
+
+def _check(data: Path) -> int:
+    """Print the issue-11 checks on the logs under ``data``."""
+    data = check_path(data, "the nccl-tests data folder", "dir")
+    fit = abci_fit(data / "abci-v100")
+    abci = abci_check(data / "abci-v100", fit=fit)
     _print("ABCI V100 (fitted on 1, 2, 8, 32 nodes; between them read at size x (N_ref/N)^"
            f"{fit.size_exponent:g}, chosen by leave-one-out), model/measured - 1:",
            {f"{n} nodes": e for n, e in abci.items()})
-    dgx = dgx1_check(args.data / "tartan-dgx1-p100")
+    dgx = dgx1_check(data / "tartan-dgx1-p100")
     by_gpus = {name: dgx.pop(name) for name in list(dgx) if name.endswith("by GPUs")}
     _print("DGX-1 P100 preset (no fit), model/measured - 1:", dgx)
     _print("", by_gpus, size=False)

@@ -25,7 +25,6 @@ taking the slowest rank, after ``warmup`` untimed calls; ranks synchronise with 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from mpi4py import MPI
 
 from vocab.outpath import atomic_write
 from vocab.runrecord import make_run_record, write_run_record
-from vocab.argtypes import real, whole
+from vocab.argtypes import OneLineParser, real, whole
 
 TABLE_FILE = "bench.csv"
 OPS = ("allreduce", "iallreduce", "reduce_scatter", "allgather", "overlap_compute",
@@ -152,7 +151,7 @@ def run(comm: MPI.Comm, sizes: list[int], repeats: int, warmup: int, budget_s: f
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point under mpiexec; rank 0 writes the table and run.json."""
-    parser = argparse.ArgumentParser(prog="python -m calibration.microbench")
+    parser = OneLineParser(prog="python -m calibration.microbench")
     parser.add_argument("--out", required=True)
     parser.add_argument("--sizes", required=True, help="comma-separated message sizes in bytes")
     parser.add_argument("--repeats", type=whole(1, 1000, what="repeats"), default=5)

@@ -48,7 +48,7 @@ from calibration.validate import Report, plot, validate
 from vocab.outpath import check_output, write_text_atomic
 from vocab.jobs import run_checked
 from vocab.mpiexec import mpiexec_command, python_argv
-from vocab.argtypes import real, whole
+from vocab.argtypes import OneLineParser, real, whole
 
 DEFAULT_OUT = "calibration-protocol"
 MODELS = ("resnet18-ci", "alexnet-ci", "bert-ci")
@@ -398,8 +398,8 @@ def _write_summary(out: Path, report: Report, wall_s: float, benches: list[Path]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m calibration.protocol``."""
-    parser = argparse.ArgumentParser(prog="python -m calibration.protocol", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m calibration.protocol", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--fit-model", default=FIT_MODEL)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from vocab.errors import GradsyncError, SpecError
+from vocab.files import check_path
 from vocab.runrecord import RUN_FILE, read_run_record, strategy_from_record
 from vocab.strategies import StrategySpec
 from vocab.timing import iteration_durations, warmup_iterations
@@ -119,7 +120,7 @@ def read_runs(paths: Iterable[str | Path], warmup: int | None = None) -> list[Me
     """Read several run directories; a path given twice is read once."""
     seen: dict[str, MeasuredRun] = {}
     for path in paths:
-        key = str(Path(path).resolve())
+        key = str(check_path(path, "a run directory", "dir").resolve())
         if key not in seen:
             seen[key] = read_run(path, warmup)
     return list(seen.values())

@@ -28,11 +28,18 @@ import numpy as np
 import pandas as pd
 
 from convergence.nqm import NoisyQuadratic, Optimiser, expected_loss, steps_to_target
+from vocab.argtypes import BATCH, STALENESS
 from vocab.errors import GradsyncError, SpecError
+from vocab.files import read_csv
 
 #: The strategies that run plain synchronous SGD: their penalty is 1 at any staleness setting.
 SYNCHRONOUS = ("sync", "layerwise", "bucketed", "crossiter", "ddp")
 REQUIRED = ("staleness", "global_batch", "penalty")
+OPTIONAL = ("penalty_lo", "penalty_hi", "workload", "source")
+#: The largest global batch a row may state: ``--batch``'s bound times a million devices
+#: (no cluster has had a million accelerators); beyond it a figure is a typo.
+MAX_DEVICES = 1e6
+MAX_GLOBAL_BATCH = BATCH.maximum * MAX_DEVICES
 BOOTSTRAP = 2000
 
 
@@ -79,24 +86,18 @@ class PenaltyTable:
 def read_penalty_csv(path: str | Path) -> PenaltyTable:
     """A user's penalty table from CSV (see the module docstring)."""
     try:
-        frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise PenaltyError(f"{path}: cannot read a penalty table ({exc})") from None
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise PenaltyError(f"{path}: missing columns {missing}; expected at least "
-                           f"{list(REQUIRED)}")
-    rows = []
-    for i, rec in enumerate(frame.to_dict("records"), start=2):
-        rows.append(_row_from_record(rec, f"{path}:{i}"))
-    if not rows:
-        raise PenaltyError(f"{path}: no rows")
-    return PenaltyTable(tuple(rows))
+        records = read_csv(path, "a staleness penalty table", REQUIRED, OPTIONAL)
+    except SpecError as exc:     # the file as a whole: this module's error, as before
+        raise PenaltyError(str(exc)) from None
+    return PenaltyTable(tuple(_row_from_record(rec, f"{path}:{i}")
+                              for i, rec in enumerate(records, start=2)))
 
 
 def _row_from_record(rec: dict, where: str) -> Penalty:
     def number(name: str, default: float | None = None) -> float:
         value = rec.get(name, default)
+        if value in ("", None) and default is not None:     # an empty optional cell
+            return default
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -106,10 +107,13 @@ def _row_from_record(rec: dict, where: str) -> Penalty:
         return value
 
     d, batch, pen = number("staleness"), number("global_batch"), number("penalty")
-    if d != int(d) or d < 0:
-        raise SpecError(f"{where} staleness", d, "a whole number >= 0")
-    if batch != int(batch) or batch < 1:
-        raise SpecError(f"{where} global_batch", batch, "a whole number >= 1")
+    if not (math.isfinite(d) and d == int(d) and 0 <= d <= STALENESS.maximum):
+        raise SpecError(f"{where} staleness", d, f"a whole number from 0 to "
+                        f"{STALENESS.maximum:.0f} (as --staleness)")
+    if not (math.isfinite(batch) and batch == int(batch) and 1 <= batch <= MAX_GLOBAL_BATCH):
+        raise SpecError(f"{where} global_batch", batch, f"a whole number from 1 to "
+                        f"{MAX_GLOBAL_BATCH:.0e} ({BATCH.maximum:.0f} samples a device, "
+                        f"{MAX_DEVICES:.0e} devices)")
     if not pen > 0:
         raise SpecError(f"{where} penalty", pen, "a ratio > 0 (inf: diverges)")
     lo, hi = number("penalty_lo", pen), number("penalty_hi", pen)

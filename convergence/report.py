@@ -14,6 +14,7 @@ many seeds got there.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pandas as pd
 
 from convergence.penalty import SYNCHRONOUS, PenaltyTable, penalty_from_steps
 from vocab.errors import SpecError
+from vocab.files import read_text
 
 BOOTSTRAP = 2000
 SETUP = ["model", "strategy", "staleness", "ranks", "global_batch"]
@@ -36,8 +38,8 @@ def read_curves(path: str | Path = STUDY_CSV) -> pd.DataFrame:
     if path.is_dir():
         path = path / "curves.csv"
     try:
-        curves = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        curves = pd.read_csv(io.StringIO(read_text(path, "a study's curves.csv")))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SpecError("curves", str(path), f"a study's curves.csv ({exc})") from None
     missing = [c for c in SETUP + ["seed", "step", "test_accuracy"] if c not in curves.columns]
     if missing:

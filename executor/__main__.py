@@ -15,7 +15,6 @@ import signal
 for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(_signum, signal.SIG_DFL)
 
-import argparse
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ from executor.comm import ABORT_ERROR, MPI
 from executor.config import RunConfig, add_run_arguments
 from executor.outputs import write_failure, write_interrupt_note
 from executor.train import RankState, train_rank
+from vocab.argtypes import OneLineParser
 from vocab.errors import GradsyncError
 from vocab.jobs import FORWARDED
 
@@ -54,7 +54,7 @@ def install_interrupt_handlers() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, check on rank 0, train on every rank; abort the job if any rank fails."""
     install_interrupt_handlers()
-    parser = argparse.ArgumentParser(prog="python -m executor", description=__doc__)
+    parser = OneLineParser(prog="python -m executor", description=__doc__)
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     comm = MPI.COMM_WORLD

@@ -9,7 +9,6 @@ ends more than ``--tolerance-pp`` points from ``sync``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +23,7 @@ from executor import data as datamod  # noqa: E402
 from executor.config import RunConfig, exec_strategy  # noqa: E402
 from executor.launch import launch  # noqa: E402
 from executor.outputs import METRICS_FILE  # noqa: E402
-from vocab.argtypes import real, whole
+from vocab.argtypes import OneLineParser, real, whole
 
 STRATEGIES = ("sync", "layerwise", "bucketed", "delayed", "crossiter", "ddp")
 
@@ -81,8 +80,8 @@ def plot_curves(out: Path, strategies: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, tabulate, plot; 1 if a strategy is off sync by more than the tolerance."""
-    parser = argparse.ArgumentParser(prog="python -m executor.convergence",
-                                     description=__doc__)
+    parser = OneLineParser(prog="python -m executor.convergence",
+                           description=__doc__)
     parser.add_argument("--out", required=True)
     parser.add_argument("-n", "--nprocs", type=whole(1, 64, what="ranks"), default=2)
     parser.add_argument("--epochs", type=whole(1, 10_000, what="epochs"), default=10)

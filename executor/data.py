@@ -13,6 +13,7 @@ drawn per (seed, step, rank), so the global batch is the ranks' shards in rank o
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from vocab.errors import SpecError
+from vocab.files import check_path
 
 TEST_FRACTION = 0.25
 MODADD = "modadd:"
@@ -75,12 +77,18 @@ def modular_addition(p: int, seed: int) -> ArrayData:
 
 def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     try:
+        check_path(path, "an .npz file of arrays x and y")
+    except SpecError as exc:
+        raise SpecError("data", f"npz:{path}", f"a readable .npz file: {exc.expected}") from None
+    try:
         with np.load(path, allow_pickle=False) as arrays:
             x, y = np.asarray(arrays["x"]), np.asarray(arrays["y"])
     except KeyError as exc:
         raise SpecError("data", f"npz:{path}", f"an .npz with arrays 'x' and 'y' ({exc})") from None
-    except (OSError, ValueError) as exc:
-        raise SpecError("data", f"npz:{path}", f"a readable .npz file ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # np.load of an empty file raises EOFError, of a cut-off zip BadZipFile.
+        what = str(exc) or type(exc).__name__
+        raise SpecError("data", f"npz:{path}", f"a readable .npz file ({what})") from None
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(x) < 2:
         raise SpecError("data", f"npz:{path}",
                         "x of shape (n, ...) and integer labels y of shape (n,), n >= 2")

@@ -23,6 +23,7 @@ import torch
 from executor.config import add_profile_arguments
 from executor.introspect import measure_profile
 from executor.modelsrc import build_source
+from vocab.argtypes import OneLineParser
 from vocab.errors import GradsyncError, SpecError
 from vocab.outpath import check_output
 from vocab.profile import ComputeProfile, save_profile
@@ -70,8 +71,8 @@ def profile_to_file(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m executor.profile``: measure and write one profile file."""
-    parser = argparse.ArgumentParser(prog="python -m executor.profile", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m executor.profile", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     add_profile_arguments(parser)
     parser.add_argument("--device-name", default=DEVICE, help="the profile's device name")
     args = parser.parse_args(argv)

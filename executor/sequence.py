@@ -24,6 +24,7 @@ from typing import Sequence
 
 from executor.__main__ import Interrupted, main as run_one
 from executor.comm import MPI
+from vocab.argtypes import OneLineParser
 from vocab.errors import GradsyncError, SpecError
 from vocab.files import read_json
 
@@ -40,8 +41,8 @@ def read_runs(path: Path) -> list[list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every argument list of the file in turn; stop at the first that fails."""
-    parser = argparse.ArgumentParser(prog="python -m executor.sequence", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m executor.sequence", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, help="JSON file: a list of executor argument lists")
     args = parser.parse_args(argv)
     comm = MPI.COMM_WORLD

@@ -114,6 +114,9 @@ class Tracer:
         self._stamp = self._event if cuda else raw
         self._parts = 0
         self._writer = _PartWriter()
+        # One flush at a time: the watchdog thread flushes a rank it is about to abort while
+        # the training thread may be inside its own (part numbers, the writer's queue).
+        self._flush_lock = threading.Lock()
         self._handles: list = []
         self._names: list[str] = []
         self._name_array: pa.Array | None = None   # _names as Arrow, for the flush
@@ -303,10 +306,14 @@ class Tracer:
         is on disk. Either way an error the writer met since the last flush is raised (after
         this flush's rows are written or handed over).
         """
+        with self._flush_lock:
+            self._flush(out_dir, background)
+
+    def _flush(self, out_dir: Path, background: bool) -> None:
         self._follow_shift()
-        table = self._table(self.rows, self._events, self._shift)
-        self.rows.clear()
-        self._events.clear()     # clear, not rebind: the hooks hold its append
+        # Taken, not cleared after the table is built: a row the training thread appends
+        # meanwhile (the watchdog's flush runs beside it) stays for the next part.
+        table = self._table(take_all(self.rows), take_all(self._events), self._shift)
         job = None
         if table is not None:
             folder = Path(out_dir) / PARTIAL_DIR
@@ -422,6 +429,19 @@ class _PartWriter:
             finally:
                 self._jobs.task_done()
         self._jobs.task_done()
+
+
+def take_all(buffer: list) -> list:
+    """The items in ``buffer`` now, removed from it, without a lock on the appending side.
+
+    ``buffer[:n]`` and ``del buffer[:n]`` are each one list operation, atomic under the GIL
+    (and under free-threaded CPython's per-list lock), and another thread's ``append`` lands
+    past ``n``: an item appended while this runs is neither lost nor taken twice. The same
+    list object stays in place (the hooks hold its bound ``append``)."""
+    n = len(buffer)
+    taken = buffer[:n]
+    del buffer[:n]
+    return taken
 
 
 def _write_part(table: pa.Table, path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,11 @@ from vocab.errors import SpecError
 from vocab.strategies import make_plan
 
 
+#: How long the watchdog waits for a flush under way on the training thread before it
+#: aborts without its own: a part of rows takes milliseconds to write (benchmarks/README.md,
+#: the flush share of a step), so seconds mean the flush itself is stuck.
+WATCHDOG_FLUSH_WAIT_S = 5.0
+
 @dataclass
 class RankState:
     """What a rank's failure handler needs: where to flush, what step it was on."""
@@ -47,21 +53,38 @@ class RankState:
     #: ``cfg.trace_flush_s`` seconds on the monotonic clock).
     schedule: PartSchedule | None = None
 
+    #: One flush at a time: the watchdog's (its own thread) and the training thread's.
+    _flush_lock: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                        compare=False)
+
     def __post_init__(self) -> None:
         if self.schedule is None:
             self.schedule = PartSchedule(self.cfg.flush_every, self.cfg.trace_flush_s)
 
-    def flush(self, background: bool = False) -> None:
+    def flush(self, background: bool = False, timeout_s: float | None = None) -> bool:
         """Write this rank's new trace rows and metrics as partial parts; ``background``: the
-        trace part is written by the tracer's writer thread (see :meth:`Tracer.flush`)."""
-        if self.tracer is not None:
-            self.tracer.flush(Path(self.cfg.out), background)
-        new = self.metrics[self.flushed_metrics:]
-        if new:
-            outputs.write_metrics_part(Path(self.cfg.out), self.rank, self.attempt,
-                                       self.flushed_metrics, new)
-            self.flushed_metrics = len(self.metrics)
-        self.schedule.written(self.step + 1)
+        trace part is written by the tracer's writer thread (see :meth:`Tracer.flush`).
+
+        Safe from another thread (the watchdog's) while the training thread appends rows
+        and metrics or flushes itself: flushes take turns, and a row appended during one is
+        written by the next, never lost or written twice. ``timeout_s``: give up (False)
+        rather than wait longer for a flush under way, so that a watchdog about to abort a
+        hung rank is not hung by it too."""
+        if not self._flush_lock.acquire(timeout=-1 if timeout_s is None else timeout_s):
+            return False
+        try:
+            if self.tracer is not None:
+                self.tracer.flush(Path(self.cfg.out), background)
+            end = len(self.metrics)         # rows appended from here on: the next flush's
+            new = self.metrics[self.flushed_metrics:end]
+            if new:
+                outputs.write_metrics_part(Path(self.cfg.out), self.rank, self.attempt,
+                                           self.flushed_metrics, new)
+                self.flushed_metrics = end
+            self.schedule.written(self.step + 1)
+        finally:
+            self._flush_lock.release()
+        return True
 
     def periodic_flush(self, steps_done: int) -> bool:
         """The training loop's flush after each step: a background part when the schedule
@@ -137,7 +160,8 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
     torch.set_num_threads(threads_per_rank(comm))
     device = pick_device(cfg, comm)
     clock = Clock()
-    watchdog = Watchdog(comm, cfg.comm_timeout_s, lambda msg: state.flush())
+    watchdog = Watchdog(comm, cfg.comm_timeout_s,
+                        lambda msg: state.flush(timeout_s=WATCHDOG_FLUSH_WAIT_S))
     arrays = datamod.load_arrays(cfg.data, cfg.seed)
     source = build_model(cfg, comm, device)
     resume = ckpt.load_checkpoint(cfg.out, comm.rank) if cfg.resume else None

@@ -30,6 +30,7 @@ from torch import nn
 
 from executor.introspect import workload_from_module
 from vocab.errors import SpecError
+from vocab.files import check_path
 
 EXPECTED = "PKG.MODULE:FACTORY or FILE.py:FACTORY naming a function that returns an nn.Module"
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
@@ -47,9 +48,11 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
         raise SpecError("model", spec, EXPECTED)
     try:
         if where.endswith(".py"):
-            path = Path(where)
-            if not path.is_file():
-                raise SpecError("model", spec, f"{EXPECTED} (no file {where})")
+            try:
+                path = check_path(where, "a Python file")
+            except SpecError as exc:
+                raise SpecError("model", spec, f"{EXPECTED} (no file {where}: expected "
+                                f"{exc.expected})") from None
             loader = importlib.util.spec_from_file_location(f"gradsync_user_{path.stem}", path)
             module = importlib.util.module_from_spec(loader)
             loader.loader.exec_module(module)
@@ -57,6 +60,13 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
             module = importlib.import_module(where)
     except ImportError as exc:
         raise SpecError("model", spec, f"{EXPECTED} (importing {where}: {exc})") from None
+    except SyntaxError as exc:      # a user's file that does not parse (or is not UTF-8)
+        at = f"{Path(exc.filename or where).name}, line {exc.lineno}" if exc.lineno else where
+        raise SpecError("model", spec, f"{EXPECTED} (importing {where}: {exc.msg} at "
+                        f"{at})") from None
+    except Exception as exc:   # the user's module raised while importing: one line, as bad input
+        raise SpecError("model", spec, f"{EXPECTED} (importing {where} raised "
+                        f"{type(exc).__name__}: {_first_line(exc)})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise SpecError("model", spec, f"{EXPECTED} ({where} has no function {attr})")

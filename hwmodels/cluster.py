@@ -51,6 +51,7 @@ from hwmodels.specfile import (
     figure,
     number,
     quantity,
+    read_mapping,
     read_yaml,
     require_mapping,
     text,
@@ -450,7 +451,7 @@ def _fabric(fabric: Any) -> Any:
         return fabric
     path = Path(fabric)
     if str(fabric).endswith((".yaml", ".yml")) or path.exists():
-        raw = require_mapping(read_yaml(path), "fabric")
+        raw = read_mapping(path, "a fabric file")
         try:
             return resolve_fabric({"name": path.stem, **raw}, "fabric")
         except SpecError as exc:

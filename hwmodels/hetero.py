@@ -34,6 +34,12 @@ from vocab.errors import SpecError
 PLACEMENTS = ("packed", "spread", "rail-aligned")
 
 
+#: The largest slow-down of a slow node: a bound on typos, not a measurement. Sinha et al.
+#: (SC22, arXiv 2208.11035) measured at most 22 % between GPUs of one SKU; assumption: a node
+#: 100x slower is not straggling but down, and a factor past it a typo (1e300 was accepted
+#: and made every step last ~1e297 s).
+MAX_SLOWDOWN = 100.0
+
 @dataclass(frozen=True, eq=False)
 class NodeGroup:
     """``count`` consecutive nodes of one kind."""
@@ -82,8 +88,9 @@ class Variation:
         for node, factor in self.slow_nodes.items():
             if isinstance(node, bool) or not isinstance(node, int) or node < 0:
                 raise SpecError("slow_nodes", node, "node indices >= 0")
-            if not (isinstance(factor, (int, float)) and factor >= 1):
-                raise SpecError(f"slow_nodes.{node}", factor, "a slow-down factor >= 1")
+            if not (isinstance(factor, (int, float)) and 1 <= factor <= MAX_SLOWDOWN):
+                raise SpecError(f"slow_nodes.{node}", factor, f"a slow-down factor from 1 to "
+                                f"{MAX_SLOWDOWN:g} (a slower node is a dead one: leave it out)")
         object.__setattr__(self, "slow_nodes", MappingProxyType(dict(self.slow_nodes)))
         if self.leaf_radix is not None and (isinstance(self.leaf_radix, bool) or not isinstance(
                 self.leaf_radix, int) or self.leaf_radix < 1):

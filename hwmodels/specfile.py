@@ -17,8 +17,10 @@ from typing import Any
 
 from vocab.errors import SpecError
 from vocab.registry import Registry
+from vocab.units import PLAUSIBLE_MAX
 # Re-exported: the device, fabric and cluster loaders import them from here.
 from vocab.yamlfile import dump_yaml as dump_yaml
+from vocab.yamlfile import read_mapping as read_mapping
 from vocab.yamlfile import read_yaml as read_yaml
 
 Parser = Callable[[object, str], float]
@@ -71,10 +73,14 @@ def quantity(raw: Any, field: str, parser: Parser, *, allow_zero: bool = False,
     """Parse a figure with ``parser`` and require it to be positive (or >= 0)."""
     value, _ = unwrap(raw)
     parsed = parser(value, field)
-    if parsed < 0 or (parsed == 0 and not allow_zero) or math.isnan(parsed):
-        noun = _NOUNS.get(getattr(parser, "__name__", ""), "number")
-        raise SpecError(field, value, f"a non-negative {noun}" if allow_zero
-                        else f"a positive {noun}")
+    noun = _NOUNS.get(getattr(parser, "__name__", ""), "number")
+    if parsed < 0 or (parsed == 0 and not allow_zero) or not math.isfinite(parsed):
+        raise SpecError(field, value, f"a finite, non-negative {noun}" if allow_zero
+                        else f"a finite, positive {noun}")
+    plausible = PLAUSIBLE_MAX.get(noun)
+    if at_most is None and plausible is not None and parsed > plausible:
+        raise SpecError(field, value, f"a {noun} of at most {plausible:g} in SI units (a larger "
+                        "one is a typo or a unit prefix too many)")
     if at_most is not None and parsed > at_most:
         raise SpecError(field, value, f"at most {at_most:g}")
     return parsed
@@ -82,8 +88,9 @@ def quantity(raw: Any, field: str, parser: Parser, *, allow_zero: bool = False,
 
 def number(value: object, field: str) -> float:
     """A plain number (a parser for dimensionless figures such as ratios)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(field, value, "a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise SpecError(field, value, "a finite number")
     return float(value)
 
 
@@ -126,7 +133,7 @@ def load_registry(path: Path, build: Builder, field: str) -> Registry[Any]:
 
     ``field`` names what the entries are (``"device"``) in the errors of a failed lookup.
     """
-    data = require_mapping(read_yaml(path), "")
+    data = read_mapping(path, f"a file of {field} entries")
     entries: dict[str, Any] = {}
     for name, raw in data.items():
         try:

@@ -39,8 +39,7 @@ from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from vocab.registry import Registry
 from hwmodels.specfile import (
-    check_keys, dump_yaml, figure, load_registry, number, quantity, read_yaml, require_mapping,
-    text, unwrap,
+    check_keys, dump_yaml, figure, load_registry, number, quantity, read_mapping, text, unwrap,
 )
 from vocab.units import parse_bytes, parse_time
 
@@ -215,7 +214,7 @@ def load_stack(name_or_path: str | Path) -> Stack:
     if not (isinstance(name_or_path, Path) or text_form.endswith((".yaml", ".yml"))
             or "/" in text_form):
         return release_stack(text_form) or stack_presets().lookup(text_form)
-    raw = require_mapping(read_yaml(name_or_path), "")
+    raw = read_mapping(name_or_path, "a stack file")
     try:
         name = text(raw.get("name"), "name")
         return build_stack(name, {k: v for k, v in raw.items() if k != "name"})

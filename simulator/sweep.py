@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from vocab.outpath import atomic_write, check_output
 from vocab.errors import GradsyncError, SpecError
-from vocab.yamlfile import read_yaml
+from vocab.yamlfile import read_mapping
 from simulator.api import RunSettings, cached_context, run_strategy, strategy_spec
 from vocab.strategies.plan import MiB
 
@@ -47,10 +47,13 @@ MPI_ENV_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALRANKID
 
 def load_grid(path: str | Path) -> dict[str, Any]:
     """A grid from YAML: axis names (plural or singular) mapped to a value or a list."""
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise SpecError("grid", raw, "a mapping of axis names to values", str(path))
-    return {ALIASES.get(key, key): value for key, value in raw.items()}
+    raw = read_mapping(path, "a sweep grid: axis names mapped to values")
+    grid = {ALIASES.get(key, key): value for key, value in raw.items()}
+    try:
+        expand_grid(grid)       # the file's own axes, checked here so that errors name it
+    except SpecError as exc:
+        raise exc.with_source(str(path)) from None
+    return grid
 
 
 #: The largest grid run in one sweep, and the rough cost of one analytic point (a zoo model

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.specs import Cluster
+from vocab.files import read_json
 from vocab.outpath import write_text_atomic
 from vocab.errors import GradsyncError
 
@@ -170,10 +171,7 @@ def load_bands(path: str | Path = BANDS_FILE) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def _read_bands(path: Path, _mtime_ns: int) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text())
-    except ValueError as exc:
-        raise GradsyncError(f"{path}: not a trust band file ({exc})") from None
+    document = read_json(path, "a trust band file")
     if document.get("schema") != BANDS_SCHEMA or not isinstance(document.get("bands"), dict):
         raise GradsyncError(f"{path}: schema {document.get('schema')!r}, expected a trust "
                             f"band file of schema {BANDS_SCHEMA}")

@@ -362,3 +362,55 @@ def run_steps_from(tracer: Tracer, model: nn.Module, step: int) -> None:
     nn.functional.cross_entropy(model(x), y).backward()
     tracer.end_step()
     tracer.record(step, "compute", "update", "update", 1.0 + step, 1.5 + step)
+
+
+def test_a_flush_from_another_thread_loses_and_repeats_no_row(tmp_path):
+    """The watchdog flushes a rank from its own thread (``Watchdog(on_abort=state.flush)``)
+    while the training thread records rows, appends metrics and flushes itself. Hammered
+    with a switch interval of a microsecond, every row and every metrics row must reach the
+    parts exactly once."""
+    import sys
+    import threading
+
+    import pandas as pd
+    pytest.importorskip("mpi4py")
+    from executor.config import RunConfig, exec_strategy
+    from executor.outputs import METRIC_COLUMNS
+    from executor.tracing import PARTIAL_DIR
+    from executor.train import RankState
+
+    steps = 20_000
+    cfg = RunConfig(nprocs=1, model="tiny-mlp", strategy=exec_strategy("sync"), batch=4,
+                    steps=steps, out=str(tmp_path), flush_every=1, trace_flush_s=0.0)
+    state = RankState(cfg, 0, tracer=Tracer("run", 0, counting_clock(), True))
+    done = threading.Event()
+    flushes = [0]
+
+    def watchdog() -> None:
+        while not done.is_set():
+            state.flush()
+            flushes[0] += 1
+    filler = (0.0,) * (len(METRIC_COLUMNS) - 2)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        other = threading.Thread(target=watchdog)
+        other.start()
+        for step in range(steps):
+            state.step = step
+            state.tracer.record(step, "compute", "update", "update", step, step + 0.5)
+            state.metrics.append((step, 0, *filler))
+            if step % 997 == 0:
+                state.flush(background=True)      # the training loop's own periodic part
+        done.set()
+        other.join()
+    finally:
+        sys.setswitchinterval(interval)
+    state.flush()
+    state.tracer.close()
+    assert flushes[0] > 10           # the other thread did flush, many times
+    iterations = merge_partials(tmp_path)["iteration"].tolist()
+    assert sorted(iterations) == list(range(steps))
+    parts = sorted((tmp_path / PARTIAL_DIR).glob("metrics-*.csv"))
+    metrics = pd.concat([pd.read_csv(p) for p in parts])["step"].tolist()
+    assert sorted(metrics) == list(range(steps))

@@ -25,9 +25,12 @@ FIXTURES = Path(__file__).resolve().parent / "data" / "published"
 FIXTURE_CSV = FIXTURES / "fixture.csv"
 
 
-def write_csv(tmp_path: Path, text: str) -> Path:
+def write_csv(tmp_path: Path, text: str | bytes) -> Path:
     path = tmp_path / "rows.csv"
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path
 
 
@@ -178,6 +181,15 @@ def test_a_row_without_its_epoch_fixed_cost_predicts_its_steady_throughput():
      .replace(",400,3000\n", ",400,3000,1000\n", 1), "row 1 column epoch_fixed_s"),
     (lambda t: t.replace(",throughput\n", ",throughput,epoch_samples,epoch_fixed_s\n", 1)
      .replace(",400,3000\n", ",400,3000,1000,-1\n", 1), "row 1 column epoch_fixed_s"),
+    # 1000x the 8-GPU throughput: 87402 % of linear scaling (the 200 % bound).
+    (lambda t: t.replace(",400,2900", ",400,2796864", 1), "row 2 column throughput"),
+    # a baseline of 16 GPUs for a row of 8: the efficiency would be relative to more GPUs.
+    (lambda t: t.replace(",throughput\n", ",throughput,baseline_gpus\n", 1)
+     .replace(",400,3000\n", ",400,3000,16\n", 1), "row 1 column baseline_gpus"),
+    # a typo in an optional column's name: it would be dropped silently
+    (lambda t: t.replace(",throughput\n", ",throughput,baseline_gpu\n", 1),
+     "column baseline_gpu"),
+    (lambda t: t.encode("utf-8").replace(b"toy-ib", b"toy-\xff", 1), "encoding"),
 ])
 def test_a_broken_csv_is_one_line_naming_file_row_and_column(tmp_path, capsys, edit, needle):
     (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())

@@ -13,9 +13,33 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
-__all__ = ["Number", "real", "whole"]
+from vocab.errors import GradsyncError
+
+__all__ = ["Number", "OneLineParser", "real", "report_errors", "whole"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line naming the command and the flag, exit 2: never argparse's usage
+    block. The parser of ``gradsync`` (and its subcommands') and of every ``python -m``
+    module CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def report_errors(prog: str, body: Callable[[], int | None]) -> int:
+    """Run a module CLI's ``body``; a :class:`~vocab.errors.GradsyncError` (a bad file, a bad
+    value) is one line ``PROG: error: ...`` and exit status 2, as ``gradsync`` prints it."""
+    try:
+        return int(body() or 0)
+    except GradsyncError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import yaml
 from vocab.files import read_text
 from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
+from vocab.units import MAX_SECONDS
 from vocab.workload import Workload
 from vocab.yamlfile import read_yaml
 
@@ -46,11 +47,12 @@ CSV_COLUMNS = ("device", "model", "batch", "update_s", "source", "layer", "forwa
 
 
 def nonnegative_seconds(field: str, value: Any) -> float:
-    """``value`` as float seconds, or SpecError naming ``field`` unless finite and >= 0."""
+    """``value`` as float seconds, or SpecError naming ``field`` unless finite, >= 0 and at
+    most :data:`~vocab.units.MAX_SECONDS` (no layer or update of a step lasts a day)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value >= 0
+        and math.isfinite(value) and 0 <= value <= MAX_SECONDS
     if not ok:
-        raise SpecError(field, value, "seconds >= 0")
+        raise SpecError(field, value, f"seconds from 0 to {MAX_SECONDS:g}")
     return float(value)
 
 

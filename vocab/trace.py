@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -126,6 +127,13 @@ def read_trace(path: str | Path) -> pd.DataFrame:
         found = version.decode() if version else "none"
         raise TraceError(f"{path}: trace schema version {found}, expected {SCHEMA_VERSION}")
     frame = conform(table.to_pandas())
+    for column in ("start_s", "end_s"):       # NaN compares false: the check below misses it
+        bad = frame[~np.isfinite(frame[column].to_numpy(dtype=float))]
+        if len(bad):
+            first = bad.iloc[0]
+            raise TraceError(f"{path}: {len(bad)} interval(s) with a {column} that is not a "
+                             f"finite time (first: rank {first['rank']}, iteration "
+                             f"{first['iteration']}, {first['op']} {column} {first[column]})")
     backwards = frame[frame["end_s"] < frame["start_s"]]
     if len(backwards):      # every duration downstream would be negative
         first = backwards.iloc[0]

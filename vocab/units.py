@@ -16,6 +16,19 @@ from vocab.errors import SpecError
 #: flags such as ``--bucket-mb``), converted once, at that edge.
 MiB = 1 << 20
 
+#: The largest figure a file may state for each kind of quantity. Not a bound on hardware
+#: but on typos and overflow (``1e300``, a unit prefix too many): each is about 300x or more
+#: past the largest figure of any device gradsync models. The H100 SXM5 preset
+#: (``hwmodels/data/devices.yaml``, NVIDIA's datasheet) reads 3.35 TB/s HBM3 and 989 TFLOP/s
+#: dense bf16; no step, layer, collective or latency of a training run lasts a day.
+MAX_SECONDS = 86_400.0
+MAX_BANDWIDTH_BPS = 1e15
+MAX_FLOPS = 1e18
+MAX_BYTES = 1e18
+#: By the noun :mod:`hwmodels.specfile` names each parser's quantity with.
+PLAUSIBLE_MAX = {"time": MAX_SECONDS, "bandwidth": MAX_BANDWIDTH_BPS, "FLOP rate": MAX_FLOPS,
+                 "size": MAX_BYTES}
+
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/]*)\s*$")
 
 _DECIMAL = {"": 1.0, "K": 1e3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from vocab.argtypes import BATCH
 from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError, UnknownNameError
 from vocab.registry import Registry
@@ -80,8 +81,9 @@ class Workload:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise SpecError("layers[].name", duplicates[0], "unique layer names")
-        if not isinstance(self.default_batch, int) or self.default_batch < 1:
-            raise SpecError("default_batch", self.default_batch, "a whole number >= 1")
+        if not isinstance(self.default_batch, int) or not 1 <= self.default_batch <= BATCH.maximum:
+            raise SpecError("default_batch", self.default_batch,
+                            f"a whole number from 1 to {BATCH.maximum:.0f} (as --batch)")
 
     @property
     def total_params(self) -> int:
@@ -126,6 +128,10 @@ TOP_KEYS = ("name", "description", "source", "default_batch", "total_params", "p
             "fwd_flops_per_sample", "layers")
 LAYER_KEYS = ("name", "params", "param_tensors", "fwd_flops", "bwd_flops", "grad_bytes",
               "activation_bytes", "dtype_bytes")
+#: The largest count or FLOP figure of a workload file: 1e18 is a million times GPT-3's 175e9
+#: parameters and past any per-sample FLOP count; above it a figure is a typo or overflow
+#: (1e300 parameters was accepted).
+MAX_COUNT = 1e18
 _WHOLE_KEYS = ("params", "param_tensors", "grad_bytes", "dtype_bytes", "default_batch",
                "total_params")
 
@@ -227,12 +233,13 @@ def _number(value: Any, field: str) -> int | float:
         except ValueError:
             pass
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value >= 0
+        and math.isfinite(value) and 0 <= value <= MAX_COUNT
     if ok and whole and isinstance(value, float):
         ok = value.is_integer()
         value = int(value)
     if not ok:
-        raise SpecError(field, value, "a whole number >= 0" if whole else "a number >= 0")
+        raise SpecError(field, value, f"a whole number from 0 to {MAX_COUNT:.0e}" if whole
+                        else f"a number from 0 to {MAX_COUNT:.0e}")
     return value
 
 

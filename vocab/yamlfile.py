@@ -18,7 +18,7 @@ import yaml
 from vocab.errors import SpecError
 from vocab.files import read_text
 
-__all__ = ["dump_yaml", "parse_yaml", "read_yaml"]
+__all__ = ["dump_yaml", "parse_yaml", "read_mapping", "read_yaml"]
 
 # The C parser when PyYAML was built with libyaml (workload files are read often); the
 # constructor, and so the duplicate-key check below, is the same Python code either way.
@@ -66,6 +66,16 @@ def parse_yaml(text: str, source: str) -> Any:
 def read_yaml(path: str | Path) -> Any:
     """Parse the file at ``path``; a missing, unreadable, non-UTF-8 or bad file is a SpecError."""
     return parse_yaml(read_text(path, "a YAML file"), str(Path(path)))
+
+
+def read_mapping(path: str | Path, what: str = "a YAML file") -> dict[Any, Any]:
+    """:func:`read_yaml` of a file that must hold a mapping (every gradsync file kind does):
+    an empty file, a list or a bare value is a SpecError naming the file."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a YAML {type(data).__name__}"
+        raise SpecError("file", got, f"a mapping of keys to values ({what})", str(Path(path)))
+    return data
 
 
 class _Dumper(yaml.SafeDumper):

@@ -8,7 +8,6 @@ FLOPs and activation sizes come from :func:`executor.introspect.workload_from_mo
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 
 from executor.introspect import workload_from_module
 from executor.models import build_model, example_input, list_models, model_info
+from vocab.argtypes import OneLineParser
 from vocab.workload import WORKLOAD_DIR, Workload, workload_to_yaml
 
 HEADER = """\
@@ -44,7 +44,8 @@ def workload_text(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check`` compare) every zoo workload file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m executor.models.export_workloads",
+                           description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 if stale")
     parser.add_argument("--out", type=Path, default=WORKLOAD_DIR, help="output directory")
     parser.add_argument("models", nargs="*", help="models (default: all)")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import NoReturn, Sequence
+from typing import Sequence
 
 from gradsync import __version__
+from vocab.argtypes import OneLineParser
 from vocab.errors import GradsyncError
 from vocab.jobs import JobInterrupted
 
@@ -35,12 +36,8 @@ SUBCOMMANDS = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad usage is one line naming the command and the flag, exit 2: never argparse's usage
-    block (the subcommands' parsers are of this class too)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+#: Bad usage is one line, exit 2 (the subcommands' parsers are of this class too).
+_Parser = OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
