@@ -187,43 +187,41 @@ def cpu_node(device: Device | str = DEFAULT_CPU, *, ranks: int = 1, sockets: int
     """
     whole_node = _device(device)
     if whole_node.kind == "gpu":
-        return _gpus_on_cpu_node(whole_node, ranks, sockets, qpi_bandwidth_Bps, nics,
-                                 pcie_bandwidth_Bps)
+        # One whole GPU per rank (a GPU is not shared out like sockets' FLOP/s), each on its
+        # socket's PCIe root port: what a CPU machine's what-if "the same nodes with a GPU per
+        # rank" means. The host's memory is the topology's default CPU's (the swapped-out CPU
+        # is not known here).
+        graph, nic_names = _socket_graph(ranks, sockets, qpi_bandwidth_Bps, nics,
+                                         pcie_bandwidth_Bps, "pcie", pcie_bandwidth_Bps)
+        return NodeSpec("cpu", whole_node, ranks, graph, nic_names,
+                        _device(DEFAULT_CPU).mem_bandwidth_Bps,
+                        f"{ranks} {whole_node.name} GPU(s) on the PCIe root ports of a "
+                        f"{sockets}-socket node")
     dev = whole_node if ranks == 1 else replace(
         whole_node, name=f"{whole_node.name}/{ranks}", peak_flops=whole_node.peak_flops / ranks,
         mem_bandwidth_Bps=whole_node.mem_bandwidth_Bps / ranks,
         memory_bytes=whole_node.memory_bytes / ranks,
         source=f"{whole_node.source}; split evenly between {ranks} ranks")
     shm_Bps = shm_bandwidth_Bps or whole_node.mem_bandwidth_Bps / sockets / 2
-    graph = _devices(ranks)
-    _sockets(graph, sockets, 2, qpi_bandwidth_Bps)
-    for r in range(ranks):
-        _link(graph, r, f"cpu{r % sockets}", "shm", 1, shm_Bps)
-    nic_names = tuple(f"nic{i}" for i in range(nics))
-    for i, nic in enumerate(nic_names):
-        graph.add_node(nic, kind="nic")
-        _link(graph, nic, f"cpu{i % sockets}", "nic", 1, pcie_bandwidth_Bps)
+    graph, nic_names = _socket_graph(ranks, sockets, qpi_bandwidth_Bps, nics, pcie_bandwidth_Bps,
+                                     "shm", shm_Bps)
     return NodeSpec("cpu", dev, ranks, graph, nic_names, whole_node.mem_bandwidth_Bps,
                     f"{sockets}-socket CPU node, {ranks} rank(s)")
 
 
-def _gpus_on_cpu_node(gpu: Device, ranks: int, sockets: int, qpi_bandwidth_Bps: float,
-                      nics: int, pcie_bandwidth_Bps: float) -> NodeSpec:
-    """The ``cpu`` topology with a GPU: one whole GPU per rank (a GPU is not shared out like
-    sockets' FLOP/s), each on its socket's PCIe root port, NICs beside them; what a CPU
-    machine's what-if "the same nodes with a GPU per rank" means."""
+def _socket_graph(ranks: int, sockets: int, qpi_Bps: float, nics: int, pcie_Bps: float,
+                  rank_link: str, rank_Bps: float) -> tuple[nx.Graph, tuple[str, ...]]:
+    """Ranks on sockets (rank ``i`` on socket ``i % sockets``, by a ``rank_link`` link) and
+    NICs on the sockets' PCIe root ports, spread the same way."""
     graph = _devices(ranks)
-    _sockets(graph, sockets, 2, qpi_bandwidth_Bps)
+    _sockets(graph, sockets, 2, qpi_Bps)
     for r in range(ranks):
-        _link(graph, r, f"cpu{r % sockets}", "pcie", 1, pcie_bandwidth_Bps)
+        _link(graph, r, f"cpu{r % sockets}", rank_link, 1, rank_Bps)
     nic_names = tuple(f"nic{i}" for i in range(nics))
     for i, nic in enumerate(nic_names):
         graph.add_node(nic, kind="nic")
-        _link(graph, nic, f"cpu{i % sockets}", "nic", 1, pcie_bandwidth_Bps)
-    # The host's memory: the topology's default CPU's (the swapped-out CPU is not known here).
-    host_Bps = _device(DEFAULT_CPU).mem_bandwidth_Bps
-    return NodeSpec("cpu", gpu, ranks, graph, nic_names, host_Bps,
-                    f"{ranks} {gpu.name} GPU(s) on the PCIe root ports of a {sockets}-socket node")
+        _link(graph, nic, f"cpu{i % sockets}", "nic", 1, pcie_Bps)
+    return graph, nic_names
 
 
 def nvswitch_node(device: Device | str = "a100-sxm4", n: int = 8, *, nvlink_links: int = 12,
