@@ -19,20 +19,17 @@ distinct bad inputs the suite checks (the number the README quotes).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import io
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from gradsync.cli.main import build_parser, main
+from gradsync.cli.main import build_parser
 from vocab.argtypes import Number
+from tests.cli_helpers import run_entry, tree_digest
 
 BAD_NUMBERS = ("0", "-1", "nan", "inf", "1e30", "abc")
 #: A place no one can write, not even root (procfs takes no new files).
@@ -77,29 +74,7 @@ def numeric_cases() -> list[tuple[tuple[str, ...], str, str]]:
 # -- running gradsync in-process ------------------------------------------------------------
 def run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
     """``gradsync ARGV`` in ``cwd``: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = main(argv)
-            except SystemExit as exc:     # main() returns, but a stray exit must count too
-                rc = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(here)
-    return rc, out.getvalue(), err.getvalue()
-
-
-def tree_digest(root: Path) -> str:
-    """One hash of every path, mode and byte under ``root``."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(oct(path.stat().st_mode).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return run_entry("gradsync", argv, cwd)
 
 
 def assert_refused(argv: list[str], cwd: Path, *needles: str) -> str:
