@@ -47,7 +47,7 @@ from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
 from hwmodels.collectives.patterns import StepGroup, allreduce_groups, total_steps
 from hwmodels.collectives.tuner import choose_allreduce
-from hwmodels.collectives.eras import LIBRARIES, MPI
+from hwmodels.collectives.eras import LIBRARIES, MIN_ERA, MPI
 from hwmodels.collectives.nccl import NCCL_ALGORITHMS, Choice, NcclCosts, NcclScales
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.collectives.measured import CollectiveFit
@@ -56,9 +56,13 @@ from hwmodels.specs import AlphaBeta, Cluster
 
 def default_library(cluster: Cluster) -> str:
     """The library era a cluster gets without one named: ``nccl2.8`` for GPUs moving data
-    device to device, ``mpi`` for CPU ranks and host-staged GPUs (today's alpha-beta model)."""
+    device to device (``nccl2.20`` for GPUs NCCL 2.8 cannot drive, :data:`MIN_ERA`), ``mpi``
+    for CPU ranks and host-staged GPUs (today's alpha-beta model)."""
     direct = cluster.device.kind == "gpu" and cluster.transport != "host"
-    return "nccl2.8" if direct else MPI
+    if not direct:
+        return MPI
+    name = cluster.device.name.lower()
+    return next((era for prefix, era in MIN_ERA.items() if name.startswith(prefix)), "nccl2.8")
 
 
 def _nccl_scales(cluster: Cluster) -> NcclScales | None:
@@ -178,13 +182,15 @@ class CommModel:
         """The allreduce algorithm used for ``nbytes`` per rank."""
         if self._nccl_runs(self.algorithm):
             # The schedule nearest NCCL's: its ring, or for its tree (chains inside nodes,
-            # a tree across them) the hierarchical one.
+            # a tree across them) the hierarchical one. NVLS (one node, each GPU to the
+            # NVSwitch and back) loads every GPU's links evenly, as the ring does; its time
+            # comes from the regime's pricing either way.
             chosen = self._choice.get(nbytes)
             if chosen is None:
                 chosen = self._nccl_choice(nbytes).algorithm
                 if len(self._choice) < _CHOICE_CACHE_SIZE:
                     self._choice[nbytes] = chosen
-            return "ring" if chosen == "ring" else "hierarchical"
+            return "ring" if chosen in ("ring", "nvls") else "hierarchical"
         if self.algorithm != "auto":
             return self.algorithm
         choice = self._choice.get(nbytes)

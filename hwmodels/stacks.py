@@ -7,7 +7,7 @@ figure with its source; a user's file (``gradsync simulate --stack my-stack.yaml
 keys plus ``name``::
 
     name: my-horovod
-    library: nccl2.8            # nccl1 | nccl2 | nccl2.4 | nccl2.8 | mpi (host-staged MPI)
+    library: nccl2.8            # nccl1 | nccl2 | nccl2.4 | nccl2.8 | nccl2.20 | mpi (host-staged)
     launch: 20 us               # per collective call: framework dispatch and kernel launch
     copies: fused               # never | fused | always: gradients copied into a buffer and back
     cycle: 1 ms                 # Horovod: a collective waits for the next background cycle
@@ -37,6 +37,7 @@ from typing import Any
 
 from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
+from hwmodels.collectives.eras import LIBRARIES   # the eras CommModel prices
 from vocab.registry import Registry
 from hwmodels.specfile import (
     check_keys, dump_yaml, figure, load_registry, number, quantity, read_mapping, text, unwrap,
@@ -44,8 +45,6 @@ from hwmodels.specfile import (
 from vocab.units import parse_bytes, parse_time
 
 DATA_FILE = Path(__file__).with_name("data") / "stacks.yaml"
-#: Collective libraries by era (``hwmodels.commmodel.CommModel(..., library=...)`` prices them).
-LIBRARIES = ("nccl1", "nccl2", "nccl2.4", "nccl2.8", "mpi")
 #: When gradients are copied into a communication buffer and back: never (in place, DDP's
 #: gradient_as_bucket_view), when a call fuses several tensors (Horovod), or always (DDP).
 COPY_MODES = ("never", "fused", "always")

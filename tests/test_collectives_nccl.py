@@ -34,7 +34,7 @@ def busbw(model: CommModel, n: float = GiB) -> float:
 
 
 def test_era_names_are_the_registry() -> None:
-    assert set(LIBRARIES) == {"nccl1", "nccl2", "nccl2.4", "nccl2.8", "mpi"}
+    assert set(LIBRARIES) == {"nccl1", "nccl2", "nccl2.4", "nccl2.8", "nccl2.20", "mpi"}
     with pytest.raises(UnknownNameError, match="nccl2.8"):
         CommModel(load_cluster("dgx1-p100"), library="nccl3")
 

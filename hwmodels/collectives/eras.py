@@ -19,19 +19,23 @@ Eras (names fixed; other parts pass them by name):
             Simple's latency, 47 us at 8 B, not LL's ~10 us).
 ``nccl2.4`` NCCL 2.4-2.7: trees across nodes (NVIDIA/nccl#211), LL and Simple.
 ``nccl2.8`` NCCL 2.8: LL128 too (from 2.5; enabled on Volta/Ampere NVLink).
+``nccl2.20`` NCCL 2.17-2.2x (2023-25, what PyTorch 2.1+ wheels bundle): NCCL's re-tuned latency
+            terms (``tuning.cc`` @b6475625), per-link speeds that are already what nccl-tests
+            measures (the H100 ring at 365-370 of NCCL's 370.8 GB/s), and NVLS (NVLink SHARP:
+            the NVSwitch reduces) for an allreduce inside one NVSwitch node of Hopper GPUs.
 ``mpi``     MPICH-style algorithms on alpha-beta links (see :mod:`hwmodels.collectives.tuner`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
 from vocab.registry import Registry
 
 PROTOCOLS = ("LL", "LL128", "Simple")
-ALGORITHMS = ("ring", "tree")
+ALGORITHMS = ("ring", "tree", "nvls")
 HW = ("nvlink", "pcie", "net")
 
 _TUNING = "NVIDIA/nccl src/graph/tuning.cc @01afd20a (2.7/2.8)"
@@ -47,6 +51,21 @@ _HW_LAT_28 = {
              ("ring", "LL"): 1.0, ("ring", "LL128"): 2.5, ("ring", "Simple"): 5.7},
     "net": {("tree", "LL"): 5.0, ("tree", "LL128"): 8.5, ("tree", "Simple"): 50.0,
             ("ring", "LL"): 2.7, ("ring", "LL128"): 4.0, ("ring", "Simple"): 9.6},
+}
+
+_TUNING_220 = "NVIDIA/nccl src/graph/tuning.cc @b6475625 (2.19/2.20 line)"
+#: The same tables in NCCL's 2.19/2.20 line (NVLS has no base latency: its time is its hwLat).
+_BASE_LAT_220 = {("tree", "LL"): 6.8, ("tree", "LL128"): 14.0, ("tree", "Simple"): 0.0,
+                 ("ring", "LL"): 6.6, ("ring", "LL128"): 14.0, ("ring", "Simple"): 8.4,
+                 ("nvls", "Simple"): 0.0}
+_HW_LAT_220 = {
+    "nvlink": {("tree", "LL"): .6, ("tree", "LL128"): 1.25, ("tree", "Simple"): 28.0,
+               ("ring", "LL"): .6, ("ring", "LL128"): 1.9, ("ring", "Simple"): 3.4,
+               ("nvls", "Simple"): 23.0},
+    "pcie": {("tree", "LL"): 1.0, ("tree", "LL128"): 1.9, ("tree", "Simple"): 28.0,
+             ("ring", "LL"): 1.0, ("ring", "LL128"): 2.5, ("ring", "Simple"): 5.7},
+    "net": {("tree", "LL"): 5.0, ("tree", "LL128"): 8.5, ("tree", "Simple"): 28.0,
+            ("ring", "LL"): 2.7, ("ring", "LL128"): 4.0, ("ring", "Simple"): 14.0},
 }
 
 #: NCCL 2.8 treeCorrectionFactor, per protocol, by log2(nbytes / 64) (0..21): "Trees are not
@@ -111,6 +130,13 @@ class Era:
     #: The most one ring carries, as NCCL's figure (before ``achieved``); None: the links
     #: alone decide. Measured for NCCL 1.x, whose one ring on an NVLink stays below the link.
     ring_cap_Bps: float | None = None
+    #: NVLS (NVLink SHARP) allreduce inside one NVSwitch node of :data:`NVLS_DEVICES`, from
+    #: ``nvls_min_gpus`` GPUs: what it runs at is ``nvls_efficiency`` of the traffic bound
+    #: (each GPU moves ``1 + 1/k`` times the message each way, see
+    #: :mod:`hwmodels.collectives.nccl`).
+    nvls: bool = False
+    nvls_efficiency: float = 1.0
+    nvls_min_gpus: int = 4
 
 
 def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
@@ -140,6 +166,33 @@ def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool
                                "(network) NCCL's hwLat; the research notes NCCL's terms ~2x "
                                "optimistic at 64 KB-1 MB",
                }))
+
+
+def _nccl220() -> Era:
+    """NCCL 2.17-2.2x: the 2.8 mechanisms with the 2.19/2.20 tables, measured-speed links, NVLS."""
+    base = _nccl28("nccl2.20", "NCCL 2.17-2.2x: rings and trees; LL, LL128 and Simple; NVLS "
+                   "inside NVSwitch nodes of Hopper GPUs", ("LL", "LL128", "Simple"), trees=True)
+    sources = dict(base.sources)
+    sources.update({
+        "latency": f"{_TUNING_220}: baseLat, hwLat (NVLS: latency = hwLat, 23 us on NVLink)",
+        "achieved": "nccl#1455 (8x H100 SXM, NCCL_ALGO=RING, 2-4 GB): busbw 365-370 GB/s from 2 "
+                    "to 8 GPUs, and sjeaugey in nccl-tests#212: 'NCCL can get an effective "
+                    "NVLink bandwidth of 370GB/s' = NCCL's own 18 x 20.6 GB/s (topo.h SM90): "
+                    "0.99 of it",
+        "nvls": "nccl#1455 (8x H100 SXM, NCCL_ALGO=NVLS, 2-4 GB): busbw 370 at 2-4 GPUs (the "
+                "ring's), 420 / 440 / 460 / 480 at 5 / 6 / 7 / 8 (algbw 258 to 273); sjeaugey, "
+                "nccl-tests#212: 'On 8 GPUs ... a peak busBw of ~480GB/s (algbw ~275GB/s)'; "
+                "nccl#1442: 'a 30% improvement using NVLink SHARP'. Efficiency 0.84 = 274 / "
+                "(0.99 x 370.8 / (1 + 1/8)), the 8-GPU figure; at 5-7 GPUs the same efficiency "
+                "gives 257 / 264 / 270 GB/s algbw against the measured 258 / 265 / 270",
+        "nvls_min_gpus": "nccl#1455: forced NVLS on 2-4 GPUs measures the ring's bus bandwidth; "
+                         "at 4 the traffic bound ties the ring",
+        "step_latency_measured": "as nccl2.8 (ABCI V100 fit): no measured curve of this era here",
+    })
+    return replace(base, base_lat_s=_us(_BASE_LAT_220),
+                   hw_lat_s=MappingProxyType({hw: _us(t) for hw, t in _HW_LAT_220.items()}),
+                   achieved=0.99, nvls=True, nvls_efficiency=0.84, nvls_min_gpus=4,
+                   sources=MappingProxyType(sources))
 
 
 def _measured_era(name: str, description: str, base_us: float, step_us: float,
@@ -206,7 +259,14 @@ ERAS: Registry[Era] = Registry("library", {
                        ("LL", "Simple"), trees=True),
     "nccl2.8": _nccl28("nccl2.8", "NCCL 2.8: rings and trees; LL, LL128 and Simple",
                        ("LL", "LL128", "Simple"), trees=True),
+    "nccl2.20": _nccl220(),
 })
+#: GPUs whose NVSwitch nodes run NVLS (NVLink SHARP needs the third-generation NVSwitch of
+#: Hopper systems), by device-name prefix.
+NVLS_DEVICES = ("h100", "h200", "h800")
+#: The oldest era that drives a device, by device-name prefix: NCCL 2.8 predates Hopper
+#: (SM90 support came with NCCL 2.12, its NVLink speed in ``topo.h`` with it).
+MIN_ERA = {"h100": "nccl2.20", "h200": "nccl2.20", "h800": "nccl2.20"}
 
 #: Not an NCCL era: the MPICH-style alpha-beta model (CPU ranks, host-staged GPUs).
 MPI = "mpi"

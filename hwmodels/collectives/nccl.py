@@ -58,7 +58,7 @@ from scipy.optimize import linprog
 
 from hwmodels.collectives.affine import Affine
 from hwmodels.collectives.eras import (
-    ERAS, NVLINK_Bps, PCIE_Bps, QPI_Bps, SHM_DUPLEX_BUSBW, TREE_CORRECTION, Era,
+    ERAS, NVLINK_Bps, NVLS_DEVICES, PCIE_Bps, QPI_Bps, SHM_DUPLEX_BUSBW, TREE_CORRECTION, Era,
 )
 from hwmodels.collectives.rings import hamiltonian_cycles, max_directed_rings
 from hwmodels.specs import AlphaBeta, Cluster, NodeSpec
@@ -69,7 +69,9 @@ TREE_MAX_Bps = {True: 110e9, False: 80e9}       # keyed by nodes <= 2
 MAX_CYCLES = 5000
 COLLECTIVES = ("allreduce", "reduce_scatter", "allgather", "broadcast")
 #: The allreduce algorithm names NCCL runs (``CommModel(algorithm=...)`` may force one).
-NCCL_ALGORITHMS = ("ring", "tree")
+NCCL_ALGORITHMS = ("ring", "tree", "nvls")
+#: NCCL's conversion of NVLS's bus bandwidth to algorithm bandwidth (``tuning.cc``: ratio 5/6).
+NVLS_TUNER_RATIO = 5 / 6
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,11 @@ def _directed_cycles(cap: Mapping[tuple[int, int], float],
     """Directed NVLink rings over every device (a ring and its reverse are two channels)."""
     succ = {d: sorted(b for (a, b) in cap if a == d) for d in devices}
     return hamiltonian_cycles(succ, devices, MAX_CYCLES)
+
+
+def has_nvswitch(node: NodeSpec) -> bool:
+    """Whether ``node``'s GPUs reach each other through an NVSwitch."""
+    return any(kind == "nvswitch" for _, _, kind in node.graph.edges(data="kind"))
 
 
 def _nvswitch_speed(graph: nx.Graph, devices: list[int], speed: float) -> float:
@@ -381,6 +388,8 @@ class NcclCosts:
                           * self.scales.intra_bw)
         name = cluster.device.name.lower()
         self.ll128_ok = self.graph.hw == "nvlink" and not name.startswith("p100")
+        self.nvls_ok = (self.era.nvls and self.nodes == 1 and self.k >= self.era.nvls_min_gpus
+                        and name.startswith(NVLS_DEVICES) and has_nvswitch(cluster.node))
 
     # -- what the era runs ----------------------------------------------------------------
     def candidates(self, collective: str = "allreduce") -> list[tuple[str, str]]:
@@ -389,7 +398,10 @@ class NcclCosts:
         if collective == "allreduce" and self.era.trees and self.nodes > 1:
             algorithms.append("tree")
         protocols = [p for p in self.era.protocols if p != "LL128" or self.ll128_ok]
-        return [(a, p) for a in algorithms for p in protocols]
+        pairs = [(a, p) for a in algorithms for p in protocols]
+        if collective == "allreduce" and self.nvls_ok:
+            pairs.append(("nvls", "Simple"))     # NVLS runs the Simple protocol only
+        return pairs
 
     def choose(self, nbytes: float, collective: str = "allreduce",
                algorithm: str | None = None) -> Choice:
@@ -423,6 +435,8 @@ class NcclCosts:
 
     def _algbw(self, algorithm: str, protocol: str, nbytes: float, collective: str) -> float:
         bus, channels = self._bus(algorithm), self.graph.channels
+        if algorithm == "nvls":
+            return self._nvls_algbw(bus)
         if algorithm == "tree":
             bus = min(0.9 * bus, TREE_MAX_Bps[self.nodes <= 2])
             if protocol == "LL":
@@ -447,6 +461,16 @@ class NcclCosts:
         steps = self._steps(collective)[0]
         bus *= self.channel_share(algorithm, protocol, nbytes)
         return bus * (self.p / steps if collective != "broadcast" else 1.0)
+
+    def _nvls_algbw(self, bus: float) -> float:
+        """NVLS's algorithm bandwidth. NCCL's tuner: its bus bandwidth x 5/6. What runs: the
+        NVSwitch reduces (multimem loads) and multicasts (multimem stores), so each GPU sends
+        its whole buffer plus its reduced 1/k share and receives as much, ``1 + 1/k`` times
+        the message each way over its links, at the era's measured efficiency of that bound
+        (``Era.nvls_efficiency``; eras.py gives the source and the check at 5-8 GPUs)."""
+        if self.as_tuner:
+            return bus * NVLS_TUNER_RATIO
+        return self.era.nvls_efficiency * bus / (1 + 1 / self.k) * self.scales.intra_bw
 
     def channel_share(self, algorithm: str, protocol: str, nbytes: float) -> float:
         """The fraction of its channels a collective of ``nbytes`` runs on: NCCL drops
@@ -484,6 +508,10 @@ class NcclCosts:
         inter = inter * s.net_lat * measured["net"] + self.socket_step_s
         if self.nodes > 1 and protocol == "LL":
             intra *= 1.8
+        if algorithm == "nvls":
+            # NCCL prices one NVLS operation at its hwLat alone (no base, no steps); no
+            # measured NVLS curve by size is at hand, so what runs is priced the same.
+            return hw[key] * s.intra_lat
         if algorithm == "tree":
             return base + 2 * ((self.k - 1) * intra + math.log2(self.nodes) * inter) * s.tree_lat
         steps, net_steps = self._steps(collective)

@@ -1,0 +1,82 @@
+"""NVLS (NVLink SHARP) in the ``nccl2.20`` era, against measured H100 bus bandwidths.
+
+Measured (8x H100 SXM, nccl-tests ``all_reduce_perf`` at 2-4 GB): NVIDIA/nccl#1455 (ring
+365-370 GB/s busbw from 2 to 8 GPUs; NVLS forced: 370 at 2-4 GPUs, 420 / 440 / 460 / 480 at
+5 / 6 / 7 / 8), NVIDIA/nccl-tests#212 (sjeaugey: ring ~370, NVLS ~480 busbw at 8 GPUs),
+NVIDIA/nccl#1442 (NVLS ~30 % over the ring). The era's efficiency is fitted on the 8-GPU figure
+alone (``hwmodels/collectives/eras.py``); the 5-7 GPU figures and the ring are checks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodels.cluster import load_cluster
+from hwmodels.collectives.eras import ERAS
+from hwmodels.collectives.nccl import NcclCosts
+from hwmodels.commmodel import CommModel, default_library
+
+SIZE = 4 * 2**30
+#: nccl#1455's bus bandwidths (GB/s) by GPUs, what NCCL runs by default (NVLS from 5 GPUs).
+MEASURED_BUSBW = {2: 367.5, 3: 367.5, 4: 367.5, 5: 420.0, 6: 440.0, 7: 460.0, 8: 480.0}
+#: nccl#1455, NCCL_ALGO=RING: 365-370 GB/s at 2-8 GPUs.
+MEASURED_RING_BUSBW = 367.5
+
+
+def h100(gpus: int, nodes: int = 1):
+    return load_cluster("dgx-h100", nodes=nodes).with_devices_per_node(gpus)
+
+
+def busbw(model: CommModel, n: float = SIZE) -> float:
+    return n / model.allreduce(n).at(n) * 2 * (model.p - 1) / model.p / 1e9
+
+
+def test_hopper_defaults_to_the_era_that_drives_it() -> None:
+    assert default_library(h100(8)) == "nccl2.20"
+    assert default_library(load_cluster("dgx-a100")) == "nccl2.8"
+
+
+@pytest.mark.parametrize("gpus", sorted(MEASURED_BUSBW))
+def test_bus_bandwidth_by_gpu_count_is_the_measured(gpus: int) -> None:
+    model = CommModel(h100(gpus), library="nccl2.20")
+    assert busbw(model) == pytest.approx(MEASURED_BUSBW[gpus], rel=0.03)
+
+
+def test_the_ring_alone_is_the_measured_ring() -> None:
+    ring = CommModel(h100(8), algorithm="ring", library="nccl2.20")
+    assert busbw(ring) == pytest.approx(MEASURED_RING_BUSBW, rel=0.02)
+
+
+def test_nvls_gains_about_thirty_percent_at_eight_gpus() -> None:
+    auto = CommModel(h100(8), library="nccl2.20").allreduce(SIZE).at(SIZE)
+    ring = CommModel(h100(8), algorithm="ring", library="nccl2.20").allreduce(SIZE).at(SIZE)
+    assert 1.25 <= ring / auto <= 1.35
+
+
+def test_nvls_is_the_traffic_bound_at_the_eras_efficiency() -> None:
+    """Closed form: each GPU moves (1 + 1/k) x the message each way over its links."""
+    cluster = h100(8)
+    costs = NcclCosts(cluster, "nccl2.20")
+    era = ERAS["nccl2.20"]
+    bus = era.achieved * costs.intra_Bps
+    expected = era.nvls_efficiency * bus / (1 + 1 / 8)
+    assert 1 / costs.cost("nvls", "Simple", SIZE).per_byte_s == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("cluster", "era"), [
+    (h100(8), "nccl2.8"),                       # the era has no NVLS
+    (h100(8, nodes=2), "nccl2.20"),             # across nodes NVLS needs CollNet (not modelled)
+    (h100(3), "nccl2.20"),                      # below the era's 4 GPUs
+    (load_cluster("dgx-a100"), "nccl2.20"),     # an A100's NVSwitch cannot reduce
+])
+def test_nvls_only_where_nccl_runs_it(cluster, era) -> None:
+    costs = NcclCosts(cluster, era)
+    assert ("nvls", "Simple") not in costs.candidates()
+    assert costs.choose(SIZE).algorithm != "nvls"
+
+
+def test_small_messages_stay_on_the_ring() -> None:
+    """NVLS's 23 us latency loses to LL rings at small sizes, as NCCL's tuner has it."""
+    costs = NcclCosts(h100(8), "nccl2.20")
+    assert costs.choose(8 * 1024).algorithm == "ring"
+    assert costs.choose(SIZE).algorithm == "nvls"
