@@ -194,7 +194,7 @@ def build_comm_model(cluster: Cluster, algorithm: str = "auto",
                      stack: Stack | None = None) -> CommModel:
     """The one place a collective model is built: the cluster's, priced for the stack's
     library (without a stack, the cluster's default library: ``nccl2.8`` on GPUs with device
-    transport, ``mpi`` otherwise)."""
+    transport, ``nccl2.20`` on Hopper, ``mpi`` otherwise)."""
     return CommModel(cluster, algorithm=algorithm,
                      library=stack.library if stack is not None else None)
 

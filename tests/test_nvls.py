@@ -3,7 +3,8 @@
 Measured (8x H100 SXM, nccl-tests ``all_reduce_perf`` at 2-4 GB): NVIDIA/nccl#1455 (ring
 365-370 GB/s busbw from 2 to 8 GPUs; NVLS forced: 370 at 2-4 GPUs, 420 / 440 / 460 / 480 at
 5 / 6 / 7 / 8), NVIDIA/nccl-tests#212 (sjeaugey: ring ~370, NVLS ~480 busbw at 8 GPUs),
-NVIDIA/nccl#1442 (NVLS ~30 % over the ring). The era's efficiency is fitted on the 8-GPU figure
+NVIDIA/nccl#1442 (NVLS ~30 % over the ring); NVIDIA/nccl-tests#272 (8x H200, NCCL 2.20.3: peak
+475 GB/s busbw). The era's efficiency is fitted on the 8-GPU figure
 alone (``hwmodels/collectives/eras.py``); the 5-7 GPU figures and the ring are checks.
 """
 
@@ -80,3 +81,9 @@ def test_small_messages_stay_on_the_ring() -> None:
     costs = NcclCosts(h100(8), "nccl2.20")
     assert costs.choose(8 * 1024).algorithm == "ring"
     assert costs.choose(SIZE).algorithm == "nvls"
+
+
+def test_an_hgx_h200_reaches_the_measured_peak() -> None:
+    """nccl-tests#272: 8x H200 on NVLink 4, NCCL 2.20.3, peak 475 GB/s busbw (the preset's
+    default library, nothing fitted on it)."""
+    assert busbw(CommModel(load_cluster("hgx-h200"))) == pytest.approx(475.0, rel=0.03)

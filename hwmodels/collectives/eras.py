@@ -275,8 +275,9 @@ LIBRARIES = (*ERAS, MPI)
 #: NCCL's per-link NVLink speed by GPU generation (``topo.h`` ``ncclTopoNVLinkSpeed``: SM60
 #: 18 GB/s, SM70 21, SM80 20; SM90 20.6 from NCCL 2.12; SM86, the NVLink bridges of GA102
 #: boards, 12: ``SM86_NVLINK_BW 12.0``), keyed by the device-name prefix. The A30 is SM80;
-#: the A40, RTX 3090 and RTX A6000 are SM86. GPUs without NVLink need no entry.
-NVLINK_Bps = {"p100": 18e9, "v100": 21e9, "a100": 20e9, "h100": 20.6e9, "a30": 20e9,
+#: the A40, RTX 3090 and RTX A6000 are SM86; the H200 is SM90. GPUs without NVLink need no entry.
+NVLINK_Bps = {"p100": 18e9, "v100": 21e9, "a100": 20e9, "h100": 20.6e9, "h200": 20.6e9,
+              "a30": 20e9,
               "a40": 12e9, "rtx-3090": 12e9, "rtx-a6000": 12e9}
 #: ``topo.h``: PCIe 12 GB/s (PCI_WIDTH), QPI 6 (Broadwell), network 12 per 100 Gb/s NIC.
 PCIE_Bps = 12e9
