@@ -14,7 +14,9 @@ node count from its neighbours.
 
 ``python -m calibration.collfit --check`` prints the two checks of issue 11 with per-size
 errors: ABCI fitted on 1, 2, 8, 32 nodes predicting 4 and 16; the DGX-1 P100 preset (no fit)
-under the era of each Tartan log, by size and by GPU count.
+under the era of each Tartan log, by size and by GPU count; and the Hopper presets under their
+default era (``nccl2.20``, NVLS) against published H100 and H200 bus bandwidths by GPU count
+(:data:`HOPPER_BUSBW`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from hwmodels.commmodel import CommModel, default_library
 from hwmodels.specs import Cluster
 from vocab.argtypes import OneLineParser, report_errors
 from vocab.errors import GradsyncError, SpecError
-from vocab.files import check_path
+from vocab.files import check_path, read_csv
 
 #: The fit and the checks start here: below it every layout is latency alone.
 MIN_FIT_BYTES = 64 << 10
@@ -49,6 +51,8 @@ SIZE_EXPONENTS = tuple(i / 20 for i in range(21))
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nccl-tests"
 #: Logs kept in the package because the shared folder lacks them (see its SOURCES.md).
 PACKAGE_DATA = Path(__file__).with_name("data")
+#: Published H100 / H200 allreduce bus bandwidths (one row each, its source in the row).
+HOPPER_BUSBW = PACKAGE_DATA / "hopper-busbw.csv"
 _PARAMS = ("intra_bw", "net_bw", "intra_lat", "net_lat", "plateau", "threshold", "tree_bw",
            "tree_lat")
 
@@ -259,6 +263,21 @@ def dgx1_check(folder: Path = DATA / "tartan-dgx1-p100") -> dict[str, list[tuple
     return out
 
 
+def hopper_check(path: Path = HOPPER_BUSBW) -> list[tuple[str, float]]:
+    """Each published Hopper figure against its preset at its GPU count, under the preset's
+    default library (``nccl2.20``): [(label, relative error of the modelled bus bandwidth)]."""
+    out = []
+    columns = ("preset", "gpus", "algorithm", "nbytes", "busbw_GBps", "source")
+    for row in read_csv(path, "published Hopper bus bandwidths", required=columns):
+        cluster = load_cluster(row["preset"]).with_devices_per_node(int(row["gpus"]))
+        model = CommModel(cluster, algorithm=row["algorithm"])
+        n, p = float(row["nbytes"]), cluster.total_devices
+        busbw = n / model.allreduce(n).at(n) * 2 * (p - 1) / p
+        out.append((f"{row['preset']} {row['gpus']} GPUs {row['algorithm']:>4}",
+                    busbw / (float(row["busbw_GBps"]) * 1e9) - 1))
+    return out
+
+
 def _print(title: str, rows: dict, size: bool = True) -> None:
     print(title)
     for name, errors in rows.items():
@@ -292,6 +311,10 @@ def _check(data: Path) -> int:
     by_gpus = {name: dgx.pop(name) for name in list(dgx) if name.endswith("by GPUs")}
     _print("DGX-1 P100 preset (no fit), model/measured - 1:", dgx)
     _print("", by_gpus, size=False)
+    print("Hopper presets (nccl2.20; NVLS efficiency fitted on the 8-GPU H100 figure), "
+          "busbw at 4 GB, model/measured - 1:")
+    for label, error in hopper_check():
+        print(f"    {label}  {error * 100:+6.1f} %")
     return 0
 
 
