@@ -19,11 +19,11 @@ the row's strategy for WFBP, the profile scaled to the one-GPU rate as in
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from benchmarks.published import (DATA_DIR, DEFAULT_CSV, PublishedRow, load_rows,
                                   simulated_throughput)
+from vocab.argtypes import OneLineParser, report_errors
 
 BSP_CSV = DATA_DIR / "hkbu-bsp.csv"
 
@@ -77,14 +77,19 @@ def report(overlapped_csv: Path = DEFAULT_CSV, bsp_csv: Path = BSP_CSV) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the table; a bad CSV is one line naming the file, row and column (exit 2)."""
+    parser = OneLineParser(prog="python -m benchmarks.overlap_gap",
+                           description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV,
                         help="the CSV with the overlapped (WFBP-A2A) rows")
     parser.add_argument("--bsp-csv", type=Path, default=BSP_CSV,
                         help="the CSV with the non-overlapped (BSP-A2A) rows")
     args = parser.parse_args(argv)
-    print(report(args.csv, args.bsp_csv))
-    return 0
+
+    def run() -> int:
+        print(report(args.csv, args.bsp_csv))
+        return 0
+    return report_errors(parser.prog, run)
 
 
 if __name__ == "__main__":

@@ -264,6 +264,9 @@ ENTRIES: dict[str, Entry] = {
     "python -m benchmarks.published --csv": Entry(
         "benchmarks.published", lambda t, p: ["--csv", p], "rows.csv", "csv", PUBLISHED,
         ("throughput", _csv_cell("throughput"))),
+    "python -m benchmarks.overlap_gap --bsp-csv": Entry(
+        "benchmarks.overlap_gap", lambda t, p: ["--bsp-csv", p], "rows.csv", "csv", PUBLISHED,
+        ("throughput", _csv_cell("throughput"))),
     "python -m benchmarks.protocol_statistics": Entry(
         "benchmarks.protocol_statistics", lambda t, p: [p], "report.json", "json",
         lambda: json.dumps({"fit_set": [str(SYNTH[k]) for k in ("bench", "run", "run2")],
