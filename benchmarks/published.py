@@ -54,7 +54,7 @@ from simulator.api import simulate
 from simulator.roofline import roofline_profile
 from simulator.trust import (
     BAND_QUANTILE, BANDS_FILE, bands_document, bands_from_residuals, load_bands, setup_class,
-    with_holdout, write_bands,
+    with_devices, with_holdout, write_bands,
 )
 from vocab.argtypes import OneLineParser, report_errors
 from vocab.errors import GradsyncError
@@ -464,6 +464,8 @@ def write_band_file(results: list[RowResult], csv_path: Path, out: Path,
     bands = bands_from_residuals((r.setup_class, r.error_points) for r in predicted)
     bands = with_holdout(bands, ((r.setup_class, r.error_points) for r in holdout
                                  if r.error_points is not None))
+    bands = with_devices(bands, ((r.setup_class, row_cluster(r.row, csv_path.parent).device.name)
+                                 for r in predicted))
     document = bands_document(bands, command=command_line(csv_path),
                               date=datetime.now(timezone.utc).date().isoformat(),
                               csv=csv_path.name, rows=len(predicted))

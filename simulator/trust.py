@@ -91,6 +91,9 @@ class Band:
     bias_points: float
     holdout_rows: int = 0
     holdout_within: int = 0
+    #: The GPUs the class's rows ran on (device names): a prediction on another GPU is
+    #: validated by its setup's class, not by its device generation, and the line says so.
+    devices: tuple[str, ...] = ()
 
     @property
     def too_narrow(self) -> bool:
@@ -143,6 +146,17 @@ def with_holdout(bands: Mapping[str, Band],
             for setup, band in bands.items()}
 
 
+def with_devices(bands: Mapping[str, Band],
+                 devices: Iterable[tuple[str, str]]) -> dict[str, Band]:
+    """``bands`` with the devices their rows ran on, from ``(setup_class, device name)``."""
+    seen: dict[str, set[str]] = {setup: set() for setup in bands}
+    for setup, device in devices:
+        if setup in seen:
+            seen[setup].add(device)
+    return {setup: replace(band, devices=tuple(sorted(seen[setup])))
+            for setup, band in bands.items()}
+
+
 def bands_document(bands: Mapping[str, Band], *, command: str, date: str, csv: str,
                    rows: int) -> dict[str, Any]:
     """The band file's content: the bands and how they were made (command, date, rows)."""
@@ -185,6 +199,14 @@ class Trust:
     setup_class: str
     band: Band | None
     source: str = ""                 # the benchmark command and date the band came from
+    device: str = ""                 # the prediction's GPU (device name)
+
+    @property
+    def device_validated(self) -> bool:
+        """Whether the class's published rows include this GPU (True where the band file
+        does not record devices)."""
+        b = self.band
+        return b is not None and (not b.devices or not self.device or self.device in b.devices)
 
     @property
     def line(self) -> str:
@@ -197,6 +219,8 @@ class Trust:
         held = (f"; held-out rows: {b.holdout_within} of {b.holdout_rows} within it"
                 + (", too narrow for this class" if b.too_narrow else "")
                 if b.holdout_rows else "")
+        if not self.device_validated:
+            held += f"; none of them ran on {self.device} GPUs"
         return (f"trust: expected error +-{b.points:.1f} points of scaling efficiency, from "
                 f"{b.rows} published {rows} of {what} setups (median {b.median_points:.1f}, "
                 f"max {b.max_points:.1f}, mean {b.bias_points:+.1f}{held}; {self.source})")
@@ -206,7 +230,8 @@ class Trust:
         band = None if self.band is None else {
             k: v for k, v in asdict(self.band).items() if k != "setup_class"}
         return {"setup_class": self.setup_class, "validated": self.band is not None,
-                "band": band, "source": self.source, "line": self.line}
+                "device_validated": self.device_validated, "band": band,
+                "source": self.source, "line": self.line}
 
 
 def trust_for(cluster: Cluster, bands_file: str | Path = BANDS_FILE) -> Trust:
@@ -220,5 +245,6 @@ def trust_for(cluster: Cluster, bands_file: str | Path = BANDS_FILE) -> Trust:
                                          float(raw["median_points"]),
                                          float(raw["max_points"]), float(raw["bias_points"]),
                                          int(raw.get("holdout_rows", 0)),
-                                         int(raw.get("holdout_within", 0)))
-    return Trust(setup, band, source)
+                                         int(raw.get("holdout_within", 0)),
+                                         tuple(raw.get("devices", ())))
+    return Trust(setup, band, source, cluster.device.name)

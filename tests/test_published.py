@@ -19,7 +19,7 @@ from hwmodels.fabrics import get_fabric
 from simulator.api import compare, prepare
 from simulator.noise import expected_max_normal
 from simulator.trust import (BANDS_FILE, Trust, band_of, load_bands, setup_class, trust_for,
-                             with_holdout)
+                             with_devices, with_holdout)
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "published"
 FIXTURE_CSV = FIXTURES / "fixture.csv"
@@ -327,3 +327,25 @@ def test_held_out_rows_are_counted_against_their_class_band_and_a_narrow_band_is
     # The edge of the test: 32 of 39 inside (binomial tail 0.089) passes, 31 (0.037) does not.
     assert not replace(narrow, holdout_within=32).too_narrow
     assert replace(narrow, holdout_within=31).too_narrow
+
+
+def test_a_band_names_a_gpu_its_rows_never_ran_on():
+    band = band_of("single-node-nvlink", [1.0, -2.0, 3.0])
+    recorded = with_devices({"single-node-nvlink": band},
+                            [("single-node-nvlink", "v100-sxm2"), ("single-node-nvlink", "a100-sxm4"),
+                             ("multi-node-rdma", "h100-sxm5")])["single-node-nvlink"]
+    assert recorded.devices == ("a100-sxm4", "v100-sxm2")     # sorted, other classes ignored
+    on_v100 = Trust("single-node-nvlink", recorded, "test", "v100-sxm2")
+    on_h100 = Trust("single-node-nvlink", recorded, "test", "h100-sxm5")
+    assert on_v100.device_validated and "none of them" not in on_v100.line
+    assert not on_h100.device_validated
+    assert "none of them ran on h100-sxm5 GPUs" in on_h100.line
+    assert on_h100.to_dict()["device_validated"] is False
+    # A band file that records no devices says nothing about them.
+    assert Trust("single-node-nvlink", band, "test", "h100-sxm5").device_validated
+
+
+def test_the_shipped_bands_record_the_gpus_of_their_rows():
+    trust = trust_for(load_cluster("dgx-h100"))
+    assert trust.band is not None and "v100-sxm2" in trust.band.devices
+    assert not trust.device_validated
