@@ -235,3 +235,21 @@ def test_the_cluster_flags_are_one_definition_in_every_command():
                  if option != "--progress" or cmd != "sweep"}     # sweep's grid: no progress
         same = {cmd: v[:3] for cmd, v in shown.items()}
         assert len(set(map(repr, same.values()))) == 1, same
+
+
+def test_whatif_takes_the_software_stack_as_simulate_does(capsys):
+    """--stack, --precision and --throughput reach the prediction: what simulate predicts with
+    the same flags, and a Horovod stack is never faster than the library alone (its cycle and
+    copies only add time)."""
+    flags = ["--cluster", "dgx1-v100", "--nodes", "4", "--fabric", "ib-edr", "--model",
+             "resnet50", "--strategy", "bucketed", "--iterations", "2", "--json"]
+    stacked = ["--stack", "horovod-0.19", "--precision", "amp", "--throughput", "900"]
+    whatif = run_json(capsys, ["whatif", *flags, *stacked])
+    simulated = run_json(capsys, ["simulate", *flags, *stacked])
+    assert whatif["results"][0]["iteration_time_s"] == pytest.approx(
+        simulated["results"][0]["iteration_time_s"], rel=1e-9)
+    plain = run_json(capsys, ["whatif", *flags, "--precision", "amp", "--throughput", "900"])
+    assert whatif["results"][0]["iteration_time_s"] >= plain["results"][0]["iteration_time_s"]
+    for option in ("--stack", "--precision", "--throughput"):
+        assert main(["whatif", *flags, option]) == 2        # a flag without its value
+        assert capsys.readouterr().err.strip().count("\n") == 0

@@ -1,4 +1,4 @@
-"""The software stack and configuration flags of ``simulate`` and ``sweep``.
+"""The software stack and configuration flags of ``simulate``, ``sweep`` and ``whatif``.
 
 ``--stack NAME|FILE`` (a preset of ``hwmodels/data/stacks.yaml`` or a user's YAML),
 ``--precision fp32|amp|fp16|bf16`` and ``--throughput SAMPLES_PER_S`` (a measured one-device

@@ -22,6 +22,7 @@ from gradsync.cli.cluster_options import (add_cluster_arguments, add_devices_arg
                                           add_rule_arguments, cluster_changes,
                                           devices_per_node, rule_kwargs)
 from gradsync.cli.simulate import JSON_KEYS, add_output_arguments, format_table, strategy_list
+from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from hwmodels.cluster import load_cluster
 from simulator.api import compare
 from vocab.argtypes import BATCH, ITERATIONS, NODES, SEED
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "ranks)")
     add_cluster_arguments(p)
     add_rule_arguments(p)
+    add_stack_arguments(p)
     p.add_argument("--strategy", default="sync,layerwise,bucketed,delayed",
                    help="strategy or comma-separated list")
     p.add_argument("--iterations", type=ITERATIONS, help="measured iterations (default: simulate's)")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                        **cluster_changes(args), **rule_kwargs(args))
     model = {"model": scenario.model} if scenario.model else {}
     comparison = compare(strategies, cluster=scenario.cluster, batch=scenario.batch,
-                         iterations=args.iterations, seed=args.seed, **model)
+                         iterations=args.iterations, seed=args.seed, **model,
+                         **stack_kwargs(args))
     table = comparison.table(full=True)
     if args.out:
         comparison.save(args.out, overwrite=args.force)
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     cluster = scenario.cluster
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster.name} x "
           f"{cluster.nodes} nodes ({first.ranks} ranks, fabric {cluster.fabric.name}, "
-          f"{cluster.transport} transport, {cluster.progress} progress)")
+          f"{cluster.transport} transport, {cluster.progress} progress, stack "
+          f"{(first.specs.get('stack') or {}).get('name', 'none')})")
     print(f"changed: {', '.join(scenario.changes) or 'nothing'}")
     print(format_table(table))
     print(comparison.trust.line)
