@@ -34,7 +34,7 @@ from scipy.optimize import least_squares
 
 from calibration.collbench import read_collective_logs
 from hwmodels.calibration import Calibration
-from hwmodels.cluster import load_cluster
+from hwmodels.cluster import load_cluster, with_changes
 from hwmodels.collectives.eras import ERAS
 from hwmodels.collectives.measured import CollectiveFit, Curves
 from hwmodels.collectives.nccl import NcclCosts, NcclScales
@@ -264,16 +264,20 @@ def dgx1_check(folder: Path = DATA / "tartan-dgx1-p100") -> dict[str, list[tuple
 
 
 def hopper_check(path: Path = HOPPER_BUSBW) -> list[tuple[str, float]]:
-    """Each published Hopper figure against its preset at its GPU count, under the preset's
-    default library (``nccl2.20``): [(label, relative error of the modelled bus bandwidth)]."""
+    """Each published Hopper figure against its preset at its nodes, fabric and GPUs per node,
+    under the preset's default library (``nccl2.20``): [(label, relative error of the modelled
+    bus bandwidth)]."""
     out = []
-    columns = ("preset", "gpus", "algorithm", "nbytes", "busbw_GBps", "source")
+    columns = ("preset", "nodes", "fabric", "gpus", "algorithm", "nbytes", "busbw_GBps",
+               "source")
     for row in read_csv(path, "published Hopper bus bandwidths", required=columns):
-        cluster = load_cluster(row["preset"]).with_devices_per_node(int(row["gpus"]))
+        cluster = with_changes(load_cluster(row["preset"]), fabric=row["fabric"] or None,
+                               nodes=int(row["nodes"]), devices_per_node=int(row["gpus"]))
         model = CommModel(cluster, algorithm=row["algorithm"])
         n, p = float(row["nbytes"]), cluster.total_devices
         busbw = n / model.allreduce(n).at(n) * 2 * (p - 1) / p
-        out.append((f"{row['preset']} {row['gpus']} GPUs {row['algorithm']:>4}",
+        where = f"x {row['nodes']} on {row['fabric']}" if row["fabric"] else ""
+        out.append((f"{row['preset']} {where:<14} {row['gpus']} GPUs {row['algorithm']:>4}",
                     busbw / (float(row["busbw_GBps"]) * 1e9) - 1))
     return out
 
@@ -312,7 +316,7 @@ def _check(data: Path) -> int:
     _print("DGX-1 P100 preset (no fit), model/measured - 1:", dgx)
     _print("", by_gpus, size=False)
     print("Hopper presets (nccl2.20; NVLS efficiency fitted on the 8-GPU H100 figure), "
-          "busbw at 4 GB, model/measured - 1:")
+          "busbw at the published size, model/measured - 1:")
     for label, error in hopper_check():
         print(f"    {label}  {error * 100:+6.1f} %")
     return 0

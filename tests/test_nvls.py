@@ -43,8 +43,10 @@ def test_every_published_figure_has_its_source() -> None:
 
 @pytest.mark.parametrize(("label", "error"), hopper_check())
 def test_bus_bandwidth_is_the_published_one(label: str, error: float) -> None:
-    """Every published H100 / H200 figure within 3 % (ring and NVLS, 2-8 GPUs)."""
-    assert abs(error) <= 0.03, label
+    """Every published one-node H100 / H200 figure within 3 % (ring and NVLS, 2-8 GPUs; the
+    NVLS efficiency is fitted on one of them); across nodes, where the era keeps nccl2.8's
+    network fraction and nothing is fitted, within 5 %."""
+    assert abs(error) <= (0.05 if " x " in label else 0.03), label
 
 
 def test_nvls_gains_about_thirty_percent_at_eight_gpus() -> None:

@@ -137,6 +137,14 @@ class Era:
     nvls: bool = False
     nvls_efficiency: float = 1.0
     nvls_min_gpus: int = 4
+    #: ``achieved`` of the network's NICs where it differs from the node's rings' (None: the
+    #: same fraction).
+    achieved_net: float | None = None
+
+    @property
+    def achieved_network(self) -> float:
+        """The fraction of NCCL's network figure that nccl-tests measures."""
+        return self.achieved if self.achieved_net is None else self.achieved_net
 
 
 def _nccl28(name: str, description: str, protocols: tuple[str, ...], trees: bool) -> Era:
@@ -178,7 +186,9 @@ def _nccl220() -> Era:
         "achieved": "nccl#1455 (8x H100 SXM, NCCL_ALGO=RING, 2-4 GB): busbw 365-370 GB/s from 2 "
                     "to 8 GPUs, and sjeaugey in nccl-tests#212: 'NCCL can get an effective "
                     "NVLink bandwidth of 370GB/s' = NCCL's own 18 x 20.6 GB/s (topo.h SM90): "
-                    "0.99 of it",
+                    "0.99 of it, inside a node. Across nodes 0.9 as nccl2.8 (no measured curve of "
+                    "this era on InfiniBand here; nccl#1221, 8x H100 with 8x 400G RoCE, NCCL "
+                    "2.19.3, NVLS off: 320-330 GB/s busbw on 2-4 nodes, 0.83-0.86 of 8 x 48)",
         "nvls": "nccl#1455 (8x H100 SXM, NCCL_ALGO=NVLS, 2-4 GB): busbw 370 at 2-4 GPUs (the "
                 "ring's), 420 / 440 / 460 / 480 at 5 / 6 / 7 / 8 (algbw 258 to 273); sjeaugey, "
                 "nccl-tests#212: 'On 8 GPUs ... a peak busBw of ~480GB/s (algbw ~275GB/s)'; "
@@ -191,7 +201,8 @@ def _nccl220() -> Era:
     })
     return replace(base, base_lat_s=_us(_BASE_LAT_220),
                    hw_lat_s=MappingProxyType({hw: _us(t) for hw, t in _HW_LAT_220.items()}),
-                   achieved=0.99, nvls=True, nvls_efficiency=0.84, nvls_min_gpus=4,
+                   achieved=0.99, achieved_net=0.9, nvls=True, nvls_efficiency=0.84,
+                   nvls_min_gpus=4,
                    sources=MappingProxyType(sources))
 
 

@@ -425,13 +425,16 @@ class NcclCosts:
         return Affine(latency, 1.0 / self._algbw(algorithm, protocol, nbytes, collective))
 
     def _bus(self, algorithm: str) -> float:
-        achieved = 1.0 if self.as_tuner else self.era.achieved
+        if self.as_tuner:
+            if self.nodes == 1:
+                return self.intra_Bps
+            if algorithm == "tree" and self.nodes <= 2:
+                return self.intra_Bps if math.isfinite(self.intra_Bps) else self.net_Bps
+            return min(self.intra_Bps, self.net_Bps)
+        intra = self.era.achieved * self.intra_Bps
         if self.nodes == 1:
-            return achieved * self.intra_Bps
-        if algorithm == "tree" and self.nodes <= 2 and self.as_tuner:
-            return achieved * (self.intra_Bps if math.isfinite(self.intra_Bps)
-                               else self.net_Bps)
-        return achieved * min(self.intra_Bps, self.net_Bps)
+            return intra
+        return min(intra, self.era.achieved_network * self.net_Bps)
 
     def _algbw(self, algorithm: str, protocol: str, nbytes: float, collective: str) -> float:
         bus, channels = self._bus(algorithm), self.graph.channels
@@ -525,12 +528,14 @@ class NcclCosts:
     def links(self, gamma_s_per_B: float) -> dict[str, AlphaBeta]:
         """``{"intra", "inter"}`` as NCCL's large-message regime sees them: a Simple ring
         step's latency and the achieved bus bandwidth of the node's rings and of its NICs."""
-        def per_byte(bw: float) -> float:
-            return 0.0 if not math.isfinite(bw) else 1.0 / (self.era.achieved * bw)
+        def per_byte(bw: float, achieved: float) -> float:
+            return 0.0 if not math.isfinite(bw) else 1.0 / (achieved * bw)
         hw, net = self.era.hw_lat_s[self.graph.hw], self.era.hw_lat_s["net"]
         measured = self.era.step_latency_measured
         return {"intra": AlphaBeta(hw[("ring", "Simple")] * self.scales.intra_lat
-                                   * measured["intra"], per_byte(self.intra_Bps), gamma_s_per_B),
+                                   * measured["intra"],
+                                   per_byte(self.intra_Bps, self.era.achieved), gamma_s_per_B),
                 "inter": AlphaBeta(net[("ring", "Simple")] * self.scales.net_lat
                                    * measured["net"] + self.socket_step_s,
-                                   per_byte(self.net_Bps), gamma_s_per_B)}
+                                   per_byte(self.net_Bps, self.era.achieved_network),
+                                   gamma_s_per_B)}
