@@ -378,7 +378,11 @@ def resolved_specs(ctx: Context, spec: StrategySpec, settings: RunSettings, warm
                     "forward_s": float(sum(ctx.profile.forward_s)),
                     "backward_s": float(sum(ctx.profile.backward_s)),
                     "update_s": float(ctx.profile.update_s)},
-        "comm": {"algorithm": ctx.comm_model.algorithm},
+        # The library era priced (the stack's, else the cluster's default): defaults move
+        # (Hopper gets nccl2.20), and a record should say which one this run had. A custom
+        # cost model (the CostModel protocol) has none.
+        "comm": {"algorithm": ctx.comm_model.algorithm,
+                 "library": getattr(ctx.comm_model, "era", None)},
         "stack": stack_record(ctx.stack),
         "strategy": asdict(spec),
         "variation": variation_record(cluster.variation),

@@ -83,3 +83,11 @@ def test_small_messages_stay_on_the_ring() -> None:
     assert costs.choose(8 * 1024).algorithm == "ring"
     assert costs.choose(SIZE).algorithm == "nvls"
 
+
+
+def test_the_run_records_the_library_it_priced() -> None:
+    from simulator.api import simulate
+    hopper = simulate("dgx-h100", "resnet50", 32, "sync", iterations=2)
+    assert hopper.specs["comm"]["library"] == "nccl2.20"
+    dated = simulate("dgx-h100", "resnet50", 32, "sync", iterations=2, stack="ddp")
+    assert dated.specs["comm"]["library"] == "nccl2.8"       # the stack's, as it says

@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster['name']} "
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
           f"transport, {cluster['progress']} progress, {args.fidelity}, stack "
-          f"{(first.specs.get('stack') or {}).get('name', 'none')})")
+          f"{(first.specs.get('stack') or {}).get('name', 'none')}, library "
+          f"{first.specs['comm'].get('library') or 'custom'})")
     if cluster.get("changes"):
         print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
