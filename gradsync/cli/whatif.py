@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster.name} x "
           f"{cluster.nodes} nodes ({first.ranks} ranks, fabric {cluster.fabric.name}, "
           f"{cluster.transport} transport, {cluster.progress} progress, stack "
-          f"{(first.specs.get('stack') or {}).get('name', 'none')})")
+          f"{(first.specs.get('stack') or {}).get('name', 'none')}, library "
+          f"{first.specs['comm'].get('library') or 'custom'})")
     print(f"changed: {', '.join(scenario.changes) or 'nothing'}")
     print(format_table(table))
     print(comparison.trust.line)
