@@ -5,9 +5,11 @@ A profile run is an executor run without communication: one rank, or ``p`` ranks
 run, so it measures compute as it is when ``p`` ranks share the machine: cores, caches, memory
 bandwidth). Either is measured by the executor itself, in the very code path of a training step
 (hooks, data, loss, update). Its per-layer median times give the *shape* (how a step splits over
-layers); the time between layers (and anything the layer hooks do not cover) is charged to the
-layers in proportion, so that forward + backward + update add up to the run's measured
-iteration time.
+layers): the trace's forward and backward rows tile those phases of a step, non-parametric work
+(activations, pooling) counted with the layer next to it (:mod:`executor.tracing`). The data
+and loss rows count with the update; what no row covers (zeroing the gradients, the step
+loop's own work) is charged to the layers in proportion, so that forward + backward + update
+add up to the run's measured iteration time.
 
 A profile's *occupancy* is the number of ranks that shared the machine when it was measured
 (1 for a one-rank run): part of its key in the machine's
@@ -41,8 +43,8 @@ def profile_from_run(run: MeasuredRun) -> ComputeProfile:
     backward = [run.backward_s.get(n, 0.0) for n in names]
     update = run.update_s + run.step_overhead_s
     layers = sum(forward) + sum(backward)
-    # Work between the hooked layers (activations, pooling, the optimizer's glue) is compute
-    # too: it scales with the layers, so it is spread over them rather than lumped anywhere.
+    # Work outside every row (zeroing gradients, the step loop's glue) is compute too: it
+    # scales with the layers, so it is spread over them rather than lumped anywhere.
     spread = max(run.iteration_s - update - _exposed_comm(run), layers) / layers
     return ComputeProfile(DEVICE, run.model, run.batch,
                           tuple(f * spread for f in forward),

@@ -20,11 +20,14 @@ which gives progress at layer granularity while compute runs. A dedicated progre
 polling thread steals the core the backward pass needs, and the GIL serialises it anyway.
 
 **Tracing.** The runtime's hooks are shared with the tracer, which then registers none of
-its own there: the per-parameter hook calls ``on_grad(layer)`` first (so a layer's backward
-ends before its message is posted), and each layer's forward pre-hook calls
-``on_forward(layer)`` last (so a layer's forward excludes the polling and the updates before
-it). That saves a second Python hook per parameter and per layer, the largest costs of
-recording. Message names and sizes for the trace are made once, at construction.
+its own (its rows tile the forward and the backward between these hooks; see
+:mod:`executor.tracing`): the per-parameter hook calls ``on_grad(layer)`` first (a layer's
+backward row ends before its message is posted), and each layer's forward pre-hook calls
+``on_forward(layer)`` last (the layer's forward row starts after the polling; the polling
+falls into the row before). crossiter's gate, before it waits for a message and applies
+its update (rows of their own), ends the open forward row with ``on_forward(-1)``. That
+saves a second Python hook per parameter and per layer, the largest costs of recording.
+Message names and sizes for the trace are made once, at construction.
 """
 
 from __future__ import annotations
@@ -211,6 +214,8 @@ class StrategyRuntime:
 
         def hook(module: nn.Module, args: tuple) -> None:
             if self._inflight and not self._inflight[0].applied[k]:
+                if on_forward is not None:
+                    on_forward(-1)      # the wait and update are rows of their own
                 slot = self._inflight[0]
                 self._apply_message(slot, k, slot.step)
                 if all(slot.applied):

@@ -3,39 +3,51 @@
 What each row means (streams: ``compute`` for layer work and the update, ``comm`` for
 collectives, ``host`` for waiting, data loading and checkpoints):
 
-* ``forward``: a parametric module's forward pre-hook to its forward hook;
-* ``backward``: from the moment the gradient of the module's output is ready (a pre-hook on the
-  output's ``grad_fn``, registered in the forward hook) until the last of its parameters'
-  gradients is accumulated (``register_post_accumulate_grad_hook``). Module full backward hooks
-  were not used: they wrap inputs in extra autograd nodes, cost more and break in-place
-  activations;
+* ``forward`` and ``backward``: per parametric layer, **tiles** of the step. A step's forward
+  rows tile the network's forward and its backward rows tile the backward, so the rows of
+  one op add up to that phase's time and never overlap:
+
+  - a layer's ``forward`` row runs from its forward pre-hook to the pre-hook of the next
+    parametric layer that runs (in the order the pre-hooks actually fire in this step, not
+    the order of the layer list), the last one's to the end of the network's forward
+    (:meth:`Tracer.forward_ends`, called by the step loop);
+  - the first ``backward`` row starts when ``loss.backward()`` is called
+    (:meth:`Tracer.backward_begins`); each row ends when the last of its layer's parameters
+    has its gradient accumulated (``register_post_accumulate_grad_hook``,
+    :meth:`Tracer.grad_ready`), and the next row starts there.
+
+  Work that belongs to no parametric layer (activations, pooling, a residual add, the
+  strategy's polling in its hooks, a message's copy before it is posted) is thus counted in
+  the row of the layer it runs next to, not between rows. One exception keeps rows from
+  overlapping others: the strategy ends the open forward row before work it records as rows
+  of its own (crossiter's wait and update before a layer, ``forward_begins(-1)``), so
+  there the forward rows leave a gap;
 * ``allreduce``: post to observed completion of one message (``bucket`` = message index);
 * ``wait``: time blocked waiting for messages; ``update``: the optimizer step;
 * ``data``, ``loss``, ``checkpoint``.
 
-**Cost.** The hooks run about 150 times a step, so each does as little as it can
-(``benchmarks/exec_overhead.py`` measures what recording costs). A hook reads the clock once
-and appends one small tuple ``(step, op code, layer index, start, end)``; names, streams and
-the rest of the row are filled in at flush, by index from small Arrow arrays (no pandas on the
-way). The hook closures are built once, in :meth:`Tracer.attach`, and per-step state lives in
-lists mutated in place. Where the strategy already hooks a layer, the tracer adds no hook of
-its own there: the strategy's post-accumulate-grad hook calls :meth:`Tracer.grad_ready`
-(``attach(..., grad_hooks=False)``) and its forward pre-hook calls
-:meth:`Tracer.forward_begins` (``forward_hooks=False``). What is left per layer and step is
-the tracer's forward hook and the watch it sets on the output's ``grad_fn`` for the backward's
-start, the costliest part: a node pre-hook registered through the public
-``Node.register_prehook`` builds a dict and a ``RemovableHandle`` per call (about 4 us), so the
-watch is lent instead, as ``Tensor.register_hook`` does it but with one dict per layer built
-once (:meth:`Tracer._fwd_post`, about 2.5x cheaper); the public call is the fallback. The
-hooks read the clock's raw counter (``time.perf_counter``, a C function) rather than the
-aligned clock (a Python method: a frame per reading, four readings per layer and step); the
-shift to aligned seconds is added to all of a part's events at once.
+**Cost.** A tile boundary is one clock reading, and each layer has two a step (its forward
+pre-hook, its last gradient), so recording adds no hook beyond those the strategy runs
+anyway: no forward hook, no watch on the output's ``grad_fn`` (an earlier version timed each
+layer's own forward and backward with both; the watch alone cost more than all the rest).
+Where the strategy hooks a layer, the tracer adds nothing there: the strategy's
+post-accumulate-grad hook calls :meth:`Tracer.grad_ready` (``attach(..., grad_hooks=False)``)
+and its forward pre-hook calls :meth:`Tracer.forward_begins` (``forward_hooks=False``); a
+strategy that does not (DDP) gets the tracer's own pre-hooks and gradient hooks, which call
+the same methods. A boundary appends one small tuple ``(step, op code, layer index, start,
+end)``; names, streams and the rest of the row are filled in at flush, by index from small
+Arrow arrays (no pandas on the way). ``grad_ready`` runs once per parameter: it counts
+down, and only a layer's last parameter reads the clock. The boundaries read the clock's raw counter (``time.perf_counter``, a C
+function, no Python frame) rather than the aligned clock; the shift to aligned seconds is
+added to all of a part's events at once. Evaluation forwards (``Tracer.paused``) record
+nothing.
 
 Periodically (:class:`PartSchedule`: once ``--trace-flush-s`` seconds, 1 by default, have
 passed since the last part and at least ``--flush-every`` steps, 10, are done) the new rows
 go to ``DIR/partial/rank-R-aA-K.parquet`` (A: attempt, K: part) (written to a temporary name
 and renamed, so a crash never leaves a half-written part); :func:`merge_partials` turns the parts into the run's trace. On CUDA,
-layer boundaries are CUDA events resolved at the end of each step.
+the boundaries are CUDA events recorded on the stream (the same code path: ``_stamp``
+makes an event instead of reading the clock), resolved into times at the end of each step.
 
 **Background parts.** Building a part's Arrow table and writing it took ~1.5-1.9 ms of CPU
 every 10 steps on resnet18-ci between real steps (~1.3 % of a 13 ms step; half of that the
@@ -59,7 +71,6 @@ import os
 import queue
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -121,10 +132,12 @@ class Tracer:
         self._names: list[str] = []
         self._name_array: pa.Array | None = None   # _names as Arrow, for the flush
         self._sizes: list[int] = []
-        # Per-step state, mutated in place (the hook closures hold these very lists).
-        self._fwd_start: list = []
-        self._bwd_start: list = []
-        self._left: list[int] = []
+        # Per-step state. The tiles' open ends: the layer whose forward row is open (-1:
+        # none) and its start; where the next backward row starts.
+        self._fwd_layer = -1
+        self._fwd_t: Any = None
+        self._bwd_t: Any = None
+        self._left: list[int] = []      # per layer: parameters still without a gradient
 
     def record(self, iteration: int, stream: str, op: str, name: str, start_s: float,
                end_s: float, bucket: int = -1, nbytes: int = 0) -> None:
@@ -134,45 +147,43 @@ class Tracer:
 
     def attach(self, layers: Layers, grad_hooks: bool = True,
                forward_hooks: bool = True) -> None:
-        """Hook forward and backward of every parametric layer. Attach after the strategy's
-        forward pre-hooks, so a layer's forward excludes the strategy's polling and updates.
+        """Hook the layer boundaries of every parametric layer.
 
         ``grad_hooks=False``: the strategy calls :meth:`grad_ready` from its own
-        post-accumulate-grad hook (first, so a layer's backward ends before its message is
-        posted) and no second hook per parameter is registered. ``forward_hooks=False``: the
-        strategy calls :meth:`forward_begins` at the end of its own forward pre-hook of each
-        layer, and the tracer registers no forward pre-hook (its forward hook, which ends the
-        row and watches for the backward's start, it always registers).
+        post-accumulate-grad hook (first, so a layer's row ends before its message is posted)
+        and no second hook per parameter is registered. ``forward_hooks=False``: the strategy
+        calls :meth:`forward_begins` at the end of its own forward pre-hook of each layer and
+        the tracer registers no forward hook at all; otherwise it registers a forward
+        pre-hook per layer that does just that (attach it after the strategy's pre-hooks).
         """
         if not self.enabled:
             return
-        n = len(layers)
         self._names = [name for name, _, _ in layers]
         self._name_array = pa.array(self._names, type=pa.string())   # read by the writer
         self._sizes = [len(params) for _, _, params in layers]
-        self._fwd_start[:] = [None] * n
-        self._bwd_start[:] = [None] * n
         self._left[:] = self._sizes
         for i, (_, module, params) in enumerate(layers):
             if forward_hooks:
                 self._handles.append(module.register_forward_pre_hook(self._fwd_pre(i)))
-            self._handles.append(module.register_forward_hook(self._fwd_post(i)))
             if grad_hooks:
                 hook = self._grad_hook(i)
                 self._handles.extend(p.register_post_accumulate_grad_hook(hook)
                                      for p in params)
 
     def begin_step(self, step: int) -> None:
-        """Start of ``step``: reset per-step backward bookkeeping."""
+        """Start of ``step``: reset the per-step bookkeeping (before its forward)."""
         self.step = step
         if not self.enabled:
             return
         self._follow_shift()
         self._left[:] = self._sizes
-        self._bwd_start[:] = [None] * len(self._sizes)
+        self._fwd_layer = -1
         if self.cuda:
             self._host0 = self._raw()
-            self._ev0 = self._event()
+            self._ev0 = self._bwd_t = self._event()
+        else:
+            # Where the first backward row starts if backward_begins is never called.
+            self._bwd_t = self._raw()
 
     def _follow_shift(self) -> None:
         """Keep the stored events' raw times valid for the clock's current shift (it changes
@@ -194,19 +205,49 @@ class Tracer:
                                  host0 + ev0.elapsed_time(end) / 1e3))
         self._cuda_events.clear()
 
+    # -- the tile boundaries: each reads the clock once ------------------------------------
+    def forward_begins(self, layer: int) -> None:
+        """``layer``'s forward starts now, and the forward row open until now ends (a
+        strategy's forward pre-hook calls this, or the tracer's own). ``layer = -1``: the
+        open row ends and none starts (the strategy's work before a layer that has rows of
+        its own, crossiter's wait and update, stays out of the forward rows)."""
+        if self.paused:
+            return
+        now = self._stamp()
+        last = self._fwd_layer
+        if last >= 0:
+            self._append((self.step, _FORWARD, last, self._fwd_t, now))
+        self._fwd_layer = layer
+        self._fwd_t = now
+
+    def forward_ends(self) -> None:
+        """The network's forward is over: the last layer's forward row ends now (the step
+        loop calls this once the model has returned)."""
+        now = self._stamp()
+        last = self._fwd_layer
+        if last >= 0:
+            self._append((self.step, _FORWARD, last, self._fwd_t, now))
+        self._fwd_layer = -1
+        self._bwd_t = now
+
+    def backward_begins(self) -> None:
+        """``loss.backward()`` is called now: the first backward row starts here. A forward
+        row still open (no :meth:`forward_ends`) ends here too."""
+        if self._fwd_layer >= 0:
+            self.forward_ends()
+        self._bwd_t = self._stamp()
+
     def grad_ready(self, layer: int) -> None:
         """One parameter of ``layer`` has its gradient accumulated; the last one ends the
-        layer's backward (a strategy's post-accumulate-grad hook calls this)."""
+        layer's backward row, which started where the previous one ended (a strategy's
+        post-accumulate-grad hook calls this, or the tracer's own: once per parameter)."""
         left = self._left
-        left[layer] -= 1
-        if left[layer] == 0:
+        n = left[layer] - 1
+        left[layer] = n
+        if n == 0:
             end = self._stamp()
-            start = self._bwd_start[layer]
-            self._append((self.step, _BACKWARD, layer, end if start is None else start, end))
-
-    def forward_begins(self, layer: int) -> None:
-        """``layer``'s forward starts now (a strategy's forward pre-hook calls this)."""
-        self._fwd_start[layer] = self._stamp()
+            self._append((self.step, _BACKWARD, layer, self._bwd_t, end))
+            self._bwd_t = end
 
     @staticmethod
     def _event():
@@ -214,48 +255,12 @@ class Tracer:
         event.record()
         return event
 
-    # -- hooks: built once per layer; each reads the clock once ---------------------------
+    # -- the tracer's own hooks (strategies that do not report), built once per layer -----
     def _fwd_pre(self, i: int) -> Callable:
-        starts, stamp = self._fwd_start, self._stamp
+        begins = self.forward_begins
 
         def hook(module: nn.Module, args: tuple) -> None:
-            starts[i] = stamp()
-        return hook
-
-    def _fwd_post(self, i: int) -> Callable:
-        starts, stamp, append = self._fwd_start, self._stamp, self._append
-        bwd_starts = self._bwd_start
-
-        def backward_begins(grad) -> None:  # noqa: ANN001  (a tensor, or a tuple of them)
-            if bwd_starts[i] is None:
-                bwd_starts[i] = stamp()
-        # The backward's start, watched on the output's grad_fn: what Tensor.register_hook
-        # does, without its per-call OrderedDict and RemovableHandle (Node.register_prehook,
-        # the public way, costs about 4 us a call here, most of it building the handle the
-        # tracer never uses). The output lends ``lent``, built once per layer, to its grad_fn
-        # as a tensor pre-hook, which fires when a node pre-hook would (the output's gradient
-        # is ready), then gets its own ``_backward_hooks`` back: about 2.5x cheaper. An output
-        # with hooks of its own (a user's) takes the public path and keeps them untouched, as
-        # does every output where this torch lacks the two private members (_can_lend).
-        # Inlined here: this runs once per layer and step.
-        lent = OrderedDict([(0, backward_begins)])
-        lend = _CAN_LEND
-
-        def hook(module: nn.Module, args: tuple, output) -> None:
-            end = stamp()
-            if self.paused:
-                return
-            append((self.step, _FORWARD, i, starts[i], end))
-            out = output if type(output) is torch.Tensor else _first(output)
-            node = getattr(out, "grad_fn", None)
-            if node is None:
-                return
-            if lend and out._backward_hooks is None:
-                out._backward_hooks = lent
-                node._register_hook_dict(out)
-                out._backward_hooks = None
-            else:
-                node.register_prehook(backward_begins)
+            begins(i)
         return hook
 
     def _grad_hook(self, i: int) -> Callable:
@@ -460,22 +465,6 @@ def _table_of(columns: list[list]) -> pa.Table:
     """Python lists of the v1 columns as an Arrow table."""
     return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, _SCHEMA)],
                                 schema=_SCHEMA)
-
-
-def _first(output):
-    """The tensor whose gradient starts a module's backward: its (first) output."""
-    return output[0] if isinstance(output, (tuple, list)) and output else output
-
-
-def _can_lend() -> bool:
-    """Whether this torch has the two private members the lent backward-start watch uses
-    (torch 2.x does; see :meth:`Tracer._fwd_post`); if not, every watch is
-    ``Node.register_prehook``."""
-    probe = torch.zeros(1, requires_grad=True) * 1.0
-    return hasattr(probe, "_backward_hooks") and hasattr(probe.grad_fn, "_register_hook_dict")
-
-
-_CAN_LEND = _can_lend()
 
 
 def merge_partials(out_dir: Path, drop_from_step: int | None = None) -> pd.DataFrame | None:

@@ -171,9 +171,8 @@ def train_rank(cfg: RunConfig, state: RankState) -> None:
                     state.attempt)
     state.tracer = tracer
     strategy = make_strategy(cfg, comm, source, clock, tracer)
-    # After the strategy's hooks (a forward row excludes its polling); the strategy runtime
-    # reports gradients and forward starts to the tracer from its own hooks, DDP needs the
-    # tracer's.
+    # The strategy runtime reports gradients and forward starts to the tracer from its own
+    # hooks; DDP needs the tracer's (registered after the strategy's).
     tracer.attach(source.layers(), grad_hooks=not strategy.reports_gradients,
                   forward_hooks=not strategy.reports_forward)
     start = restore(resume, source, strategy, state) if resume else 0
@@ -228,11 +227,14 @@ def run_step(cfg: RunConfig, comm: MPI.Comm, step: int, source: ModelSource,
     strategy.begin_step(step)
     source.model.zero_grad(set_to_none=True)
     out = strategy.net(x)
+    if rec:
+        tracer.forward_ends()       # the last layer's forward row ends here
     t2 = tracer.clock()
     loss = source.loss_fn(out, y)
     check_finite_loss(loss, step)
     if rec:
         rec(step, "compute", "loss", "loss", t2, tracer.clock())
+        tracer.backward_begins()    # the first backward row starts here
     loss.backward()
     updated = strategy.end_step(step)
     tracer.end_step()

@@ -66,7 +66,7 @@ def test_a_runtime_reporting_to_the_tracer_gives_a_row_per_layer_and_step(name):
     grad_bytes = [sum(p.numel() * p.element_size() for p in ps) for _, _, ps in layers]
     ticks = itertools.count()
     tracer = Tracer("run", 0, lambda: float(next(ticks)), True)
-    plan = make_plan(StrategySpec(name, bucket_bytes=200), grad_bytes)
+    plan = make_plan(StrategySpec(name, bucket_bytes=200, first_bucket_bytes=200), grad_bytes)
     runtime = StrategyRuntime(MPI.COMM_SELF, model, layers, plan,
                               lambda ps: torch.optim.SGD(ps, lr=0.1), tracer.clock,
                               tracer.record, 10.0, tracer.grad_ready, tracer.forward_begins)
@@ -77,7 +77,11 @@ def test_a_runtime_reporting_to_the_tracer_gives_a_row_per_layer_and_step(name):
         tracer.begin_step(step)
         runtime.begin_step(step)
         model.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(runtime.net(x), y).backward()
+        out = runtime.net(x)
+        tracer.forward_ends()
+        loss = nn.functional.cross_entropy(out, y)
+        tracer.backward_begins()
+        loss.backward()
         runtime.end_step(step)
     runtime.flush(2)
     frame = tracer.frame()
@@ -85,5 +89,13 @@ def test_a_runtime_reporting_to_the_tracer_gives_a_row_per_layer_and_step(name):
         rows = frame[frame["op"] == op]
         assert len(rows) == 3 * len(layers), op
         assert (rows["end_s"] > rows["start_s"]).all(), op     # both ends were stamped
+        for step in range(3):
+            # Tiles: no two rows of a phase overlap (crossiter's gate may leave gaps).
+            tiles = rows[rows["iteration"] == step].sort_values("start_s")
+            assert (tiles["start_s"].to_numpy()[1:] >= tiles["end_s"].to_numpy()[:-1]).all()
+    updates = frame[frame["op"].isin(["update", "wait"])]
+    forward = frame[frame["op"] == "forward"]
+    for _, u in updates.iterrows():     # crossiter's wait and update lie in no forward row
+        assert not ((forward["start_s"] < u["end_s"]) & (u["start_s"] < forward["end_s"])).any()
     runtime.close()
     tracer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
@@ -22,16 +23,33 @@ def make_model() -> nn.Module:
                          nn.BatchNorm1d(16), nn.ReLU(inplace=True), nn.Linear(16, 3))
 
 
-def run_steps(tracer: Tracer, model: nn.Module, steps: int, report_grads=None) -> None:
-    x, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
+def traced_step(tracer: Tracer, model: nn.Module, step: int, marks: dict | None = None,
+                x=None, y=None) -> None:
+    """One step as executor.train.run_step drives the tracer; ``marks`` (if given) gets the
+    clock read just before the forward, after it, before the backward and after it."""
+    x = torch.randn(4, 8) if x is None else x
+    y = torch.tensor([0, 1, 2, 0]) if y is None else y
+    read = tracer._raw
+    tracer.begin_step(step)
+    model.zero_grad(set_to_none=True)
+    t0 = read()
+    out = model(x)
+    tracer.forward_ends()
+    t1 = read()
+    loss = nn.functional.cross_entropy(out, y)
+    t2 = read()
+    tracer.backward_begins()
+    loss.backward()
+    t3 = read()
+    tracer.end_step()
+    tracer.record(step, "compute", "update", "update", 1.0 + step, 1.5 + step)
+    if marks is not None:
+        marks[step] = (t0, t1, t2, t3)
+
+
+def run_steps(tracer: Tracer, model: nn.Module, steps: int) -> None:
     for step in range(steps):
-        tracer.begin_step(step)
-        model.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
-        if report_grads is not None:
-            report_grads()
-        tracer.end_step()
-        tracer.record(step, "compute", "update", "update", 1.0 + step, 1.5 + step)
+        traced_step(tracer, model, step)
 
 
 def counting_clock():
@@ -127,24 +145,8 @@ def test_strategy_reported_forward_starts_give_the_same_rows():
     assert frames[0].equals(frames[1])
 
 
-def test_the_lent_backward_hook_gives_the_rows_of_the_public_one(monkeypatch):
-    """The backward start watched through the output's lent hook dict (the fast path) and
-    through ``Node.register_prehook`` (the fallback) stamp the same moments."""
-    import executor.tracing as tracing
-
-    frames = []
-    for lend in (True, False):
-        monkeypatch.setattr(tracing, "_CAN_LEND", lend)
-        model = make_model()
-        tracer = Tracer("run", 0, counting_clock(), True)
-        tracer.attach(parametric_layers(model))
-        run_steps(tracer, model, 2)
-        frames.append(tracer.frame())
-    assert tracing._can_lend()      # this torch has the fast path
-    assert frames[0].equals(frames[1])
-
-
-def test_a_users_own_hook_on_a_layer_output_still_fires_and_stays_its_own():
+def test_a_users_own_hook_on_a_layer_output_still_fires():
+    """The tracer puts nothing on a layer's output: a user's hook there fires as it would."""
     model = nn.Sequential(nn.Linear(8, 4), nn.Linear(4, 3))
     tracer = Tracer("run", 0, counting_clock(), True)
     tracer.attach(parametric_layers(model))
@@ -152,16 +154,154 @@ def test_a_users_own_hook_on_a_layer_output_still_fires_and_stays_its_own():
 
     def users_hook(module, args, out):
         out.register_hook(lambda grad: seen.append(grad.shape))
-
-    # Run before the tracer's: the output carries hooks of its own when the tracer's forward
-    # hook sees it, so the tracer takes the public path and leaves them alone.
-    model[0].register_forward_hook(users_hook, prepend=True)
-    tracer.begin_step(0)
-    out = model(torch.randn(2, 8))
-    out.sum().backward()
+    model[0].register_forward_hook(users_hook)
+    traced_step(tracer, model, 0, x=torch.randn(2, 8), y=torch.tensor([0, 2]))
     assert seen == [torch.Size([2, 4])]
     backward = tracer.frame().query("op == 'backward'")
     assert len(backward) == 2 and (backward["end_s"] > backward["start_s"]).all()
+
+
+def step_rows(frame, step: int, op: str):
+    rows = frame[(frame["iteration"] == step) & (frame["op"] == op)]
+    return rows.sort_values("start_s")
+
+
+def assert_tiles(rows, start: float, end: float) -> None:
+    """``rows`` are contiguous and non-overlapping, from ``start`` to ``end`` exactly."""
+    starts, ends = rows["start_s"].to_numpy(), rows["end_s"].to_numpy()
+    assert (ends > starts).all()
+    assert (starts[1:] == ends[:-1]).all()          # each starts where the one before ended
+    assert starts[0] == start and ends[-1] == end
+    assert (ends - starts).sum() == pytest.approx(end - start)
+
+
+@pytest.mark.parametrize("own_hooks", [True, False])
+def test_forward_and_backward_rows_tile_their_phase_of_the_step(own_hooks):
+    """A step's forward rows run back to back from the first layer's pre-hook to the end of
+    the net's forward; its backward rows from loss.backward() to the last gradient; both lie
+    within the clock readings taken around those phases (the tracer's own hooks or the
+    strategy's reports alike)."""
+    model = make_model()
+    layers = parametric_layers(model)
+    tracer = Tracer("run", 0, counting_clock(), True)
+    if not own_hooks:
+        for i, (_, module, params) in enumerate(layers):
+            module.register_forward_pre_hook(
+                lambda mod, args, i=i, begins=tracer.forward_begins: begins(i))
+            for p in params:
+                p.register_post_accumulate_grad_hook(
+                    lambda param, i=i, ready=tracer.grad_ready: ready(i))
+    tracer.attach(layers, grad_hooks=own_hooks, forward_hooks=own_hooks)
+    marks: dict = {}
+    for step in range(3):
+        traced_step(tracer, model, step, marks)
+    frame = tracer.frame()
+    for step, (t0, t1, t2, t3) in marks.items():
+        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+        assert list(forward["name"]) == ["0", "2", "3", "5"]
+        assert list(backward["name"]) == ["5", "3", "2", "0"]
+        # The forward's end is stamped just before t1, the backward's start just after t2.
+        assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
+        assert t0 < forward["start_s"].iloc[0] and forward["end_s"].iloc[-1] < t1
+        assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
+        assert t2 < backward["start_s"].iloc[0] and backward["end_s"].iloc[-1] < t3
+
+
+def test_a_real_clock_gives_tiles_that_add_up_to_the_forward_and_the_backward():
+    model = make_model()
+    tracer = Tracer("run", 0, time.perf_counter, True)
+    tracer.attach(parametric_layers(model))
+    marks: dict = {}
+    for step in range(3):
+        traced_step(tracer, model, step, marks)
+    frame = tracer.frame()
+    for step, (t0, t1, t2, t3) in marks.items():
+        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+        assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
+        assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
+        fwd = (forward["end_s"] - forward["start_s"]).sum()
+        bwd = (backward["end_s"] - backward["start_s"]).sum()
+        assert 0 < fwd <= t1 - t0 and 0 < bwd <= t3 - t2
+
+
+def test_forward_rows_follow_the_order_the_layers_run_in_not_the_list_order():
+    """A model whose forward runs its layers in another order than they are listed: each
+    row still ends at the pre-hook that fires next."""
+
+    class Reversed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(3, 3), nn.Linear(8, 3), nn.Linear(4, 8)
+
+        def forward(self, x):
+            return self.a(torch.relu(self.b(self.c(x))))
+
+    torch.manual_seed(0)
+    model = Reversed()
+    layers = parametric_layers(model)
+    assert [name for name, _, _ in layers] == ["a", "b", "c"]
+    tracer = Tracer("run", 0, counting_clock(), True)
+    tracer.attach(layers)
+    marks: dict = {}
+    for step in range(2):
+        traced_step(tracer, model, step, marks, x=torch.randn(4, 4),
+                    y=torch.tensor([0, 1, 2, 0]))
+    frame = tracer.frame()
+    for step, (t0, t1, t2, t3) in marks.items():
+        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+        assert list(forward["name"]) == ["c", "b", "a"]
+        assert list(backward["name"]) == ["a", "b", "c"]
+        assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
+        assert t0 < forward["start_s"].iloc[0] and forward["end_s"].iloc[-1] < t1
+        assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
+        assert t2 < backward["start_s"].iloc[0] and backward["end_s"].iloc[-1] < t3
+
+
+def test_a_forward_row_ended_with_no_layer_leaves_a_gap_until_the_next_layer():
+    """``forward_begins(-1)`` (crossiter's gate before its wait and update) ends the open
+    row; the next layer's row starts at its own pre-hook."""
+    tracer = Tracer("run", 0, counting_clock(), True)
+    tracer.attach([("a", nn.Linear(1, 1), []), ("b", nn.Linear(1, 1), [])],
+                  grad_hooks=False, forward_hooks=False)
+    tracer.begin_step(0)
+    tracer.forward_begins(0)
+    tracer.forward_begins(-1)
+    tracer.forward_begins(1)
+    tracer.forward_ends()
+    rows = tracer.frame().sort_values("start_s")
+    assert list(rows["name"]) == ["a", "b"]
+    assert rows["end_s"].iloc[0] < rows["start_s"].iloc[1]
+
+
+class FakeEvent:
+    """A CUDA event stand-in: recorded at a counting clock's tick."""
+
+    ticks = itertools.count()
+
+    def __init__(self) -> None:
+        self.at_ms = float(next(FakeEvent.ticks))
+
+    def elapsed_time(self, end: "FakeEvent") -> float:
+        return end.at_ms - self.at_ms
+
+
+def test_the_cuda_path_stamps_events_and_resolves_them_into_the_same_tiles(monkeypatch):
+    """On CUDA every boundary is an event, resolved at end_step against the step's first
+    event: the rows tile their phases as on the CPU."""
+    monkeypatch.setattr(Tracer, "_event", staticmethod(FakeEvent))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    model = make_model()
+    tracer = Tracer("run", 0, counting_clock(), True, cuda=True)
+    tracer.attach(parametric_layers(model))
+    for step in range(2):
+        traced_step(tracer, model, step)
+    frame = tracer.frame()
+    for step in range(2):
+        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+        assert len(forward) == len(backward) == 4
+        assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
+        assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
+        assert forward["end_s"].iloc[-1] < backward["start_s"].iloc[0]
 
 
 def parts_of(folder) -> list[str]:
@@ -254,18 +394,19 @@ def test_hooks_read_the_raw_counter_and_rows_get_the_shift_of_their_moment(tmp_p
     clock = ShiftedCounter(100.0)
     tracer = Tracer("run", 0, clock, True)
     tracer.attach(parametric_layers(model))
-    run_steps(tracer, model, 1)
+    marks: dict = {}
+    traced_step(tracer, model, 0, marks)
     clock.shift_s = 1000.0      # aligned between the steps, before the flush
-    run_steps(tracer, model, 1)
+    traced_step(tracer, model, 1, marks)
     tracer.flush(tmp_path)
     rows = merge_partials(tmp_path).query("op in ('forward', 'backward')")
     assert len(rows) == 16
-    ticks = 4 * 4            # per step: four clock readings for each of four layers
     for k, shift in ((0, 100.0), (1, 1000.0)):
-        times = rows[rows["start_s"] > 900.0] if k else rows[rows["start_s"] < 900.0]
+        times = rows[rows["iteration"] == k]
         assert len(times) == 8
         times = times[["start_s", "end_s"]].to_numpy() - shift
-        assert times.min() >= k * ticks and times.max() < (k + 1) * ticks
+        # Between the raw readings taken around the step's forward and backward.
+        assert times.min() > marks[k][0] and times.max() < marks[k][3]
 
 
 def test_a_real_clock_gives_hook_times_on_its_aligned_scale():
@@ -343,7 +484,7 @@ def test_a_killed_rank_keeps_all_but_its_last_second_or_flush_every_steps(tmp_pa
         wrote = []
         for step in range(killed_after):
             state.step = step
-            run_steps_from(state.tracer, model, step)
+            traced_step(state.tracer, model, step)
             clock.t += step_s
             if state.periodic_flush(step + 1):
                 wrote.append(step + 1)
@@ -354,14 +495,6 @@ def test_a_killed_rank_keeps_all_but_its_last_second_or_flush_every_steps(tmp_pa
         assert killed_after - len(kept) <= bound
 
 
-def run_steps_from(tracer: Tracer, model: nn.Module, step: int) -> None:
-    """One traced step numbered ``step``."""
-    x, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
-    tracer.begin_step(step)
-    model.zero_grad(set_to_none=True)
-    nn.functional.cross_entropy(model(x), y).backward()
-    tracer.end_step()
-    tracer.record(step, "compute", "update", "update", 1.0 + step, 1.5 + step)
 
 
 def test_a_flush_from_another_thread_loses_and_repeats_no_row(tmp_path):
