@@ -47,6 +47,26 @@ def traced_step(tracer: Tracer, model: nn.Module, step: int, marks: dict | None 
         marks[step] = (t0, t1, t2, t3)
 
 
+def traced_rows(tracer: Tracer, model: nn.Module, steps: int = 3, **data) -> list[tuple]:
+    """``steps`` traced steps; per step its four clock marks (:func:`traced_step`) and its
+    forward and backward rows."""
+    marks: dict = {}
+    for step in range(steps):
+        traced_step(tracer, model, step, marks, **data)
+    frame = tracer.frame()
+    return [(marks[step], step_rows(frame, step, "forward"), step_rows(frame, step, "backward"))
+            for step in sorted(marks)]
+
+
+def assert_step_tiles(marks: tuple, forward, backward) -> None:
+    """Each phase's rows tile it, between the clock readings taken around that phase."""
+    t0, t1, t2, t3 = marks
+    assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
+    assert t0 < forward["start_s"].iloc[0] and forward["end_s"].iloc[-1] < t1
+    assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
+    assert t2 < backward["start_s"].iloc[0] and backward["end_s"].iloc[-1] < t3
+
+
 def run_steps(tracer: Tracer, model: nn.Module, steps: int) -> None:
     for step in range(steps):
         traced_step(tracer, model, step)
@@ -192,31 +212,18 @@ def test_forward_and_backward_rows_tile_their_phase_of_the_step(own_hooks):
                 p.register_post_accumulate_grad_hook(
                     lambda param, i=i, ready=tracer.grad_ready: ready(i))
     tracer.attach(layers, grad_hooks=own_hooks, forward_hooks=own_hooks)
-    marks: dict = {}
-    for step in range(3):
-        traced_step(tracer, model, step, marks)
-    frame = tracer.frame()
-    for step, (t0, t1, t2, t3) in marks.items():
-        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+    for marks, forward, backward in traced_rows(tracer, model):
         assert list(forward["name"]) == ["0", "2", "3", "5"]
         assert list(backward["name"]) == ["5", "3", "2", "0"]
         # The forward's end is stamped just before t1, the backward's start just after t2.
-        assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
-        assert t0 < forward["start_s"].iloc[0] and forward["end_s"].iloc[-1] < t1
-        assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
-        assert t2 < backward["start_s"].iloc[0] and backward["end_s"].iloc[-1] < t3
+        assert_step_tiles(marks, forward, backward)
 
 
 def test_a_real_clock_gives_tiles_that_add_up_to_the_forward_and_the_backward():
     model = make_model()
     tracer = Tracer("run", 0, time.perf_counter, True)
     tracer.attach(parametric_layers(model))
-    marks: dict = {}
-    for step in range(3):
-        traced_step(tracer, model, step, marks)
-    frame = tracer.frame()
-    for step, (t0, t1, t2, t3) in marks.items():
-        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+    for (t0, t1, t2, t3), forward, backward in traced_rows(tracer, model):
         assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
         assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
         fwd = (forward["end_s"] - forward["start_s"]).sum()
@@ -242,19 +249,11 @@ def test_forward_rows_follow_the_order_the_layers_run_in_not_the_list_order():
     assert [name for name, _, _ in layers] == ["a", "b", "c"]
     tracer = Tracer("run", 0, counting_clock(), True)
     tracer.attach(layers)
-    marks: dict = {}
-    for step in range(2):
-        traced_step(tracer, model, step, marks, x=torch.randn(4, 4),
-                    y=torch.tensor([0, 1, 2, 0]))
-    frame = tracer.frame()
-    for step, (t0, t1, t2, t3) in marks.items():
-        forward, backward = step_rows(frame, step, "forward"), step_rows(frame, step, "backward")
+    for marks, forward, backward in traced_rows(tracer, model, 2, x=torch.randn(4, 4),
+                                                y=torch.tensor([0, 1, 2, 0])):
         assert list(forward["name"]) == ["c", "b", "a"]
         assert list(backward["name"]) == ["a", "b", "c"]
-        assert_tiles(forward, forward["start_s"].iloc[0], forward["end_s"].iloc[-1])
-        assert t0 < forward["start_s"].iloc[0] and forward["end_s"].iloc[-1] < t1
-        assert_tiles(backward, backward["start_s"].iloc[0], backward["end_s"].iloc[-1])
-        assert t2 < backward["start_s"].iloc[0] and backward["end_s"].iloc[-1] < t3
+        assert_step_tiles(marks, forward, backward)
 
 
 def test_a_forward_row_ended_with_no_layer_leaves_a_gap_until_the_next_layer():
