@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from calibration.collbench import read_collective_logs
+from calibration.collbench import busbw_factor, read_collective_logs
 from hwmodels.calibration import Calibration
 from hwmodels.cluster import load_cluster, with_changes
 from hwmodels.collectives.eras import ERAS
@@ -238,7 +238,7 @@ def _by_gpus(preset: Cluster, era: str, path: Path) -> list[tuple[int, float]]:
             out.append((int(gpus), model.allreduce(8).at(8) / time_s - 1))
         else:
             n = float(1 << 30)
-            predicted = n / model.allreduce(n).at(n) * 2 * (gpus - 1) / gpus
+            predicted = n / model.allreduce(n).at(n) * busbw_factor("allreduce", gpus)
             out.append((int(gpus), predicted / busbw - 1))
     return out
 
@@ -274,8 +274,8 @@ def hopper_check(path: Path = HOPPER_BUSBW) -> list[tuple[str, float]]:
         cluster = with_changes(load_cluster(row["preset"]), fabric=row["fabric"] or None,
                                nodes=int(row["nodes"]), devices_per_node=int(row["gpus"]))
         model = CommModel(cluster, algorithm=row["algorithm"])
-        n, p = float(row["nbytes"]), cluster.total_devices
-        busbw = n / model.allreduce(n).at(n) * 2 * (p - 1) / p
+        n = float(row["nbytes"])
+        busbw = n / model.allreduce(n).at(n) * busbw_factor("allreduce", cluster.total_devices)
         where = f"x {row['nodes']} on {row['fabric']}" if row["fabric"] else ""
         out.append((f"{row['preset']} {where:<14} {row['gpus']} GPUs {row['algorithm']:>4}",
                     busbw / (float(row["busbw_GBps"]) * 1e9) - 1))

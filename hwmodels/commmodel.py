@@ -47,7 +47,7 @@ from hwmodels.collectives.rings import find_rings
 from hwmodels.collectives.schedules import Schedule, allreduce_schedule
 from hwmodels.collectives.patterns import StepGroup, allreduce_groups, total_steps
 from hwmodels.collectives.tuner import choose_allreduce
-from hwmodels.collectives.eras import LIBRARIES, MIN_ERA, MPI
+from hwmodels.collectives.eras import LIBRARIES, MIN_ERA, MPI, by_device
 from hwmodels.collectives.nccl import NCCL_ALGORITHMS, Choice, NcclCosts, NcclScales
 from vocab.errors import SpecError, UnknownNameError
 from hwmodels.collectives.measured import CollectiveFit
@@ -59,10 +59,7 @@ def default_library(cluster: Cluster) -> str:
     device to device (``nccl2.20`` for GPUs NCCL 2.8 cannot drive, :data:`MIN_ERA`), ``mpi``
     for CPU ranks and host-staged GPUs (today's alpha-beta model)."""
     direct = cluster.device.kind == "gpu" and cluster.transport != "host"
-    if not direct:
-        return MPI
-    name = cluster.device.name.lower()
-    return next((era for prefix, era in MIN_ERA.items() if name.startswith(prefix)), "nccl2.8")
+    return by_device(MIN_ERA, cluster.device.name, "nccl2.8") if direct else MPI
 
 
 def _nccl_scales(cluster: Cluster) -> NcclScales | None:

@@ -120,9 +120,8 @@ def run(args: argparse.Namespace) -> int:
     cluster = first.specs["cluster"]
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster['name']} "
           f"x {cluster['nodes']} nodes ({first.ranks} ranks, {cluster['transport']} "
-          f"transport, {cluster['progress']} progress, {args.fidelity}, stack "
-          f"{(first.specs.get('stack') or {}).get('name', 'none')}, library "
-          f"{first.specs['comm'].get('library') or 'custom'})")
+          f"transport, {cluster['progress']} progress, {args.fidelity}, "
+          f"{software_label(first.specs)})")
     if cluster.get("changes"):
         print(f"changed: {', '.join(cluster['changes'])}")
     print(format_table(table))
@@ -132,6 +131,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"runs written under {args.out}")
     return 0
+
+
+def software_label(specs: dict) -> str:
+    """``stack NAME, library ERA`` of a run's specs, as the command headers print it."""
+    stack = (specs.get("stack") or {}).get("name", "none")
+    return f"stack {stack}, library {specs['comm'].get('library') or 'custom'}"
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -21,7 +21,8 @@ from calibration.whatif import what_if
 from gradsync.cli.cluster_options import (add_cluster_arguments, add_devices_arguments,
                                           add_rule_arguments, cluster_changes,
                                           devices_per_node, rule_kwargs)
-from gradsync.cli.simulate import JSON_KEYS, add_output_arguments, format_table, strategy_list
+from gradsync.cli.simulate import (JSON_KEYS, add_output_arguments, format_table,
+                                   software_label, strategy_list)
 from gradsync.cli.stack_options import add_stack_arguments, stack_kwargs
 from hwmodels.cluster import load_cluster
 from simulator.api import compare
@@ -76,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
     cluster = scenario.cluster
     print(f"{first.specs['workload']['name']} batch {first.batch}/device on {cluster.name} x "
           f"{cluster.nodes} nodes ({first.ranks} ranks, fabric {cluster.fabric.name}, "
-          f"{cluster.transport} transport, {cluster.progress} progress, stack "
-          f"{(first.specs.get('stack') or {}).get('name', 'none')}, library "
-          f"{first.specs['comm'].get('library') or 'custom'})")
+          f"{cluster.transport} transport, {cluster.progress} progress, "
+          f"{software_label(first.specs)})")
     print(f"changed: {', '.join(scenario.changes) or 'nothing'}")
     print(format_table(table))
     print(comparison.trust.line)

@@ -279,6 +279,15 @@ NVLS_DEVICES = ("h100", "h200", "h800")
 #: (SM90 support came with NCCL 2.12, its NVLink speed in ``topo.h`` with it).
 MIN_ERA = {"h100": "nccl2.20", "h200": "nccl2.20", "h800": "nccl2.20"}
 
+
+
+def by_device(table: Mapping[str, object], device_name: str, default=None):
+    """The entry of ``table`` (keyed by device-name prefix) for ``device_name``, else
+    ``default``: how :data:`NVLINK_Bps` and :data:`MIN_ERA` are read."""
+    name = device_name.lower()
+    return next((value for prefix, value in table.items() if name.startswith(prefix)), default)
+
+
 #: Not an NCCL era: the MPICH-style alpha-beta model (CPU ranks, host-staged GPUs).
 MPI = "mpi"
 LIBRARIES = (*ERAS, MPI)

@@ -59,6 +59,7 @@ from scipy.optimize import linprog
 from hwmodels.collectives.affine import Affine
 from hwmodels.collectives.eras import (
     ERAS, NVLINK_Bps, NVLS_DEVICES, PCIE_Bps, QPI_Bps, SHM_DUPLEX_BUSBW, TREE_CORRECTION, Era,
+    by_device,
 )
 from hwmodels.collectives.rings import hamiltonian_cycles, max_directed_rings
 from hwmodels.specs import AlphaBeta, Cluster, NodeSpec
@@ -112,8 +113,7 @@ class Choice:
 
 
 def _nvlink_speed(node: NodeSpec) -> float:
-    name = node.device.name.lower()
-    return next((bw for prefix, bw in NVLINK_Bps.items() if name.startswith(prefix)), 20e9)
+    return by_device(NVLINK_Bps, node.device.name, 20e9)
 
 
 def node_graph(node: NodeSpec, era: Era) -> Graph:
