@@ -91,3 +91,14 @@ def test_the_run_records_the_library_it_priced() -> None:
     assert hopper.specs["comm"]["library"] == "nccl2.20"
     dated = simulate("dgx-h100", "resnet50", 32, "sync", iterations=2, stack="ddp")
     assert dated.specs["comm"]["library"] == "nccl2.8"       # the stack's, as it says
+
+
+def test_a_fitted_intra_node_scale_moves_nvls_once() -> None:
+    """A fitted intra-node bandwidth scale (NcclScales.intra_bw) moves NVLS's bandwidth by
+    that factor, not its square."""
+    from hwmodels.collectives.nccl import NcclScales
+    plain = NcclCosts(h100(8), "nccl2.20")
+    scaled = NcclCosts(h100(8), "nccl2.20", NcclScales(intra_bw=0.5))
+    ratio = plain.cost("nvls", "Simple", SIZE).per_byte_s / scaled.cost("nvls", "Simple",
+                                                                        SIZE).per_byte_s
+    assert ratio == pytest.approx(0.5)

@@ -473,7 +473,8 @@ class NcclCosts:
         (``Era.nvls_efficiency``; eras.py gives the source and the check at 5-8 GPUs)."""
         if self.as_tuner:
             return bus * NVLS_TUNER_RATIO
-        return self.era.nvls_efficiency * bus / (1 + 1 / self.k) * self.scales.intra_bw
+        # ``bus`` holds the fitted intra-node scale already (``self.intra_Bps``).
+        return self.era.nvls_efficiency * bus / (1 + 1 / self.k)
 
     def channel_share(self, algorithm: str, protocol: str, nbytes: float) -> float:
         """The fraction of its channels a collective of ``nbytes`` runs on: NCCL drops
