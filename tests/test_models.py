@@ -29,10 +29,11 @@ from executor.models import (  # noqa: E402
 )
 from executor.models.export_workloads import workload_text  # noqa: E402
 from executor.models.googlenet import AUX_WEIGHT  # noqa: E402
+from executor.models.inception import AUX_WEIGHT as INCEPTION_AUX_WEIGHT  # noqa: E402
 from vocab.errors import SpecError, UnknownNameError  # noqa: E402
 from vocab.workload import WORKLOAD_DIR, list_workloads, load_workload  # noqa: E402
 
-FULL = ["alexnet", "googlenet", "resnet18", "resnet50", "resnet101", "resnet152", "vgg16",
+FULL = ["alexnet", "googlenet", "inception-v3", "resnet18", "resnet50", "resnet101", "resnet152", "vgg16",
         "bert-base", "bert-large", "gpt2-small"]
 SMALL = [name for name in list_models() if name not in FULL]
 
@@ -104,6 +105,22 @@ def test_googlenet_trains_with_both_auxiliary_heads() -> None:
         pytest.approx(expected.item())
     model.eval()
     assert model(inputs).shape == (4, 10)
+
+
+def test_inception_v3_runs_its_layers_in_registration_order_and_trains_its_aux_head() -> None:
+    # forward order = parameters() order is what the workload file and the tracer assume
+    model = build_model("inception-v3-ci")
+    ran: list[str] = []
+    for name, module, _ in parametric_layers(model):
+        module.register_forward_pre_hook(lambda m, a, name=name: ran.append(name))
+    inputs, targets = example_batch("inception-v3-ci", 2)
+    main, aux = model(inputs)
+    assert ran == [name for name, _, _ in parametric_layers(model)]
+    ce = torch.nn.functional.cross_entropy
+    assert loss_function("inception-v3-ci")((main, aux), targets).item() == \
+        pytest.approx((ce(main, targets) + INCEPTION_AUX_WEIGHT * ce(aux, targets)).item())
+    assert on_meta("inception-v3").eval()(torch.zeros(1, 3, 299, 299, device="meta")).shape \
+        == (1, 1000)
 
 
 def test_the_language_models_tie_their_heads_to_the_embeddings() -> None:

@@ -31,6 +31,7 @@ BAD = Path(__file__).resolve().parent / "data" / "bad_workloads"
 PUBLISHED = {
     "alexnet": (60_965_224, 16),
     "googlenet": (13_378_280, 128),
+    "inception-v3": (27_161_264, 292),
     "resnet18": (11_689_512, 62),
     "resnet50": (25_557_032, 161),
     "resnet101": (44_549_160, 314),
@@ -40,7 +41,8 @@ PUBLISHED = {
     "bert-large": (335_141_888, 391),
     "gpt2-small": (124_439_808, 148),
 }
-FULL_TO_CI = {"alexnet": "alexnet-ci", "googlenet": "googlenet-ci", "resnet18": "resnet18-ci",
+FULL_TO_CI = {"alexnet": "alexnet-ci", "googlenet": "googlenet-ci",
+              "inception-v3": "inception-v3-ci", "resnet18": "resnet18-ci",
               "resnet50": "resnet50-ci", "vgg16": "vgg16-ci", "bert-base": "bert-ci",
               "gpt2-small": "gpt2-ci"}
 
@@ -114,6 +116,21 @@ def test_forward_flops_are_near_the_published_figures(name: str) -> None:
 def test_googlenet_heads_add_little_compute() -> None:
     workload = load_workload("googlenet")
     assert gmac(workload, ("loss1.", "loss2.")) == pytest.approx(1.58, rel=0.01)
+
+
+def test_inception_v3_without_its_auxiliary_head_is_torchvisions_inference_net() -> None:
+    # torchvision's inception_v3 without aux_logits: 23,834,568 parameters and 5.71 GFLOPS
+    # (its docs count multiply-accumulates) at 299x299; every convolution has its batch norm
+    workload = load_workload("inception-v3")
+    main = [l for l in workload.layers if not l.name.startswith("AuxLogits.")]
+    assert sum(l.params for l in main) == 23_834_568
+    assert gmac(workload, ("AuxLogits.",)) == pytest.approx(5.71, rel=0.015)
+    convs = [l.name for l in main if l.name.endswith(".conv")]
+    assert [l.name for l in main if l.name.endswith(".bn")] == \
+        [name[:-len("conv")] + "bn" for name in convs]
+    names = [l.name for l in workload.layers]
+    assert names.index("AuxLogits.conv0.conv") == names.index("Mixed_6e.branch_pool.bn") + 1
+    assert names[-1] == "fc"  # the classifier's gradient is ready first
 
 
 def test_transformer_flops_follow_the_closed_form() -> None:

@@ -24,6 +24,7 @@ from executor.models.alexnet import AlexNet, AlexNetConfig
 from executor.models.cnn import DigitsCNN
 from executor.models.common import parametric_layers
 from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
+from executor.models.inception import InceptionV3, InceptionV3Config, inception_loss
 from executor.models.mlp import MLP
 from executor.models.nqm import DIMS as NQM_DIMS
 from executor.models.nqm import NoisyQuadraticModel, nqm_loss
@@ -160,6 +161,13 @@ def _register_zoo() -> None:
     _image("googlenet-ci", lambda n: GoogLeNet(GoogLeNetConfig.ci(n)), 16, 32, 10,
            googlenet_loss, "GoogLeNet with both auxiliary heads, channels / 8, 32x32 images (CI)",
            "gradsync CI size")
+    _image("inception-v3", lambda n: InceptionV3(InceptionV3Config(num_classes=n)), 32, 299,
+           1000, inception_loss,
+           "Inception-v3 training net with its auxiliary head (loss weight 0.4), 299x299 images",
+           "torchvision.models.inception_v3 layout and names (Szegedy et al. 2016)")
+    _image("inception-v3-ci", lambda n: InceptionV3(InceptionV3Config.ci(n)), 16, 75, 10,
+           inception_loss, "Inception-v3 with its auxiliary head, channels / 8, 75x75 images "
+           "(CI)", "gradsync CI size")
     _image("resnet18", lambda n: resnet18(n), 32, 224, 1000, ce,
            "ResNet-18 (basic blocks 2-2-2-2)", tv.format("resnet18"))
     _image("resnet18-ci", lambda n: resnet18(n, width=16, image_size=32), 32, 32, 10, ce,
