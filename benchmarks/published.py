@@ -57,7 +57,7 @@ from simulator.trust import (
     with_devices, with_holdout, write_bands,
 )
 from vocab.argtypes import OneLineParser, report_errors
-from vocab.errors import GradsyncError
+from vocab.errors import GradsyncError, SpecError
 from vocab.files import read_csv
 from vocab.strategies import STRATEGIES
 from vocab.strategies.plan import MiB
@@ -222,6 +222,12 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
                             ("model", lambda: workload(row.model))):
         try:
             resolve()
+        except SpecError as exc:
+            # An error about the cell itself (an unknown name, a missing file) says its
+            # expectation once, under the CSV's row and column; one inside a cluster file
+            # keeps that file and field.
+            expected = exc.expected if exc.source is None else str(exc)
+            raise RowError(path, number, column, getattr(row, column), expected) from None
         except GradsyncError as exc:
             raise RowError(path, number, column, getattr(row, column), str(exc)) from None
     return row

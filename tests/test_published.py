@@ -198,6 +198,16 @@ def test_a_broken_csv_is_one_line_naming_file_row_and_column(tmp_path, capsys, e
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert str(path) in err and needle in err, err
+    assert err.count("got ") == 1, err  # the bad value said once, not once per layer
+
+
+def test_an_unknown_model_names_the_nearest_zoo_model(tmp_path, capsys):
+    (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())
+    path = write_csv(tmp_path, FIXTURE_CSV.read_text().replace("2,8,resnet50", "2,8,resnet-50"))
+    assert published.main(["--csv", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "column model: got 'resnet-50', expected one of" in err
+    assert "did you mean 'resnet50'?" in err
 
 
 # ------------------------------------------------------------------------------ classes
