@@ -235,9 +235,24 @@ def test_setup_classes_come_from_the_clusters_properties():
 
 # ------------------------------------------------------------------------------ bands
 
-def nearest_rank(values: list[float], q: float) -> float:
+def conformal_band(values: list[float], q: float) -> float:
+    """The split-conformal band: the ceil((n + 1) q)-th smallest, the largest past n."""
     ordered = sorted(values)
-    return ordered[math.ceil(q * len(ordered)) - 1]
+    return ordered[min(len(ordered), math.ceil((len(ordered) + 1) * q)) - 1]
+
+
+def test_the_band_is_the_split_conformal_order_statistic():
+    # (n + 1) * 0.9 ranks: 27 rows -> the 26th, 42 -> the 39th, 9 -> the 9th (the largest);
+    # the plain percentile would take the 25th, 38th and 9th
+    errors = [float(i) for i in range(1, 43)]
+    assert band_of("multi-node-rdma", errors).points == 39.0
+    assert band_of("multi-node-rdma", errors[:27]).points == 26.0
+    assert band_of("multi-node-rdma", errors[:9]).points == 9.0
+    assert band_of("multi-node-rdma", errors[:2]).points == 2.0   # too few: the largest
+    # a band from exchangeable errors covers about 90 % of new ones: 20 rows of 1..20 and
+    # new rows drawn from the same 1..20 are inside for 19 or 20 of 20 values (>= 90 %)
+    band = band_of("multi-node-rdma", [float(i) for i in range(1, 21)]).points
+    assert sum(e <= band for e in range(1, 21)) / 20 >= 0.9
 
 
 def test_band_file_agrees_with_the_rows_residuals(tmp_path, capsys):
@@ -260,7 +275,7 @@ def test_band_file_agrees_with_the_rows_residuals(tmp_path, capsys):
         band = document["bands"][setup]
         absolute = sorted(abs(e) for e in errors)
         assert band["rows"] == len(errors)
-        assert band["points"] == pytest.approx(nearest_rank(absolute, 0.9), abs=0.01)
+        assert band["points"] == pytest.approx(conformal_band(absolute, 0.9), abs=0.01)
         assert band["max_points"] == pytest.approx(absolute[-1], abs=0.01)
         assert band["bias_points"] == pytest.approx(sum(errors) / len(errors), abs=0.01)
     ib = document["bands"]["multi-node-rdma"]
