@@ -2,8 +2,8 @@
 
 Each CSV row is one published measurement: a cluster (a preset name, or a YAML file relative to
 the CSV), ``nodes`` x ``gpus_per_node`` GPUs, a zoo model at ``batch`` samples per GPU, the
-framework's ``precision``, software ``stack`` and gradient ``strategy`` (``bucket_mb`` for
-bucketed ones), the published one-GPU throughput ``throughput_1gpu`` and the published
+framework's ``precision``, software ``stack`` (a preset or release name, or a stack YAML file
+relative to the CSV) and gradient ``strategy`` (``bucket_mb`` for bucketed ones), the published one-GPU throughput ``throughput_1gpu`` and the published
 ``throughput`` at that size. The compute profile is the roofline estimate scaled so that one
 device runs at ``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then
 predicts the throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x
@@ -50,6 +50,7 @@ from typing import Any, Callable
 
 from hwmodels.cluster import cluster_presets, load_cluster
 from hwmodels.specs import Cluster
+from hwmodels.stacks import Stack, load_stack
 from simulator.api import simulate
 from simulator.roofline import roofline_profile
 from simulator.trust import (
@@ -219,7 +220,8 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
     # answer, per row (predict_csv).
     for column, resolve in (("cluster", lambda: base_cluster(cluster_path(row.cluster,
                                                                           path.parent))),
-                            ("model", lambda: workload(row.model))):
+                            ("model", lambda: workload(row.model)),
+                            ("stack", lambda: row_stack(row, path.parent))):
         try:
             resolve()
         except SpecError as exc:
@@ -250,6 +252,25 @@ def cluster_path(name: str, csv_dir: Path) -> str:
     if not name.endswith((".yaml", ".yml")):
         cluster_presets().lookup(name)          # raises, listing the presets
     return str((csv_dir / name).resolve())
+
+
+def stack_path(name: str, csv_dir: Path) -> str:
+    """A stack name (a preset or a release such as ``horovod-0.20.3``) as it is; a YAML file
+    relative to the CSV's folder, as a cluster file is."""
+    if not name.endswith((".yaml", ".yml")):
+        return name
+    return str((csv_dir / name).resolve())
+
+
+def row_stack(row: PublishedRow, csv_dir: Path) -> Stack:
+    """The row's software stack (a preset, a release or a file beside the CSV)."""
+    return base_stack(stack_path(row.stack, csv_dir))
+
+
+@lru_cache(maxsize=64)
+def base_stack(name: str) -> Stack:
+    """A stack preset, release or file, loaded once per run of the benchmark."""
+    return load_stack(name)
 
 
 @lru_cache(maxsize=64)
@@ -311,12 +332,12 @@ def api_accepts(name: str) -> bool:
     return name in inspect.signature(simulate).parameters
 
 
-def row_settings(row: PublishedRow) -> tuple[dict[str, Any], tuple[str, ...]]:
+def row_settings(row: PublishedRow, csv_dir: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The simulate keywords from the row's software fields, and those the API cannot take."""
     keywords: dict[str, Any] = {}
     not_applied = []
     if api_accepts("stack"):
-        keywords["stack"] = row.stack
+        keywords["stack"] = row_stack(row, csv_dir)
     else:
         not_applied.append(f"stack={row.stack}")
     if api_accepts("precision"):
@@ -342,7 +363,7 @@ def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int,
     at_base = roofline_profile(model, cluster.device, row.base_batch)
     level = at_base.scaled_to_throughput(row.throughput_1gpu).iteration_s / at_base.iteration_s
     profile = roofline_profile(model, cluster.device, batch).scaled(level)
-    keywords, _ = row_settings(row)
+    keywords, _ = row_settings(row, csv_dir)
     strategy = row.strategy.split("+")[0]
     result = simulate(cluster, model, batch, strategy, profile=profile, **keywords)
     if row.epoch_samples is None:
@@ -360,7 +381,7 @@ def predict_row(row: PublishedRow, csv_dir: Path) -> RowResult:
         base = simulated_throughput(row, csv_dir, row.baseline_gpus, row.base_batch)
         predicted = (throughput / row.gpus) / (base / row.baseline_gpus)
     return RowResult(row, setup_class(row_cluster(row, csv_dir)), predicted,
-                     row_settings(row)[1])
+                     row_settings(row, csv_dir)[1])
 
 
 def predict_csv(path: str | Path = DEFAULT_CSV) -> list[RowResult]:
@@ -377,7 +398,8 @@ def predict_csv(path: str | Path = DEFAULT_CSV) -> list[RowResult]:
                 setup = setup_class(row_cluster(row, path.parent))
             except GradsyncError:
                 setup = "unknown"
-            results.append(RowResult(row, setup, None, row_settings(row)[1], str(exc)))
+            results.append(RowResult(row, setup, None, row_settings(row, path.parent)[1],
+                                     str(exc)))
     return results
 
 

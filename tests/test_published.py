@@ -104,7 +104,7 @@ def test_a_row_relative_to_its_own_size_predicts_perfect_scaling():
 
 def test_a_tables_mgwfbp_label_runs_bucketed_with_mgwfbp_merging():
     row = next(r for r in load_rows(DEFAULT_CSV) if r.strategy == "bucketed+mgwfbp")
-    assert published.row_settings(row)[0]["merge"] == "mgwfbp"
+    assert published.row_settings(row, DEFAULT_CSV.parent)[0]["merge"] == "mgwfbp"
     assert 0 < predict_row(row, DEFAULT_CSV.parent).predicted_efficiency <= 1.0
 
 
@@ -199,6 +199,46 @@ def test_a_broken_csv_is_one_line_naming_file_row_and_column(tmp_path, capsys, e
     assert len(err.splitlines()) == 1
     assert str(path) in err and needle in err, err
     assert err.count("got ") == 1, err  # the bad value said once, not once per layer
+
+
+def test_a_stack_file_beside_the_csv_is_read_like_a_cluster_file(tmp_path):
+    """A stack YAML named in the CSV resolves against the CSV's folder (not the working
+    directory); the preset's own figures saved to a file predict exactly as the preset, and
+    a file that changes one figure (a 0.1 ms Horovod cycle: more, smaller messages) moves the
+    prediction, so the file's figures are what runs, not its name."""
+    from hwmodels.stacks import load_stack, save_stack
+    from dataclasses import replace as replace_stack
+
+    (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())
+    sub = tmp_path / "stacks"
+    sub.mkdir()
+    preset = load_stack("horovod-0.19")
+    save_stack(replace_stack(preset, name="copy"), sub / "copy.yaml")
+    save_stack(replace_stack(preset, name="fast", cycle_s=0.1e-3), sub / "fast.yaml")
+    text = FIXTURE_CSV.read_text()
+    rows = {}
+    for name in ("horovod-0.19", "stacks/copy.yaml", "stacks/fast.yaml"):
+        path = write_csv(tmp_path, text.replace(",horovod-0.19,bucketed,64,400,5000",
+                                                f",{name},bucketed,64,400,5000"))
+        rows[name] = {r.row.row: r for r in published.predict_csv(path)}[3]
+    assert rows["stacks/copy.yaml"].row.stack == "stacks/copy.yaml"
+    assert rows["stacks/copy.yaml"].predicted_efficiency == \
+        rows["horovod-0.19"].predicted_efficiency
+    assert rows["stacks/fast.yaml"].predicted_efficiency != \
+        rows["horovod-0.19"].predicted_efficiency
+
+
+@pytest.mark.parametrize("stack, needle", [
+    ("horovod-9.1", "row 3 column stack: got 'horovod-9.1', expected one of"),
+    ("stacks/missing.yaml", "row 3 column stack: got 'stacks/missing.yaml', expected"),
+])
+def test_a_bad_stack_cell_is_one_line_naming_row_and_column(tmp_path, capsys, stack, needle):
+    (tmp_path / "tiny-eth.yaml").write_text((FIXTURES / "tiny-eth.yaml").read_text())
+    path = write_csv(tmp_path, FIXTURE_CSV.read_text().replace(
+        ",horovod-0.19,bucketed,64,400,5000", f",{stack},bucketed,64,400,5000"))
+    assert published.main(["--csv", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
 
 
 def test_an_unknown_model_names_the_nearest_zoo_model(tmp_path, capsys):
