@@ -220,8 +220,7 @@ def parse_row(path: Path, number: int, raw: dict[str, str | None]) -> PublishedR
     # answer, per row (predict_csv).
     for column, resolve in (("cluster", lambda: base_cluster(cluster_path(row.cluster,
                                                                           path.parent))),
-                            ("model", lambda: workload(row.model)),
-                            ("stack", lambda: row_stack(row, path.parent))):
+                            ("model", lambda: workload(row.model))):
         try:
             resolve()
         except SpecError as exc:
@@ -263,7 +262,9 @@ def stack_path(name: str, csv_dir: Path) -> str:
 
 
 def row_stack(row: PublishedRow, csv_dir: Path) -> Stack:
-    """The row's software stack (a preset, a release or a file beside the CSV)."""
+    """The row's software stack (a preset, a release or a file beside the CSV). An unknown
+    one fails its row, not the CSV (:func:`predict_csv`): a stack this version does not
+    model leaves the other rows to run."""
     return base_stack(stack_path(row.stack, csv_dir))
 
 
@@ -332,23 +333,26 @@ def api_accepts(name: str) -> bool:
     return name in inspect.signature(simulate).parameters
 
 
+def unapplied_settings(row: PublishedRow) -> tuple[str, ...]:
+    """The row's software fields that ``simulator.api.simulate`` cannot take."""
+    not_applied = [] if api_accepts("stack") else [f"stack={row.stack}"]
+    if not api_accepts("precision") and row.precision != MODEL_PRECISION:
+        not_applied.append(f"precision={row.precision}")
+    return tuple(not_applied)
+
+
 def row_settings(row: PublishedRow, csv_dir: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The simulate keywords from the row's software fields, and those the API cannot take."""
     keywords: dict[str, Any] = {}
-    not_applied = []
     if api_accepts("stack"):
         keywords["stack"] = row_stack(row, csv_dir)
-    else:
-        not_applied.append(f"stack={row.stack}")
     if api_accepts("precision"):
         keywords["precision"] = row.precision
-    elif row.precision != MODEL_PRECISION:
-        not_applied.append(f"precision={row.precision}")
     if row.bucket_mb is not None:
         keywords["bucket_bytes"] = int(row.bucket_mb * MiB)
     if row.strategy.endswith("+mgwfbp"):
         keywords["merge"] = "mgwfbp"
-    return keywords, tuple(not_applied)
+    return keywords, unapplied_settings(row)
 
 
 def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int,
@@ -381,7 +385,7 @@ def predict_row(row: PublishedRow, csv_dir: Path) -> RowResult:
         base = simulated_throughput(row, csv_dir, row.baseline_gpus, row.base_batch)
         predicted = (throughput / row.gpus) / (base / row.baseline_gpus)
     return RowResult(row, setup_class(row_cluster(row, csv_dir)), predicted,
-                     row_settings(row, csv_dir)[1])
+                     unapplied_settings(row))
 
 
 def predict_csv(path: str | Path = DEFAULT_CSV) -> list[RowResult]:
@@ -398,8 +402,7 @@ def predict_csv(path: str | Path = DEFAULT_CSV) -> list[RowResult]:
                 setup = setup_class(row_cluster(row, path.parent))
             except GradsyncError:
                 setup = "unknown"
-            results.append(RowResult(row, setup, None, row_settings(row, path.parent)[1],
-                                     str(exc)))
+            results.append(RowResult(row, setup, None, unapplied_settings(row), str(exc)))
     return results
 
 

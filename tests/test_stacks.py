@@ -26,6 +26,14 @@ PRESETS = ("nccl1", "nccl2", "nccl2.8", "mpi", "caffe-mpi-2016", "ddp", "horovod
 MODEL, BATCH = "alexnet", 64
 
 
+def test_every_library_era_is_also_a_library_only_stack():
+    # `--stack nccl2.4` names the era alone, as `--stack nccl2.8` does: no framework costs
+    from hwmodels.collectives.eras import LIBRARIES
+    for era in LIBRARIES:
+        stack = load_stack(era)
+        assert (stack.library, stack.launch_s, stack.copies) == (era, 0.0, "never"), era
+
+
 def test_the_presets_of_the_brief_exist_with_a_source_on_every_figure():
     assert set(PRESETS) <= set(list_stacks())
     raw = yaml.safe_load(DATA_FILE.read_text())
