@@ -48,7 +48,7 @@ from hwmodels.hetero import Variation
 from hwmodels.specs import Cluster
 from simulator.channel import Channel
 from simulator.costmodel import CostModel
-from simulator.engine import CallFn, OverlapStretch, enter_stream
+from simulator.engine import CallFn, MovingClock, OverlapStretch, enter_stream
 from simulator.linkmap import LinkMap
 from vocab.strategies import Message
 
@@ -114,7 +114,7 @@ class DetailedNetwork:
         self.rows = rows
         self.ranks = cluster.total_devices
         self.recorded: list[int] = list(range(self.ranks))
-        self.active = 0
+        self.moving = MovingClock(env)
         self.bytes_sent = 0.0
         self.host = cluster.transport == "host"
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
@@ -276,21 +276,23 @@ class DetailedNetwork:
         env = self.env
         request = yield from enter_stream(env, self.cycle_s, self.stream, priority)
         start = env.now
-        self.active += 1
         yield env.timeout(self.overhead_s + self.call_s(message))
-        if self.host:
-            yield from self.stage(message.nbytes, to_host=True)
         fixed_s, moving_s, sent = self.alone(message.nbytes)
         self.bytes_sent += sent
         if self.stream is not None:
-            # Serial: this collective has the links to itself.
+            # Serial: this collective has the links to itself; its latency moves no bytes.
             yield env.timeout(fixed_s)
+        # compute shares memory bandwidth with the staging copies and the transfers
+        self.moving.start()
+        if self.host:
+            yield from self.stage(message.nbytes, to_host=True)
+        if self.stream is not None:
             yield self.serial.transfer(moving_s)
         else:
             yield from self.run_groups(message.nbytes)
         if self.host:
             yield from self.stage(message.nbytes, to_host=False)
-        self.active -= 1
+        self.moving.stop()
         if request is not None:
             self.stream.release(request)
         for rank in self.recorded:

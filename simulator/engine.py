@@ -17,9 +17,13 @@ source); DataFrames are built once, by the result.
 The software stack (``hwmodels.stacks``) adds its costs to each collective the strategy sends:
 ``call_s(message)`` seconds before the bytes move (launch, copies, per-variable calls) and, with
 a Horovod cycle, a wait for the next tick (:func:`wait_for_cycle`). Overlap interference
-``f``: a compute segment that starts while a collective is active runs ``1 + f`` times longer
-(its extra time is the result's ``interference_s``), and on GPUs (``stretch_comm``) the
-collectives' channels serve at ``1 / (1 + f)`` while any rank computes (:class:`OverlapStretch`).
+``f``: compute runs at ``1 / (1 + f)`` of its rate for as long as collectives move bytes beside
+it (:class:`MovingClock`; its extra time is the result's ``interference_s``), and on GPUs
+(``stretch_comm``) the collectives' channels serve at ``1 / (1 + f)`` while any rank computes
+(:class:`OverlapStretch`). Only the bytes-moving part of a collective counts: the slowdown is
+memory bandwidth that NCCL's traffic takes (NVIDIA/nccl#1428), which a collective's latency
+and launch do not use; and it is the same slowdown model that calibration fits ``f`` with
+(:func:`calibration.fitting.interference_from_overlap`: ``compute + comm * f / (1 + f)``).
 
 MPI progress (``progress``, :mod:`simulator.progress`): each rank owns a
 :class:`~simulator.progress.ProgressGate` that it opens while it waits and polls at every layer
@@ -100,10 +104,11 @@ class EngineSetup:
 
 
 class Network(Protocol):
-    """What a rank needs from a fidelity: post a collective, whether one is active, and to be
-    told when ranks start and stop computing (overlap interference)."""
+    """What a rank needs from a fidelity: post a collective, how long collectives have moved
+    bytes (:class:`MovingClock`), and to be told when ranks start and stop computing (overlap
+    interference)."""
 
-    active: int
+    moving: "MovingClock"
 
     def computing(self, rank: int, busy: bool) -> None:
         ...
@@ -136,7 +141,7 @@ class AnalyticNetwork:
         self.steps = steps or (lambda nbytes: 1)
         self.call_s = call_s or (lambda message: 0.0)
         self.rows = rows
-        self.active = 0
+        self.moving = MovingClock(env)
         self.stream = simpy.PriorityResource(env, 1) if ordering == "serial" else None
         self.channels: dict[str, Channel] = {}
         self.interference = OverlapStretch(stretch)
@@ -169,12 +174,12 @@ class AnalyticNetwork:
             start = yield from self.stepped(message.nbytes, fixed_s, phases, gate)
         else:
             start = env.now
-            self.active += 1
             if fixed_s > 0:
                 yield env.timeout(fixed_s)
+            self.moving.start()
             for link_class, per_byte_s in phases:
                 yield self.channel(link_class).transfer(per_byte_s * message.nbytes)
-            self.active -= 1
+            self.moving.stop()
         if request is not None:
             self.stream.release(request)
         self.rows.append((iteration, 0, "comm", "allreduce", f"msg{message.index}",
@@ -191,12 +196,12 @@ class AnalyticNetwork:
             if ask is not None:
                 yield ask
             start = self.env.now if start is None else start
-            self.active += 1    # compute slows (interference) only while a step is in flight
             if fixed_s > 0:
                 yield self.env.timeout(fixed_s / steps)
+            self.moving.start()  # compute slows (interference) only while a step moves bytes
             for link_class, per_byte_s in phases:
                 yield self.channel(link_class).transfer(per_byte_s * nbytes / steps)
-            self.active -= 1
+            self.moving.stop()
         return start
 
 
@@ -221,6 +226,40 @@ def enter_stream(env: simpy.Environment, cycle_s: float,
     request = stream.request(priority=priority)
     yield request
     return request
+
+
+class MovingClock:
+    """How long collectives have been moving bytes: the time compute shares the device's
+    memory bandwidth with them (overlap interference on the compute side).
+
+    ``start``/``stop`` bracket each collective's bytes phase (several may overlap);
+    :meth:`busy_s` is the total time at least one was moving, up to now.
+    """
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self.count = 0
+        self._total = 0.0
+        self._since = 0.0
+
+    def start(self) -> None:
+        if self.count == 0:
+            self._since = self.env.now
+        self.count += 1
+
+    def stop(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._total += self.env.now - self._since
+
+    def busy_s(self) -> float:
+        """Seconds, from time 0 to now, during which some collective moved bytes."""
+        return self._total + (self.env.now - self._since if self.count else 0.0)
+
+
+#: A compute segment's interference is settled in at most this many rounds (each round pays
+#: for the overlap of the previous one; the rounds shrink by f / (1 + f) < 1 each).
+INTERFERENCE_ROUNDS = 12
 
 
 class OverlapStretch:
@@ -337,18 +376,36 @@ class Rank:
         yield from self.compute(it, "update", "sgd", setup.update_s)
 
     def compute(self, it: int, op: str, name: str, nominal_s: float):
-        """A compute segment, scaled by this iteration's noise factor and by interference."""
+        """A compute segment, scaled by this iteration's noise factor and slowed by
+        interference for as long as collectives move bytes beside it."""
         scaled = nominal_s * self.factors[it]
-        duration = scaled
-        if self.setup.interference and self.network.active:
-            duration *= 1.0 + self.setup.interference
         start = self.env.now
-        if duration > 0:
+        extra = 0.0
+        if scaled > 0:
             self.busy(True)
-            yield self.env.timeout(duration)
+            moved_before = self.network.moving.busy_s()
+            yield self.env.timeout(scaled)
+            extra = yield from self.interfere(moved_before)
         self._acc[1 if op == "update" else 0] += scaled
-        self._acc[3] += duration - scaled
+        self._acc[3] += extra
         self.rows.append((it, self.id, "compute", op, name, -1, 0, start, self.env.now))
+
+    def interfere(self, moved_before: float):
+        """The time a compute segment loses to collectives moving bytes beside it: running at
+        ``1 / (1 + f)`` while they do, a segment overlapped for ``b`` seconds takes
+        ``b * f / (1 + f)`` longer (and overlaps more meanwhile, settled in rounds)."""
+        f = self.setup.interference
+        if not f:
+            return 0.0
+        share = f / (1.0 + f)
+        paid = 0.0
+        for _ in range(INTERFERENCE_ROUNDS):
+            owed = share * (self.network.moving.busy_s() - moved_before) - paid
+            if owed <= 1e-12:
+                break
+            yield self.env.timeout(owed)
+            paid += owed
+        return paid
 
     def wait_for(self, it: int, events: list[simpy.Event]):
         """Block until ``events`` are done, recording the time as a ``wait`` interval."""
