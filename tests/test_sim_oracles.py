@@ -105,6 +105,33 @@ def test_interference_slows_compute_only_while_a_collective_is_active():
     assert run("layerwise", ctx).iteration_time_s > run("layerwise", plain).iteration_time_s
 
 
+@pytest.mark.parametrize("f", [0.3, 0.76])
+def test_interference_charges_the_time_bytes_move_beside_compute(f):
+    """``delayed`` overlaps the whole allreduce with the next iteration's compute. Compute runs
+    at 1 / (1 + f) while the bytes move, and the overlapped bytes (on a GPU) at 1 / (1 + f) of
+    their rate, so ``M`` seconds of bytes take ``M (1 + f)`` and cost compute ``M f``: the
+    iteration is ``C + f M`` (calibration's slowdown model, ``C + M' f / (1 + f)`` for the
+    ``M' = M (1 + f)`` seconds they overlap). The latency (``fixed``) moves no bytes."""
+    cluster = toy_cluster(interference=f)
+    ctx = toy_context(GRADS, FWD, BWD, UPDATE, cluster, ToyComm(cluster, 1e-4, 4.0))
+    compute = sum(FWD) + sum(BWD) + UPDATE
+    fixed, per_byte = ctx.cost(sum(GRADS))
+    moving = per_byte * sum(GRADS)
+    assert fixed > 0 and fixed + moving * (1 + f) < compute    # all of it overlapped
+    assert run("delayed", ctx).iteration_time_s == pytest.approx(compute + f * moving,
+                                                                 rel=2e-3)
+
+
+def test_interference_spares_compute_beside_a_collectives_latency():
+    """A collective that is all latency (its bytes take no time) slows no compute."""
+    cluster = toy_cluster(interference=0.76)
+    ctx = toy_context(GRADS, FWD, BWD, UPDATE, cluster, ToyComm(cluster, 5e-4, 1e6))
+    compute = sum(FWD) + sum(BWD) + UPDATE
+    fixed, per_byte = ctx.cost(sum(GRADS))
+    assert 0.1 * compute < fixed < compute and per_byte * sum(GRADS) < 1e-6
+    assert run("delayed", ctx).iteration_time_s == pytest.approx(compute, rel=1e-6)
+
+
 def test_noise_makes_the_slowest_rank_pace_the_collective():
     ctx = toy_context(GRADS, FWD, BWD, UPDATE)
     quiet = run("sync", ctx).iteration_time_s
