@@ -243,11 +243,13 @@ class MovingClock:
         self._since = 0.0
 
     def start(self) -> None:
+        """A collective starts moving bytes."""
         if self.count == 0:
             self._since = self.env.now
         self.count += 1
 
     def stop(self) -> None:
+        """A collective has moved its bytes."""
         self.count -= 1
         if self.count == 0:
             self._total += self.env.now - self._since
@@ -311,7 +313,6 @@ class Rank:
         self.gate = ProgressGate(env, setup.progress)
         self._acc = [0.0, 0.0, 0.0, 0.0]  # compute, update, wait, interference this iteration
         self._busy = False
-        self._segment_start = 0.0
 
     def run(self):
         """The rank's process: every iteration, start to update."""
@@ -388,14 +389,13 @@ class Rank:
         if scaled > 0:
             self.busy(True)
             moved_before = self.network.moving.busy_s()
-            self._segment_start = start
             yield self.env.timeout(scaled)
-            extra = yield from self.interfere(moved_before)
+            extra = yield from self.interfere(start, moved_before)
         self._acc[1 if op == "update" else 0] += scaled
         self._acc[3] += extra
         self.rows.append((it, self.id, "compute", op, name, -1, 0, start, self.env.now))
 
-    def interfere(self, moved_before: float):
+    def interfere(self, started: float, moved_before: float):
         """The time a compute segment loses to collectives moving bytes beside it: running at
         ``1 / (1 + f)`` while they do, a segment overlapped for ``b`` seconds takes
         ``b * f / (1 + f)`` longer (and overlaps more meanwhile, settled in rounds)."""
@@ -404,7 +404,7 @@ class Rank:
             return 0.0
         share = f / (1.0 + f)
         paid = 0.0
-        floor = INTERFERENCE_TOLERANCE * (self.env.now - self._segment_start)
+        floor = INTERFERENCE_TOLERANCE * (self.env.now - started)
         for _ in range(INTERFERENCE_ROUNDS):
             owed = share * (self.network.moving.busy_s() - moved_before) - paid
             if owed <= max(floor, 1e-12):
