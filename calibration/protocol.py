@@ -192,7 +192,8 @@ def _swap(out: Path, better: Path) -> None:
     aside = out.with_name(out.name + ".disturbed")
     if aside.is_dir():
         shutil.rmtree(aside)
-    os.replace(out, aside)
+    if out.exists():            # an attempt that failed early may have left nothing there
+        os.replace(out, aside)
     os.replace(better, out)
 
 
