@@ -3,8 +3,9 @@
 Each CSV row is one published measurement: a cluster (a preset name, or a YAML file relative to
 the CSV), ``nodes`` x ``gpus_per_node`` GPUs, a zoo model at ``batch`` samples per GPU, the
 framework's ``precision``, software ``stack`` (a preset or release name, or a stack YAML file
-relative to the CSV) and gradient ``strategy`` (``bucket_mb`` for bucketed ones), the published one-GPU throughput ``throughput_1gpu`` and the published
-``throughput`` at that size. The compute profile is the roofline estimate scaled so that one
+relative to the CSV) and gradient ``strategy`` (``bucket_mb`` for bucketed ones), the
+published one-GPU throughput ``throughput_1gpu`` and the published ``throughput`` at that
+size. The compute profile is the roofline estimate scaled so that one
 device runs at ``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then
 predicts the throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x
 throughput_1gpu)``, published and predicted; the error is predicted minus published, in points.
