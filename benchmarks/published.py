@@ -5,9 +5,8 @@ the CSV), ``nodes`` x ``gpus_per_node`` GPUs, a zoo model at ``batch`` samples p
 framework's ``precision``, software ``stack`` (a preset or release name, or a stack YAML file
 relative to the CSV) and gradient ``strategy`` (``bucket_mb`` for bucketed ones), the
 published one-GPU throughput ``throughput_1gpu`` and the published ``throughput`` at that
-size. The compute profile is the roofline estimate scaled so that one
-device runs at ``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then
-predicts the throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x
+size. The compute profile is the roofline estimate scaled so that one device runs at
+``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then predicts the throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x
 throughput_1gpu)``, published and predicted; the error is predicted minus published, in points.
 
 An optional ``baseline_gpus`` column (default 1) is for tables that publish efficiency relative
@@ -249,7 +248,7 @@ def cluster_path(name: str, csv_dir: Path) -> str:
     """A preset name as it is; a YAML file relative to the CSV's folder."""
     if name in cluster_presets():
         return name
-    if not name.endswith((".yaml", ".yml")):
+    if not is_yaml(name):
         cluster_presets().lookup(name)          # raises, listing the presets
     return str((csv_dir / name).resolve())
 
@@ -257,9 +256,12 @@ def cluster_path(name: str, csv_dir: Path) -> str:
 def stack_path(name: str, csv_dir: Path) -> str:
     """A stack name (a preset or a release such as ``horovod-0.20.3``) as it is; a YAML file
     relative to the CSV's folder, as a cluster file is."""
-    if not name.endswith((".yaml", ".yml")):
-        return name
-    return str((csv_dir / name).resolve())
+    return str((csv_dir / name).resolve()) if is_yaml(name) else name
+
+
+def is_yaml(name: str) -> bool:
+    """Whether a cluster or stack cell names a file (beside the CSV) rather than a preset."""
+    return name.endswith((".yaml", ".yml"))
 
 
 def row_stack(row: PublishedRow, csv_dir: Path) -> Stack:
@@ -342,8 +344,9 @@ def unapplied_settings(row: PublishedRow) -> tuple[str, ...]:
     return tuple(not_applied)
 
 
-def row_settings(row: PublishedRow, csv_dir: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The simulate keywords from the row's software fields, and those the API cannot take."""
+def row_settings(row: PublishedRow, csv_dir: Path) -> dict[str, Any]:
+    """The simulate keywords from the row's software fields (:func:`unapplied_settings`: those
+    the API cannot take)."""
     keywords: dict[str, Any] = {}
     if api_accepts("stack"):
         keywords["stack"] = row_stack(row, csv_dir)
@@ -353,7 +356,7 @@ def row_settings(row: PublishedRow, csv_dir: Path) -> tuple[dict[str, Any], tupl
         keywords["bucket_bytes"] = int(row.bucket_mb * MiB)
     if row.strategy.endswith("+mgwfbp"):
         keywords["merge"] = "mgwfbp"
-    return keywords, unapplied_settings(row)
+    return keywords
 
 
 def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int,
@@ -368,7 +371,7 @@ def simulated_throughput(row: PublishedRow, csv_dir: Path, gpus: int,
     at_base = roofline_profile(model, cluster.device, row.base_batch)
     level = at_base.scaled_to_throughput(row.throughput_1gpu).iteration_s / at_base.iteration_s
     profile = roofline_profile(model, cluster.device, batch).scaled(level)
-    keywords, _ = row_settings(row, csv_dir)
+    keywords = row_settings(row, csv_dir)
     strategy = row.strategy.split("+")[0]
     result = simulate(cluster, model, batch, strategy, profile=profile, **keywords)
     if row.epoch_samples is None:

@@ -76,8 +76,9 @@ class Band:
     """The published-scaling error of one setup class, in points of scaling efficiency.
 
     ``points`` is the band (:func:`band_rank`: the split-conformal order statistic of the
-    absolute errors, which covers :data:`BAND_QUANTILE` of new rows of the class); ``bias_points`` the mean signed error (predicted minus published: positive means
-    the model is optimistic). ``holdout_rows`` and ``holdout_within`` say how the band held on
+    absolute errors, which covers :data:`BAND_QUANTILE` of new rows of the class);
+    ``bias_points`` the mean signed error (predicted minus published: positive means the model
+    is optimistic). ``holdout_rows`` and ``holdout_within`` say how the band held on
     published rows it was not made from (the benchmark's holdout): about ``BAND_QUANTILE`` of
     them should fall inside; far fewer means the band is too narrow for that class, and the
     trust line says so rather than letting the band speak alone.

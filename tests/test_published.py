@@ -104,7 +104,7 @@ def test_a_row_relative_to_its_own_size_predicts_perfect_scaling():
 
 def test_a_tables_mgwfbp_label_runs_bucketed_with_mgwfbp_merging():
     row = next(r for r in load_rows(DEFAULT_CSV) if r.strategy == "bucketed+mgwfbp")
-    assert published.row_settings(row, DEFAULT_CSV.parent)[0]["merge"] == "mgwfbp"
+    assert published.row_settings(row, DEFAULT_CSV.parent)["merge"] == "mgwfbp"
     assert 0 < predict_row(row, DEFAULT_CSV.parent).predicted_efficiency <= 1.0
 
 
