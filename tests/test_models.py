@@ -29,12 +29,14 @@ from executor.models import (  # noqa: E402
 )
 from executor.models.export_workloads import workload_text  # noqa: E402
 from executor.models.googlenet import AUX_WEIGHT  # noqa: E402
+from executor.models.resnet import ResNet, ResNetConfig  # noqa: E402
 from executor.models.inception import AUX_WEIGHT as INCEPTION_AUX_WEIGHT  # noqa: E402
 from vocab.errors import SpecError, UnknownNameError  # noqa: E402
 from vocab.workload import WORKLOAD_DIR, list_workloads, load_workload  # noqa: E402
 
-FULL = ["alexnet", "googlenet", "inception-v3", "resnet18", "resnet50", "resnet101", "resnet152", "vgg16",
-        "bert-base", "bert-large", "gpt2-small"]
+FULL = ["alexnet", "googlenet", "inception-v3", "resnet18", "resnet50", "resnet101", "resnet152",
+        "resnext101-32x4d", "se-resnext101-32x4d", "vgg16", "bert-base", "bert-large",
+        "gpt2-small"]
 SMALL = [name for name in list_models() if name not in FULL]
 
 
@@ -121,6 +123,37 @@ def test_inception_v3_runs_its_layers_in_registration_order_and_trains_its_aux_h
         pytest.approx((ce(main, targets) + INCEPTION_AUX_WEIGHT * ce(aux, targets)).item())
     assert on_meta("inception-v3").eval()(torch.zeros(1, 3, 299, 299, device="meta")).shape \
         == (1, 1000)
+
+
+def _small_resnext(se: bool) -> torch.nn.Module:
+    config = ResNetConfig("bottleneck", (1, 1, 1, 1), width=16, num_classes=10,
+                          image_size=32, groups=32, base_width=4, se=se)
+    return ResNet(config).eval()
+
+
+def test_se_resnext_is_resnext_with_a_gate_between_zero_and_one() -> None:
+    # The same weights; an SE gate held open (sigmoid -> 1) gives ResNeXt's output exactly,
+    # one held shut leaves each block only its shortcut.
+    torch.manual_seed(0)
+    plain, gated = _small_resnext(False), _small_resnext(True)
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".se." in key for key in missing)
+    x = torch.randn(2, 3, 32, 32)
+    block = gated.layer1[0]
+    h = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        outputs = {}
+        for bias in (50.0, -50.0):
+            for name, module in gated.named_modules():
+                if name.endswith(".se.fc2"):
+                    module.weight.zero_()
+                    module.bias.fill_(bias)
+            outputs[bias] = gated(x), block(h)
+        assert torch.allclose(outputs[50.0][0], plain(x), atol=1e-6)
+        assert torch.allclose(outputs[-50.0][1], torch.relu(block.downsample(h)), atol=1e-6)
+        assert not torch.allclose(outputs[50.0][1], outputs[-50.0][1], atol=1e-3)
+    conv2 = dict(plain.named_modules())["layer1.0.conv2"]
+    assert conv2.groups == 32 and conv2.in_channels == 32  # 32 groups of one channel each
 
 
 def test_the_language_models_tie_their_heads_to_the_embeddings() -> None:

@@ -36,6 +36,8 @@ PUBLISHED = {
     "resnet50": (25_557_032, 161),
     "resnet101": (44_549_160, 314),
     "resnet152": (60_192_808, 467),
+    "resnext101-32x4d": (44_177_704, 314),       # timm / Cadene pretrainedmodels
+    "se-resnext101-32x4d": (48_955_416, 446),    # Cadene pretrainedmodels se_resnext101_32x4d
     "vgg16": (138_357_544, 32),
     "bert-base": (109_482_240, 199),
     "bert-large": (335_141_888, 391),
@@ -105,7 +107,9 @@ def test_googlenet_without_its_auxiliary_heads_is_the_inference_net() -> None:
 # covers both the rounding and that convention, while still catching a wrong stride, a
 # missing group or a head counted twice (each of which moves the total by 5 % or more).
 PUBLISHED_GMAC = {"alexnet": 0.72, "googlenet": 1.59, "resnet50": 4.09, "vgg16": 15.47,
-                  "resnet18": 1.81}
+                  "resnet18": 1.81,
+                  # Hu et al. 2018 (SENet), Table 2: 7.99 and 8.00 GFLOPs (multiply-adds)
+                  "resnext101-32x4d": 7.99, "se-resnext101-32x4d": 8.00}
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_GMAC))

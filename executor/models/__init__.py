@@ -28,7 +28,7 @@ from executor.models.inception import InceptionV3, InceptionV3Config, inception_
 from executor.models.mlp import MLP
 from executor.models.nqm import DIMS as NQM_DIMS
 from executor.models.nqm import NoisyQuadraticModel, nqm_loss
-from executor.models.resnet import resnet18, resnet50, resnet101, resnet152
+from executor.models.resnet import resnet18, resnet50, resnet101, resnet152, resnext101_32x4d
 from executor.models.vgg import VGG16, VGGConfig
 from vocab.errors import SpecError
 from vocab.registry import Registry
@@ -178,6 +178,14 @@ def _register_zoo() -> None:
            "ResNet-101 (bottleneck blocks 3-4-23-3)", tv.format("resnet101"))
     _image("resnet152", lambda n: resnet152(n), 32, 224, 1000, ce,
            "ResNet-152 (bottleneck blocks 3-8-36-3)", tv.format("resnet152"))
+    _image("resnext101-32x4d", lambda n: resnext101_32x4d(n), 32, 224, 1000, ce,
+           "ResNeXt-101 32x4d (bottleneck blocks 3-4-23-3, 3x3 convolutions in 32 groups)",
+           "Xie et al. 2017; torchvision.models.resnet ResNeXt layout and names")
+    _image("se-resnext101-32x4d", lambda n: resnext101_32x4d(n, se=True), 32, 224, 1000, ce,
+           "SE-ResNeXt-101 32x4d: ResNeXt-101 32x4d with squeeze-and-excitation (reduction "
+           "16) after each bottleneck's last batch norm",
+           "Hu et al. 2018; Cadene pretrainedmodels senet.py se_resnext101_32x4d, "
+           "torchvision module names")
     _image("resnet50-ci", lambda n: resnet50(n, width=8, image_size=32), 16, 32, 10, ce,
            "ResNet-50 with width 8, 32x32 images (CI)", "gradsync CI size")
     _image("vgg16", lambda n: VGG16(VGGConfig(num_classes=n)), 32, 224, 1000, ce,
