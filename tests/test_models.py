@@ -28,6 +28,7 @@ from executor.models import (  # noqa: E402
     parametric_layers,
 )
 from executor.models.export_workloads import workload_text  # noqa: E402
+from executor.models.efficientnet import EfficientNet, EfficientNetConfig, MBConv  # noqa: E402
 from executor.models.googlenet import AUX_WEIGHT  # noqa: E402
 from executor.models.resnet import ResNet, ResNetConfig  # noqa: E402
 from executor.models.inception import AUX_WEIGHT as INCEPTION_AUX_WEIGHT  # noqa: E402
@@ -35,8 +36,8 @@ from vocab.errors import SpecError, UnknownNameError  # noqa: E402
 from vocab.workload import WORKLOAD_DIR, list_workloads, load_workload  # noqa: E402
 
 FULL = ["alexnet", "googlenet", "inception-v3", "resnet18", "resnet50", "resnet101", "resnet152",
-        "resnext101-32x4d", "se-resnext101-32x4d", "vgg16", "bert-base", "bert-large",
-        "gpt2-small"]
+        "resnext101-32x4d", "se-resnext101-32x4d", "efficientnet-b0", "efficientnet-b4",
+        "vgg16", "bert-base", "bert-large", "gpt2-small"]
 SMALL = [name for name in list_models() if name not in FULL]
 
 
@@ -154,6 +155,16 @@ def test_se_resnext_is_resnext_with_a_gate_between_zero_and_one() -> None:
         assert not torch.allclose(outputs[50.0][1], outputs[-50.0][1], atol=1e-3)
     conv2 = dict(plain.named_modules())["layer1.0.conv2"]
     assert conv2.groups == 32 and conv2.in_channels == 32  # 32 groups of one channel each
+
+
+def test_efficientnet_keeps_a_residual_only_where_the_shape_allows() -> None:
+    model = EfficientNet(EfficientNetConfig(image_size=64, num_classes=10)).eval()
+    blocks = [m for m in model.modules() if isinstance(m, MBConv)]
+    assert len(blocks) == 16                          # B0: 1 + 2 + 2 + 3 + 3 + 4 + 1
+    assert sum(b.residual for b in blocks) == 16 - 7  # every stage's first block has none
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+    wide = EfficientNet(EfficientNetConfig.b4(10))
+    assert wide.features[0][0].out_channels == 48 and wide.classifier[1].in_features == 1792
 
 
 def test_the_language_models_tie_their_heads_to_the_embeddings() -> None:

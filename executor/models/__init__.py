@@ -22,6 +22,7 @@ from executor.models import transformer as tf
 from executor.models import modadd
 from executor.models.alexnet import AlexNet, AlexNetConfig
 from executor.models.cnn import DigitsCNN
+from executor.models.efficientnet import EfficientNet, EfficientNetConfig
 from executor.models.common import parametric_layers
 from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
 from executor.models.inception import InceptionV3, InceptionV3Config, inception_loss
@@ -155,6 +156,13 @@ def _register_zoo() -> None:
            caffe.format("bvlc_alexnet"))
     _image("alexnet-ci", lambda n: AlexNet(AlexNetConfig.ci(n)), 32, 32, 10, ce,
            "AlexNet's layers at small width for 32x32 images (CI)", "gradsync CI size")
+    effnet = "Tan and Le 2019; torchvision.models.{} layout and names"
+    _image("efficientnet-b0", lambda n: EfficientNet(EfficientNetConfig.b0(n)), 32, 224, 1000,
+           ce, "EfficientNet-B0: MBConv blocks with squeeze-and-excitation, 224x224 images",
+           effnet.format("efficientnet_b0"))
+    _image("efficientnet-b4", lambda n: EfficientNet(EfficientNetConfig.b4(n)), 32, 380, 1000,
+           ce, "EfficientNet-B4: B0 with widths x1.4 and blocks x1.8, 380x380 images",
+           effnet.format("efficientnet_b4"))
     _image("googlenet", lambda n: GoogLeNet(GoogLeNetConfig(num_classes=n)), 32, 224, 1000,
            googlenet_loss, "GoogLeNet training net with both auxiliary heads (loss weight 0.3)",
            caffe.format("bvlc_googlenet"))
