@@ -1,5 +1,7 @@
 """Pieces shared by the zoo: the parametric-layer walk and compute-only modules.
 
+It also holds the squeeze-and-excitation gate that SE-ResNeXt and EfficientNet share.
+
 A *parametric layer* is a module that owns parameters directly (``recurse=False``). Walking
 ``named_modules()`` and keeping those gives the layers in the order of ``model.parameters()``
 grouped by owning module; every zoo model registers its modules in forward order, so this is
@@ -31,6 +33,21 @@ def parametric_layers(model: nn.Module) -> list[tuple[str, nn.Module, list[nn.Pa
         if own:
             layers.append((name, module, own))
     return layers
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gate (Hu et al. 2018): global average pool, ``fc1`` (a 1x1 convolution with
+    bias) to ``squeeze`` channels, ``activation``, ``fc2`` back, sigmoid, times the input."""
+
+    def __init__(self, channels: int, squeeze: int, activation=torch.relu):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = self.fc2(self.activation(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * torch.sigmoid(gate)
 
 
 class AttentionCore(nn.Module):

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from executor.models.common import SqueezeExcitation
+
 #: B0's stages: (expansion, kernel, stride, input channels, output channels, blocks).
 B0_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2),
              (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
@@ -65,19 +67,6 @@ def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
     return nn.Sequential(*layers)
 
 
-class SqueezeExcitation(nn.Module):
-    """Channel gate: pool, ``fc1`` to ``squeeze`` channels, SiLU, ``fc2`` back, sigmoid."""
-
-    def __init__(self, channels: int, squeeze: int):
-        super().__init__()
-        self.fc1 = nn.Conv2d(channels, squeeze, 1)
-        self.fc2 = nn.Conv2d(squeeze, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.fc2(nn.functional.silu(self.fc1(x.mean((2, 3), keepdim=True))))
-        return x * torch.sigmoid(gate)
-
-
 class MBConv(nn.Module):
     """Inverted residual: expand (unless the ratio is 1), depthwise, SE, project; a residual
     connection where the shape allows it."""
@@ -89,7 +78,7 @@ class MBConv(nn.Module):
         if expansion != 1:
             layers.append(_conv_bn(cin, hidden, 1))
         layers += [_conv_bn(hidden, hidden, kernel, stride, groups=hidden),
-                   SqueezeExcitation(hidden, max(1, cin // 4)),
+                   SqueezeExcitation(hidden, max(1, cin // 4), nn.functional.silu),
                    _conv_bn(hidden, cout, 1, act=False)]
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout

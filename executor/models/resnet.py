@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from executor.models.common import SqueezeExcitation
+
 
 @dataclass(frozen=True)
 class ResNetConfig:
@@ -73,20 +75,6 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class SqueezeExcitation(nn.Module):
-    """Channel gate: global average pool, ``fc1`` to ``channels / reduction``, ReLU, ``fc2``
-    back, sigmoid, times the input."""
-
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        self.fc1 = nn.Conv2d(channels, channels // reduction, 1)
-        self.fc2 = nn.Conv2d(channels // reduction, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True))))
-        return x * torch.sigmoid(gate)
-
-
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (strided, grouped for ResNeXt), 1x1 expand to ``planes * 4``, an
     optional squeeze-and-excitation, and a shortcut."""
@@ -104,7 +92,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
-        self.se = SqueezeExcitation(out) if se else None
+        self.se = SqueezeExcitation(out, out // 16) if se else None
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _downsample(cin, out, stride)
 
