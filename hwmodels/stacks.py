@@ -17,6 +17,7 @@ keys plus ``name``::
     bucket: 128 MiB             # the framework's default bucket (DDP bucket_cap, fusion buffer)
     per_variable: false         # TensorFlow-2017 replicated: one call per parameter tensor
     overlap_interference: 0.3   # compute and overlapped collective both stretched by (1 + f)
+    compression: fp16           # none | fp16 | bf16: gradients cast to 2 bytes for the wire
 
 Every figure may be written ``{value: ..., source: ...}``. What each cost does to one call is
 here, as plain functions of the call (:meth:`Stack.call_s`, :meth:`Stack.start_s`); the
@@ -55,8 +56,13 @@ COPY_PASSES = 4
 #: became ready during one background cycle, up to the fusion threshold (Horovod's Tensor
 #: Fusion, :mod:`vocab.strategies.cycle`).
 FUSION_MODES = ("size", "cycle")
+#: Gradient compression for the wire (Horovod's ``Compression.fp16``, DDP's
+#: ``fp16_compress_hook`` / ``bf16_compress_hook``): wider gradients are cast to 2-byte
+#: elements before the collective and back after it.
+COMPRESSIONS = ("none", "fp16", "bf16")
+COMPRESSED_BYTES = 2
 FIGURES = ("library", "launch", "copies", "cycle", "bucket", "per_variable",
-           "overlap_interference", "fusion", "after_backward")
+           "overlap_interference", "fusion", "after_backward", "compression")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ class Stack:
     #: Whether collectives wait for the compute queued before them, so that in practice they
     #: start only once the backward pass has run (TensorFlow 1.x's NcclManager).
     after_backward: bool = False
+    #: Gradients cast to 2-byte elements for the collective (:data:`COMPRESSIONS`).
+    compression: str = "none"
     source: str = ""
     #: The source of each figure, keyed as in the file (``"cycle"``), so a saved file keeps them.
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -97,6 +105,9 @@ class Stack:
             raise SpecError("stack.bucket_bytes", self.bucket_bytes, "a whole number of bytes > 0")
         if self.fusion not in FUSION_MODES:
             raise SpecError("stack.fusion", self.fusion, f"one of {', '.join(FUSION_MODES)}")
+        if self.compression not in COMPRESSIONS:
+            raise SpecError("stack.compression", self.compression,
+                            f"one of {', '.join(COMPRESSIONS)}")
         if self.fusion == "cycle" and not self.cycle_s:
             raise SpecError("stack.fusion", self.fusion, "size, or a cycle time > 0 for cycle")
         for name in ("per_variable", "after_backward"):
@@ -118,6 +129,12 @@ class Stack:
         """Whether a message is what became ready in one cycle (Horovod), not a filled bucket."""
         return self.fusion == "cycle"
 
+    def wire_element_bytes(self, element_bytes: int) -> int:
+        """Bytes per gradient element on the wire: compression casts wider ones to 2."""
+        if self.compression == "none":
+            return element_bytes
+        return min(element_bytes, COMPRESSED_BYTES)
+
     def calls(self, tensors: int) -> int:
         """Collective calls for one message of ``tensors`` parameter tensors."""
         return max(1, tensors) if self.per_variable else 1
@@ -127,18 +144,24 @@ class Stack:
         return self.copies == "always" or (self.copies == "fused" and tensors > 1)
 
     def call_s(self, nbytes: int, tensors: int, mem_bandwidth_Bps: float,
-               fixed_s_of: Any = None) -> float:
-        """Seconds the framework adds to one message's collective.
+               fixed_s_of: Any = None, element_bytes: int = COMPRESSED_BYTES) -> float:
+        """Seconds the framework adds to one message's collective of ``nbytes`` on the wire.
 
         ``launch_s`` per call; ``COPY_PASSES * nbytes / mem_bandwidth`` for the copies in and
         out when the message is copied; one call per tensor (``per_variable``) also pays the
         collective's fixed cost again for every call after the first: ``fixed_s_of(bytes of one
-        call)`` (the library's latency and launch), a call of ``nbytes / calls`` each.
+        call)`` (the library's latency and launch), a call of ``nbytes / calls`` each. Under
+        compression, gradients of ``element_bytes`` wider than the wire's are cast down before
+        the call and back after it: each pass reads one width and writes the other, twice.
         """
         calls = self.calls(tensors)
         extra = self.launch_s * calls
         if self.copies_message(tensors) and nbytes:
             extra += COPY_PASSES * nbytes / mem_bandwidth_Bps
+        wire = self.wire_element_bytes(element_bytes)
+        if wire < element_bytes and nbytes:
+            elements = nbytes / wire
+            extra += elements * 2 * (element_bytes + wire) / mem_bandwidth_Bps
         if calls > 1 and fixed_s_of is not None:
             extra += (calls - 1) * float(fixed_s_of(max(1, nbytes // calls)))
         return extra
@@ -186,6 +209,7 @@ def build_stack(name: str, raw: Mapping[str, Any], field_name: str = "",
                                                              number, allow_zero=True),
         fusion=text(raw.get("fusion", "size"), key("fusion")),
         after_backward=_flag(unwrap(raw.get("after_backward", False))[0], key("after_backward")),
+        compression=text(raw.get("compression", "none"), key("compression")),
         source=str(raw.get("source") or ""),
         sources={k: src for k in FIGURES if k in raw for src in [unwrap(raw[k])[1]] if src})
     if stack.library not in LIBRARIES:
@@ -249,6 +273,8 @@ def stack_to_dict(stack: Stack) -> dict[str, Any]:
         spec["fusion"] = fig("fusion", stack.fusion)
     if stack.after_backward:
         spec["after_backward"] = fig("after_backward", True)
+    if stack.compression != "none":
+        spec["compression"] = fig("compression", stack.compression)
     if stack.source:
         spec["source"] = stack.source
     return spec
@@ -286,7 +312,7 @@ def stack_record(stack: Stack | None) -> dict[str, Any] | None:
             "copies": stack.copies, "cycle_s": stack.cycle_s, "bucket_bytes": stack.bucket_bytes,
             "per_variable": stack.per_variable,
             "overlap_interference": stack.overlap_interference, "fusion": stack.fusion,
-            "after_backward": stack.after_backward}
+            "after_backward": stack.after_backward, "compression": stack.compression}
 
 
 # ---- releases between presets -----------------------------------------------------------------

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -70,7 +70,7 @@ class Context:
     stack: Stack | None = None
     #: Training precision asked for (None: the workload's own element bytes, fp32 rates).
     precision: str | None = None
-    _calls: dict[tuple[int, int], float] = field(default_factory=dict, repr=False)
+    _calls: dict[tuple[int, int, int], float] = field(default_factory=dict, repr=False)
     _costs: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _phases: dict[int, tuple] = field(default_factory=dict, repr=False)
     _steps: dict[int, int] = field(default_factory=dict, repr=False)
@@ -95,16 +95,27 @@ class Context:
         """The run's overlap interference factor f and where it came from."""
         return overlap_interference(self.cluster, self.stack)
 
+    @property
+    def wire_grad_bytes(self) -> list[int]:
+        """Gradient bytes per layer as the collectives carry them: the stack's compression
+        casts wider gradients to 2-byte elements on the wire (memory keeps their width)."""
+        if self.stack is None:
+            return self.workload.grad_bytes
+        return [layer.grad_bytes * self.stack.wire_element_bytes(layer.dtype_bytes)
+                // layer.dtype_bytes for layer in self.workload.layers]
+
     def call_s(self, message: Any) -> float:
         """Seconds the stack adds to ``message``'s collective (0 without a stack; cached)."""
         if self.stack is None:
             return 0.0
-        tensors = sum(self.workload.layers[i].param_tensors for i in message.layers)
-        key = (int(message.nbytes), tensors)
+        layers = [self.workload.layers[i] for i in message.layers]
+        tensors = sum(layer.param_tensors for layer in layers)
+        element_bytes = max((layer.dtype_bytes for layer in layers), default=4)
+        key = (int(message.nbytes), tensors, element_bytes)
         if key not in self._calls:
             self._calls[key] = self.stack.call_s(
                 message.nbytes, tensors, self.cluster.device.mem_bandwidth_Bps,
-                lambda nbytes: self.cost(nbytes)[0])
+                lambda nbytes: self.cost(nbytes)[0], element_bytes)
         return self._calls[key]
 
     def steps(self, nbytes: int) -> int:
@@ -264,14 +275,27 @@ def make_strategy_plan(spec: StrategySpec, ctx: Context) -> Plan:
     stack = ctx.stack
     if stack is not None and stack.fuses_by_cycle and spec.name == "bucketed" \
             and spec.merge == "size":
-        return plan_cycle_fused(spec, ctx.workload.grad_bytes, ctx.profile.backward_s,
+        return plan_cycle_fused(spec, ctx.wire_grad_bytes, ctx.profile.backward_s,
                                 stack.cycle_s)
     if stack is not None and stack.fuses_by_cycle and spec.name == "sync":
         # All ready at once: the same cycle, split only by the fusion threshold.
-        return plan_cycle_fused(spec, ctx.workload.grad_bytes,
-                                [0.0] * len(ctx.workload.grad_bytes), stack.cycle_s)
-    return make_plan(spec, ctx.workload.grad_bytes, backward_s=ctx.profile.backward_s,
-                     cost=ctx.cost)
+        return plan_cycle_fused(spec, ctx.wire_grad_bytes,
+                                [0.0] * len(ctx.wire_grad_bytes), stack.cycle_s)
+    # Size-rule buckets (DDP's bucket_cap_mb) hold gradients at their own width; a
+    # compression hook then casts each bucket for the wire. Horovod (above) compresses each
+    # tensor before fusing, so its fusion threshold counts wire bytes.
+    return on_the_wire(make_plan(spec, ctx.workload.grad_bytes,
+                                 backward_s=ctx.profile.backward_s, cost=ctx.cost), ctx)
+
+
+def on_the_wire(plan: Plan, ctx: Context) -> Plan:
+    """``plan`` with each message's size as the collective carries it (the stack's
+    compression, :attr:`Context.wire_grad_bytes`)."""
+    wire = ctx.wire_grad_bytes
+    if wire == ctx.workload.grad_bytes:
+        return plan
+    messages = tuple(replace(m, nbytes=sum(wire[i] for i in m.layers)) for m in plan.messages)
+    return replace(plan, messages=messages)
 
 
 def run_strategy(ctx: Context, spec: StrategySpec, settings: RunSettings) -> SimResult:

@@ -46,7 +46,7 @@ def source_document(source: str) -> str:
 def test_the_holdout_has_the_published_columns_and_every_row_loads():
     assert header(HOLDOUT_CSV) == header(DEFAULT_CSV)
     rows = load_rows(HOLDOUT_CSV)
-    assert 30 <= len(rows) <= 120  # a sanity bound on the file, not on any prediction
+    assert 30 <= len(rows) <= 300  # a sanity bound on the file, not on any prediction
     keys = [(r.set, r.cluster, r.nodes, r.gpus_per_node, r.model, r.batch, r.precision)
             for r in rows]
     assert len(set(keys)) == len(keys), "a published number appears twice"

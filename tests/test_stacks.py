@@ -375,3 +375,60 @@ def test_after_backward_is_a_stack_figure_that_round_trips(tmp_path):
     path.write_text("name: b\nlibrary: nccl2\nafter_backward: sometimes\n")
     with pytest.raises(SpecError, match="after_backward"):
         load_stack(path)
+
+
+def test_compression_is_a_stack_figure_that_round_trips_and_names_a_bad_value(tmp_path):
+    stack = replace(load_stack("horovod-0.22"), name="mine", compression="fp16")
+    assert load_stack(save_stack(stack, tmp_path / "s.yaml")) == stack
+    assert load_stack("horovod-0.22").compression == "none"
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: b\nlibrary: nccl2\ncompression: int8\n")
+    with pytest.raises(SpecError, match="compression") as info:
+        load_stack(path)
+    assert "fp16" in str(info.value) and "int8" in str(info.value)
+
+
+def test_fp16_compression_halves_the_wire_bytes_and_pays_its_casts():
+    # One sync allreduce: its bytes halve on the wire, gradient memory keeps fp32, and the
+    # stack's extra cost is the two casts: read 4 + write 2 bytes an element, then the reverse.
+    base = Stack("s", "nccl2")
+    plain = simulate("dgx1-p100", MODEL, BATCH, "sync", stack=base)
+    packed = simulate("dgx1-p100", MODEL, BATCH, "sync", stack=replace(base, compression="fp16"))
+    full = plain.specs["workload"]["total_grad_bytes"]
+    assert packed.specs["workload"]["total_grad_bytes"] == full
+    assert [m.nbytes for m in packed.setup.plan.messages] == [full // 2]
+    ctx = prepare("dgx1-p100", MODEL, BATCH, stack=replace(base, compression="fp16"))
+    casts = (full / 4) * 2 * (4 + 2) / ctx.cluster.device.mem_bandwidth_Bps
+    message = packed.setup.plan.messages[0]
+    assert ctx.call_s(message) == pytest.approx(casts, rel=1e-9)
+    fixed, per_byte = ctx.cost(full // 2)
+    plain_ctx = prepare("dgx1-p100", MODEL, BATCH, stack=base)
+    fixed_full, per_byte_full = plain_ctx.cost(full)
+    saved = (fixed_full + per_byte_full * full) - (fixed + per_byte * (full // 2) + casts)
+    assert plain.iteration_time_s - packed.iteration_time_s == pytest.approx(saved, rel=1e-6)
+
+
+def test_ddp_buckets_count_gradient_bytes_and_horovod_fuses_compressed_ones():
+    # DDP forms its buckets first and a comm hook casts each; Horovod compresses each tensor
+    # before Tensor Fusion, so the same threshold holds twice the gradients.
+    ddp = load_stack("ddp")
+    hvd = load_stack("horovod-0.19")
+    for stack, strategy in ((ddp, "bucketed"), (hvd, "sync")):
+        runs = [simulate("dgx1-v100", "bert-large", 8, strategy, stack=s)
+                for s in (stack, replace(stack, compression="fp16"))]
+        plain, packed = ([m.nbytes for m in r.setup.plan.messages] for r in runs)
+        assert sum(packed) * 2 == sum(plain)
+        if stack is ddp:
+            assert [2 * b for b in packed] == plain
+        else:
+            assert max(packed) <= hvd.bucket_bytes
+            assert math.ceil(sum(packed) / hvd.bucket_bytes) <= len(packed) < len(plain)
+
+
+def test_compression_leaves_half_precision_gradients_alone():
+    fp16 = Stack("s", "nccl2")
+    runs = [simulate("dgx1-v100", "resnet50", 32, "bucketed", precision="fp16", stack=s)
+            for s in (fp16, replace(fp16, compression="bf16"))]
+    assert runs[0].iteration_time_s == runs[1].iteration_time_s
+    assert [m.nbytes for m in runs[0].setup.plan.messages] == \
+        [m.nbytes for m in runs[1].setup.plan.messages]

@@ -202,6 +202,7 @@ STACK_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
 OPTIONAL_STACK_FIELDS: dict[str, tuple[str, ...]] = {
     "fusion": ("size", "cycle"),        # how messages are grouped (hwmodels.stacks)
     "after_backward": (False, True),    # collectives start after the backward pass
+    "compression": ("none", "fp16", "bf16"),   # gradients cast to 2 bytes for the wire
 }
 
 
@@ -215,7 +216,7 @@ def check_stack_section(stack: Any, where: str | None = None) -> None:
         if key in OPTIONAL_STACK_FIELDS:
             if stack[key] not in OPTIONAL_STACK_FIELDS[key]:
                 raise SpecError(f"specs.stack.{key}", stack[key],
-                                " or ".join(OPTIONAL_STACK_FIELDS[key]), where)
+                                " or ".join(map(str, OPTIONAL_STACK_FIELDS[key])), where)
         elif key not in STACK_FIELDS:
             raise SpecError(f"specs.stack.{key}", stack[key], "one of the fields "
                             f"{', '.join([*STACK_FIELDS, *OPTIONAL_STACK_FIELDS])}", where)
