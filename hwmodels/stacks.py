@@ -151,8 +151,9 @@ class Stack:
         out when the message is copied; one call per tensor (``per_variable``) also pays the
         collective's fixed cost again for every call after the first: ``fixed_s_of(bytes of one
         call)`` (the library's latency and launch), a call of ``nbytes / calls`` each. Under
-        compression, gradients of ``element_bytes`` wider than the wire's are cast down before
-        the call and back after it: each pass reads one width and writes the other, twice.
+        compression, gradients of ``element_bytes`` (their own width; the default 2 casts
+        nothing) wider than the wire's are cast down before the call and back after it: each
+        pass reads one width and writes the other, twice.
         """
         calls = self.calls(tensors)
         extra = self.launch_s * calls
