@@ -22,8 +22,8 @@ from executor.models import transformer as tf
 from executor.models import modadd
 from executor.models.alexnet import AlexNet, AlexNetConfig
 from executor.models.cnn import DigitsCNN
-from executor.models.efficientnet import EfficientNet, EfficientNetConfig
 from executor.models.common import parametric_layers
+from executor.models.efficientnet import EfficientNet, EfficientNetConfig
 from executor.models.googlenet import GoogLeNet, GoogLeNetConfig, googlenet_loss
 from executor.models.inception import InceptionV3, InceptionV3Config, inception_loss
 from executor.models.mlp import MLP
