@@ -6,8 +6,9 @@ framework's ``precision``, software ``stack`` (a preset or release name, or a st
 relative to the CSV) and gradient ``strategy`` (``bucket_mb`` for bucketed ones), the
 published one-GPU throughput ``throughput_1gpu`` and the published ``throughput`` at that
 size. The compute profile is the roofline estimate scaled so that one device runs at
-``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then predicts the throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x
-throughput_1gpu)``, published and predicted; the error is predicted minus published, in points.
+``throughput_1gpu`` (``ComputeProfile.scaled_to_throughput``); the simulator then predicts the
+throughput at the row's size. Scaling efficiency is ``throughput / (GPUs x throughput_1gpu)``,
+published and predicted; the error is predicted minus published, in points.
 
 An optional ``baseline_gpus`` column (default 1) is for tables that publish efficiency relative
 to a larger baseline (ABCI: to one node of 4 GPUs): the predicted efficiency is then the

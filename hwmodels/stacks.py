@@ -40,6 +40,7 @@ from vocab.outpath import check_output, write_text_atomic
 from vocab.errors import SpecError
 from hwmodels.collectives.eras import LIBRARIES   # the eras CommModel prices
 from vocab.registry import Registry
+from vocab.runrecord import OPTIONAL_STACK_FIELDS   # the run record's names for these choices
 from hwmodels.specfile import (
     check_keys, dump_yaml, figure, load_registry, number, quantity, read_mapping, text, unwrap,
 )
@@ -55,11 +56,11 @@ COPY_PASSES = 4
 #: How a framework groups gradients into messages: buckets filled to a size (DDP), or what
 #: became ready during one background cycle, up to the fusion threshold (Horovod's Tensor
 #: Fusion, :mod:`vocab.strategies.cycle`).
-FUSION_MODES = ("size", "cycle")
+FUSION_MODES = OPTIONAL_STACK_FIELDS["fusion"]
 #: Gradient compression for the wire (Horovod's ``Compression.fp16``, DDP's
 #: ``fp16_compress_hook`` / ``bf16_compress_hook``): wider gradients are cast to 2-byte
 #: elements before the collective and back after it.
-COMPRESSIONS = ("none", "fp16", "bf16")
+COMPRESSIONS = OPTIONAL_STACK_FIELDS["compression"]
 COMPRESSED_BYTES = 2
 FIGURES = ("library", "launch", "copies", "cycle", "bucket", "per_variable",
            "overlap_interference", "fusion", "after_backward", "compression")
