@@ -149,11 +149,13 @@ def nvlink_quad(device: Device | str = "v100-sxm2", *, nvlink_bandwidth_Bps: flo
 def pcie8(device: Device | str = "p100-sxm2", *, devices: int = 8, devices_per_switch: int = 2,
           pcie_bandwidth_Bps: float = PCIE3_X16_BPS, qpi_bandwidth_Bps: float = 19.2e9,
           nics: int = 1, host_mem_bandwidth_Bps: float = 136.5e9, nvlink_bridge_links: int = 0,
-          nvlink_bandwidth_Bps: float = 25e9) -> NodeSpec:
-    """A PCIe GPU box: GPUs on PCIe switches (``devices_per_switch`` each), two sockets, QPI.
+          nvlink_bandwidth_Bps: float = 25e9, sockets: int = 2) -> NodeSpec:
+    """A PCIe GPU box: GPUs on PCIe switches (``devices_per_switch`` each; 1 for GPUs on the
+    CPUs' own root ports), ``sockets`` sockets (2 by default; 1 for a workstation) joined by QPI.
 
-    Without bridges there are no GPU-to-GPU links: peer traffic goes through the switches,
-    and across the sockets through QPI. ``nvlink_bridge_links`` > 0 joins GPUs 0-1, 2-3, ...
+    The switches are split evenly over the sockets in device order, so on two sockets GPUs
+    0-3 of 8 share the first. Without bridges there are no GPU-to-GPU links: peer traffic
+    goes through the switches, and across the sockets through QPI. ``nvlink_bridge_links`` > 0 joins GPUs 0-1, 2-3, ...
     in pairs by NVLink bridges of that many links of ``nvlink_bandwidth_Bps`` each (A100
     PCIe and H100 NVL: 12 links of 25 GB/s, 600 GB/s both ways; A30: 4 of 25; A40, RTX 3090
     and RTX A6000: 4 links, 112.5 GB/s both ways, 14.0625 each way); traffic between pairs
@@ -162,13 +164,17 @@ def pcie8(device: Device | str = "p100-sxm2", *, devices: int = 8, devices_per_s
     graph = _devices(devices)
     for a in range(0, devices - 1, 2) if nvlink_bridge_links else ():
         _link(graph, a, a + 1, "nvlink", nvlink_bridge_links, nvlink_bandwidth_Bps)
-    _sockets(graph, 2, 2, qpi_bandwidth_Bps)
-    nic_names = _pcie_tree(graph, devices, devices_per_switch, nics, pcie_bandwidth_Bps)
+    if sockets < 1:
+        raise SpecError("node.options.sockets", sockets, "1 or more sockets")
+    _sockets(graph, sockets, 2, qpi_bandwidth_Bps)
+    nic_names = _pcie_tree(graph, devices, devices_per_switch, nics, pcie_bandwidth_Bps,
+                           sockets)
     bridges = (f", pairs on NVLink bridges ({nvlink_bridge_links} links each)"
                if nvlink_bridge_links else "")
+    host = "1 socket" if sockets == 1 else f"{sockets} sockets joined by QPI"
     return NodeSpec("pcie8", _device(device), devices, graph, nic_names, host_mem_bandwidth_Bps,
                     f"{devices} GPUs on PCIe switches ({devices_per_switch} per switch), "
-                    f"2 sockets joined by QPI{bridges}")
+                    f"{host}{bridges}")
 
 
 #: The ``cpu`` topology's own device.

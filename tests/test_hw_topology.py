@@ -147,6 +147,19 @@ def test_fewer_gpus_of_a_pcie_box_are_its_first_gpus() -> None:
     assert with_devices(box, 12).devices_per_node == 12
 
 
+def test_a_one_socket_pcie_box_has_no_qpi_hop() -> None:
+    # A workstation (Threadripper, Xeon W): every GPU on the one socket's root ports, so a
+    # ring over 6 GPUs runs at NCCL's PCIe figure (12 GB/s) where two sockets give QPI's 6.
+    one = build_node("pcie8", "p100-sxm2", devices=8, devices_per_switch=1, sockets=1)
+    assert "qpi" not in {kind for _, _, kind in one.graph.edges(data="kind")}
+    assert {n for n, kind in one.graph.nodes(data="kind") if kind == "cpu"} == {"cpu0"}
+    assert node_graph(with_devices(one, 6), ERAS["nccl2"]).intra_Bps == pytest.approx(12e9)
+    two = build_node("pcie8", "p100-sxm2", devices=8, devices_per_switch=1)
+    assert node_graph(with_devices(two, 6), ERAS["nccl2"]).intra_Bps == pytest.approx(6e9)
+    with pytest.raises(SpecError):
+        build_node("pcie8", "p100-sxm2", sockets=0)
+
+
 def test_a_gpu_on_the_cpu_topology_is_one_whole_gpu_per_rank():
     """The what-if "these CPU nodes with a GPU per rank": each rank gets the catalogue's GPU
     (not a share of it, as ranks get of a CPU's sockets), on its socket's PCIe root port."""

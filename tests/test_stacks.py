@@ -22,7 +22,8 @@ from vocab.strategies import STRATEGIES
 from vocab.workload import load_workload
 
 PRESETS = ("nccl1", "nccl2", "nccl2.8", "mpi", "caffe-mpi-2016", "ddp", "horovod-0.11",
-           "horovod-0.19", "horovod-0.22", "tf-replicated-2017", "tf2-collective")
+           "horovod-0.19", "horovod-0.22", "tf-replicated-2017", "tf-replicated-2020",
+           "tf2-collective")
 MODEL, BATCH = "alexnet", 64
 
 
@@ -364,6 +365,21 @@ def test_after_backward_collectives_start_when_the_backward_pass_ends(fidelity):
     assert held.exposed_comm_s == pytest.approx((comm["end_s"] - comm["start_s"]).sum(),
                                                 rel=1e-6)
     assert held.exposed_comm_s > free.exposed_comm_s
+
+
+def test_tensorflow_1_15_replicated_overlaps_what_2017_held_back():
+    # Both run one NCCL call per variable; TF 1.15's collectives wait only for their own
+    # input (PR #31481), 2017's for the whole compute stream, so 2020's start inside the
+    # backward pass and never expose more.
+    old, new = load_stack("tf-replicated-2017"), load_stack("tf-replicated-2020")
+    assert old.per_variable and new.per_variable and not new.after_backward
+    runs = {s.name: simulate("pcie4-rtx3090", "vgg16", 32, "layerwise", stack=s, iterations=2)
+            for s in (old, new)}
+    trace = runs[new.name].trace
+    last = trace[(trace["rank"] == 0) & (trace["iteration"] == trace["iteration"].max())]
+    backward_end = last[last["op"] == "backward"]["end_s"].max()
+    assert (last[last["stream"] == "comm"]["start_s"] < backward_end).any()
+    assert runs[new.name].exposed_comm_s < runs[old.name].exposed_comm_s
 
 
 def test_after_backward_is_a_stack_figure_that_round_trips(tmp_path):
