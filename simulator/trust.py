@@ -34,7 +34,8 @@ BANDS_SCHEMA = 1
 SETUP_CLASSES: Mapping[str, str] = {
     "single-device": "single-device",
     "single-node-nvlink": "single-node NVLink",
-    "single-node-pcie": "single-node PCIe",
+    "single-node-pcie": "single-node PCIe (peer to peer)",
+    "single-node-pcie-host": "single-node PCIe without peer access (through host memory)",
     "multi-node-rdma": "multi-node RDMA (InfiniBand, RoCE)",
     "multi-node-sockets": "multi-node TCP-socket (Ethernet, IPoIB)",
     "cpu": "CPU",
@@ -55,7 +56,12 @@ def setup_class(cluster: Cluster) -> str:
     if cluster.total_devices == 1:
         return "single-device"
     if cluster.nodes == 1:
-        return "single-node-nvlink" if has_nvlink(cluster) else "single-node-pcie"
+        if has_nvlink(cluster):
+            return "single-node-nvlink"
+        # GPUs without PCIe peer access (GeForce) pass every step through host memory (NCCL's
+        # SHM transport), whose speed is the host platform's (sockets, NUMA, PCIe generation)
+        # more than the GPUs': a class of its own, with errors of its own.
+        return "single-node-pcie" if cluster.device.pcie_p2p else "single-node-pcie-host"
     # By the transport NCCL runs between nodes, not by the wire: RoCE is RDMA like InfiniBand,
     # and TCP over IPoIB pays the socket path's costs like Ethernet (the errors follow that).
     return "multi-node-sockets" if cluster.fabric.nccl_sockets else "multi-node-rdma"

@@ -263,6 +263,9 @@ def test_setup_classes_come_from_the_clusters_properties():
         "multi-node-sockets"
     pcie = load_cluster("pcie8-p100")
     assert setup_class(pcie) == "single-node-pcie"
+    geforce = load_cluster("pcie4-rtx3090")          # no peer access: through host memory
+    assert setup_class(geforce) == "single-node-pcie-host"
+    assert setup_class(load_cluster("pcie4-rtx3090-nvlink")) == "single-node-nvlink"
     assert setup_class(pcie.with_devices_per_node(1)) == "single-device"
     assert setup_class(load_cluster("cpu-10gbe")) == "cpu"
     # A custom node described link by link (ABCI: NVLink between all 4 GPUs).
