@@ -155,11 +155,12 @@ def pcie8(device: Device | str = "p100-sxm2", *, devices: int = 8, devices_per_s
 
     The switches are split evenly over the sockets in device order, so on two sockets GPUs
     0-3 of 8 share the first. Without bridges there are no GPU-to-GPU links: peer traffic
-    goes through the switches, and across the sockets through QPI. ``nvlink_bridge_links`` > 0 joins GPUs 0-1, 2-3, ...
-    in pairs by NVLink bridges of that many links of ``nvlink_bandwidth_Bps`` each (A100
-    PCIe and H100 NVL: 12 links of 25 GB/s, 600 GB/s both ways; A30: 4 of 25; A40, RTX 3090
-    and RTX A6000: 4 links, 112.5 GB/s both ways, 14.0625 each way); traffic between pairs
-    still crosses PCIe, so a ring over more than one pair runs at the PCIe hops' speed.
+    goes through the switches, and across the sockets through QPI. ``nvlink_bridge_links``
+    > 0 joins GPUs 0-1, 2-3, ... in pairs by NVLink bridges of that many links of
+    ``nvlink_bandwidth_Bps`` each (A100 PCIe and H100 NVL: 12 links of 25 GB/s, 600 GB/s both
+    ways; A30: 4 of 25; A40, RTX 3090 and RTX A6000: 4 links, 112.5 GB/s both ways, 14.0625
+    each way); traffic between pairs still crosses PCIe, so a ring over more than one pair
+    runs at the PCIe hops' speed.
     """
     graph = _devices(devices)
     for a in range(0, devices - 1, 2) if nvlink_bridge_links else ():
