@@ -8,8 +8,9 @@ published rows of multi-node RDMA (InfiniBand, RoCE) setups", or, for a class no
 "no published rows validate this class".
 
 A setup's class is read from the cluster's properties (device kind, node count, the links
-between a node's devices, the transport NCCL runs over the fabric), never from its name, so a user's own cluster file
-falls in the class of the machines it resembles.
+NCCL's ring takes between a node's GPUs, their peer access, the transport NCCL runs over the
+fabric), never from its name, so a user's own cluster file falls in the class of the machines
+it resembles.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hwmodels.collectives.eras import ERAS
+from hwmodels.collectives.nccl import node_graph
+from hwmodels.commmodel import default_library
 from hwmodels.specs import Cluster
 from vocab.files import read_json
 from vocab.outpath import write_text_atomic
@@ -56,7 +60,7 @@ def setup_class(cluster: Cluster) -> str:
     if cluster.total_devices == 1:
         return "single-device"
     if cluster.nodes == 1:
-        if has_nvlink(cluster):
+        if ring_on_nvlink(cluster):
             return "single-node-nvlink"
         # GPUs without PCIe peer access (GeForce) pass every step through host memory (NCCL's
         # SHM transport), whose speed is the host platform's (sockets, NUMA, PCIe generation)
@@ -65,6 +69,18 @@ def setup_class(cluster: Cluster) -> str:
     # By the transport NCCL runs between nodes, not by the wire: RoCE is RDMA like InfiniBand,
     # and TCP over IPoIB pays the socket path's costs like Ethernet (the errors follow that).
     return "multi-node-sockets" if cluster.fabric.nccl_sockets else "multi-node-rdma"
+
+
+def ring_on_nvlink(cluster: Cluster) -> bool:
+    """Whether NCCL's ring over the node's GPUs runs on NVLink (NVSwitch included), as its
+    topology search finds it under the cluster's default library. Where it does not, the
+    setup runs at PCIe speed and is classed with PCIe boxes: 5 GPUs of a DGX-1 P100 (no NVLink
+    ring), or four GPUs in NVLink-bridged pairs whose ring joins the pairs over PCIe. For a
+    host-staged library (no NCCL ring), the node's links decide."""
+    era = ERAS.get(default_library(cluster))
+    if era is None:
+        return has_nvlink(cluster)
+    return node_graph(cluster.node, era).hw == "nvlink"
 
 
 def has_nvlink(cluster: Cluster) -> bool:

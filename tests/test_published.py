@@ -265,7 +265,14 @@ def test_setup_classes_come_from_the_clusters_properties():
     assert setup_class(pcie) == "single-node-pcie"
     geforce = load_cluster("pcie4-rtx3090")          # no peer access: through host memory
     assert setup_class(geforce) == "single-node-pcie-host"
-    assert setup_class(load_cluster("pcie4-rtx3090-nvlink")) == "single-node-nvlink"
+    # by where NCCL's ring runs: bridged pairs joined over PCIe, or 5 GPUs of a DGX-1 P100
+    # (no NVLink ring there), run at PCIe speed and are classed with PCIe boxes
+    bridged = load_cluster("pcie4-rtx3090-nvlink")
+    assert setup_class(bridged) == "single-node-pcie-host"
+    assert setup_class(bridged.with_devices_per_node(2)) == "single-node-nvlink"
+    p100 = load_cluster("dgx1-p100")
+    assert [setup_class(p100.with_devices_per_node(g)) for g in (4, 5, 8)] == \
+        ["single-node-nvlink", "single-node-pcie", "single-node-nvlink"]
     assert setup_class(pcie.with_devices_per_node(1)) == "single-device"
     assert setup_class(load_cluster("cpu-10gbe")) == "cpu"
     # A custom node described link by link (ABCI: NVLink between all 4 GPUs).
