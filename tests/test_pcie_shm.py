@@ -56,6 +56,28 @@ def test_an_allreduce_over_shm_hops_measures_the_duplex_figure(gpus: int) -> Non
     assert costs.graph.intra_Bps < min(PCIE_Bps / 2, QPI_Bps)
 
 
+#: A second, independent measurement of the same path: all_reduce_perf on 2 RTX 2080 Ti under
+#: one PCIe 3.0 switch without peer access (Anthony-Hoo/Anthony-Hoo.github.io
+#: posts/AutoDL_Multi-GPU_Interconnection_Test.md, CUDA 12.4, driver 550.90.07; nvidia-smi
+#: topo PIX, "CANNOT Access Peer"): size in bytes -> out-of-place time in us.
+AUTODL_2080TI_PAIR_US = {4194304: 1065.1, 16777216: 4209.7, 67108864: 16801.0,
+                         268435456: 67137.0, 1073741824: 268588.0}
+
+
+@pytest.mark.parametrize("era", ["nccl2.4", "nccl2.20"])
+def test_a_second_measured_pair_is_predicted_from_4_mb_up(era: str) -> None:
+    # The figure came from NVIDIA/nccl#384 (NCCL 2.4.8); a pair measured years later with
+    # another NCCL reaches 4.00 GB/s, and its times from 4 MB up follow the model within 8 %.
+    # (From 8 KB to 1 MB the model is 1.2-2.2x slower than this pair: its latency of a Simple
+    # ring over SHM, about 67 us, and LL's share of the bandwidth follow NCCL's own estimates,
+    # which this run beats; not fitted, as no other SHM curve of small sizes is at hand.)
+    pair = load_cluster(str(HKBU)).with_nodes(1).with_devices_per_node(2)
+    costs = NcclCosts(pair, ERAS[era])
+    for nbytes, measured_us in AUTODL_2080TI_PAIR_US.items():
+        predicted_us = costs.choose(nbytes).cost.at(nbytes) * 1e6
+        assert predicted_us == pytest.approx(measured_us, rel=0.08), nbytes
+
+
 def test_a_pair_on_two_sockets_is_bound_by_the_same_figure() -> None:
     apart = build_node("pcie8", "rtx-2080-ti", devices=2, devices_per_switch=1)
     assert node_graph(apart, ERA).intra_Bps == pytest.approx(MEASURED_SHM_BUSBW / ERA.achieved)
