@@ -70,7 +70,7 @@ def test_a_second_measured_pair_is_predicted_from_4_mb_up(era: str) -> None:
     # another NCCL reaches 4.00 GB/s, and its times from 4 MB up follow the model within 8 %.
     # (From 8 KB to 1 MB the model is 1.2-2.2x slower than this pair: its latency of a Simple
     # ring over SHM, about 67 us, and LL's share of the bandwidth follow NCCL's own estimates,
-    # which this run beats; not fitted, as no other SHM curve of small sizes is at hand.)
+    # which this run beats; one run of one pair, so not fitted into the era.)
     pair = load_cluster(str(HKBU)).with_nodes(1).with_devices_per_node(2)
     costs = NcclCosts(pair, ERAS[era])
     for nbytes, measured_us in AUTODL_2080TI_PAIR_US.items():
